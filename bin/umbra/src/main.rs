@@ -1,0 +1,151 @@
+//! `umbra`: the single binary of the Umbra network — node, client commands and benchmarks.
+//! This file only parses the command line and hands off to the library crates.
+
+mod bench;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use umbra_client::cli::{self, ChainCommand, KeyCommand, RpcArgs, TransferArgs};
+use umbra_node::{run::NodeConfig, ChainSpec};
+
+/// Umbra: a confidential compute cloud.
+#[derive(Debug, Parser)]
+#[command(name = "umbra", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a chain node.
+    Node(NodeArgs),
+    /// Prints a chain spec as JSON (edit it, then `umbra node --chain FILE`).
+    BuildSpec {
+        /// The built-in development chain.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Key management.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Transfers UMB and waits until a block includes the transfer.
+    Transfer(TransferArgs),
+    /// Shows an account's balances and nonce.
+    Account {
+        /// SS58 address.
+        address: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Chain queries.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+    /// Runs the benchmarks and prints a table.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct NodeArgs {
+    /// Run the built-in development chain (authority and council //Alice).
+    #[arg(long, conflicts_with = "chain")]
+    dev: bool,
+    /// Chain spec JSON file.
+    #[arg(long)]
+    chain: Option<PathBuf>,
+    /// Directory for the chain database.
+    #[arg(long)]
+    base_path: PathBuf,
+    /// JSON-RPC (HTTP + WebSocket) listen address.
+    #[arg(long, default_value = "127.0.0.1:9944")]
+    rpc_addr: SocketAddr,
+    /// Secret URI of the authority key this node seals blocks with (default //Alice with --dev).
+    #[arg(long)]
+    authority: Option<String>,
+    /// Block time in milliseconds for this node (default: the chain's parameter).
+    #[arg(long)]
+    block_time_ms: Option<u64>,
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn node(args: NodeArgs) -> anyhow::Result<()> {
+    let spec = match (&args.chain, args.dev) {
+        (Some(path), _) => ChainSpec::load(path)?,
+        (None, true) => ChainSpec::dev(),
+        (None, false) => anyhow::bail!("choose a chain: --dev or --chain FILE"),
+    };
+    let uri = match (&args.authority, args.dev) {
+        (Some(u), _) => u.clone(),
+        (None, true) => "//Alice".to_string(),
+        (None, false) => anyhow::bail!("--authority URI is required with --chain"),
+    };
+    let authority = cli::pair_from_uri(&uri).context("invalid --authority")?;
+    if let Some(t) = args.block_time_ms {
+        anyhow::ensure!((10..=600_000).contains(&t), "--block-time-ms must be between 10 and 600000");
+    }
+    let config = NodeConfig {
+        base_path: args.base_path,
+        spec,
+        authority,
+        rpc_addr: args.rpc_addr,
+        block_time_ms: args.block_time_ms,
+    };
+    umbra_node::run::run(config, shutdown_signal()).await
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Node(args) => node(args).await,
+        Command::BuildSpec { dev } => {
+            anyhow::ensure!(dev, "only --dev is built in; edit its output for other chains");
+            println!("{}", ChainSpec::dev().to_json());
+            Ok(())
+        }
+        Command::Key(cmd) => cli::key(cmd),
+        Command::Transfer(args) => cli::transfer(args).await,
+        Command::Account { address, rpc } => cli::account(&address, &rpc).await,
+        Command::Chain(cmd) => cli::chain(cmd).await,
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

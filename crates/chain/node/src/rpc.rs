@@ -1,0 +1,203 @@
+//! JSON-RPC over HTTP and WebSocket on one port (jsonrpsee), with Substrate's method names where
+//! they apply.
+//!
+//! | method | returns |
+//! |---|---|
+//! | `system_health`, `system_chain`, `system_properties`, `system_accountNextIndex(address)` | node and chain info |
+//! | `chain_getHeader([hash])`, `chain_getBlock([hash])`, `chain_getBlockHash([number])`, `chain_getFinalizedHead` | blocks |
+//! | `chain_subscribeNewHeads`, `chain_subscribeFinalizedHeads` | header notifications |
+//! | `author_submitExtrinsic(hex)`, `author_submitAndWatchExtrinsic(hex)`, `author_pendingExtrinsics` | transactions |
+//! | `umbra_account(address)`, `umbra_events(hash)`, `umbra_parameters` | state queries |
+//!
+//! A refused transaction gets the runtime's stable error code (1001–1013) and a one-line message.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use jsonrpsee::{
+    server::{Server, ServerHandle},
+    types::{ErrorObject, ErrorObjectOwned, Params},
+    PendingSubscriptionSink, RpcModule, SubscriptionMessage,
+};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+use umbra_primitives::{
+    json::{from_hex, to_hex, BlockJson, HeaderJson},
+    AccountId, BlockNumber, H256,
+};
+
+use crate::service::{Node, SubmitError};
+
+/// JSON-RPC code for bad parameters.
+pub const INVALID_PARAMS: i32 = -32602;
+/// JSON-RPC code for internal failures.
+pub const INTERNAL: i32 = -32603;
+
+fn invalid_params(msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObject::owned(INVALID_PARAMS, msg.into(), None::<()>)
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObject::owned(INTERNAL, format!("internal error: {e}"), None::<()>)
+}
+
+fn submit_error(e: SubmitError) -> ErrorObjectOwned {
+    let code = match &e {
+        SubmitError::Invalid(i) => i.code(),
+        SubmitError::Pool(p) => p.code(),
+        SubmitError::Internal(_) => INTERNAL,
+    };
+    ErrorObject::owned(code, e.to_string(), None::<()>)
+}
+
+fn parse_account(params: &Params<'_>) -> Result<AccountId, ErrorObjectOwned> {
+    let (addr,): (String,) = params.parse()?;
+    addr.parse::<AccountId>().map_err(|e| invalid_params(format!("invalid address `{addr}`: {e}")))
+}
+
+fn optional_hash(params: &Params<'_>) -> Result<Option<H256>, ErrorObjectOwned> {
+    if params.is_object() {
+        return Err(invalid_params("expected positional parameters"));
+    }
+    let mut seq = params.sequence();
+    let hash: Option<String> = seq.optional_next()?;
+    hash.map(|h| h.parse::<H256>().map_err(|e| invalid_params(e.to_string()))).transpose()
+}
+
+fn resolve(node: &Node, hash: Option<H256>) -> Result<Option<BlockNumber>, ErrorObjectOwned> {
+    match hash {
+        None => Ok(Some(node.head().number)),
+        Some(h) => node.block_number(&h).map_err(internal),
+    }
+}
+
+fn extrinsic_bytes(params: &Params<'_>) -> Result<Vec<u8>, ErrorObjectOwned> {
+    let (hex,): (String,) = params.parse()?;
+    from_hex(&hex).map_err(|e| ErrorObject::owned(1001, format!("malformed extrinsic: {e}"), None::<()>))
+}
+
+/// Builds the RPC module over `node`.
+pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
+    let mut m = RpcModule::new(node);
+
+    m.register_method("system_health", |_, _, _| {
+        json!({ "peers": 0, "isSyncing": false, "shouldHavePeers": false })
+    })?;
+    m.register_method("system_chain", |_, node, _| node.spec().name.clone())?;
+    m.register_method("system_properties", |_, _, _| {
+        json!({ "tokenSymbol": "UMB", "tokenDecimals": umbra_primitives::DECIMALS, "ss58Format": umbra_crypto::ss58::DEFAULT_PREFIX })
+    })?;
+    m.register_method("system_accountNextIndex", |params, node, _| {
+        let who = parse_account(&params)?;
+        node.next_nonce(&who).map_err(internal)
+    })?;
+
+    m.register_method("chain_getHeader", |params, node, _| -> Result<Option<HeaderJson>, ErrorObjectOwned> {
+        let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
+        Ok(node.block(n).map_err(internal)?.map(|b| HeaderJson::from(&b.header)))
+    })?;
+    m.register_method("chain_getBlock", |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
+        let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
+        Ok(node.block(n).map_err(internal)?.map(|b| json!({ "block": BlockJson::from(&b), "justifications": null })))
+    })?;
+    m.register_method("chain_getBlockHash", |params, node, _| -> Result<Option<H256>, ErrorObjectOwned> {
+        let mut seq = params.sequence();
+        let number: Option<BlockNumber> = seq.optional_next()?;
+        node.block_hash(number.unwrap_or_else(|| node.head().number)).map_err(internal)
+    })?;
+    m.register_method("chain_getFinalizedHead", |_, node, _| node.head().hash())?;
+
+    for (sub, notif, unsub) in [
+        ("chain_subscribeNewHeads", "chain_newHead", "chain_unsubscribeNewHeads"),
+        ("chain_subscribeFinalizedHeads", "chain_finalizedHead", "chain_unsubscribeFinalizedHeads"),
+    ] {
+        m.register_subscription(sub, notif, unsub, |_, pending: PendingSubscriptionSink, node, _| async move {
+            let mut rx = node.subscribe();
+            let sink = pending.accept().await?;
+            loop {
+                match rx.recv().await {
+                    Ok(block) => {
+                        let msg = SubscriptionMessage::from_json(&HeaderJson::from(&block.header))?;
+                        if sink.send(msg).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return Ok(()),
+                }
+            }
+        })?;
+    }
+
+    m.register_method("author_submitExtrinsic", |params, node, _| {
+        let bytes = extrinsic_bytes(&params)?;
+        node.submit(bytes).map_err(submit_error)
+    })?;
+    m.register_method("author_pendingExtrinsics", |_, node, _| {
+        node.pending().iter().map(|b| to_hex(b)).collect::<Vec<_>>()
+    })?;
+    m.register_subscription(
+        "author_submitAndWatchExtrinsic",
+        "author_extrinsicUpdate",
+        "author_unwatchExtrinsic",
+        |params, pending: PendingSubscriptionSink, node, _| async move {
+            let bytes = match extrinsic_bytes(&params) {
+                Ok(b) => b,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return Ok(());
+                }
+            };
+            // Subscribe before submitting so the inclusion cannot be missed.
+            let mut rx = node.subscribe();
+            let hash = match node.submit(bytes) {
+                Ok(h) => h,
+                Err(e) => {
+                    pending.reject(submit_error(e)).await;
+                    return Ok(());
+                }
+            };
+            let sink = pending.accept().await?;
+            sink.send(SubscriptionMessage::from_json(&"ready")?).await?;
+            loop {
+                match rx.recv().await {
+                    Ok(block) if block.included.contains(&hash) => {
+                        let h = block.header.hash();
+                        sink.send(SubscriptionMessage::from_json(&json!({ "inBlock": h }))?).await?;
+                        sink.send(SubscriptionMessage::from_json(&json!({ "finalized": h }))?).await?;
+                        return Ok(());
+                    }
+                    Ok(block) if block.dropped.contains(&hash) => {
+                        sink.send(SubscriptionMessage::from_json(&"invalid")?).await?;
+                        return Ok(());
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return Ok(()),
+                }
+            }
+        },
+    )?;
+
+    m.register_method("umbra_account", |params, node, _| {
+        let who = parse_account(&params)?;
+        node.account(&who).map_err(internal)
+    })?;
+    m.register_method("umbra_events", |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
+        let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
+        let events = node.events(n).map_err(internal)?;
+        events.map(|e| serde_json::to_value(e).map_err(internal)).transpose()
+    })?;
+    m.register_method("umbra_parameters", |_, node, _| node.parameters().map_err(internal))?;
+    Ok(m)
+}
+
+/// Starts the RPC server on `addr`; returns the bound address and a handle to stop it.
+pub async fn start(node: Arc<Node>, addr: SocketAddr) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    let server = Server::builder()
+        .max_request_body_size(16 * 1024 * 1024)
+        .build(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for RPC on {addr}: {e}"))?;
+    let bound = server.local_addr()?;
+    let handle = server.start(module(node)?);
+    Ok((bound, handle))
+}

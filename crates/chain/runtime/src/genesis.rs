@@ -1,0 +1,168 @@
+//! The genesis configuration (part of the chain spec) and the initial state it builds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use umbra_primitives::{
+    serde_helpers::{account_ss58, balance_str},
+    AccountId, Balance, Pair, UNITS,
+};
+
+use crate::{
+    balances,
+    ext::Ext,
+    governance::{self, Parameters},
+    state::{EmptyState, Overlay},
+    system,
+};
+
+/// An account funded at genesis.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAccount {
+    /// Its address.
+    #[serde(with = "account_ss58")]
+    pub address: AccountId,
+    /// Its free balance, in the smallest unit.
+    #[serde(with = "balance_str")]
+    pub balance: Balance,
+}
+
+/// An authority's address in the chain spec.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Authority(#[serde(with = "account_ss58")] pub AccountId);
+
+/// Everything the first state holds.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenesisConfig {
+    /// Keys allowed to seal blocks.
+    pub authorities: Vec<Authority>,
+    /// The council (sudo) key.
+    #[serde(with = "account_ss58")]
+    pub council: AccountId,
+    /// Funded accounts.
+    pub balances: Vec<GenesisAccount>,
+    /// Chain parameters.
+    pub parameters: Parameters,
+}
+
+/// Why a genesis configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    /// No authority is configured.
+    #[error("genesis needs at least one authority")]
+    NoAuthority,
+    /// The parameters are out of range.
+    #[error("genesis parameters are out of range")]
+    BadParameters,
+    /// An account is listed twice.
+    #[error("account {0} is funded twice in genesis")]
+    DuplicateAccount(AccountId),
+    /// An account gets less than the existential deposit.
+    #[error("account {0} is funded below the existential deposit")]
+    BelowExistentialDeposit(AccountId),
+    /// Total issuance overflows.
+    #[error("genesis balances overflow the total issuance")]
+    Overflow,
+}
+
+/// The well-known development accounts.
+pub const DEV_ACCOUNTS: [&str; 6] = ["//Alice", "//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie"];
+
+impl GenesisConfig {
+    /// Development genesis: `//Alice` is the authority and council; the six dev accounts hold
+    /// 1,000,000 UMB each.
+    pub fn dev() -> Self {
+        let acct = |s: &str| Pair::from_suri(s).expect("dev URIs are valid").public();
+        GenesisConfig {
+            authorities: vec![Authority(acct("//Alice"))],
+            council: acct("//Alice"),
+            balances: DEV_ACCOUNTS
+                .iter()
+                .map(|s| GenesisAccount { address: acct(s), balance: 1_000_000 * UNITS })
+                .collect(),
+            parameters: Parameters::dev(),
+        }
+    }
+
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.authorities.is_empty() {
+            return Err(GenesisError::NoAuthority);
+        }
+        self.parameters.validate().map_err(|_| GenesisError::BadParameters)?;
+        let mut seen = BTreeMap::new();
+        let mut total: Balance = 0;
+        for a in &self.balances {
+            if seen.insert(a.address, ()).is_some() {
+                return Err(GenesisError::DuplicateAccount(a.address));
+            }
+            if a.balance < self.parameters.existential_deposit {
+                return Err(GenesisError::BelowExistentialDeposit(a.address));
+            }
+            total = total.checked_add(a.balance).ok_or(GenesisError::Overflow)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the genesis state as sorted key/value pairs.
+    pub fn build(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GenesisError> {
+        self.validate()?;
+        let mut ext = Ext::new(Overlay::new(&EmptyState));
+        let authorities: Vec<AccountId> = self.authorities.iter().map(|a| a.0).collect();
+        system::AUTHORITIES.put(&mut ext.state, &authorities);
+        system::NUMBER.put(&mut ext.state, &0);
+        governance::KEY.put(&mut ext.state, &self.council);
+        governance::PARAMETERS.put(&mut ext.state, &self.parameters);
+        for a in &self.balances {
+            balances::mint(&mut ext, &a.address, a.balance).map_err(|_| GenesisError::Overflow)?;
+        }
+        let (state, _events) = ext.into_parts();
+        Ok(state.into_changes().into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_genesis_builds_and_conserves_issuance() {
+        let g = GenesisConfig::dev();
+        let state: BTreeMap<Vec<u8>, Vec<u8>> = g.build().unwrap().into_iter().collect();
+        let st = Overlay::new(&state);
+        assert_eq!(balances::total_issuance(&st), 6_000_000 * UNITS);
+        let alice = Pair::from_suri("//Alice").unwrap().public();
+        assert_eq!(balances::account(&st, &alice).free, 1_000_000 * UNITS);
+        assert_eq!(system::authorities(&st), vec![alice]);
+        assert_eq!(governance::key(&st), Some(alice));
+    }
+
+    #[test]
+    fn json_round_trip_uses_addresses_and_string_balances() {
+        let g = GenesisConfig::dev();
+        let json = serde_json::to_string_pretty(&g).unwrap();
+        assert!(json.contains("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"));
+        assert!(json.contains("\"1000000000000000000\""));
+        let back: GenesisConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, g);
+    }
+
+    #[test]
+    fn cannot_build_invalid_genesis() {
+        let mut g = GenesisConfig::dev();
+        g.balances.push(g.balances[0].clone());
+        assert!(matches!(g.build(), Err(GenesisError::DuplicateAccount(_))));
+        let mut g = GenesisConfig::dev();
+        g.authorities.clear();
+        assert_eq!(g.build(), Err(GenesisError::NoAuthority));
+        let mut g = GenesisConfig::dev();
+        g.balances[0].balance = 1;
+        assert!(matches!(g.build(), Err(GenesisError::BelowExistentialDeposit(_))));
+        let mut g = GenesisConfig::dev();
+        g.balances[0].balance = Balance::MAX;
+        assert_eq!(g.build(), Err(GenesisError::Overflow));
+    }
+}

@@ -1,0 +1,39 @@
+//! Umbra chain storage: one redb database holding blocks, events, state and an incremental
+//! sparse Merkle commitment to the state.
+//!
+//! # Atomicity
+//! Each block is written by one [`BlockWriter`], i.e. one redb write transaction holding the
+//! block's state changes, the updated state tree, the encoded block, its events and
+//! state-change set, the hash → number index and the new head. Commits use redb's
+//! `Durability::Immediate`, so a process killed at any instant restarts at the last committed
+//! block with all of these consistent.
+//!
+//! # State commitment
+//! A compressed binary sparse Merkle tree over `blake2_256(key)` paths (MSB first):
+//! - Empty: hash `[0; 32]`;
+//! - Leaf `{key_path, value_hash}`: `blake2_256(0x00 ‖ key_path ‖ blake2_256(value))`;
+//! - Internal `{left, right}`: `blake2_256(0x01 ‖ left ‖ right)`.
+//!
+//! A subtree with exactly one key is a leaf at the subtree's top, so an internal node never
+//! has an (Empty, Leaf) pair of children. The root depends only on the key/value set
+//! ([`compute_root`] is the from-scratch reference). Nodes are stored by position and
+//! updated in place, one batch per block, touching only the nodes on changed paths.
+//! [`verify_proof`] checks a [`StateProof`] of inclusion or non-inclusion; it lives in
+//! redb-free modules (`proof`, `hashing`, `reference`) that depend only on `blake2`.
+
+mod error;
+mod hashing;
+mod node;
+mod proof;
+mod reference;
+mod smt;
+mod store;
+mod tables;
+mod writer;
+
+pub use error::{Result, StorageError};
+pub use hashing::{internal_hash, key_path, leaf_hash, value_hash, Hash, EMPTY_HASH};
+pub use proof::{verify_proof, ProofTerminal, StateProof};
+pub use reference::compute_root;
+pub use store::{Snapshot, Store};
+pub use writer::BlockWriter;

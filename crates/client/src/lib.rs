@@ -1,0 +1,7 @@
+//! The Umbra client: a Rust SDK over the node's JSON-RPC ([`Client`]) and the `umbra` commands
+//! that use it ([`cli`]).
+
+pub mod cli;
+pub mod sdk;
+
+pub use sdk::{Client, ClientError, Inclusion};

@@ -1,0 +1,37 @@
+//! Umbra primitive types shared by the chain, the enclave runtime and clients.
+//!
+//! Everything here is SCALE-encoded (parity-scale-codec) when it is signed, hashed or stored:
+//! - [`H256`]: a 32-byte hash.
+//! - [`AccountId`]: an sr25519 public key, shown as an SS58 address.
+//! - [`Header`], [`Block`]: a block and its header, with the authority's VRF output and seal.
+//! - [`UncheckedExtrinsic`]: a signed transaction, generic over the runtime's call type.
+//! - [`amount`]: UMB amounts (12 decimals), parsing and formatting.
+//! - [`merkle`]: the ordered binary Merkle root used for extrinsics and events roots.
+//!
+//! The crate has no I/O, so the enclave's light client can use the same header and
+//! extrinsic checks as the node.
+
+pub mod amount;
+pub mod block;
+pub mod extrinsic;
+pub mod hash;
+pub mod json;
+pub mod merkle;
+pub mod serde_helpers;
+
+pub use amount::{format_amount, parse_amount, AmountError, DECIMALS, UNITS};
+pub use block::{vrf_input, Block, Header, HeaderError};
+pub use extrinsic::{SignedPayload, UncheckedExtrinsic, EXTRINSIC_VERSION};
+pub use hash::H256;
+pub use umbra_crypto::{Pair, Public, Signature, VrfSignature};
+
+/// An account on chain is identified by its sr25519 public key.
+pub type AccountId = Public;
+/// A block number; genesis is 0.
+pub type BlockNumber = u64;
+/// An amount of the native token in its smallest unit (10^-12 UMB).
+pub type Balance = u128;
+/// A per-account transaction counter.
+pub type Nonce = u64;
+/// Milliseconds since the Unix epoch.
+pub type Moment = u64;

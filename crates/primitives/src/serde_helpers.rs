@@ -1,0 +1,44 @@
+//! serde helpers for JSON forms (chain spec, RPC): balances as decimal strings (JSON numbers lose
+//! precision past 2^53) and accounts as SS58 addresses.
+
+/// Serialize a `u128` as a decimal string; accept a string or a number.
+pub mod balance_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as a string.
+    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    /// Deserializes from a string or a number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            S(String),
+            N(u64),
+        }
+        match Either::deserialize(d)? {
+            Either::S(s) => s.parse().map_err(serde::de::Error::custom),
+            Either::N(n) => Ok(n as u128),
+        }
+    }
+}
+
+/// Serialize an account as its SS58 address; accept SS58 or 0x-hex.
+pub mod account_ss58 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::AccountId;
+
+    /// Serializes as SS58.
+    pub fn serialize<S: Serializer>(v: &AccountId, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_ss58())
+    }
+
+    /// Deserializes from SS58 or hex.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<AccountId, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
