@@ -16,7 +16,7 @@ use umbra_runtime::{balances, genesis::GenesisAccount, Call, Extrinsic};
 
 /// Options of `umbra bench`.
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Blocks to author and import.
     #[arg(long, default_value_t = 20)]
     blocks: usize,
@@ -152,7 +152,7 @@ fn bench_blocks(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
 }
 
 /// Runs the benchmarks.
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut rows = bench_signatures(args.signatures);
     rows.extend(bench_blocks(&args)?);
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(10);

@@ -104,7 +104,7 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
         let number: Option<BlockNumber> = seq.optional_next()?;
         node.block_hash(number.unwrap_or_else(|| node.head().number)).map_err(internal)
     })?;
-    m.register_method("chain_getFinalizedHead", |_, node, _| node.head().hash())?;
+    m.register_method("chain_getFinalizedHead", |_, node, _| Ok::<_, ErrorObjectOwned>(node.head().hash()))?;
 
     for (sub, notif, unsub) in [
         ("chain_subscribeNewHeads", "chain_newHead", "chain_unsubscribeNewHeads"),
