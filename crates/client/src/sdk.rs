@@ -213,6 +213,19 @@ impl Client {
         Ok(Inclusion { tx_hash, block_hash, block_number: block.header.number, index, success, events })
     }
 
+    /// Subscribes to new best headers (`chain_subscribeNewHeads`).
+    pub async fn subscribe_heads(&self) -> Result<Subscription<HeaderJson>> {
+        Ok(self.rpc.subscribe("chain_subscribeNewHeads", rpc_params![], "chain_unsubscribeNewHeads").await?)
+    }
+
+    /// Subscribes to finalized headers (`chain_subscribeFinalizedHeads`).
+    pub async fn subscribe_finalized_heads(&self) -> Result<Subscription<HeaderJson>> {
+        Ok(self
+            .rpc
+            .subscribe("chain_subscribeFinalizedHeads", rpc_params![], "chain_unsubscribeFinalizedHeads")
+            .await?)
+    }
+
     /// Signs `call`, submits it and waits for inclusion.
     pub async fn sign_and_watch(&self, signer: &Pair, call: Call, tip: Balance) -> Result<Inclusion> {
         let bytes = self.sign(signer, call, tip).await?;

@@ -17,6 +17,8 @@ pub mod extrinsic;
 pub mod hash;
 pub mod json;
 pub mod merkle;
+pub mod mq;
+pub mod query;
 pub mod serde_helpers;
 
 pub use amount::{format_amount, parse_amount, AmountError, DECIMALS, UNITS};
@@ -35,3 +37,17 @@ pub type Balance = u128;
 pub type Nonce = u64;
 /// Milliseconds since the Unix epoch.
 pub type Moment = u64;
+
+/// Identity of the enclave runtime build, which the simulated platform reports as its
+/// measurement (a real SGX build reports MRENCLAVE instead).
+pub const ENCLAVE_RUNTIME_ID: &str = concat!("umbra-enclave-runtime/", env!("CARGO_PKG_VERSION"));
+
+/// Measurement the simulated platform reports for this enclave runtime build.
+pub fn simulated_enclave_measurement() -> [u8; 32] {
+    umbra_crypto::blake2_256(ENCLAVE_RUNTIME_ID.as_bytes())
+}
+
+/// Signer identity (MRSIGNER analogue) of Umbra's simulated enclave builds.
+pub fn simulated_enclave_signer() -> [u8; 32] {
+    umbra_crypto::blake2_256(b"umbra/simulated-enclave-signer")
+}

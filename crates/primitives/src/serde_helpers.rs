@@ -42,3 +42,20 @@ pub mod account_ss58 {
         s.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// Serialize bytes (a `Vec<u8>` or `[u8; N]`) as `0x`-hex; accept the same.
+pub mod bytes_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as hex.
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::json::to_hex(v.as_ref()))
+    }
+
+    /// Deserializes from hex into anything built from a byte vector of the right length.
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(d: D) -> Result<T, D::Error> {
+        let s = String::deserialize(d)?;
+        let bytes = crate::json::from_hex(&s).map_err(serde::de::Error::custom)?;
+        T::try_from(bytes).map_err(|_| serde::de::Error::custom("wrong number of bytes"))
+    }
+}

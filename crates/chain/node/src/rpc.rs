@@ -7,7 +7,9 @@
 //! | `chain_getHeader([hash])`, `chain_getBlock([hash])`, `chain_getBlockHash([number])`, `chain_getFinalizedHead` | blocks |
 //! | `chain_subscribeNewHeads`, `chain_subscribeFinalizedHeads` | header notifications |
 //! | `author_submitExtrinsic(hex)`, `author_submitAndWatchExtrinsic(hex)`, `author_pendingExtrinsics` | transactions |
-//! | `umbra_account(address)`, `umbra_events(hash)`, `umbra_parameters` | state queries |
+//! | `umbra_account(address)`, `umbra_events(hash)`, `umbra_parameters`, `umbra_chainSpec` | state queries |
+//! | `umbra_workers`, `umbra_worker(identity)` | the worker registry |
+//! | `umbra_blockWithEvents(number)` | SCALE block and events, for a worker's enclave to verify |
 //!
 //! A refused transaction gets the runtime's stable error code (1001–1013) and a one-line message.
 
@@ -187,6 +189,21 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
         events.map(|e| serde_json::to_value(e).map_err(internal)).transpose()
     })?;
     m.register_method("umbra_parameters", |_, node, _| node.parameters().map_err(internal))?;
+    m.register_method("umbra_chainSpec", |_, node, _| -> Result<Value, ErrorObjectOwned> {
+        serde_json::to_value(node.spec()).map_err(internal)
+    })?;
+    m.register_method("umbra_workers", |_, node, _| node.workers().map_err(internal))?;
+    m.register_method("umbra_worker", |params, node, _| {
+        let who = parse_account(&params)?;
+        node.worker(&who).map_err(internal)
+    })?;
+    m.register_method("umbra_blockWithEvents", |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
+        let (number,): (BlockNumber,) = params.parse()?;
+        Ok(node
+            .raw_block_with_events(number)
+            .map_err(internal)?
+            .map(|(b, e)| json!({ "block": to_hex(&b), "events": to_hex(&e) })))
+    })?;
     Ok(m)
 }
 

@@ -19,6 +19,7 @@ use umbra_runtime::{
     api::{self, AccountInfo},
     executive::{self, SignatureCheck},
     governance::{self, Parameters},
+    registry,
     state::{Overlay, StateRead},
     system::{self, BlockInit},
     BlockExecutor, EventRecord, Extrinsic, InvalidTransaction,
@@ -232,6 +233,32 @@ impl Node {
     pub fn next_nonce(&self, who: &AccountId) -> anyhow::Result<Nonce> {
         let state_nonce = self.with_state(|st| system::nonce(st, who))?;
         Ok(self.pool.lock().expect("pool lock").next_nonce(who, state_nonce))
+    }
+
+    /// All registered workers, ordered by identity.
+    pub fn workers(&self) -> anyhow::Result<Vec<registry::WorkerInfo>> {
+        let snap = self.store.snapshot()?;
+        snap.iter_prefix(registry::WORKERS.prefix())?
+            .into_iter()
+            .map(|(k, v)| {
+                registry::WorkerInfo::decode(&mut &v[..])
+                    .map_err(|e| anyhow!("corrupt worker record 0x{}: {e}", hex::encode(k)))
+            })
+            .collect()
+    }
+
+    /// The worker registered under `identity`.
+    pub fn worker(&self, identity: &AccountId) -> anyhow::Result<Option<registry::WorkerInfo>> {
+        self.with_state(|st| registry::worker(st, identity))
+    }
+
+    /// The encoded block and encoded events at `number` (what a worker relays to its enclave).
+    pub fn raw_block_with_events(&self, number: BlockNumber) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let snap = self.store.snapshot()?;
+        match (snap.block(number)?, snap.events(number)?) {
+            (Some(b), Some(e)) => Ok(Some((b, e))),
+            _ => Ok(None),
+        }
     }
 
     /// The parameters in force.

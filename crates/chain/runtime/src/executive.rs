@@ -254,7 +254,7 @@ pub struct BlockExecutor<'a> {
 impl<'a> BlockExecutor<'a> {
     /// Starts a block on top of `backend` (the parent's state).
     pub fn new(backend: &'a dyn StateRead, genesis_hash: H256, init: &BlockInit) -> Self {
-        let mut ext = Ext::new(Overlay::new(backend));
+        let mut ext = Ext::with_genesis(Overlay::new(backend), genesis_hash);
         ext.set_phase(Phase::Initialization);
         system::initialize(&mut ext, init);
         let params = governance::parameters(&ext.state);

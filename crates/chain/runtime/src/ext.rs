@@ -2,6 +2,7 @@
 
 use parity_scale_codec::{Decode, Encode};
 use serde::Serialize;
+use umbra_primitives::H256;
 
 use crate::{state::Overlay, Event};
 
@@ -55,12 +56,30 @@ pub struct Ext<'a> {
     events: Vec<EventRecord>,
     event_marks: Vec<usize>,
     phase: Phase,
+    genesis_hash: H256,
 }
 
 impl<'a> Ext<'a> {
     /// A context over `state`, in the initialization phase.
     pub fn new(state: Overlay<'a>) -> Self {
-        Ext { state, events: Vec::new(), event_marks: Vec::new(), phase: Phase::Initialization }
+        Ext {
+            state,
+            events: Vec::new(),
+            event_marks: Vec::new(),
+            phase: Phase::Initialization,
+            genesis_hash: H256::ZERO,
+        }
+    }
+
+    /// A context that knows the chain's genesis hash (needed to check attestations and
+    /// enclave messages, which bind it).
+    pub fn with_genesis(state: Overlay<'a>, genesis_hash: H256) -> Self {
+        Ext { genesis_hash, ..Ext::new(state) }
+    }
+
+    /// The chain's genesis hash.
+    pub fn genesis_hash(&self) -> H256 {
+        self.genesis_hash
     }
 
     /// Sets the phase for subsequent events.

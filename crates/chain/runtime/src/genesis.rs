@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use umbra_primitives::{
-    serde_helpers::{account_ss58, balance_str},
+    serde_helpers::{account_ss58, balance_str, bytes_hex},
     AccountId, Balance, Pair, UNITS,
 };
 
@@ -12,6 +12,7 @@ use crate::{
     balances,
     ext::Ext,
     governance::{self, Parameters},
+    registry::{self, AttestationPolicy},
     state::{EmptyState, Overlay},
     system,
 };
@@ -28,8 +29,8 @@ pub struct GenesisAccount {
     pub balance: Balance,
 }
 
-/// An authority's address in the chain spec.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+/// An account address in the chain spec (SS58 in JSON).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, parity_scale_codec::Encode, parity_scale_codec::Decode)]
 #[serde(transparent)]
 pub struct Authority(#[serde(with = "account_ss58")] pub AccountId);
 
@@ -46,6 +47,39 @@ pub struct GenesisConfig {
     pub balances: Vec<GenesisAccount>,
     /// Chain parameters.
     pub parameters: Parameters,
+    /// Which workers may register.
+    pub registry: RegistryGenesis,
+}
+
+/// The registry's genesis: attestation policy and allowed enclave measurements.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryGenesis {
+    /// Accepted attestation types and vendor roots.
+    pub policy: AttestationPolicy,
+    /// Allowed enclave measurements, hex.
+    pub measurements: Vec<Measurement>,
+}
+
+/// A 32-byte enclave measurement in JSON (hex).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Measurement(#[serde(with = "bytes_hex")] pub [u8; 32]);
+
+impl RegistryGenesis {
+    /// Development: the simulated platform certified by the well-known dev vendor root, SGX DCAP
+    /// allowed, quotes valid for 10 minutes, and this build's simulated enclave measurement.
+    pub fn dev() -> Self {
+        RegistryGenesis {
+            policy: AttestationPolicy {
+                allow_simulated: true,
+                simulated_roots: vec![Authority(umbra_tee::dev_vendor_root().public())],
+                allow_dcap: true,
+                max_quote_age_ms: 10 * 60 * 1000,
+            },
+            measurements: vec![Measurement(umbra_primitives::simulated_enclave_measurement())],
+        }
+    }
 }
 
 /// Why a genesis configuration is refused.
@@ -84,6 +118,7 @@ impl GenesisConfig {
                 .map(|s| GenesisAccount { address: acct(s), balance: 1_000_000 * UNITS })
                 .collect(),
             parameters: Parameters::dev(),
+            registry: RegistryGenesis::dev(),
         }
     }
 
@@ -116,6 +151,10 @@ impl GenesisConfig {
         system::NUMBER.put(&mut ext.state, &0);
         governance::KEY.put(&mut ext.state, &self.council);
         governance::PARAMETERS.put(&mut ext.state, &self.parameters);
+        registry::POLICY.put(&mut ext.state, &self.registry.policy);
+        for m in &self.registry.measurements {
+            registry::MEASUREMENTS.insert(&mut ext.state, &m.0, &0);
+        }
         for a in &self.balances {
             balances::mint(&mut ext, &a.address, a.balance).map_err(|_| GenesisError::Overflow)?;
         }

@@ -26,7 +26,7 @@ use umbra_primitives::AccountId;
 pub use executive::{BlockExecutor, BlockOutput, InvalidTransaction, ValidTransaction};
 pub use ext::{DispatchError, EventRecord, Ext, Phase};
 pub use genesis::GenesisConfig;
-pub use modules::{balances, governance, system};
+pub use modules::{balances, governance, mq, registry, system};
 
 /// A signed transaction carrying a runtime [`Call`].
 pub type Extrinsic = umbra_primitives::UncheckedExtrinsic<Call>;
@@ -44,6 +44,12 @@ pub enum Call {
     /// `governance` calls.
     #[codec(index = 2)]
     Governance(governance::Call),
+    /// `registry` calls.
+    #[codec(index = 3)]
+    Registry(registry::Call),
+    /// `mq` calls.
+    #[codec(index = 4)]
+    Mq(mq::Call),
 }
 
 /// Every event of the runtime.
@@ -58,6 +64,12 @@ pub enum Event {
     /// A `governance` event.
     #[codec(index = 2)]
     Governance(governance::Event),
+    /// A `registry` event.
+    #[codec(index = 3)]
+    Registry(registry::Event),
+    /// An `mq` event.
+    #[codec(index = 4)]
+    Mq(mq::Event),
 }
 
 impl From<system::Event> for Event {
@@ -75,6 +87,16 @@ impl From<governance::Event> for Event {
         Event::Governance(e)
     }
 }
+impl From<registry::Event> for Event {
+    fn from(e: registry::Event) -> Self {
+        Event::Registry(e)
+    }
+}
+impl From<mq::Event> for Event {
+    fn from(e: mq::Event) -> Self {
+        Event::Mq(e)
+    }
+}
 
 /// Whether `(module, call)` names a call this runtime knows.
 pub fn is_known_call(module: u8, call: u8) -> bool {
@@ -82,6 +104,8 @@ pub fn is_known_call(module: u8, call: u8) -> bool {
         0 => system::CALL_INDICES,
         1 => balances::CALL_INDICES,
         2 => governance::CALL_INDICES,
+        3 => registry::CALL_INDICES,
+        4 => mq::CALL_INDICES,
         _ => return false,
     };
     calls.contains(&call)
@@ -93,6 +117,8 @@ pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), 
         Call::System(c) => system::dispatch(ext, origin, c),
         Call::Balances(c) => balances::dispatch(ext, origin, c),
         Call::Governance(c) => governance::dispatch(ext, origin, c),
+        Call::Registry(c) => registry::dispatch(ext, origin, c),
+        Call::Mq(c) => mq::dispatch(ext, origin, c),
     }
 }
 
@@ -109,6 +135,10 @@ mod tests {
             Call::Balances(balances::Call::Transfer { dest: who, amount: 1 }),
             Call::Governance(governance::Call::SetKey { new: who }),
             Call::Governance(governance::Call::SetParameters { parameters: governance::Parameters::dev() }),
+            Call::Registry(registry::Call::AddMeasurement { measurement: [0; 32] }),
+            Call::Registry(registry::Call::RemoveMeasurement { measurement: [0; 32] }),
+            Call::Registry(registry::Call::SetAttestationPolicy { policy: Default::default() }),
+            Call::Mq(mq::Call::PushMessage { topic: vec![1], payload: vec![] }),
         ];
         for c in &calls {
             let bytes = c.encode();

@@ -5,4 +5,6 @@
 
 pub mod balances;
 pub mod governance;
+pub mod mq;
+pub mod registry;
 pub mod system;

@@ -1,0 +1,231 @@
+//! `mq`: the message queue between the chain and enclaves.
+//!
+//! - To enclaves: modules and accounts emit [`Event::OutboundMessage`]; enclaves read them by
+//!   topic from blocks their light client verified (events are committed by the header's events
+//!   root).
+//! - From enclaves: a relayer submits [`SignedMessage`]s with `sync_offchain_message`. The chain
+//!   accepts one only if its sender is a registered worker, its signature (which binds the
+//!   genesis hash) verifies, and its sequence number is exactly the next one expected from that
+//!   sender: replays and gaps are refused.
+
+use parity_scale_codec::{Decode, Encode};
+use serde::Serialize;
+use umbra_primitives::{
+    mq::{MessageOrigin, SignedMessage},
+    serde_helpers::bytes_hex,
+    AccountId,
+};
+
+use crate::{
+    ext::{DispatchError, Ext},
+    modules::registry,
+    state::{Overlay, StorageMap},
+};
+
+/// Module name used in errors.
+pub const MODULE: &str = "mq";
+/// Longest topic accepted.
+pub const MAX_TOPIC_LEN: usize = 256;
+
+// ---- storage ----
+
+/// Next sequence number expected from each off-chain sender.
+pub const INGRESS_SEQ: StorageMap<MessageOrigin, u64> = StorageMap::new(b"mq/ingress_seq/");
+
+// ---- calls ----
+
+/// Calls of the mq module.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum Call {
+    /// Relays a message signed by an enclave. Origin: any signed account (the relayer pays).
+    #[codec(index = 0)]
+    SyncOffchainMessage {
+        /// The signed message.
+        message: SignedMessage,
+    },
+    /// Sends a message to enclaves on `topic`. Origin: signed (the message's origin).
+    #[codec(index = 1)]
+    PushMessage {
+        /// Topic.
+        topic: Vec<u8>,
+        /// Payload.
+        payload: Vec<u8>,
+    },
+}
+
+/// Stable call indices of this module.
+pub const CALL_INDICES: &[u8] = &[0, 1];
+
+// ---- events ----
+
+/// Events of the mq module.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+pub enum Event {
+    /// A message to enclaves.
+    OutboundMessage {
+        /// Who sent it.
+        origin: MessageOrigin,
+        /// Topic.
+        #[serde(with = "bytes_hex")]
+        topic: Vec<u8>,
+        /// Payload.
+        #[serde(with = "bytes_hex")]
+        payload: Vec<u8>,
+    },
+    /// A message from an enclave was accepted.
+    InboundMessage {
+        /// The enclave that signed it.
+        sender: MessageOrigin,
+        /// Topic.
+        #[serde(with = "bytes_hex")]
+        topic: Vec<u8>,
+        /// Its sequence number.
+        sequence: u64,
+        /// Payload.
+        #[serde(with = "bytes_hex")]
+        payload: Vec<u8>,
+    },
+}
+
+// ---- errors ----
+
+/// Errors of the mq module.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum Error {
+    /// The sender is not a registered worker.
+    #[error("sender is not a registered worker")]
+    UnknownSender,
+    /// The signature does not verify.
+    #[error("bad message signature")]
+    BadSignature,
+    /// The sequence number was already used (replay).
+    #[error("message sequence already processed")]
+    Replayed,
+    /// The sequence number skips ahead of the next expected one.
+    #[error("message sequence skips ahead")]
+    SequenceGap,
+    /// The topic is empty or too long.
+    #[error("invalid topic")]
+    BadTopic,
+}
+
+impl From<Error> for DispatchError {
+    fn from(e: Error) -> Self {
+        DispatchError::new(MODULE, &e)
+    }
+}
+
+// ---- logic ----
+
+/// Emits a message to enclaves.
+pub fn push_outbound(ext: &mut Ext<'_>, origin: MessageOrigin, topic: Vec<u8>, payload: Vec<u8>) {
+    ext.deposit_event(Event::OutboundMessage { origin, topic, payload });
+}
+
+/// The next sequence number expected from `sender`.
+pub fn next_sequence(st: &Overlay<'_>, sender: &MessageOrigin) -> u64 {
+    INGRESS_SEQ.get_or_default(st, sender)
+}
+
+fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
+    let MessageOrigin::Worker(identity) = &message.sender else { return Err(Error::UnknownSender) };
+    if registry::worker(&ext.state, identity).is_none() {
+        return Err(Error::UnknownSender);
+    }
+    if !message.verify(&ext.genesis_hash(), identity) {
+        return Err(Error::BadSignature);
+    }
+    let expected = next_sequence(&ext.state, &message.sender);
+    if message.sequence < expected {
+        return Err(Error::Replayed);
+    }
+    if message.sequence > expected {
+        return Err(Error::SequenceGap);
+    }
+    INGRESS_SEQ.insert(&mut ext.state, &message.sender, &(expected + 1));
+    let SignedMessage { sender, topic, sequence, payload, .. } = message;
+    ext.deposit_event(Event::InboundMessage { sender, topic, sequence, payload });
+    Ok(())
+}
+
+/// Dispatches an mq call from `origin`.
+pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), DispatchError> {
+    match call {
+        Call::SyncOffchainMessage { message } => accept(ext, message)?,
+        Call::PushMessage { topic, payload } => {
+            if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
+                return Err(Error::BadTopic.into());
+            }
+            push_outbound(ext, MessageOrigin::Account(origin), topic, payload);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{modules::registry::tests::registered_worker, state::EmptyState};
+    use umbra_primitives::{Pair, H256};
+
+    fn setup() -> (Ext<'static>, Pair) {
+        let mut ext = Ext::with_genesis(Overlay::new(&EmptyState), H256::hash(b"genesis"));
+        let worker = Pair::from_suri("//Worker1").unwrap();
+        registered_worker(&mut ext, &worker);
+        (ext, worker)
+    }
+
+    fn relay(ext: &mut Ext<'_>, m: SignedMessage) -> Result<(), DispatchError> {
+        let relayer = Pair::from_suri("//Alice").unwrap().public();
+        ext.transactional(|ext| dispatch(ext, relayer, Call::SyncOffchainMessage { message: m }))
+    }
+
+    #[test]
+    fn in_order_messages_are_accepted_and_announced() {
+        let (mut ext, w) = setup();
+        let g = ext.genesis_hash();
+        for seq in 0..3 {
+            relay(&mut ext, SignedMessage::sign(&w, &g, b"t".to_vec(), seq, vec![seq as u8])).unwrap();
+        }
+        assert_eq!(next_sequence(&ext.state, &MessageOrigin::Worker(w.public())), 3);
+        let inbound = ext.events().iter().filter(|r| matches!(r.event, crate::Event::Mq(Event::InboundMessage { .. }))).count();
+        assert_eq!(inbound, 3);
+    }
+
+    #[test]
+    fn cannot_replay_skip_forge_or_send_as_unknown_worker() {
+        let (mut ext, w) = setup();
+        let g = ext.genesis_hash();
+        let m0 = SignedMessage::sign(&w, &g, b"t".to_vec(), 0, vec![]);
+        relay(&mut ext, m0.clone()).unwrap();
+        assert_eq!(relay(&mut ext, m0).unwrap_err().error, "Replayed");
+        let gap = SignedMessage::sign(&w, &g, b"t".to_vec(), 2, vec![]);
+        assert_eq!(relay(&mut ext, gap).unwrap_err().error, "SequenceGap");
+        let mut forged = SignedMessage::sign(&w, &g, b"t".to_vec(), 1, vec![]);
+        forged.payload = b"evil".to_vec();
+        assert_eq!(relay(&mut ext, forged).unwrap_err().error, "BadSignature");
+        let other_chain = SignedMessage::sign(&w, &H256::hash(b"x"), b"t".to_vec(), 1, vec![]);
+        assert_eq!(relay(&mut ext, other_chain).unwrap_err().error, "BadSignature");
+        let stranger = Pair::from_suri("//Stranger").unwrap();
+        let m = SignedMessage::sign(&stranger, &g, b"t".to_vec(), 0, vec![]);
+        assert_eq!(relay(&mut ext, m).unwrap_err().error, "UnknownSender");
+        assert_eq!(next_sequence(&ext.state, &MessageOrigin::Worker(w.public())), 1);
+    }
+
+    #[test]
+    fn push_message_emits_outbound_from_the_account() {
+        let (mut ext, _) = setup();
+        let alice = Pair::from_suri("//Alice").unwrap().public();
+        dispatch(&mut ext, alice, Call::PushMessage { topic: b"x".to_vec(), payload: b"y".to_vec() }).unwrap();
+        assert!(ext.events().iter().any(|r| r.event
+            == crate::Event::Mq(Event::OutboundMessage {
+                origin: MessageOrigin::Account(alice),
+                topic: b"x".to_vec(),
+                payload: b"y".to_vec()
+            })));
+        assert_eq!(
+            dispatch(&mut ext, alice, Call::PushMessage { topic: vec![], payload: vec![] }).unwrap_err().error,
+            "BadTopic"
+        );
+    }
+}

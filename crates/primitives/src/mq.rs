@@ -1,0 +1,110 @@
+//! Message-queue types shared by the chain's `mq` module and the enclave runtime.
+//!
+//! Messages *to* enclaves are chain events (`mq::Event::OutboundMessage`), read by topic from
+//! verified blocks. Messages *from* enclaves are [`SignedMessage`]s: the sender's identity key
+//! signs `(genesis, sender, topic, sequence, payload)`, and the chain accepts sequence numbers
+//! strictly in order per sender, so a relayer can neither forge, replay nor skip one.
+
+use parity_scale_codec::{Decode, Encode};
+use serde::Serialize;
+use umbra_crypto::{Pair, Public, Signature};
+
+use crate::{serde_helpers::account_ss58, AccountId, H256};
+
+/// Who sent a message.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, Encode, Decode, Serialize)]
+pub enum MessageOrigin {
+    /// A runtime module, by name.
+    #[codec(index = 0)]
+    Module(Vec<u8>),
+    /// A signed account (through `mq::push_message`).
+    #[codec(index = 1)]
+    Account(#[serde(with = "account_ss58")] AccountId),
+    /// A registered worker's enclave, by identity key.
+    #[codec(index = 2)]
+    Worker(#[serde(with = "account_ss58")] Public),
+}
+
+/// Well-known topics.
+pub mod topics {
+    /// The registry announces a (re-)registered worker; payload: SCALE `Public` identity.
+    pub const WORKER_REGISTERED: &[u8] = b"umbra/registry/worker_registered";
+    /// Ping to one worker; topic suffix is the worker's identity in hex, payload: opaque bytes.
+    pub const PING_PREFIX: &[u8] = b"umbra/system/ping/";
+    /// A worker's answer to a ping; payload: SCALE [`super::Pong`].
+    pub const PONG: &[u8] = b"umbra/system/pong";
+
+    /// The ping topic of the worker `identity`.
+    pub fn ping_topic(identity: &crate::AccountId) -> Vec<u8> {
+        let mut t = PING_PREFIX.to_vec();
+        t.extend_from_slice(hex::encode(identity.as_bytes()).as_bytes());
+        t
+    }
+}
+
+/// A worker's answer to a ping: proves its enclave saw the ping in a verified block.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Pong {
+    /// Block that carried the ping.
+    pub block: u64,
+    /// blake2-256 of the ping payload.
+    pub ping_hash: H256,
+}
+
+/// A message from an enclave to the chain.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct SignedMessage {
+    /// Sender (a worker identity).
+    pub sender: MessageOrigin,
+    /// Topic.
+    pub topic: Vec<u8>,
+    /// Per-sender sequence number, from 0, without gaps.
+    pub sequence: u64,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// The sender's signature over [`SignedMessage::signing_payload`].
+    pub signature: Signature,
+}
+
+impl SignedMessage {
+    /// What the sender signs.
+    pub fn signing_payload(genesis: &H256, sender: &MessageOrigin, topic: &[u8], sequence: u64, payload: &[u8]) -> Vec<u8> {
+        (b"umbra/mq/v1", genesis, sender, topic, sequence, payload).encode()
+    }
+
+    /// Builds and signs a message from the worker holding `identity`.
+    pub fn sign(identity: &Pair, genesis: &H256, topic: Vec<u8>, sequence: u64, payload: Vec<u8>) -> Self {
+        let sender = MessageOrigin::Worker(identity.public());
+        let signature = identity.sign(&Self::signing_payload(genesis, &sender, &topic, sequence, &payload));
+        SignedMessage { sender, topic, sequence, payload, signature }
+    }
+
+    /// Whether the signature verifies against `key`.
+    pub fn verify(&self, genesis: &H256, key: &Public) -> bool {
+        key.verify(&Self::signing_payload(genesis, &self.sender, &self.topic, self.sequence, &self.payload), &self.signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_message_binds_every_field_and_the_chain() {
+        let w = Pair::from_suri("//Worker").unwrap();
+        let g = H256::hash(b"g");
+        let m = SignedMessage::sign(&w, &g, b"t".to_vec(), 3, b"p".to_vec());
+        assert!(m.verify(&g, &w.public()));
+        assert!(!m.verify(&H256::hash(b"other"), &w.public()));
+        let mut x = m.clone();
+        x.sequence = 4;
+        assert!(!x.verify(&g, &w.public()));
+        let mut x = m.clone();
+        x.payload = b"q".to_vec();
+        assert!(!x.verify(&g, &w.public()));
+        let mut x = m;
+        x.topic = b"u".to_vec();
+        assert!(!x.verify(&g, &w.public()));
+        assert_eq!(SignedMessage::decode(&mut &x.encode()[..]).unwrap(), x);
+    }
+}

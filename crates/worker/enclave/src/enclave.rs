@@ -1,0 +1,285 @@
+//! The [`Enclave`]: the whole trusted runtime behind one narrow interface.
+
+use std::sync::Arc;
+
+use parity_scale_codec::{Decode, Encode};
+use umbra_crypto::{EcdhPublic, Public, Signature};
+use umbra_primitives::{
+    mq::{topics, MessageOrigin, Pong},
+    query::{WorkerQuery, WorkerStatus},
+    BlockNumber, Header, H256,
+};
+use umbra_runtime::{
+    mq,
+    registry::{self, BenchmarkReport},
+    Event, EventRecord, GenesisConfig,
+};
+use umbra_tee::{Attestation, AttestationType, Measurement, Platform};
+
+use crate::{
+    benchmark,
+    egress::Egress,
+    error::{decode, EnclaveError, Result},
+    keys::WorkerKeys,
+    light_client::LightClient,
+    query::{self, ReplayGuard},
+};
+
+/// Seal label of checkpoints.
+pub const CHECKPOINT_LABEL: &[u8] = b"umbra/enclave/checkpoint/v1";
+/// How long the start-up benchmark runs.
+pub const BENCHMARK_MS: u64 = 200;
+
+/// The genesis the host supplies (checked by the light client).
+#[derive(Clone, Debug)]
+pub struct GenesisInfo {
+    /// The genesis header.
+    pub header: Header,
+    /// The genesis configuration of the chain spec.
+    pub config: GenesisConfig,
+}
+
+/// What `init` hands back to the host.
+#[derive(Debug)]
+pub struct InitOutput {
+    /// Newly sealed identity to store, when keys were generated now.
+    pub new_sealed_identity: Option<Vec<u8>>,
+    /// Whether the light client resumed from a checkpoint.
+    pub resumed_at: Option<BlockNumber>,
+}
+
+/// Everything `registry::register_worker` needs from the enclave.
+#[derive(Clone, Debug)]
+pub struct RegistrationPayload {
+    /// Identity key.
+    pub identity: Public,
+    /// ECDH key.
+    pub ecdh: EcdhPublic,
+    /// Quote binding both keys and the genesis.
+    pub attestation: Attestation,
+    /// Start-up benchmark.
+    pub benchmark: BenchmarkReport,
+    /// Identity's signature over the benchmark.
+    pub benchmark_signature: Signature,
+}
+
+/// Public facts about the enclave (served by the host's info endpoint).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnclaveInfo {
+    /// Identity key.
+    pub identity: Public,
+    /// ECDH key.
+    pub ecdh: EcdhPublic,
+    /// Measurement.
+    pub measurement: Measurement,
+    /// Platform.
+    pub platform: AttestationType,
+    /// Whether the platform is insecure.
+    pub insecure: bool,
+    /// Last accepted block.
+    pub synced_number: BlockNumber,
+    /// Its hash.
+    pub synced_hash: H256,
+    /// Whether it has seen its registration.
+    pub registered: bool,
+    /// Egress messages waiting for the chain.
+    pub pending_egress: usize,
+    /// Benchmark score.
+    pub benchmark_score: u64,
+}
+
+#[derive(Encode, Decode)]
+struct Checkpoint {
+    genesis_hash: H256,
+    identity: Public,
+    last: Header,
+    authorities: Vec<Public>,
+    registered: bool,
+    egress: Egress,
+}
+
+/// The trusted runtime.
+pub struct Enclave {
+    platform: Arc<dyn Platform>,
+    keys: WorkerKeys,
+    light: LightClient,
+    egress: Egress,
+    registered: bool,
+    replay: ReplayGuard,
+    benchmark: BenchmarkReport,
+}
+
+impl std::fmt::Debug for Enclave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enclave")
+            .field("identity", &self.keys.identity.public())
+            .field("synced", &self.light.last().number)
+            .finish()
+    }
+}
+
+impl Enclave {
+    /// Starts the enclave: checks the genesis, unseals (or generates and seals) its keys, resumes
+    /// from a sealed checkpoint if one is given and valid, and runs the start-up benchmark.
+    pub fn init(
+        platform: Arc<dyn Platform>,
+        genesis: &GenesisInfo,
+        sealed_identity: Option<&[u8]>,
+        sealed_checkpoint: Option<&[u8]>,
+    ) -> Result<(Enclave, InitOutput)> {
+        let (light, genesis_hash) = LightClient::from_genesis(&genesis.header, &genesis.config)?;
+        let (keys, new_sealed_identity) = match sealed_identity {
+            Some(blob) => (WorkerKeys::unseal(platform.as_ref(), blob, genesis_hash)?, None),
+            None => {
+                let keys = WorkerKeys::generate(genesis_hash);
+                let sealed = keys.seal(platform.as_ref())?;
+                (keys, Some(sealed))
+            }
+        };
+        let mut enclave = Enclave {
+            platform,
+            keys,
+            light,
+            egress: Egress::default(),
+            registered: false,
+            replay: ReplayGuard::default(),
+            benchmark: benchmark::run(BENCHMARK_MS),
+        };
+        let mut resumed_at = None;
+        if let Some(blob) = sealed_checkpoint {
+            enclave.restore(blob)?;
+            resumed_at = Some(enclave.light.last().number);
+        }
+        Ok((enclave, InitOutput { new_sealed_identity, resumed_at }))
+    }
+
+    fn restore(&mut self, blob: &[u8]) -> Result<()> {
+        let plain = self
+            .platform
+            .unseal(CHECKPOINT_LABEL, blob)
+            .map_err(|e| EnclaveError::Unseal { what: "checkpoint", reason: e.to_string() })?;
+        let cp: Checkpoint = decode("checkpoint", &plain)?;
+        if cp.genesis_hash != self.keys.genesis_hash || cp.identity != self.keys.identity.public() {
+            return Err(EnclaveError::ForeignSealedData { what: "checkpoint" });
+        }
+        self.light = LightClient::resume(cp.last, cp.authorities);
+        self.egress = cp.egress;
+        self.registered = cp.registered;
+        Ok(())
+    }
+
+    /// Seals the current state so a restart resumes here instead of from genesis.
+    pub fn checkpoint(&self) -> Result<Vec<u8>> {
+        let cp = Checkpoint {
+            genesis_hash: self.keys.genesis_hash,
+            identity: self.keys.identity.public(),
+            last: self.light.last().clone(),
+            authorities: self.light.authorities().to_vec(),
+            registered: self.registered,
+            egress: self.egress.clone(),
+        };
+        self.platform.seal(CHECKPOINT_LABEL, &cp.encode()).map_err(|e| EnclaveError::Platform(e.to_string()))
+    }
+
+    /// The identity key.
+    pub fn identity(&self) -> Public {
+        self.keys.identity.public()
+    }
+
+    /// The chain's genesis hash.
+    pub fn genesis_hash(&self) -> H256 {
+        self.keys.genesis_hash
+    }
+
+    /// Last accepted block number.
+    pub fn synced_number(&self) -> BlockNumber {
+        self.light.last().number
+    }
+
+    /// Verifies and processes the next block and its events.
+    pub fn sync_block(&mut self, block: &[u8], events: &[u8]) -> Result<BlockNumber> {
+        let (block, events) = self.light.accept(block, events)?;
+        let number = block.header.number;
+        for record in events {
+            self.process(number, record);
+        }
+        Ok(number)
+    }
+
+    fn process(&mut self, number: BlockNumber, record: EventRecord) {
+        let me = self.keys.identity.public();
+        match record.event {
+            Event::Mq(mq::Event::OutboundMessage { origin, topic, payload }) => {
+                if topic == topics::WORKER_REGISTERED
+                    && origin == MessageOrigin::Module(registry::MODULE.into())
+                    && payload == me.encode()
+                {
+                    self.registered = true;
+                } else if topic == topics::ping_topic(&me) {
+                    let pong = Pong { block: number, ping_hash: H256::hash(&payload) };
+                    self.egress.push(&self.keys.identity, &self.keys.genesis_hash, topics::PONG.to_vec(), pong.encode());
+                }
+            }
+            Event::Mq(mq::Event::InboundMessage { sender: MessageOrigin::Worker(w), sequence, .. }) if w == me => {
+                self.egress.accepted(sequence);
+            }
+            _ => {}
+        }
+    }
+
+    /// Egress messages the chain has not accepted yet, in sequence order.
+    pub fn pending_egress(&self) -> Vec<umbra_primitives::mq::SignedMessage> {
+        self.egress.pending()
+    }
+
+    /// Builds the registration payload: a fresh quote over
+    /// `blake2_256(identity ‖ ecdh ‖ genesis)` and the signed benchmark.
+    pub fn registration(&self, now_ms: u64) -> Result<RegistrationPayload> {
+        let identity = self.keys.identity.public();
+        let ecdh = self.keys.ecdh.public();
+        let report_data = registry::expected_report_data(&identity, &ecdh, &self.keys.genesis_hash);
+        let attestation =
+            self.platform.quote(&report_data, now_ms).map_err(|e| EnclaveError::Platform(e.to_string()))?;
+        let benchmark_signature =
+            self.keys.identity.sign(&self.benchmark.signing_payload(&self.keys.genesis_hash, &identity));
+        Ok(RegistrationPayload { identity, ecdh, attestation, benchmark: self.benchmark.clone(), benchmark_signature })
+    }
+
+    /// Public facts.
+    pub fn info(&self) -> EnclaveInfo {
+        EnclaveInfo {
+            identity: self.keys.identity.public(),
+            ecdh: self.keys.ecdh.public(),
+            measurement: self.platform.measurement(),
+            platform: self.platform.kind(),
+            insecure: !self.platform.is_secure(),
+            synced_number: self.light.last().number,
+            synced_hash: self.light.last().hash(),
+            registered: self.registered,
+            pending_egress: self.egress.pending().len(),
+            benchmark_score: self.benchmark.score(),
+        }
+    }
+
+    /// Answers an encrypted query (SCALE `EncryptedQuery`) with a SCALE `QueryResponse`. Time is
+    /// the chain's: the timestamp of the last accepted block.
+    pub fn handle_query(&mut self, bytes: &[u8]) -> Result<Vec<u8>> {
+        let now = self.light.last().timestamp;
+        let q = query::open(bytes, &self.keys.ecdh, &self.keys.identity, &mut self.replay, now)?;
+        let result = decode::<WorkerQuery>("worker query", &q.request.body).map(|body| match body {
+            WorkerQuery::Status => WorkerStatus {
+                identity: self.keys.identity.public(),
+                synced_number: self.light.last().number,
+                synced_hash: self.light.last().hash(),
+                registered: self.registered,
+                asked_by: q.request.origin,
+            }
+            .encode(),
+            WorkerQuery::Echo(bytes) => bytes,
+        });
+        Ok(query::answer(&q, &self.keys.identity, result))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+use std::sync::Arc;
+
+use parity_scale_codec::{Decode, Encode};
+use umbra_crypto::Pair;
+use umbra_node::{consensus::DevAuthority, ChainSpec, Node};
+use umbra_primitives::{
+    mq::topics,
+    query::{EncryptedQuery, QueryRequest, QueryResponse, WorkerQuery, WorkerStatus},
+    simulated_enclave_measurement, simulated_enclave_signer, Block,
+};
+use umbra_runtime::{Call, Extrinsic};
+use umbra_tee::{dev_vendor_root, SimulatedPlatform};
+
+use super::*;
+
+struct Chain {
+    _dir: tempfile::TempDir,
+    node: Arc<Node>,
+}
+
+impl Chain {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(
+            dir.path(),
+            ChainSpec::dev(),
+            Arc::new(DevAuthority::new(Pair::from_suri("//Alice").unwrap())),
+        )
+        .unwrap();
+        Chain { _dir: dir, node }
+    }
+
+    fn genesis(&self) -> GenesisInfo {
+        GenesisInfo { header: self.node.block(0).unwrap().unwrap().header, config: ChainSpec::dev().genesis }
+    }
+
+    fn submit(&self, who: &str, call: Call) {
+        let pair = Pair::from_suri(who).unwrap();
+        let nonce = self.node.next_nonce(&pair.public()).unwrap();
+        let xt = Extrinsic::new_signed(&pair, call, nonce, 0, self.node.genesis_hash());
+        self.node.submit(xt.encode()).unwrap();
+    }
+
+    fn author(&self) -> u64 {
+        self.node.author_block().unwrap().0.header.number
+    }
+
+    fn raw(&self, n: u64) -> (Vec<u8>, Vec<u8>) {
+        self.node.raw_block_with_events(n).unwrap().unwrap()
+    }
+}
+
+fn platform(seed: u8) -> Arc<dyn Platform> {
+    Arc::new(SimulatedPlatform::new(
+        [seed; 32],
+        &dev_vendor_root(),
+        simulated_enclave_measurement(),
+        simulated_enclave_signer(),
+    ))
+}
+
+fn feed(enclave: &mut Enclave, chain: &Chain, n: u64) -> Result<BlockNumber> {
+    let (b, e) = chain.raw(n);
+    enclave.sync_block(&b, &e)
+}
+
+#[test]
+fn syncs_real_blocks_and_refuses_forged_reordered_and_skipped_ones() {
+    let chain = Chain::new();
+    chain.author();
+    // Block 2 carries a transaction, so it has events to withhold.
+    chain.submit("//Bob", Call::System(umbra_runtime::system::Call::Remark { data: b"hi".to_vec() }));
+    chain.author();
+    chain.author();
+    let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    assert!(out.new_sealed_identity.is_some());
+    assert_eq!(feed(&mut enclave, &chain, 1).unwrap(), 1);
+
+    // Skipped: block 3 right after 1.
+    assert!(matches!(feed(&mut enclave, &chain, 3), Err(EnclaveError::BlockRejected(_))));
+    // Reordered / replayed: block 1 again.
+    assert!(matches!(feed(&mut enclave, &chain, 1), Err(EnclaveError::BlockRejected(_))));
+    // Forged: block 2 with a changed state root (the seal no longer matches).
+    let (b2, e2) = chain.raw(2);
+    let genuine = Block::decode(&mut &b2[..]).unwrap();
+    let mut forged = genuine.clone();
+    forged.header.state_root = H256::hash(b"forged");
+    assert!(matches!(enclave.sync_block(&forged.encode(), &e2), Err(EnclaveError::BlockRejected(_))));
+    // Forged and re-sealed by a key that is not an authority.
+    let mut resealed = forged;
+    resealed.header.seal_with(&Pair::from_suri("//Mallory").unwrap());
+    assert!(enclave.sync_block(&resealed.encode(), &e2).is_err());
+    // Body with an extra extrinsic.
+    let mut stuffed = genuine;
+    stuffed.extrinsics.push(vec![1, 2, 3]);
+    assert!(enclave.sync_block(&stuffed.encode(), &e2).is_err());
+    // Events withheld or garbled.
+    assert!(matches!(
+        enclave.sync_block(&b2, &Vec::<EventRecord>::new().encode()),
+        Err(EnclaveError::EventsMismatch(2))
+    ));
+    assert!(matches!(enclave.sync_block(&b2, &[1, 2, 3]), Err(EnclaveError::Decode { .. })));
+    assert_eq!(enclave.synced_number(), 1, "refused blocks change nothing");
+
+    assert_eq!(feed(&mut enclave, &chain, 2).unwrap(), 2);
+    assert_eq!(feed(&mut enclave, &chain, 3).unwrap(), 3);
+}
+
+#[test]
+fn refuses_a_genesis_that_does_not_match_its_config() {
+    let chain = Chain::new();
+    let mut g = chain.genesis();
+    g.config.balances.pop();
+    assert!(matches!(Enclave::init(platform(1), &g, None, None), Err(EnclaveError::BadGenesis(_))));
+}
+
+#[test]
+fn identity_survives_restart_and_checkpoint_resumes() {
+    let chain = Chain::new();
+    for _ in 0..3 {
+        chain.author();
+    }
+    let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    let sealed = out.new_sealed_identity.unwrap();
+    for n in 1..=3 {
+        feed(&mut enclave, &chain, n).unwrap();
+    }
+    let cp = enclave.checkpoint().unwrap();
+    let (again, out) = Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&cp)).unwrap();
+    assert_eq!(again.identity(), enclave.identity());
+    assert_eq!(out.resumed_at, Some(3));
+    assert_eq!(again.synced_number(), 3);
+    assert!(out.new_sealed_identity.is_none());
+
+    // Another host's platform cannot unseal it; tampered blobs are refused.
+    assert!(matches!(
+        Enclave::init(platform(2), &chain.genesis(), Some(&sealed), None),
+        Err(EnclaveError::Unseal { .. })
+    ));
+    let mut bad = sealed.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(Enclave::init(platform(1), &chain.genesis(), Some(&bad), None).is_err());
+    let mut bad_cp = cp;
+    bad_cp[10] ^= 1;
+    assert!(Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&bad_cp)).is_err());
+}
+
+#[test]
+fn answers_a_ping_from_a_verified_block_with_signed_egress() {
+    let chain = Chain::new();
+    let (mut enclave, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    let topic = topics::ping_topic(&enclave.identity());
+    chain.submit("//Bob", Call::Mq(mq::Call::PushMessage { topic, payload: b"are you there".to_vec() }));
+    chain.submit("//Bob", Call::Mq(mq::Call::PushMessage { topic: b"someone/else".to_vec(), payload: vec![] }));
+    let n = chain.author();
+    feed(&mut enclave, &chain, n).unwrap();
+    let egress = enclave.pending_egress();
+    assert_eq!(egress.len(), 1);
+    let m = &egress[0];
+    assert_eq!(m.topic, topics::PONG);
+    assert_eq!(m.sequence, 0);
+    assert!(m.verify(&enclave.genesis_hash(), &enclave.identity()));
+    let pong = Pong::decode(&mut &m.payload[..]).unwrap();
+    assert_eq!(pong, Pong { block: n, ping_hash: H256::hash(b"are you there") });
+}
+
+fn query(enclave: &Enclave, who: &Pair, ts: u64, nonce: [u8; 16], body: WorkerQuery) -> (Vec<u8>, EncryptedQuery, [u8; 32]) {
+    let info = enclave.info();
+    let req = QueryRequest::new_signed(who, info.identity, nonce, ts, body.encode());
+    let (q, key) = EncryptedQuery::seal(&req, &info.ecdh).unwrap();
+    (q.encode(), q, key)
+}
+
+#[test]
+fn encrypted_queries_are_answered_and_tampering_or_replay_refused() {
+    let chain = Chain::new();
+    chain.author();
+    let (mut enclave, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    feed(&mut enclave, &chain, 1).unwrap();
+    let now = chain.node.head().timestamp;
+    let alice = Pair::from_suri("//Alice").unwrap();
+
+    let (bytes, q, key) = query(&enclave, &alice, now, [1; 16], WorkerQuery::Status);
+    let reply = enclave.handle_query(&bytes).unwrap();
+    let resp = QueryResponse::decode(&mut &reply[..]).unwrap();
+    let result = resp.open(&enclave.identity(), &q.hash(), &key).unwrap().unwrap();
+    let status = WorkerStatus::decode(&mut &result[..]).unwrap();
+    assert_eq!(status.synced_number, 1);
+    assert_eq!(status.asked_by, alice.public());
+
+    // The same bytes again: a replay.
+    assert!(matches!(enclave.handle_query(&bytes), Err(EnclaveError::QueryRejected(m)) if m.contains("replayed")));
+    // Tampered ciphertext.
+    let (bytes, _, _) = query(&enclave, &alice, now, [2; 16], WorkerQuery::Echo(b"x".to_vec()));
+    let mut tampered = bytes.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(matches!(enclave.handle_query(&tampered), Err(EnclaveError::QueryRejected(_))));
+    // The genuine one (same nonce) still works: the tampered copy did not burn its nonce.
+    assert!(enclave.handle_query(&bytes).is_ok());
+    // Outside the time window.
+    let (old, _, _) = query(&enclave, &alice, now - 10 * 60 * 1000, [3; 16], WorkerQuery::Status);
+    assert!(matches!(enclave.handle_query(&old), Err(EnclaveError::QueryRejected(_))));
+    // Addressed to another worker.
+    let info = enclave.info();
+    let other = Pair::from_suri("//Other").unwrap().public();
+    let req = QueryRequest::new_signed(&alice, other, [4; 16], now, WorkerQuery::Status.encode());
+    let (q, _) = EncryptedQuery::seal(&req, &info.ecdh).unwrap();
+    assert!(matches!(
+        enclave.handle_query(&q.encode()),
+        Err(EnclaveError::QueryRejected(m)) if m.contains("another worker")
+    ));
+}
