@@ -2,12 +2,13 @@
 //! This file only parses the command line and hands off to the library crates.
 
 mod bench;
+mod dev;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use umbra_client::cli::{self, ChainCommand, KeyCommand, RpcArgs, TransferArgs};
+use umbra_client::cli::{self, ChainCommand, KeyCommand, RpcArgs, TransferArgs, WorkerCommand};
 use umbra_node::{run::NodeConfig, ChainSpec};
 
 /// Umbra: a confidential compute cloud.
@@ -43,8 +44,65 @@ enum Command {
     /// Chain queries.
     #[command(subcommand)]
     Chain(ChainCommand),
+    /// Runs a worker (`umbra worker --rpc URL --base-path DIR --operator URI ...`), or talks to
+    /// one (`umbra worker info|query|ping`).
+    Worker(WorkerArgs),
+    /// Lists the workers registered on chain.
+    Workers {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Starts a whole local network: a dev node and N simulated workers. Ctrl-C stops it.
+    Dev(dev::DevArgs),
     /// Runs the benchmarks and prints a table.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct WorkerArgs {
+    #[command(subcommand)]
+    command: Option<WorkerCommand>,
+    #[command(flatten)]
+    run: WorkerRunArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct WorkerRunArgs {
+    /// Node RPC URL.
+    #[arg(long, env = "UMBRA_RPC", default_value = cli::DEFAULT_RPC)]
+    rpc: String,
+    /// Directory for the worker's sealed blobs.
+    #[arg(long)]
+    base_path: Option<PathBuf>,
+    /// TEE platform: simulated (insecure, development) or sgx-dcap.
+    #[arg(long, default_value = "simulated")]
+    platform: umbra_worker::run::PlatformChoice,
+    /// Address of the query endpoint (GET /info, POST /query).
+    #[arg(long, default_value = "127.0.0.1:8100")]
+    query_addr: SocketAddr,
+    /// Secret URI of the operator account (pays registration and egress).
+    #[arg(long)]
+    operator: Option<String>,
+    /// Secret URI of the vendor root certifying the simulated platform.
+    #[arg(long, default_value = umbra_tee::DEV_VENDOR_ROOT_URI)]
+    vendor_root: String,
+}
+
+async fn worker(args: WorkerRunArgs) -> anyhow::Result<()> {
+    let base_path = args.base_path.context("--base-path is required to run a worker")?;
+    let operator = cli::pair_from_uri(&args.operator.context("--operator URI is required to run a worker")?)
+        .context("invalid --operator")?;
+    let vendor_root = cli::pair_from_uri(&args.vendor_root).context("invalid --vendor-root")?;
+    let config = umbra_worker::WorkerConfig {
+        rpc: args.rpc,
+        base_path,
+        platform: args.platform,
+        query_addr: args.query_addr,
+        operator,
+        vendor_root,
+    };
+    umbra_worker::run(config, shutdown_signal()).await
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +185,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Transfer(args) => cli::transfer(args).await,
         Command::Account { address, rpc } => cli::account(&address, &rpc).await,
         Command::Chain(cmd) => cli::chain(cmd).await,
+        Command::Worker(WorkerArgs { command: Some(cmd), .. }) => cli::worker(cmd).await,
+        Command::Worker(WorkerArgs { command: None, run }) => worker(run).await,
+        Command::Workers { rpc } => cli::workers(&rpc).await,
+        Command::Dev(args) => dev::run(args, shutdown_signal()).await,
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -181,6 +181,16 @@ fn transfer_beyond_the_balance_fails_but_pays_the_fee() {
     assert_eq!(fee, expected_fee(&node, &hash, index));
     assert_eq!(node.account(BOB), Account { free: bob_before.free - fee, reserved: 0, nonce: 1 });
     assert_eq!(node.account(&charlie), charlie_before, "recipient unchanged");
+
+    // Too little to create a new account: also included, fee paid, nothing moved.
+    let fresh = address("//NeverSeenBefore");
+    let run = node.cli(&["transfer", "--from", "//Charlie", "--to", &fresh, "--amount", "0.001"]);
+    let line = run.one_line_error();
+    assert!(line.contains("transfer failed: balances::ExistentialDeposit"), "{line}");
+    let (_, hash, index) = printed_inclusion(&run.stdout);
+    let fee = fee_paid_event(&node, &hash, index, &charlie);
+    assert_eq!(node.account(&charlie), Account { free: charlie_before.free - fee, reserved: 0, nonce: 1 });
+    assert_eq!(node.account(&fresh), Account { free: 0, reserved: 0, nonce: 0 });
 }
 
 #[test]
@@ -220,7 +230,11 @@ fn account_and_chain_head_refuse_bad_input_and_missing_nodes() {
     assert!(line.contains("invalid address `nope`"), "{line}");
     // Nothing listens on a freshly released port.
     let dead = format!("ws://127.0.0.1:{}", free_port());
-    for args in [vec!["chain", "head", "--rpc", &dead], vec!["account", ALICE, "--rpc", &dead]] {
+    for args in [
+        vec!["chain", "head", "--rpc", &dead],
+        vec!["account", ALICE, "--rpc", &dead],
+        vec!["transfer", "--from", "//Alice", "--to", BOB, "--amount", "1", "--rpc", &dead],
+    ] {
         let run = umbra(&args);
         let line = run.one_line_error();
         assert!(line.contains("cannot connect"), "{line}");

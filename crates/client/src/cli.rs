@@ -213,3 +213,142 @@ mod tests {
         assert!(format!("{:#}", parse_address("5Grw").unwrap_err()).contains("invalid address `5Grw`"));
     }
 }
+
+/// `umbra worker info|query|ping ...`
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Shows a worker's public info (GET URL/info; as the host reports it).
+    Info {
+        /// The worker's query endpoint, e.g. http://127.0.0.1:8100.
+        url: String,
+    },
+    /// Sends an encrypted, signed status query (or an echo) and checks the reply's signature
+    /// against the identity the chain's registry holds for that worker.
+    Query {
+        /// The worker's query endpoint.
+        url: String,
+        /// Secret URI the query is signed with.
+        #[arg(long = "as", default_value = "//Alice")]
+        signer: String,
+        /// Ask the worker to echo this text instead of reporting its status.
+        #[arg(long)]
+        echo: Option<String>,
+        /// Node.
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Sends a ping to a worker through the chain's message queue and waits for the pong its
+    /// enclave sends back through the chain.
+    Ping {
+        /// The worker's identity (SS58).
+        identity: String,
+        /// Secret URI paying for the ping.
+        #[arg(long, default_value = "//Alice")]
+        from: String,
+        /// Seconds to wait for the pong.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Node.
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+/// Runs `umbra workers`: the registry, from the chain.
+pub async fn workers(rpc: &RpcArgs) -> anyhow::Result<()> {
+    let client = rpc.connect().await?;
+    let list = client.workers().await?;
+    println!("{} registered worker(s)", list.len());
+    for w in list {
+        println!(
+            "{}  operator {}  platform {}{}  score {}  registered at #{}  measurement {}",
+            w["identity"].as_str().unwrap_or("?"),
+            w["operator"].as_str().unwrap_or("?"),
+            w["platform"].as_str().unwrap_or("?"),
+            if w["insecure"].as_bool() == Some(true) { " (INSECURE)" } else { "" },
+            w["benchmarkScore"],
+            w["registeredAt"],
+            w["measurement"].as_str().unwrap_or("?"),
+        );
+    }
+    Ok(())
+}
+
+/// Runs `umbra worker ...`.
+pub async fn worker(cmd: WorkerCommand) -> anyhow::Result<()> {
+    use parity_scale_codec::{Decode, Encode};
+    use umbra_primitives::query::{WorkerQuery, WorkerStatus};
+    match cmd {
+        WorkerCommand::Info { url } => {
+            let info = crate::worker::info(&url).await?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
+        }
+        WorkerCommand::Query { url, signer, echo, rpc } => {
+            let signer = pair_from_uri(&signer)?;
+            let claimed = crate::worker::info(&url).await?;
+            let identity = parse_address(claimed["identity"].as_str().unwrap_or_default())?;
+            let chain = rpc.connect().await?;
+            let keys = crate::worker::registered_keys(&chain, &identity).await?;
+            let body = match &echo {
+                Some(t) => WorkerQuery::Echo(t.as_bytes().to_vec()),
+                None => WorkerQuery::Status,
+            };
+            let answer = crate::worker::query(&url, &keys, &signer, body.encode()).await?;
+            println!("reply signed by registered worker {identity} (checked against the chain)");
+            match echo {
+                Some(_) => println!("echo: {}", String::from_utf8_lossy(&answer)),
+                None => {
+                    let s = WorkerStatus::decode(&mut &answer[..]).context("malformed status reply")?;
+                    println!("synced block:  #{} ({})", s.synced_number, s.synced_hash);
+                    println!("registered:    {}", s.registered);
+                    println!("asked by:      {}", s.asked_by);
+                }
+            }
+        }
+        WorkerCommand::Ping { identity, from, timeout, rpc } => ping(&identity, &from, timeout, &rpc).await?,
+    }
+    Ok(())
+}
+
+async fn ping(identity: &str, from: &str, timeout: u64, rpc: &RpcArgs) -> anyhow::Result<()> {
+    use umbra_primitives::{mq::topics, H256};
+    let identity = parse_address(identity)?;
+    let from = pair_from_uri(from)?;
+    let client = rpc.connect().await?;
+    let mut payload = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut payload);
+    let call = Call::Mq(umbra_runtime::mq::Call::PushMessage { topic: topics::ping_topic(&identity), payload: payload.to_vec() });
+    let sent = client.sign_and_watch(&from, call, 0).await?;
+    println!("ping sent in block #{}", sent.block_number);
+    let ping_hash = H256::hash(&payload);
+    let want_sender = identity.to_ss58();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let mut next = sent.block_number + 1;
+    while std::time::Instant::now() < deadline {
+        let head = client.head().await?.number;
+        while next <= head {
+            let hash: Option<umbra_primitives::H256> = client.call("chain_getBlockHash", jsonrpsee::rpc_params![next]).await?;
+            let Some(hash) = hash else { break };
+            for r in client.events(hash).await? {
+                let Some(m) = r["event"]["Mq"].get("InboundMessage") else { continue };
+                if m["sender"]["Worker"].as_str() != Some(&want_sender) {
+                    continue;
+                }
+                let payload = umbra_primitives::json::from_hex(m["payload"].as_str().unwrap_or_default())
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                if let Ok(pong) = <umbra_primitives::mq::Pong as parity_scale_codec::Decode>::decode(&mut &payload[..]) {
+                    if pong.ping_hash == ping_hash {
+                        println!(
+                            "pong from {identity} accepted in block #{next} (its enclave saw the ping in block #{})",
+                            pong.block
+                        );
+                        return Ok(());
+                    }
+                }
+            }
+            next += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    bail!("no pong from {identity} within {timeout} s")
+}

@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod sdk;
+pub mod worker;
 
 pub use sdk::{Client, ClientError, Inclusion};

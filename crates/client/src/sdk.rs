@@ -159,6 +159,11 @@ impl Client {
         v.ok_or_else(|| ClientError::Unexpected(format!("no events for block {hash}")))
     }
 
+    /// The registered workers, as JSON.
+    pub async fn workers(&self) -> Result<Vec<Value>> {
+        self.call("umbra_workers", rpc_params![]).await
+    }
+
     /// Signs `call` with the signer's next nonce.
     pub async fn sign(&self, signer: &Pair, call: Call, tip: Balance) -> Result<Vec<u8>> {
         let nonce = self.next_nonce(&signer.public()).await?;

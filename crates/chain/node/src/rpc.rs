@@ -48,7 +48,9 @@ fn submit_error(e: SubmitError) -> ErrorObjectOwned {
         SubmitError::Pool(p) => p.code(),
         SubmitError::Internal(_) => INTERNAL,
     };
-    ErrorObject::owned(code, e.to_string(), None::<()>)
+    // Decoding errors span several indented lines; the message is documented as one line.
+    let message = e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    ErrorObject::owned(code, message, None::<()>)
 }
 
 fn parse_account(params: &Params<'_>) -> Result<AccountId, ErrorObjectOwned> {

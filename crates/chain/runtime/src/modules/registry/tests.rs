@@ -95,7 +95,7 @@ fn register_worker_basics_emits_events_correctly() {
     assert_eq!(w.operator, operator().public());
     assert_eq!(w.platform, AttestationType::Simulated);
     assert!(w.insecure, "simulated workers are marked insecure on chain");
-    assert_eq!(w.benchmark_score, 50_000);
+    assert_eq!(w.benchmark_score, 500);
     assert_eq!(w.registered_at, 5);
     assert_eq!(WORKER_COUNT.get(&ext.state), Some(1));
     let evs: Vec<_> = ext.events().iter().map(|r| r.event.clone()).collect();

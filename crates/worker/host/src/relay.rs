@@ -1,0 +1,202 @@
+//! The relayer: feeds blocks into the enclave, registers the worker, and submits its egress.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{anyhow, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use jsonrpsee::rpc_params;
+use serde_json::Value;
+use umbra_client::{cli::failure_reason, Client};
+use umbra_enclave::Enclave;
+use umbra_primitives::{json::from_hex, Pair};
+use umbra_runtime::{mq, registry, Call};
+
+use crate::files::{WorkerFiles, CHECKPOINT_FILE};
+
+/// Seal a checkpoint at least every this many blocks.
+pub const CHECKPOINT_EVERY: u64 = 50;
+/// Resubmit an egress message not accepted after this many blocks.
+pub const RESUBMIT_AFTER: u64 = 10;
+/// Retry a failed registration after this many blocks.
+pub const REGISTER_RETRY: u64 = 20;
+/// Show a progress bar when this far behind.
+const PROGRESS_THRESHOLD: u64 = 20;
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Where the worker's registration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Not looked at yet.
+    Unknown,
+    /// On chain with this enclave's keys and measurement.
+    Done,
+    /// The last attempt failed; retry at this block.
+    RetryAt(u64),
+}
+
+/// The relayer.
+#[derive(Debug)]
+pub struct Relayer {
+    client: Client,
+    enclave: Arc<Mutex<Enclave>>,
+    files: WorkerFiles,
+    operator: Pair,
+    submitted: HashMap<u64, u64>,
+    last_checkpoint: u64,
+    registration: Registration,
+}
+
+impl Relayer {
+    /// A relayer for `enclave`.
+    pub fn new(client: Client, enclave: Arc<Mutex<Enclave>>, files: WorkerFiles, operator: Pair) -> Self {
+        let last_checkpoint = enclave.lock().expect("enclave lock").synced_number();
+        Relayer {
+            client,
+            enclave,
+            files,
+            operator,
+            submitted: HashMap::new(),
+            last_checkpoint,
+            registration: Registration::Unknown,
+        }
+    }
+
+    /// The registration state.
+    pub fn registration(&self) -> Registration {
+        self.registration
+    }
+
+    fn synced(&self) -> u64 {
+        self.enclave.lock().expect("enclave lock").synced_number()
+    }
+
+    /// Feeds every block up to the chain head into the enclave; returns the head number.
+    pub async fn sync_to_head(&mut self) -> anyhow::Result<u64> {
+        let head = self.client.head().await?.number;
+        let from = self.synced() + 1;
+        if from > head {
+            return Ok(head);
+        }
+        let bar = (head + 1 - from >= PROGRESS_THRESHOLD).then(|| {
+            let pb = ProgressBar::new(head + 1 - from);
+            pb.set_style(
+                ProgressStyle::with_template("syncing enclave [{bar:40}] {pos}/{len} blocks ({per_sec}, {eta})")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            tracing::info!(from, head, "enclave catching up");
+            pb
+        });
+        for n in from..=head {
+            let v: Option<Value> = self.client.call("umbra_blockWithEvents", rpc_params![n]).await?;
+            let v = v.ok_or_else(|| anyhow!("node has no block #{n}"))?;
+            let block = from_hex(v["block"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
+            let events = from_hex(v["events"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
+            self.enclave
+                .lock()
+                .expect("enclave lock")
+                .sync_block(&block, &events)
+                .with_context(|| format!("enclave refused block #{n}"))?;
+            if let Some(pb) = &bar {
+                pb.inc(1);
+            }
+            if n >= self.last_checkpoint + CHECKPOINT_EVERY {
+                self.checkpoint()?;
+            }
+        }
+        if let Some(pb) = bar {
+            pb.finish_and_clear();
+            tracing::info!(head, "enclave synced");
+        }
+        Ok(head)
+    }
+
+    /// Seals a checkpoint to disk.
+    pub fn checkpoint(&mut self) -> anyhow::Result<()> {
+        let (blob, number) = {
+            let e = self.enclave.lock().expect("enclave lock");
+            (e.checkpoint()?, e.synced_number())
+        };
+        self.files.write(CHECKPOINT_FILE, &blob)?;
+        self.last_checkpoint = number;
+        Ok(())
+    }
+
+    /// Registers the worker if the chain does not hold this enclave's current keys and
+    /// measurement.
+    pub async fn ensure_registered(&mut self, head: u64) -> anyhow::Result<()> {
+        match self.registration {
+            Registration::Done => return Ok(()),
+            Registration::RetryAt(at) if head < at => return Ok(()),
+            _ => {}
+        }
+        let info = self.enclave.lock().expect("enclave lock").info();
+        let on_chain: Option<Value> =
+            self.client.call("umbra_worker", rpc_params![info.identity.to_ss58()]).await?;
+        let current = on_chain.as_ref().is_some_and(|w| {
+            w["ecdh"].as_str() == Some(&umbra_primitives::json::to_hex(&info.ecdh.0))
+                && w["measurement"].as_str() == Some(&umbra_primitives::json::to_hex(&info.measurement))
+        });
+        if current {
+            self.registration = Registration::Done;
+            return Ok(());
+        }
+        let payload = self.enclave.lock().expect("enclave lock").registration(now_ms())?;
+        let call = Call::Registry(registry::Call::RegisterWorker {
+            identity: payload.identity,
+            ecdh: payload.ecdh,
+            attestation: payload.attestation,
+            operator: self.operator.public(),
+            benchmark: payload.benchmark,
+            benchmark_signature: payload.benchmark_signature,
+        });
+        let inclusion = self.client.sign_and_watch(&self.operator, call, 0).await?;
+        if inclusion.success {
+            tracing::info!(identity = %info.identity, block = inclusion.block_number, "worker registered on chain");
+            self.registration = Registration::Done;
+        } else {
+            let reason = failure_reason(&inclusion).unwrap_or_else(|| "unknown error".into());
+            tracing::error!(%reason, "worker registration refused by the chain");
+            self.registration = Registration::RetryAt(head + REGISTER_RETRY);
+        }
+        Ok(())
+    }
+
+    /// Submits egress messages the chain has not accepted yet (each at most once per
+    /// [`RESUBMIT_AFTER`] blocks).
+    pub async fn submit_egress(&mut self, head: u64) -> anyhow::Result<()> {
+        let pending = self.enclave.lock().expect("enclave lock").pending_egress();
+        let pending_seqs: Vec<u64> = pending.iter().map(|m| m.sequence).collect();
+        self.submitted.retain(|seq, _| pending_seqs.contains(seq));
+        for message in pending {
+            if self.submitted.get(&message.sequence).is_some_and(|at| head < at + RESUBMIT_AFTER) {
+                continue;
+            }
+            let seq = message.sequence;
+            let bytes = self.client.sign(&self.operator, Call::Mq(mq::Call::SyncOffchainMessage { message }), 0).await?;
+            match self.client.submit(&bytes).await {
+                Ok(hash) => {
+                    tracing::debug!(seq, %hash, "egress submitted");
+                    self.submitted.insert(seq, head);
+                }
+                Err(e) => tracing::warn!(seq, error = %e, "egress submission refused"),
+            }
+        }
+        Ok(())
+    }
+
+    /// One round: sync, register, submit egress, checkpoint when due.
+    pub async fn step(&mut self) -> anyhow::Result<()> {
+        let head = self.sync_to_head().await?;
+        self.ensure_registered(head).await?;
+        self.submit_egress(head).await?;
+        Ok(())
+    }
+}
