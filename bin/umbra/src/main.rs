@@ -127,10 +127,15 @@ struct NodeArgs {
     block_time_ms: Option<u64>,
 }
 
-fn init_logs() {
+fn init_logs(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn shutdown_signal() {
@@ -189,13 +194,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(WorkerArgs { command: None, run }) => worker(run).await,
         Command::Workers { rpc } => cli::workers(&rpc).await,
         Command::Dev(args) => dev::run(args, shutdown_signal()).await,
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs();
+    // Benchmarks print a table; per-block logs would drown it.
+    init_logs(if matches!(cli.command, Command::Bench(_)) { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -377,3 +377,36 @@ async fn sdk_signs_watches_and_reads_back() {
     assert!(inc.events.iter().any(|e| e["System"]["ExtrinsicFailed"]["error"]["error"] == json!("InsufficientBalance")));
     assert_eq!(client.account(&bob.public()).await.unwrap().nonce, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_replaced_by_a_higher_tip_ends_its_watch() {
+    let node = TestNode::dev();
+    let client = Client::connect(&node.url()).await.expect("connect");
+    let watching = Client::connect(&node.url()).await.expect("connect");
+    let eve = pair("//Eve");
+    let bob = pair("//Bob").public();
+    let g = client.genesis_hash();
+    // Nonce 1 waits behind a gap, so the low-tip transaction is still pooled when replaced.
+    let low = Extrinsic::new_signed(&eve, transfer(bob, UNITS), 1, 0, g).encode();
+    let high = Extrinsic::new_signed(&eve, transfer(bob, 2 * UNITS), 1, 5, g).encode();
+    let gap = Extrinsic::new_signed(&eve, transfer(bob, 3 * UNITS), 0, 0, g).encode();
+    let low_hash = H256::hash(&low);
+    let watch = tokio::spawn(async move { watching.submit_and_watch(&low).await });
+    wait_for(Duration::from_secs(10), "the watched transaction in the pool", || {
+        (node.pending().len() == 1).then_some(())
+    });
+    assert_eq!(client.submit(&high).await.expect("higher tip replaces"), H256::hash(&high));
+    assert_eq!(node.pending(), vec![to_hex(&high)]);
+    client.submit(&gap).await.expect("gap filled");
+    let outcome = tokio::time::timeout(Duration::from_secs(10), watch)
+        .await
+        .expect("the watch of a replaced transaction ends")
+        .expect("watch task");
+    match outcome {
+        Err(ClientError::Dropped(h)) => assert_eq!(h, low_hash),
+        other => panic!("expected Dropped({low_hash}), got {other:?}"),
+    }
+    wait_for(Duration::from_secs(10), "both included", || (node.account(&ss58("//Eve")).nonce == 2).then_some(()));
+    assert_eq!(node.account(BOB).free, DEV_BALANCE + 5 * UNITS, "the replacement moved 2 UMB, not 1");
+    assert!(find_extrinsic(&node, &low_hash).is_none(), "the replaced transaction is never included");
+}

@@ -4,8 +4,12 @@
 //!
 //! Every node writes its stdout and stderr to `node-N.log` in its temporary directory. When a
 //! test fails, the directory is kept and the end of each log is printed.
+//!
+//! [`worker`] adds `umbra worker` processes that talk to such a node.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
+
+pub mod worker;
 
 use std::{
     collections::hash_map::RandomState,

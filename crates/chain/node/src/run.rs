@@ -31,8 +31,15 @@ pub struct NodeConfig {
 /// Runs the node until `shutdown` resolves. Each block is committed before the next starts, so
 /// stopping (or being killed) between blocks loses nothing committed.
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let authority = config.authority.public();
     let engine = Arc::new(DevAuthority::new(config.authority));
     let node = Node::open(&config.base_path, config.spec, engine)?;
+    let authorities = node.with_state(umbra_runtime::system::authorities)?;
+    anyhow::ensure!(
+        authorities.contains(&authority),
+        "the --authority key {authority} is not an authority of this chain (authorities: {})",
+        authorities.iter().map(|a| a.to_ss58()).collect::<Vec<_>>().join(", ")
+    );
     let head = node.head();
     tracing::info!(
         chain = %node.spec().name,

@@ -359,6 +359,8 @@ impl Node {
             pool.remove(&included);
             pool.remove(&dropped);
             dropped.extend(pool.prune_stale(|who| system::nonce(&st, who)));
+            // Replaced (usurped) transactions are announced as dropped, ending their watches.
+            dropped.extend(pool.take_replaced());
         }
         tracing::info!(
             number = header.number,

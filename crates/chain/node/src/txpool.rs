@@ -60,12 +60,14 @@ pub struct TxPool {
     by_hash: HashMap<H256, (AccountId, Nonce)>,
     capacity: usize,
     arrivals: u64,
+    /// Transactions replaced by a higher tip since the last block, so their watchers learn of it.
+    replaced: Vec<H256>,
 }
 
 impl TxPool {
     /// An empty pool holding at most `capacity` transactions.
     pub fn new(capacity: usize) -> Self {
-        TxPool { by_sender: HashMap::new(), by_hash: HashMap::new(), capacity, arrivals: 0 }
+        TxPool { by_sender: HashMap::new(), by_hash: HashMap::new(), capacity, arrivals: 0, replaced: Vec::new() }
     }
 
     /// Number of pooled transactions.
@@ -97,6 +99,7 @@ impl TxPool {
             Some(old) if old.tip >= tip => return Err(PoolError::PriorityTooLow { nonce }),
             Some(old) => {
                 self.by_hash.remove(&old.hash);
+                self.replaced.push(old.hash);
             }
             None if self.by_hash.len() >= self.capacity => return Err(PoolError::Full(self.capacity)),
             None => {}
@@ -173,6 +176,11 @@ impl TxPool {
         }
         self.remove(&stale);
         stale
+    }
+
+    /// Hashes of the transactions replaced since the last call.
+    pub fn take_replaced(&mut self) -> Vec<H256> {
+        std::mem::take(&mut self.replaced)
     }
 
     /// All pooled transactions (for `author_pendingExtrinsics`), by sender and nonce.

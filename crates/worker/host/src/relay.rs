@@ -18,7 +18,7 @@ use umbra_runtime::{mq, registry, Call};
 use crate::files::{WorkerFiles, CHECKPOINT_FILE};
 
 /// Seal a checkpoint at least every this many blocks.
-pub const CHECKPOINT_EVERY: u64 = 50;
+pub const CHECKPOINT_EVERY: u64 = 10;
 /// Resubmit an egress message not accepted after this many blocks.
 pub const RESUBMIT_AFTER: u64 = 10;
 /// Retry a failed registration after this many blocks.

@@ -122,12 +122,8 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     }
     let enclave = Arc::new(Mutex::new(enclave));
 
-    let listener = tokio::net::TcpListener::bind(config.query_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.query_addr))?;
-    let bound = listener.local_addr()?;
     let state = Arc::new(ServerState { enclave: enclave.clone(), operator: config.operator.public() });
-    let server = tokio::spawn(async move { axum::serve(listener, server::router(state)).await });
+    let (bound, server) = server::spawn(config.query_addr, state).await?;
     tracing::info!(addr = %bound, "query endpoint listening (GET /info, POST /query)");
 
     let mut relayer = Relayer::new(client, enclave, files, config.operator);

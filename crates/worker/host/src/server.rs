@@ -87,3 +87,16 @@ async fn query(State(s): State<Arc<ServerState>>, body: Bytes) -> Response {
 pub fn router(state: Arc<ServerState>) -> Router {
     Router::new().route("/info", get(info)).route("/query", post(query)).with_state(state)
 }
+
+/// Binds `addr` and serves the endpoints in the background; returns the bound address.
+pub async fn spawn(
+    addr: std::net::SocketAddr,
+    state: Arc<ServerState>,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let handle = tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Ok((bound, handle))
+}

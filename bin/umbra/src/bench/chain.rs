@@ -1,6 +1,5 @@
-//! `umbra bench`: measures signature verification, block authoring and block import, and prints
-//! a table. Figures come from real code paths: the same `Node` the binary runs, on a real redb
-//! database in a temporary directory.
+//! `umbra bench chain`: signature verification, block authoring and block import, on the same
+//! `Node` the binary runs, with a real redb database in a temporary directory.
 
 use std::{
     sync::Arc,
@@ -8,15 +7,16 @@ use std::{
 };
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{bar, ms, percentile, Row};
 use parity_scale_codec::Encode;
 use umbra_node::{consensus::DevAuthority, ChainSpec, Node};
 use umbra_primitives::{Block, Pair, UNITS};
 use umbra_runtime::{balances, genesis::GenesisAccount, Call, Extrinsic};
 
-/// Options of `umbra bench`.
+/// Options of `umbra bench chain`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct BenchArgs {
+pub(crate) struct ChainBenchArgs {
     /// Blocks to author and import.
     #[arg(long, default_value_t = 20)]
     blocks: usize,
@@ -31,30 +31,11 @@ pub(crate) struct BenchArgs {
     signatures: usize,
 }
 
-fn bar(len: usize, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} ({eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    pb.set_message(what.to_string());
-    pb
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
+impl Default for ChainBenchArgs {
+    fn default() -> Self {
+        ChainBenchArgs { blocks: 20, txs_per_block: 2000, idle_accounts: 0, signatures: 5000 }
     }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
 }
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-struct Row(String, String);
 
 fn bench_signatures(n: usize) -> Vec<Row> {
     let pair = Pair::from_suri("//Alice").expect("dev key");
@@ -95,7 +76,7 @@ fn bench_spec(senders: &[Pair], idle: usize) -> ChainSpec {
     spec
 }
 
-fn bench_blocks(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
+fn bench_blocks(args: &ChainBenchArgs) -> anyhow::Result<Vec<Row>> {
     let senders: Vec<Pair> = (0..args.txs_per_block).map(|i| Pair::from_seed(&umbra_crypto::blake2_256(&(i as u64).to_le_bytes()))).collect();
     let spec = bench_spec(&senders, args.idle_accounts);
     let dir = tempfile::tempdir().context("temp dir")?;
@@ -151,15 +132,9 @@ fn bench_blocks(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
     ])
 }
 
-/// Runs the benchmarks.
-pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// Runs the chain benchmarks.
+pub(crate) fn run(args: &ChainBenchArgs) -> anyhow::Result<Vec<Row>> {
     let mut rows = bench_signatures(args.signatures);
-    rows.extend(bench_blocks(&args)?);
-    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(10);
-    println!("| {:width$} | {:>14} |", "benchmark", "result");
-    println!("|{}|{}|", "-".repeat(width + 2), "-".repeat(16));
-    for Row(name, value) in rows {
-        println!("| {name:width$} | {value:>14} |");
-    }
-    Ok(())
+    rows.extend(bench_blocks(args)?);
+    Ok(rows)
 }
