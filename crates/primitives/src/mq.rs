@@ -34,6 +34,11 @@ pub mod topics {
     /// A worker's answer to a ping; payload: SCALE [`super::Pong`].
     pub const PONG: &[u8] = b"umbra/system/pong";
 
+    /// The chain challenges a computing worker; payload: SCALE [`super::Challenge`].
+    pub const CHALLENGE: &[u8] = b"umbra/computation/challenge";
+    /// A worker's answer to a challenge; payload: SCALE [`super::Heartbeat`].
+    pub const HEARTBEAT: &[u8] = b"umbra/computation/heartbeat";
+
     /// The ping topic of the worker `identity`.
     pub fn ping_topic(identity: &crate::AccountId) -> Vec<u8> {
         let mut t = PING_PREFIX.to_vec();
@@ -49,6 +54,24 @@ pub struct Pong {
     pub block: u64,
     /// blake2-256 of the ping payload.
     pub ping_hash: H256,
+}
+
+/// A heartbeat challenge to one worker.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Challenge {
+    /// The challenged worker's identity.
+    pub worker: Public,
+    /// The block that issued the challenge.
+    pub block: u64,
+}
+
+/// A worker's answer to a challenge, signed inside its enclave (as an mq message).
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Heartbeat {
+    /// The block that issued the challenge being answered.
+    pub challenge_block: u64,
+    /// The hash of that block as the enclave's light client verified it.
+    pub challenge_block_hash: H256,
 }
 
 /// A message from an enclave to the chain.

@@ -7,7 +7,7 @@
 //! | `chain_getHeader([hash])`, `chain_getBlock([hash])`, `chain_getBlockHash([number])`, `chain_getFinalizedHead` | blocks |
 //! | `chain_subscribeNewHeads`, `chain_subscribeFinalizedHeads` | header notifications |
 //! | `author_submitExtrinsic(hex)`, `author_submitAndWatchExtrinsic(hex)`, `author_pendingExtrinsics` | transactions |
-//! | `umbra_account(address)`, `umbra_events(hash)`, `umbra_parameters`, `umbra_chainSpec` | state queries |
+//! | `umbra_account(address)`, `umbra_accounts([address])` (one consistent state), `umbra_events(hash)`, `umbra_parameters`, `umbra_chainSpec` | state queries |
 //! | `umbra_workers`, `umbra_worker(identity)` | the worker registry |
 //! | `umbra_blockWithEvents(number)` | SCALE block and events, for a worker's enclave to verify |
 //!
@@ -184,6 +184,20 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
     m.register_method("umbra_account", |params, node, _| {
         let who = parse_account(&params)?;
         node.account(&who).map_err(internal)
+    })?;
+    m.register_method("umbra_accounts", |params, node, _| -> Result<Value, ErrorObjectOwned> {
+        let (addrs,): (Vec<String>,) = params.parse()?;
+        let who: Vec<AccountId> = addrs
+            .iter()
+            .map(|a| a.parse::<AccountId>().map_err(|e| invalid_params(format!("invalid address `{a}`: {e}"))))
+            .collect::<Result<_, _>>()?;
+        let (number, infos) = node
+            .with_state(|st| {
+                let number = umbra_runtime::system::NUMBER.get_or_default(st);
+                (number, who.iter().map(|w| umbra_runtime::api::account_info(st, w)).collect::<Vec<_>>())
+            })
+            .map_err(internal)?;
+        Ok(json!({ "block": number, "accounts": infos }))
     })?;
     m.register_method("umbra_events", |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
         let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };

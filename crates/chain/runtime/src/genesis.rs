@@ -12,6 +12,7 @@ use crate::{
     balances,
     ext::Ext,
     governance::{self, Parameters},
+    computation::ComputationParams,
     registry::{self, AttestationPolicy},
     state::{EmptyState, Overlay},
     system,
@@ -49,6 +50,8 @@ pub struct GenesisConfig {
     pub parameters: Parameters,
     /// Which workers may register.
     pub registry: RegistryGenesis,
+    /// Computation economics.
+    pub computation: ComputationParams,
 }
 
 /// The registry's genesis: attestation policy and allowed enclave measurements.
@@ -119,6 +122,7 @@ impl GenesisConfig {
                 .collect(),
             parameters: Parameters::dev(),
             registry: RegistryGenesis::dev(),
+            computation: ComputationParams::dev(),
         }
     }
 
@@ -151,6 +155,8 @@ impl GenesisConfig {
         system::NUMBER.put(&mut ext.state, &0);
         governance::KEY.put(&mut ext.state, &self.council);
         governance::PARAMETERS.put(&mut ext.state, &self.parameters);
+        self.computation.validate().map_err(|_| GenesisError::BadParameters)?;
+        crate::computation::PARAMS.put(&mut ext.state, &self.computation);
         registry::POLICY.put(&mut ext.state, &self.registry.policy);
         for m in &self.registry.measurements {
             registry::MEASUREMENTS.insert(&mut ext.state, &m.0, &0);

@@ -26,7 +26,7 @@ use umbra_primitives::AccountId;
 pub use executive::{BlockExecutor, BlockOutput, InvalidTransaction, ValidTransaction};
 pub use ext::{DispatchError, EventRecord, Ext, Phase};
 pub use genesis::GenesisConfig;
-pub use modules::{balances, governance, mq, registry, system};
+pub use modules::{balances, computation, governance, mq, registry, stake_pools, system, vault};
 
 /// A signed transaction carrying a runtime [`Call`].
 pub type Extrinsic = umbra_primitives::UncheckedExtrinsic<Call>;
@@ -50,6 +50,15 @@ pub enum Call {
     /// `mq` calls.
     #[codec(index = 4)]
     Mq(mq::Call),
+    /// `computation` calls.
+    #[codec(index = 5)]
+    Computation(computation::Call),
+    /// `stake_pools` calls.
+    #[codec(index = 6)]
+    StakePools(stake_pools::Call),
+    /// `vault` calls.
+    #[codec(index = 7)]
+    Vault(vault::Call),
 }
 
 /// Every event of the runtime.
@@ -70,6 +79,15 @@ pub enum Event {
     /// An `mq` event.
     #[codec(index = 4)]
     Mq(mq::Event),
+    /// A `computation` event.
+    #[codec(index = 5)]
+    Computation(computation::Event),
+    /// A `stake_pools` event.
+    #[codec(index = 6)]
+    StakePools(stake_pools::Event),
+    /// A `vault` event.
+    #[codec(index = 7)]
+    Vault(vault::Event),
 }
 
 impl From<system::Event> for Event {
@@ -97,6 +115,21 @@ impl From<mq::Event> for Event {
         Event::Mq(e)
     }
 }
+impl From<computation::Event> for Event {
+    fn from(e: computation::Event) -> Self {
+        Event::Computation(e)
+    }
+}
+impl From<stake_pools::Event> for Event {
+    fn from(e: stake_pools::Event) -> Self {
+        Event::StakePools(e)
+    }
+}
+impl From<vault::Event> for Event {
+    fn from(e: vault::Event) -> Self {
+        Event::Vault(e)
+    }
+}
 
 /// Whether `(module, call)` names a call this runtime knows.
 pub fn is_known_call(module: u8, call: u8) -> bool {
@@ -106,6 +139,9 @@ pub fn is_known_call(module: u8, call: u8) -> bool {
         2 => governance::CALL_INDICES,
         3 => registry::CALL_INDICES,
         4 => mq::CALL_INDICES,
+        5 => computation::CALL_INDICES,
+        6 => stake_pools::CALL_INDICES,
+        7 => vault::CALL_INDICES,
         _ => return false,
     };
     calls.contains(&call)
@@ -119,6 +155,9 @@ pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), 
         Call::Governance(c) => governance::dispatch(ext, origin, c),
         Call::Registry(c) => registry::dispatch(ext, origin, c),
         Call::Mq(c) => mq::dispatch(ext, origin, c),
+        Call::Computation(c) => computation::dispatch(ext, origin, c),
+        Call::StakePools(c) => stake_pools::dispatch(ext, origin, c),
+        Call::Vault(c) => vault::dispatch(ext, origin, c),
     }
 }
 

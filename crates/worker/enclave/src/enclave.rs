@@ -5,12 +5,12 @@ use std::sync::Arc;
 use parity_scale_codec::{Decode, Encode};
 use umbra_crypto::{EcdhPublic, Public, Signature};
 use umbra_primitives::{
-    mq::{topics, MessageOrigin, Pong},
+    mq::{topics, Challenge, Heartbeat, MessageOrigin, Pong},
     query::{WorkerQuery, WorkerStatus},
     BlockNumber, Header, H256,
 };
 use umbra_runtime::{
-    mq,
+    computation, mq,
     registry::{self, BenchmarkReport},
     Event, EventRecord, GenesisConfig,
 };
@@ -200,13 +200,14 @@ impl Enclave {
     pub fn sync_block(&mut self, block: &[u8], events: &[u8]) -> Result<BlockNumber> {
         let (block, events) = self.light.accept(block, events)?;
         let number = block.header.number;
+        let hash = block.header.hash();
         for record in events {
-            self.process(number, record);
+            self.process(number, hash, record);
         }
         Ok(number)
     }
 
-    fn process(&mut self, number: BlockNumber, record: EventRecord) {
+    fn process(&mut self, number: BlockNumber, block_hash: H256, record: EventRecord) {
         let me = self.keys.identity.public();
         match record.event {
             Event::Mq(mq::Event::OutboundMessage { origin, topic, payload }) => {
@@ -215,6 +216,15 @@ impl Enclave {
                     && payload == me.encode()
                 {
                     self.registered = true;
+                } else if topic == topics::CHALLENGE && origin == MessageOrigin::Module(computation::MODULE.into()) {
+                    if let Ok(c) = Challenge::decode(&mut &payload[..]) {
+                        if c.worker == me {
+                            // The challenge block is the one being processed: its hash is known
+                            // only now, so a heartbeat cannot be made ahead of time.
+                            let hb = Heartbeat { challenge_block: number, challenge_block_hash: block_hash };
+                            self.egress.push(&self.keys.identity, &self.keys.genesis_hash, topics::HEARTBEAT.to_vec(), hb.encode());
+                        }
+                    }
                 } else if topic == topics::ping_topic(&me) {
                     let pong = Pong { block: number, ping_hash: H256::hash(&payload) };
                     self.egress.push(&self.keys.identity, &self.keys.genesis_hash, topics::PONG.to_vec(), pong.encode());

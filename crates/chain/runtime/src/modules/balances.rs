@@ -249,9 +249,20 @@ pub fn unreserve(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Result<
     Ok(())
 }
 
-/// Issues `amount` of new UMB to `who` (raises total issuance). Used by genesis and, later, by
-/// the emission schedule.
+/// Issues `amount` of new UMB to `who` (raises total issuance) and emits `Minted`. Used by
+/// genesis.
 pub fn mint(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Result<(), Error> {
+    issue(ext, who, amount)?;
+    ext.deposit_event(Event::Minted { who: *who, amount });
+    Ok(())
+}
+
+/// Issues `amount` of new UMB to `who` without an event: the per-block emission, whose totals
+/// the computation module records.
+pub fn issue(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Result<(), Error> {
+    if amount == 0 {
+        return Ok(());
+    }
     let st = &mut ext.state;
     let issuance = total_issuance(st).checked_add(amount).ok_or(Error::Overflow)?;
     let mut a = account(st, who);
@@ -259,7 +270,6 @@ pub fn mint(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Result<(), E
     a.total().ok_or(Error::Overflow)?;
     ACCOUNTS.insert(st, who, &a);
     TOTAL_ISSUANCE.put(st, &issuance);
-    ext.deposit_event(Event::Minted { who: *who, amount });
     Ok(())
 }
 

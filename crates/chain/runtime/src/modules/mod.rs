@@ -4,7 +4,10 @@
 //! [`crate::dispatch`].
 
 pub mod balances;
+pub mod computation;
 pub mod governance;
 pub mod mq;
 pub mod registry;
+pub mod stake_pools;
 pub mod system;
+pub mod vault;

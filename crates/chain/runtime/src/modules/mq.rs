@@ -143,7 +143,11 @@ fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
         return Err(Error::SequenceGap);
     }
     INGRESS_SEQ.insert(&mut ext.state, &message.sender, &(expected + 1));
+    let identity = *identity;
     let SignedMessage { sender, topic, sequence, payload, .. } = message;
+    if topic == umbra_primitives::mq::topics::HEARTBEAT {
+        crate::modules::computation::on_heartbeat(ext, &identity, &payload);
+    }
     ext.deposit_event(Event::InboundMessage { sender, topic, sequence, payload });
     Ok(())
 }
