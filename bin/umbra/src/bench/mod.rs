@@ -4,6 +4,7 @@
 //! run with their defaults.
 
 mod chain;
+mod computation;
 mod worker;
 
 use std::time::Duration;
@@ -24,6 +25,8 @@ enum Which {
     Chain(chain::ChainBenchArgs),
     /// Attestation verification, enclave sync, encrypted query round trip.
     Worker(worker::WorkerBenchArgs),
+    /// Block import with many computing workers under heartbeat load.
+    Computation(computation::ComputationBenchArgs),
 }
 
 /// One line of the table.
@@ -66,10 +69,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let rows = match args.which {
         Some(Which::Chain(a)) => tokio::task::block_in_place(|| chain::run(&a))?,
         Some(Which::Worker(a)) => worker::run(&a).await?,
+        Some(Which::Computation(a)) => tokio::task::block_in_place(|| computation::run(&a))?,
         None => {
             let chain_args = chain::ChainBenchArgs::default();
             let mut rows = tokio::task::block_in_place(|| chain::run(&chain_args))?;
             rows.extend(worker::run(&worker::WorkerBenchArgs::default()).await?);
+            let comp = computation::ComputationBenchArgs::default();
+            rows.extend(tokio::task::block_in_place(|| computation::run(&comp))?);
             rows
         }
     };

@@ -9,6 +9,7 @@
 //! | `author_submitExtrinsic(hex)`, `author_submitAndWatchExtrinsic(hex)`, `author_pendingExtrinsics` | transactions |
 //! | `umbra_account(address)`, `umbra_accounts([address])` (one consistent state), `umbra_events(hash)`, `umbra_parameters`, `umbra_chainSpec` | state queries |
 //! | `umbra_workers`, `umbra_worker(identity)` | the worker registry |
+//! | `umbra_workerSession(identity)`, `umbra_computation` | computing state, emission, counts |
 //! | `umbra_blockWithEvents(number)` | SCALE block and events, for a worker's enclave to verify |
 //!
 //! A refused transaction gets the runtime's stable error code (1001–1013) and a one-line message.
@@ -212,6 +213,28 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
     m.register_method("umbra_worker", |params, node, _| {
         let who = parse_account(&params)?;
         node.worker(&who).map_err(internal)
+    })?;
+    // ---- computation ----
+    m.register_method("umbra_workerSession", |params, node, _| {
+        let who = parse_account(&params)?;
+        node.with_state(|st| umbra_runtime::computation::session(st, &who)).map_err(internal)
+    })?;
+    m.register_method("umbra_computation", |_, node, _| -> Result<Value, ErrorObjectOwned> {
+        node.with_state(|st| {
+            use umbra_runtime::{balances, computation as c};
+            let (computing, unresponsive, cooling) = c::COUNTS.get_or_default(st);
+            json!({
+                "params": c::params(st),
+                "emission": c::EMISSION.get_or_default(st),
+                "onlineShares": c::ONLINE_SHARES.get_or_default(st).to_string(),
+                "pot": balances::account(st, &c::pot_account()).free.to_string(),
+                "treasury": balances::account(st, &balances::treasury_account()).free.to_string(),
+                "computing": computing,
+                "unresponsive": unresponsive,
+                "coolingDown": cooling,
+            })
+        })
+        .map_err(internal)
     })?;
     m.register_method("umbra_blockWithEvents", |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
         let (number,): (BlockNumber,) = params.parse()?;

@@ -69,8 +69,8 @@ pub struct ImportedBlock {
     pub dropped: Vec<H256>,
 }
 
-/// Timing of one authored or imported block (for benchmarks and logs).
-#[derive(Debug, Clone, Copy)]
+/// Size and timing of one authored or imported block (for benchmarks and logs).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct BlockStats {
     /// Block number.
     pub number: BlockNumber,
@@ -78,6 +78,14 @@ pub struct BlockStats {
     pub extrinsics: usize,
     /// State keys changed.
     pub changed_keys: usize,
+    /// Header and signature checks (import only).
+    pub verify: std::time::Duration,
+    /// Runtime execution.
+    pub execute: std::time::Duration,
+    /// State tree update (new state root).
+    pub state_root: std::time::Duration,
+    /// Writing and committing the database transaction.
+    pub commit: std::time::Duration,
 }
 
 /// The node.
@@ -103,11 +111,24 @@ const META_SPEC: &str = "chain_spec";
 impl Node {
     /// Opens (or initializes from `spec`) the chain database under `base_path`.
     pub fn open(base_path: &Path, spec: ChainSpec, consensus: Arc<dyn ConsensusEngine>) -> anyhow::Result<Arc<Node>> {
+        let (genesis_state, genesis_block) = spec.genesis()?;
+        Self::open_with_genesis(base_path, spec, consensus, genesis_state, genesis_block)
+    }
+
+    /// Opens (or initializes) the chain database with an explicit genesis state and block, for
+    /// chains whose genesis holds more than the spec describes (pre-seeded benchmark networks).
+    /// The block's state root must match the state.
+    pub fn open_with_genesis(
+        base_path: &Path,
+        spec: ChainSpec,
+        consensus: Arc<dyn ConsensusEngine>,
+        genesis_state: Vec<(Vec<u8>, Vec<u8>)>,
+        genesis_block: Block,
+    ) -> anyhow::Result<Arc<Node>> {
         std::fs::create_dir_all(base_path)
             .with_context(|| format!("cannot create base path {}", base_path.display()))?;
         let db_path = base_path.join("chain.redb");
         let store = Store::open(&db_path).with_context(|| format!("cannot open {}", db_path.display()))?;
-        let (genesis_state, genesis_block) = spec.genesis()?;
         let genesis_hash = genesis_block.hash();
         match store.meta(META_GENESIS)? {
             Some(stored) => {
@@ -334,7 +355,7 @@ impl Node {
             vrf: claim.vrf,
             seal: Signature([0u8; 64]),
         };
-        let stats = BlockStats { number, extrinsics: out.extrinsics.len(), changed_keys: out.changes.len() };
+        let stats = BlockStats { number, extrinsics: out.extrinsics.len(), changed_keys: out.changes.len(), ..Default::default() };
         let mut w = self.store.begin_block()?;
         header.state_root = H256(w.apply_state_changes(&out.changes)?);
         self.consensus.seal(&mut header);
@@ -378,6 +399,7 @@ impl Node {
     /// resulting state and events roots match the header.
     pub fn import_block(&self, block: Block) -> anyhow::Result<BlockStats> {
         let _guard = self.write_lock.lock().expect("write lock");
+        let t0 = std::time::Instant::now();
         let parent = self.head();
         let snap = self.snapshot()?;
         let authorities = system::authorities(&Overlay::new(&snap));
@@ -390,6 +412,8 @@ impl Node {
             .collect::<Result<_, _>>()
             .map_err(|e| anyhow!("block contains an undecodable extrinsic: {e}"))?;
         verify_signatures(&xts)?;
+        let verify = t0.elapsed();
+        let t1 = std::time::Instant::now();
         let header = &block.header;
         let init = BlockInit {
             number: header.number,
@@ -407,14 +431,26 @@ impl Node {
         if out.events_root != header.events_root {
             bail!("block #{} events root mismatch", header.number);
         }
+        let execute = t1.elapsed();
+        let t2 = std::time::Instant::now();
         let mut w = self.store.begin_block()?;
         let root = w.apply_state_changes(&out.changes)?;
         if root != header.state_root.0 {
             bail!("block #{} state root mismatch: computed 0x{}, header has {}", header.number, hex::encode(root), header.state_root);
         }
-        let stats = BlockStats { number: header.number, extrinsics: block.extrinsics.len(), changed_keys: out.changes.len() };
+        let state_root = t2.elapsed();
+        let t3 = std::time::Instant::now();
         w.insert_block(header.number, header.hash().0, &block.encode(), &out.events.encode(), &out.changes.encode())?;
         w.commit()?;
+        let stats = BlockStats {
+            number: header.number,
+            extrinsics: block.extrinsics.len(),
+            changed_keys: out.changes.len(),
+            verify,
+            execute,
+            state_root,
+            commit: t3.elapsed(),
+        };
         let included = block.extrinsics.iter().map(|b| H256::hash(b)).collect();
         self.finish_commit(block.header, included, Vec::new(), stats)?;
         Ok(stats)
