@@ -87,7 +87,76 @@ fn stop_all(procs: &mut [Proc]) {
 async fn status_line(client: &Client) -> anyhow::Result<String> {
     let head = client.head().await?;
     let workers = client.workers().await?;
-    Ok(format!("block #{:<6} registered workers: {}", head.number, workers.len()))
+    let c: serde_json::Value = client.call("umbra_computation", jsonrpsee_params()).await?;
+    let umb = |v: &serde_json::Value| {
+        v.as_str().and_then(|s| s.parse::<u128>().ok()).map(umbra_primitives::format_amount).unwrap_or_default()
+    };
+    Ok(format!(
+        "block #{:<6} workers: {} registered, {} computing, {} unresponsive | paid to workers {} | treasury {}",
+        head.number,
+        workers.len(),
+        c["computing"],
+        c["unresponsive"],
+        umb(&c["emission"]["paidToWorkers"]),
+        umb(&c["treasury"]),
+    ))
+}
+
+fn jsonrpsee_params() -> umbra_client::sdk::RpcParams {
+    umbra_client::sdk::RpcParams::new()
+}
+
+/// Stake each dev worker computes with.
+const DEV_STAKE_UMB: u128 = 1_000;
+
+/// Once the workers are registered, each operator creates a stake pool (10% commission), binds
+/// its workers, contributes the stake and starts computing, so the network earns from the start.
+async fn start_computing(client: &Client, workers: usize) -> anyhow::Result<()> {
+    use umbra_runtime::{stake_pools, Call};
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let registered = loop {
+        let list = client.workers().await?;
+        if list.len() >= workers {
+            break list;
+        }
+        if Instant::now() > deadline {
+            bail!("only {} of {workers} workers registered within 60 s", list.len());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for (i, operator) in OPERATORS.iter().enumerate().take(workers.min(OPERATORS.len())) {
+        let pair = umbra_client::cli::pair_from_uri(operator)?;
+        let mine: Vec<umbra_primitives::AccountId> = registered
+            .iter()
+            .filter(|w| w["operator"].as_str() == Some(&pair.public().to_ss58()))
+            .filter_map(|w| w["identity"].as_str()?.parse().ok())
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let inc = client.sign_and_watch(&pair, Call::StakePools(stake_pools::Call::Create { commission: 100_000 }), 0).await?;
+        let pool = inc
+            .events
+            .iter()
+            .find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64())
+            .context("pool creation failed")?;
+        let stake = DEV_STAKE_UMB * umbra_primitives::UNITS;
+        let total = stake * mine.len() as u128;
+        let mut calls = vec![Call::StakePools(stake_pools::Call::Contribute { pool, amount: total })];
+        for w in &mine {
+            calls.push(Call::StakePools(stake_pools::Call::AddWorker { pool, worker: *w }));
+            calls.push(Call::StakePools(stake_pools::Call::StartComputing { pool, worker: *w, stake }));
+        }
+        for call in calls {
+            let inc = client.sign_and_watch(&pair, call, 0).await?;
+            if !inc.success {
+                bail!("setting up pool {pool} of {operator}: {}", umbra_client::cli::failure_reason(&inc).unwrap_or_default());
+            }
+        }
+        println!("pool {pool} of {operator}: {} worker(s) computing with {} UMB stake each", mine.len(), DEV_STAKE_UMB);
+        let _ = i;
+    }
+    Ok(())
 }
 
 /// Runs the local network until Ctrl-C.
@@ -160,6 +229,15 @@ pub(crate) async fn run(args: DevArgs, shutdown: impl std::future::Future<Output
         }
     };
     tokio::pin!(shutdown);
+    if args.workers > 0 {
+        tokio::select! {
+            _ = &mut shutdown => { stop_all(&mut procs); return Ok(()); }
+            r = start_computing(&client, args.workers) => if let Err(e) = r {
+                stop_all(&mut procs);
+                return Err(e.context("cannot start the workers computing"));
+            }
+        }
+    }
     let mut last = String::new();
     loop {
         tokio::select! {

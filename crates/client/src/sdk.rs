@@ -17,6 +17,9 @@ use umbra_primitives::{
 };
 use umbra_runtime::{api::AccountInfo, Call, Extrinsic};
 
+/// Positional JSON-RPC parameters for [`Client::call`].
+pub use jsonrpsee::core::params::ArrayParams as RpcParams;
+
 /// What can go wrong talking to a node.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

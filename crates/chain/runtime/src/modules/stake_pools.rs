@@ -50,7 +50,7 @@ use crate::{
 
 pub mod math;
 
-use math::{mul_div, mul_div_rem, U256};
+use math::{mul_div, mul_div_rem};
 
 /// Module name used in errors.
 pub const MODULE: &str = "stake_pools";
