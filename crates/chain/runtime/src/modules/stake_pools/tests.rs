@@ -627,7 +627,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0..4usize, 1..3000u64).prop_map(|(w, a)| Op::Contribute(w, a)),
-        4 => (0..4usize, 1..1200u64).prop_map(|(w, a)| Op::Withdraw(w, a)),
+        4 => (0..4usize, 1..120u64).prop_map(|(w, pct)| Op::Withdraw(w, pct)),
         4 => (0..2usize, 220..2000u64).prop_map(|(w, s)| Op::Start(w, s)),
         2 => (0..2usize).prop_map(Op::Stop),
         4 => prop_oneof![1..1000u128, 1..(100 * U)].prop_map(Op::Reward),
@@ -691,7 +691,22 @@ proptest! {
         for op in ops {
             let result = match op.clone() {
                 Op::Contribute(w, a) => sim.pools(&people[w], Call::Contribute { pool: id, amount: a as u128 * U }),
-                Op::Withdraw(w, a) => sim.pools(&people[w], Call::Withdraw { pool: id, amount: a as u128 * U }),
+                Op::Withdraw(w, pct) => {
+                    // A percentage of what a staker may still request (above 100% fails).
+                    let stakers: Vec<(AccountId, Balance)> = people
+                        .iter()
+                        .map(|p| (*p, sim.stake(id, p)))
+                        .map(|(p, s)| (p, s.shares - s.queued))
+                        .filter(|(_, r)| *r > 0)
+                        .collect();
+                    if stakers.is_empty() {
+                        sim.pools(&people[w], Call::Withdraw { pool: id, amount: U })
+                    } else {
+                        let (who, requestable) = stakers[w % stakers.len()];
+                        let amount = (requestable * pct as u128 / 100).max(1);
+                        sim.pools(&who, Call::Withdraw { pool: id, amount })
+                    }
+                }
                 Op::Start(w, s) => {
                     // Often lock everything available, so withdrawals have to queue.
                     let stake = if s >= 1200 { sim.pool(id).available_stake() } else { s as u128 * U };
