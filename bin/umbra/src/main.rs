@@ -52,6 +52,18 @@ enum Command {
         #[command(flatten)]
         rpc: RpcArgs,
     },
+    /// Stake pools: create, add workers, contribute, withdraw, start/stop workers, claim rewards.
+    #[command(subcommand)]
+    Pool(cli::PoolCommand),
+    /// The lending vault: deposit, withdraw, borrow stake for a pool, repay.
+    #[command(subcommand)]
+    Vault(cli::VaultCommand),
+    /// Confidential contracts: deploy, encrypted commands, queries through assigned workers.
+    #[command(subcommand)]
+    Contract(umbra_client::contracts_cli::ContractCommand),
+    /// Gatekeepers: elect, rotate the master key, list.
+    #[command(subcommand)]
+    Gatekeeper(umbra_client::contracts_cli::GatekeeperCommand),
     /// Starts a whole local network: a dev node and N simulated workers. Ctrl-C stops it.
     Dev(dev::DevArgs),
     /// Runs the benchmarks and prints a table.
@@ -193,7 +205,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(WorkerArgs { command: Some(cmd), .. }) => cli::worker(cmd).await,
         Command::Worker(WorkerArgs { command: None, run }) => worker(run).await,
         Command::Workers { rpc } => cli::workers(&rpc).await,
+        Command::Pool(cmd) => cli::pool(cmd).await,
+        Command::Vault(cmd) => cli::vault(cmd).await,
         Command::Dev(args) => dev::run(args, shutdown_signal()).await,
+        Command::Contract(cmd) => umbra_client::contracts_cli::contract(cmd).await,
+        Command::Gatekeeper(cmd) => umbra_client::contracts_cli::gatekeeper_cmd(cmd).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -352,3 +352,512 @@ async fn ping(identity: &str, from: &str, timeout: u64, rpc: &RpcArgs) -> anyhow
     }
     bail!("no pong from {identity} within {timeout} s")
 }
+
+// ---- stake pools and vault ----
+
+/// Who signs a transaction, with what tip, through which node.
+#[derive(Debug, Clone, Args)]
+pub struct TxArgs {
+    /// Secret URI of the signer.
+    #[arg(long)]
+    pub from: String,
+    /// Tip in UMB for priority.
+    #[arg(long, default_value = "0")]
+    pub tip: String,
+    /// Node.
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+}
+
+/// `umbra pool ...`
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// Creates a stake pool owned by the signer and prints its id.
+    Create {
+        /// The owner's cut of contributors' rewards: `10%`, `0.1`, or `100000ppm`.
+        #[arg(long)]
+        commission: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Changes a pool's commission (owner).
+    SetCommission {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// New commission: `10%`, `0.1`, or `100000ppm`.
+        #[arg(long)]
+        commission: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Binds a registered worker to the pool (owner, who must be the worker's operator).
+    AddWorker {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// The worker's identity (SS58).
+        #[arg(long)]
+        worker: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Unbinds a worker that is neither computing nor cooling down (owner).
+    RemoveWorker {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// The worker's identity (SS58).
+        #[arg(long)]
+        worker: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Starts a worker computing with some of the pool's free stake (owner).
+    Start {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// The worker's identity (SS58).
+        #[arg(long)]
+        worker: String,
+        /// Stake to lock, in UMB.
+        #[arg(long)]
+        stake: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Stops a worker; its stake is free again after the cool-down (owner).
+    Stop {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// The worker's identity (SS58).
+        #[arg(long)]
+        worker: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Adds stake to a pool from the signer's balance.
+    Contribute {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// Amount in UMB.
+        #[arg(long)]
+        amount: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Withdraws stake: paid now from free stake, the rest queued until stake frees.
+    Withdraw {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// Amount in UMB, or `all`.
+        #[arg(long)]
+        amount: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Pays the signer's pending rewards (and the owner's commission).
+    Claim {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Shows a pool (workers, stake, queue, loan) and, with --address, an account's position.
+    Info {
+        /// Pool id.
+        id: u64,
+        /// Also show this account's shares and pending rewards.
+        #[arg(long)]
+        address: Option<String>,
+        /// Node.
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Lists all pools.
+    List {
+        /// Node.
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+/// `umbra vault ...`
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Lends UMB to the vault for shares at the current share price.
+    Deposit {
+        /// Amount in UMB.
+        #[arg(long)]
+        amount: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Burns vault shares for their value, paid from the vault's cash.
+    Withdraw {
+        /// Shares (12 decimals like UMB), or `all`.
+        #[arg(long)]
+        shares: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Borrows UMB as stake for a pool you own (repaid from its rewards).
+    Borrow {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// Amount in UMB.
+        #[arg(long)]
+        amount: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Repays a pool's loan from your balance: interest first, then principal.
+    Repay {
+        /// Pool id.
+        #[arg(long)]
+        pool: u64,
+        /// Most to pay, in UMB, or `all`.
+        #[arg(long)]
+        amount: String,
+        /// Signer, tip and node.
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Shows the vault and, with --address, a lender's position, with --pool, a pool's loan.
+    Info {
+        /// Also show this account's shares and their value.
+        #[arg(long)]
+        address: Option<String>,
+        /// Also show this pool's loan.
+        #[arg(long)]
+        pool: Option<u64>,
+        /// Node.
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+/// Parses a commission as parts per million: `10%`, `2.5%`, `0.1` (a fraction of 1), or
+/// `100000ppm`. At most 100%.
+pub fn parse_commission(text: &str) -> anyhow::Result<u32> {
+    let t = text.trim();
+    let bad = || anyhow::anyhow!("invalid commission `{text}`: use a percentage (10%), a fraction (0.1) or ppm (100000ppm)");
+    let (number, decimals) = if let Some(p) = t.strip_suffix('%') {
+        (p.trim(), 4)
+    } else if let Some(p) = t.strip_suffix("ppm") {
+        (p.trim(), 0)
+    } else {
+        (t, 6)
+    };
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+        return Err(bad());
+    }
+    if frac.len() > decimals {
+        bail!("invalid commission `{text}`: too many decimals (the unit is 1 ppm = 0.0001%)");
+    }
+    let scale = 10u64.pow(decimals as u32);
+    let int: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+    let frac: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<decimals$}").parse().map_err(|_| bad())? };
+    let ppm = int.checked_mul(scale).and_then(|v| v.checked_add(frac)).ok_or_else(bad)?;
+    if ppm > 1_000_000 {
+        bail!("invalid commission `{text}`: at most 100%");
+    }
+    Ok(ppm as u32)
+}
+
+/// `ppm` as a percentage, e.g. `12.5%`.
+pub fn format_commission(ppm: u64) -> String {
+    let int = ppm / 10_000;
+    let frac = ppm % 10_000;
+    if frac == 0 {
+        format!("{int}%")
+    } else {
+        format!("{int}.{}%", format!("{frac:04}").trim_end_matches('0'))
+    }
+}
+
+fn parse_umb(text: &str, what: &str) -> anyhow::Result<umbra_primitives::Balance> {
+    parse_amount(text).with_context(|| format!("invalid {what}"))
+}
+
+/// A balance field of an RPC answer (decimal string) formatted in UMB.
+fn umb(v: &Value) -> String {
+    v.as_str().and_then(|s| s.parse::<u128>().ok()).map(format_amount).unwrap_or_else(|| v.to_string())
+}
+
+/// Signs `call`, waits for its block, prints the block and events; fails with the call's error.
+async fn submit_call(tx: &TxArgs, what: &str, call: Call) -> anyhow::Result<Inclusion> {
+    let signer = pair_from_uri(&tx.from).context("invalid --from")?;
+    let tip = parse_umb(&tx.tip, "--tip")?;
+    let client = tx.rpc.connect().await?;
+    let inc = client.sign_and_watch(&signer, call, tip).await?;
+    print_inclusion(&inc);
+    if !inc.success {
+        bail!("{what} failed: {}", failure_reason(&inc).unwrap_or_else(|| "unknown error".into()));
+    }
+    Ok(inc)
+}
+
+fn event_field<'a>(inc: &'a Inclusion, module: &str, name: &str) -> Option<&'a Value> {
+    inc.events.iter().find_map(|e| e.get(module)?.get(name))
+}
+
+/// Runs `umbra pool ...`.
+pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
+    use umbra_runtime::stake_pools::Call as P;
+    let pools = |c: P| Call::StakePools(c);
+    match cmd {
+        PoolCommand::Create { commission, tx } => {
+            let commission = parse_commission(&commission)?;
+            let inc = submit_call(&tx, "pool create", pools(P::Create { commission })).await?;
+            if let Some(id) = event_field(&inc, "StakePools", "PoolCreated").map(|e| &e["pool"]) {
+                println!("pool id: {id}");
+            }
+        }
+        PoolCommand::SetCommission { pool, commission, tx } => {
+            let commission = parse_commission(&commission)?;
+            submit_call(&tx, "pool set-commission", pools(P::SetCommission { pool, commission })).await?;
+        }
+        PoolCommand::AddWorker { pool, worker, tx } => {
+            let worker = parse_address(&worker)?;
+            submit_call(&tx, "pool add-worker", pools(P::AddWorker { pool, worker })).await?;
+        }
+        PoolCommand::RemoveWorker { pool, worker, tx } => {
+            let worker = parse_address(&worker)?;
+            submit_call(&tx, "pool remove-worker", pools(P::RemoveWorker { pool, worker })).await?;
+        }
+        PoolCommand::Start { pool, worker, stake, tx } => {
+            let worker = parse_address(&worker)?;
+            let stake = parse_umb(&stake, "--stake")?;
+            submit_call(&tx, "pool start", pools(P::StartComputing { pool, worker, stake })).await?;
+        }
+        PoolCommand::Stop { pool, worker, tx } => {
+            let worker = parse_address(&worker)?;
+            submit_call(&tx, "pool stop", pools(P::StopComputing { pool, worker })).await?;
+        }
+        PoolCommand::Contribute { pool, amount, tx } => {
+            let amount = parse_umb(&amount, "--amount")?;
+            submit_call(&tx, "pool contribute", pools(P::Contribute { pool, amount })).await?;
+        }
+        PoolCommand::Withdraw { pool, amount, tx } => {
+            let amount = if amount.trim() == "all" {
+                let who = pair_from_uri(&tx.from).context("invalid --from")?.public();
+                let client = tx.rpc.connect().await?;
+                let s: Option<Value> =
+                    client.call("umbra_poolStake", jsonrpsee::rpc_params![pool, who.to_ss58()]).await?;
+                let s = s.with_context(|| format!("no pool {pool}"))?;
+                let field = |k: &str| s[k].as_str().and_then(|v| v.parse::<u128>().ok()).unwrap_or(0);
+                let requestable = field("shares").saturating_sub(field("queued"));
+                if requestable == 0 {
+                    bail!("nothing to withdraw: {who} has no stake in pool {pool} that is not already queued");
+                }
+                requestable
+            } else {
+                parse_umb(&amount, "--amount")?
+            };
+            submit_call(&tx, "pool withdraw", pools(P::Withdraw { pool, amount })).await?;
+        }
+        PoolCommand::Claim { pool, tx } => {
+            submit_call(&tx, "pool claim", pools(P::ClaimRewards { pool })).await?;
+        }
+        PoolCommand::Info { id, address, rpc } => {
+            let who = address.as_deref().map(parse_address).transpose()?;
+            let client = rpc.connect().await?;
+            let p: Option<Value> = client.call("umbra_pool", jsonrpsee::rpc_params![id]).await?;
+            let p = p.with_context(|| format!("no pool {id}"))?;
+            print_pool(&p);
+            if let Some(who) = who {
+                let s: Option<Value> = client.call("umbra_poolStake", jsonrpsee::rpc_params![id, who.to_ss58()]).await?;
+                if let Some(s) = s {
+                    println!("position of {who}:");
+                    println!("  shares (stake):   {}", umb(&s["shares"]));
+                    println!("  queued:           {} in {} request(s)", umb(&s["queued"]), s["requests"]);
+                    println!("  pending rewards:  {}", umb(&s["pendingRewards"]));
+                    if s["ownerReward"].as_str() != Some("0") {
+                        println!("  commission:       {}", umb(&s["ownerReward"]));
+                    }
+                    println!("  claimable:        {}", umb(&s["claimable"]));
+                }
+            }
+        }
+        PoolCommand::List { rpc } => {
+            let client = rpc.connect().await?;
+            let list: Vec<Value> = client.call("umbra_pools", jsonrpsee::rpc_params![]).await?;
+            println!("{} pool(s)", list.len());
+            for p in list {
+                println!(
+                    "#{}  owner {}  commission {}  workers {}  stake {} (free {}, locked {})  contributors {}{}",
+                    p["id"],
+                    p["owner"].as_str().unwrap_or("?"),
+                    format_commission(p["commission"].as_u64().unwrap_or(0)),
+                    p["workers"].as_array().map_or(0, Vec::len),
+                    umb(&p["totalShares"]),
+                    umb(&p["freeStake"]),
+                    umb(&p["lockedStake"]),
+                    p["contributors"],
+                    if p["loan"].is_null() { String::new() } else { format!("  loan {}", umb(&p["loan"]["principal"])) },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_pool(p: &Value) {
+    println!("pool #{}", p["id"]);
+    println!("owner:            {}", p["owner"].as_str().unwrap_or("?"));
+    println!("commission:       {}", format_commission(p["commission"].as_u64().unwrap_or(0)));
+    println!("account:          {} (balance {})", p["account"].as_str().unwrap_or("?"), umb(&p["accountBalance"]));
+    println!("contributed:      {} by {} account(s)", umb(&p["totalShares"]), p["contributors"]);
+    println!("free stake:       {} ({} available to start workers)", umb(&p["freeStake"]), umb(&p["availableStake"]));
+    println!("locked stake:     {}", umb(&p["lockedStake"]));
+    println!("rewards received: {}", umb(&p["totalRewards"]));
+    println!("unclaimed:        {} (owner commission {})", umb(&p["rewardHeld"]), umb(&p["ownerReward"]));
+    let workers = p["workers"].as_array().cloned().unwrap_or_default();
+    println!("workers:          {}", workers.len());
+    for w in workers {
+        println!("  {}", w.as_str().unwrap_or("?"));
+    }
+    let queue = p["withdrawQueue"].as_array().cloned().unwrap_or_default();
+    println!("withdraw queue:   {} request(s), {}", queue.len(), umb(&p["queued"]));
+    for r in queue {
+        println!("  {}  {}  since #{}", r["who"].as_str().unwrap_or("?"), umb(&r["amount"]), r["queuedAt"]);
+    }
+    if !p["loan"].is_null() {
+        print_loan(&p["loan"]);
+    }
+}
+
+fn print_loan(l: &Value) {
+    println!(
+        "loan:             principal {}, interest due {}, borrowed at #{}{}",
+        umb(&l["principal"]),
+        umb(&l["interestDue"]),
+        l["borrowedAt"],
+        if l["defaulting"] == Value::Bool(true) { format!(", IN DEFAULT since #{}", l["defaultedAt"]) } else { String::new() },
+    );
+}
+
+/// Runs `umbra vault ...`.
+pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
+    use umbra_runtime::vault::Call as V;
+    match cmd {
+        VaultCommand::Deposit { amount, tx } => {
+            let amount = parse_umb(&amount, "--amount")?;
+            let inc = submit_call(&tx, "vault deposit", Call::Vault(V::Deposit { amount })).await?;
+            if let Some(s) = event_field(&inc, "Vault", "Deposited").map(|e| &e["shares"]) {
+                println!("shares minted: {}", umb(s).trim_end_matches(" UMB"));
+            }
+        }
+        VaultCommand::Withdraw { shares, tx } => {
+            let shares = if shares.trim() == "all" {
+                let who = pair_from_uri(&tx.from).context("invalid --from")?.public();
+                let client = tx.rpc.connect().await?;
+                let pos: Value = client.call("umbra_vaultPosition", jsonrpsee::rpc_params![who.to_ss58()]).await?;
+                let mine = pos["shares"].as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0);
+                if mine == 0 {
+                    bail!("{who} has no vault shares");
+                }
+                mine
+            } else {
+                parse_umb(&shares, "--shares")?
+            };
+            submit_call(&tx, "vault withdraw", Call::Vault(V::Withdraw { shares })).await?;
+        }
+        VaultCommand::Borrow { pool, amount, tx } => {
+            let amount = parse_umb(&amount, "--amount")?;
+            submit_call(&tx, "vault borrow", Call::Vault(V::Borrow { pool, amount })).await?;
+        }
+        VaultCommand::Repay { pool, amount, tx } => {
+            // The vault takes only what is owed, so `all` can offer any amount.
+            let amount = if amount.trim() == "all" { u128::MAX } else { parse_umb(&amount, "--amount")? };
+            submit_call(&tx, "vault repay", Call::Vault(V::Repay { pool, amount })).await?;
+        }
+        VaultCommand::Info { address, pool, rpc } => {
+            let who = address.as_deref().map(parse_address).transpose()?;
+            let client = rpc.connect().await?;
+            let v: Value = client.call("umbra_vault", jsonrpsee::rpc_params![]).await?;
+            let p = &v["params"];
+            println!("vault account:    {}", v["account"].as_str().unwrap_or("?"));
+            println!("value:            {} (cash {}, lent {}, interest owed {})", umb(&v["value"]), umb(&v["cash"]), umb(&v["principal"]), umb(&v["interestOwed"]));
+            println!("shares:           {}", umb(&v["totalShares"]).trim_end_matches(" UMB"));
+            println!("share price:      {} UMB", v["sharePrice"].as_str().unwrap_or("?"));
+            println!("loans:            {}", v["loans"]);
+            println!("interest paid:    {} (written off {}, principal lost {})", umb(&v["interestPaid"]), umb(&v["interestWrittenOff"]), umb(&v["principalWrittenOff"]));
+            println!(
+                "params:           {} ppb interest per block, at most {} per borrower, default after {} unresponsive blocks",
+                p["interestPerBlockPpb"],
+                umb(&p["maxLoanPerBorrower"]),
+                p["defaultAfterBlocks"]
+            );
+            if let Some(who) = who {
+                let pos: Value = client.call("umbra_vaultPosition", jsonrpsee::rpc_params![who.to_ss58()]).await?;
+                println!("position of {who}:");
+                println!("  shares:           {}", umb(&pos["shares"]).trim_end_matches(" UMB"));
+                println!("  value:            {}", umb(&pos["value"]));
+                println!("  borrowed:         {}", umb(&pos["borrowed"]));
+            }
+            if let Some(pool) = pool {
+                let l: Option<Value> = client.call("umbra_loan", jsonrpsee::rpc_params![pool]).await?;
+                match l {
+                    Some(l) => {
+                        println!("pool #{pool}:");
+                        print_loan(&l);
+                    }
+                    None => println!("pool #{pool} has no loan"),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod staking_tests {
+    use super::*;
+
+    #[test]
+    fn commissions_parse_as_ppm() {
+        assert_eq!(parse_commission("10%").unwrap(), 100_000);
+        assert_eq!(parse_commission("2.5%").unwrap(), 25_000);
+        assert_eq!(parse_commission("0.1").unwrap(), 100_000);
+        assert_eq!(parse_commission("1").unwrap(), 1_000_000);
+        assert_eq!(parse_commission("0").unwrap(), 0);
+        assert_eq!(parse_commission(".05").unwrap(), 50_000);
+        assert_eq!(parse_commission("100%").unwrap(), 1_000_000);
+        assert_eq!(parse_commission("123456ppm").unwrap(), 123_456);
+        assert_eq!(parse_commission("0.0001%").unwrap(), 1);
+        for bad in ["", "%", "abc", "-1%", "101%", "1.5", "0.00001%", "1e3", "10 %x"] {
+            assert!(parse_commission(bad).is_err(), "{bad}");
+        }
+        assert!(format!("{:#}", parse_commission("101%").unwrap_err()).contains("at most 100%"));
+    }
+
+    #[test]
+    fn commissions_format_as_percent() {
+        assert_eq!(format_commission(100_000), "10%");
+        assert_eq!(format_commission(25_000), "2.5%");
+        assert_eq!(format_commission(1), "0.0001%");
+        assert_eq!(format_commission(1_000_000), "100%");
+    }
+}

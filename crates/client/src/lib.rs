@@ -2,6 +2,7 @@
 //! that use it ([`cli`]).
 
 pub mod cli;
+pub mod contracts_cli;
 pub mod sdk;
 pub mod worker;
 

@@ -39,6 +39,34 @@ pub mod topics {
     /// A worker's answer to a challenge; payload: SCALE [`super::Heartbeat`].
     pub const HEARTBEAT: &[u8] = b"umbra/computation/heartbeat";
 
+    /// Chain → gatekeepers: the first gatekeeper must create the master key; payload: its identity.
+    pub const GK_LAUNCH: &[u8] = b"umbra/gk/launch";
+    /// Chain → gatekeeper leader: share the master keys with a newly elected gatekeeper; payload:
+    /// (identity, ECDH key).
+    pub const GK_SHARE_REQUEST: &[u8] = b"umbra/gk/share_request";
+    /// Chain → gatekeeper leader: create the next master key; payload: rotation number (u32).
+    pub const GK_ROTATE: &[u8] = b"umbra/gk/rotate";
+    /// Chain → one gatekeeper: master keys sealed to its ECDH key.
+    pub const GK_MASTER_KEYS: &[u8] = b"umbra/gk/master_keys";
+    /// Chain → gatekeeper leader: derive and publish a contract's key; payload: (id, rotation).
+    pub const GK_DERIVE_CONTRACT_KEY: &[u8] = b"umbra/gk/derive_contract_key";
+    /// Chain → everyone: a contract's assigned workers for an epoch.
+    pub const CONTRACT_ASSIGNED: &[u8] = b"umbra/contracts/assigned";
+    /// Chain → one worker: a contract key sealed to its ECDH key.
+    pub const CONTRACT_KEY: &[u8] = b"umbra/contracts/key";
+    /// Enclave → chain (gatekeeper): a master public key.
+    pub const EG_MASTER_PUBKEY: &[u8] = b"umbra/gk/eg/master_pubkey";
+    /// Enclave → chain (gatekeeper): master keys for another gatekeeper.
+    pub const EG_MASTER_KEYS: &[u8] = b"umbra/gk/eg/master_keys";
+    /// Enclave → chain (gatekeeper): a contract's public key.
+    pub const EG_CONTRACT_PUBKEY: &[u8] = b"umbra/gk/eg/contract_pubkey";
+    /// Enclave → chain (gatekeeper): a contract key for an assigned worker.
+    pub const EG_CONTRACT_KEY: &[u8] = b"umbra/gk/eg/contract_key";
+    /// Enclave → chain (assigned worker): the result of one command.
+    pub const EG_COMMAND_RESULT: &[u8] = b"umbra/contracts/eg/result";
+    /// Enclave → chain (assigned worker): an encrypted state checkpoint.
+    pub const EG_CHECKPOINT: &[u8] = b"umbra/contracts/eg/checkpoint";
+
     /// The ping topic of the worker `identity`.
     pub fn ping_topic(identity: &crate::AccountId) -> Vec<u8> {
         let mut t = PING_PREFIX.to_vec();

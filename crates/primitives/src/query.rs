@@ -118,6 +118,26 @@ pub enum WorkerQuery {
     /// Echoes the bytes back (end-to-end check of the encrypted channel).
     #[codec(index = 1)]
     Echo(Vec<u8>),
+    /// A query to a contract this worker runs (SCALE query of the contract's kind).
+    #[codec(index = 2)]
+    Contract {
+        /// Contract id.
+        id: H256,
+        /// The contract's query.
+        query: Vec<u8>,
+    },
+    /// The key of the asker's private events in a contract.
+    #[codec(index = 3)]
+    EventKey {
+        /// Contract id.
+        id: H256,
+    },
+    /// The state hash and position of a contract this worker runs: (next sequence, state hash).
+    #[codec(index = 4)]
+    ContractState {
+        /// Contract id.
+        id: H256,
+    },
 }
 
 /// Answer to [`WorkerQuery::Status`].

@@ -10,6 +10,9 @@
 //! | `umbra_account(address)`, `umbra_accounts([address])` (one consistent state), `umbra_events(hash)`, `umbra_parameters`, `umbra_chainSpec` | state queries |
 //! | `umbra_workers`, `umbra_worker(identity)` | the worker registry |
 //! | `umbra_workerSession(identity)`, `umbra_computation` | computing state, emission, counts |
+//! | `umbra_pools`, `umbra_pool(id)`, `umbra_poolStake(id, address)` | stake pools, one pool with its queue and loan, an account's shares and pending rewards |
+//! | `umbra_vault`, `umbra_vaultPosition(address)`, `umbra_loan(pool)` | the lending vault (state, parameters, share price), a lender's position, a pool's loan |
+//! | `umbra_contract(id)`, `umbra_contracts`, `umbra_contractCommands(id, from, to)`, `umbra_contractCheckpoint(id)`, `umbra_gatekeepers` | contracts and gatekeepers |
 //! | `umbra_blockWithEvents(number)` | SCALE block and events, for a worker's enclave to verify |
 //!
 //! A refused transaction gets the runtime's stable error code (1001–1013) and a one-line message.
@@ -232,6 +235,75 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
                 "computing": computing,
                 "unresponsive": unresponsive,
                 "coolingDown": cooling,
+            })
+        })
+        .map_err(internal)
+    })?;
+    // ---- stake pools and vault ----
+    m.register_method("umbra_pools", |_, node, _| node.pools().map_err(internal))?;
+    m.register_method("umbra_pool", |params, node, _| {
+        let (id,): (u64,) = params.parse()?;
+        node.pool(id).map_err(internal)
+    })?;
+    m.register_method("umbra_poolStake", |params, node, _| {
+        let (id, addr): (u64, String) = params.parse()?;
+        let who = addr.parse::<AccountId>().map_err(|e| invalid_params(format!("invalid address `{addr}`: {e}")))?;
+        node.pool_stake(id, &who).map_err(internal)
+    })?;
+    m.register_method("umbra_vault", |_, node, _| node.vault().map_err(internal))?;
+    m.register_method("umbra_vaultPosition", |params, node, _| {
+        let who = parse_account(&params)?;
+        node.vault_position(&who).map_err(internal)
+    })?;
+    m.register_method("umbra_loan", |params, node, _| {
+        let (pool,): (u64,) = params.parse()?;
+        node.loan(pool).map_err(internal)
+    })?;
+    // ---- end stake pools and vault ----
+    // ---- contracts and gatekeepers ----
+    m.register_method("umbra_contract", |params, node, _| {
+        let (id,): (H256,) = params.parse()?;
+        node.with_state(|st| umbra_runtime::contracts::contract(st, &id)).map_err(internal)
+    })?;
+    m.register_method("umbra_contracts", |_, node, _| -> Result<Value, ErrorObjectOwned> {
+        node.with_state(|st| {
+            let ids = umbra_runtime::contracts::CONTRACT_LIST.get_or_default(st);
+            json!(ids.iter().filter_map(|id| umbra_runtime::contracts::contract(st, id)).collect::<Vec<_>>())
+        })
+        .map_err(internal)
+    })?;
+    m.register_method("umbra_contractCommands", |params, node, _| -> Result<String, ErrorObjectOwned> {
+        let (id, from, to): (H256, u64, u64) = params.parse()?;
+        if to < from || to - from > 1000 {
+            return Err(invalid_params("at most 1000 commands per call"));
+        }
+        let records = node
+            .with_state(|st| {
+                (from..to)
+                    .map_while(|seq| umbra_runtime::contracts::COMMANDS.get(st, &(id, seq)).map(|r| (seq, r)))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(internal)?;
+        Ok(to_hex(&parity_scale_codec::Encode::encode(&records)))
+    })?;
+    m.register_method("umbra_contractCheckpoint", |params, node, _| -> Result<Option<String>, ErrorObjectOwned> {
+        let (id,): (H256,) = params.parse()?;
+        Ok(node
+            .with_state(|st| umbra_runtime::contracts::CHECKPOINTS.get(st, &id))
+            .map_err(internal)?
+            .map(|b| to_hex(&b)))
+    })?;
+    m.register_method("umbra_gatekeepers", |_, node, _| -> Result<Value, ErrorObjectOwned> {
+        node.with_state(|st| {
+            use umbra_runtime::gatekeeper as g;
+            let current = g::current_rotation(st);
+            let keys: Vec<Value> = (0..=current.unwrap_or(0))
+                .filter_map(|r| g::MASTER_KEYS.get(st, &r).map(|k| json!({ "rotation": r, "key": k })))
+                .collect();
+            json!({
+                "gatekeepers": g::gatekeepers(st).iter().map(|w| w.to_ss58()).collect::<Vec<_>>(),
+                "currentRotation": current,
+                "masterKeys": keys,
             })
         })
         .map_err(internal)

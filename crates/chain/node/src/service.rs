@@ -273,6 +273,40 @@ impl Node {
         self.with_state(|st| registry::worker(st, identity))
     }
 
+    // ---- stake pools and vault ----
+
+    /// Every stake pool, by id (without withdraw queues).
+    pub fn pools(&self) -> anyhow::Result<Vec<umbra_runtime::stake_pools::PoolInfo>> {
+        self.with_state(umbra_runtime::stake_pools::pools)
+    }
+
+    /// Stake pool `id`, with its loan and withdraw queue.
+    pub fn pool(&self, id: u64) -> anyhow::Result<Option<umbra_runtime::stake_pools::PoolInfo>> {
+        self.with_state(|st| umbra_runtime::stake_pools::pool_info(st, id, true))
+    }
+
+    /// `who`'s stake and pending rewards in pool `id` (`None` if there is no such pool).
+    pub fn pool_stake(&self, id: u64, who: &AccountId) -> anyhow::Result<Option<umbra_runtime::stake_pools::StakeInfo>> {
+        self.with_state(|st| umbra_runtime::stake_pools::stake_info(st, id, who))
+    }
+
+    /// The lending vault: state, parameters, share price.
+    pub fn vault(&self) -> anyhow::Result<umbra_runtime::vault::VaultInfo> {
+        self.with_state(umbra_runtime::vault::vault_info)
+    }
+
+    /// `who`'s vault shares, their value, and what `who` owes as a borrower.
+    pub fn vault_position(&self, who: &AccountId) -> anyhow::Result<umbra_runtime::vault::Position> {
+        self.with_state(|st| umbra_runtime::vault::position(st, who))
+    }
+
+    /// Pool `pool`'s loan, with interest up to the head block.
+    pub fn loan(&self, pool: u64) -> anyhow::Result<Option<umbra_runtime::vault::LoanInfo>> {
+        self.with_state(|st| umbra_runtime::vault::loan_info(st, pool))
+    }
+
+    // ---- end stake pools and vault ----
+
     /// The encoded block and encoded events at `number` (what a worker relays to its enclave).
     pub fn raw_block_with_events(&self, number: BlockNumber) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
         let snap = self.store.snapshot()?;

@@ -258,6 +258,7 @@ impl<'a> BlockExecutor<'a> {
         ext.set_phase(Phase::Initialization);
         system::initialize(&mut ext, init);
         crate::computation::on_initialize(&mut ext);
+        crate::contracts::on_initialize(&mut ext);
         let params = governance::parameters(&ext.state);
         BlockExecutor { ext, genesis_hash, params, extrinsics: Vec::new() }
     }

@@ -13,6 +13,7 @@ use crate::{
     ext::Ext,
     governance::{self, Parameters},
     computation::ComputationParams,
+    contracts::ContractsParams,
     registry::{self, AttestationPolicy},
     state::{EmptyState, Overlay},
     system,
@@ -52,6 +53,10 @@ pub struct GenesisConfig {
     pub registry: RegistryGenesis,
     /// Computation economics.
     pub computation: ComputationParams,
+    /// Contract assignment.
+    pub contracts: ContractsParams,
+    /// Lending vault.
+    pub vault: crate::vault::VaultParams,
 }
 
 /// The registry's genesis: attestation policy and allowed enclave measurements.
@@ -123,6 +128,8 @@ impl GenesisConfig {
             parameters: Parameters::dev(),
             registry: RegistryGenesis::dev(),
             computation: ComputationParams::dev(),
+            contracts: ContractsParams::dev(),
+            vault: crate::vault::VaultParams::default(),
         }
     }
 
@@ -157,6 +164,10 @@ impl GenesisConfig {
         governance::PARAMETERS.put(&mut ext.state, &self.parameters);
         self.computation.validate().map_err(|_| GenesisError::BadParameters)?;
         crate::computation::PARAMS.put(&mut ext.state, &self.computation);
+        self.contracts.validate().map_err(|_| GenesisError::BadParameters)?;
+        crate::contracts::PARAMS.put(&mut ext.state, &self.contracts);
+        self.vault.validate().map_err(|_| GenesisError::BadParameters)?;
+        crate::vault::PARAMS.put(&mut ext.state, &self.vault);
         registry::POLICY.put(&mut ext.state, &self.registry.policy);
         for m in &self.registry.measurements {
             registry::MEASUREMENTS.insert(&mut ext.state, &m.0, &0);

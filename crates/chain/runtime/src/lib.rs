@@ -26,7 +26,7 @@ use umbra_primitives::AccountId;
 pub use executive::{BlockExecutor, BlockOutput, InvalidTransaction, ValidTransaction};
 pub use ext::{DispatchError, EventRecord, Ext, Phase};
 pub use genesis::GenesisConfig;
-pub use modules::{balances, computation, governance, mq, registry, stake_pools, system, vault};
+pub use modules::{balances, computation, contracts, gatekeeper, governance, mq, registry, stake_pools, system, vault};
 
 /// A signed transaction carrying a runtime [`Call`].
 pub type Extrinsic = umbra_primitives::UncheckedExtrinsic<Call>;
@@ -59,6 +59,12 @@ pub enum Call {
     /// `vault` calls.
     #[codec(index = 7)]
     Vault(vault::Call),
+    /// `gatekeeper` calls.
+    #[codec(index = 8)]
+    Gatekeeper(gatekeeper::Call),
+    /// `contracts` calls.
+    #[codec(index = 9)]
+    Contracts(contracts::Call),
 }
 
 /// Every event of the runtime.
@@ -88,6 +94,12 @@ pub enum Event {
     /// A `vault` event.
     #[codec(index = 7)]
     Vault(vault::Event),
+    /// A `gatekeeper` event.
+    #[codec(index = 8)]
+    Gatekeeper(gatekeeper::Event),
+    /// A `contracts` event.
+    #[codec(index = 9)]
+    Contracts(contracts::Event),
 }
 
 impl From<system::Event> for Event {
@@ -130,6 +142,16 @@ impl From<vault::Event> for Event {
         Event::Vault(e)
     }
 }
+impl From<gatekeeper::Event> for Event {
+    fn from(e: gatekeeper::Event) -> Self {
+        Event::Gatekeeper(e)
+    }
+}
+impl From<contracts::Event> for Event {
+    fn from(e: contracts::Event) -> Self {
+        Event::Contracts(e)
+    }
+}
 
 /// Whether `(module, call)` names a call this runtime knows.
 pub fn is_known_call(module: u8, call: u8) -> bool {
@@ -142,6 +164,8 @@ pub fn is_known_call(module: u8, call: u8) -> bool {
         5 => computation::CALL_INDICES,
         6 => stake_pools::CALL_INDICES,
         7 => vault::CALL_INDICES,
+        8 => gatekeeper::CALL_INDICES,
+        9 => contracts::CALL_INDICES,
         _ => return false,
     };
     calls.contains(&call)
@@ -158,6 +182,8 @@ pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), 
         Call::Computation(c) => computation::dispatch(ext, origin, c),
         Call::StakePools(c) => stake_pools::dispatch(ext, origin, c),
         Call::Vault(c) => vault::dispatch(ext, origin, c),
+        Call::Gatekeeper(c) => gatekeeper::dispatch(ext, origin, c),
+        Call::Contracts(c) => contracts::dispatch(ext, origin, c),
     }
 }
 
@@ -184,7 +210,7 @@ mod tests {
             assert!(is_known_call(bytes[0], bytes[1]), "{c:?}");
         }
         assert!(!is_known_call(1, 9));
-        assert!(!is_known_call(9, 0));
+        assert!(!is_known_call(99, 0));
         // An unknown index does not decode.
         assert!(Call::decode(&mut &[1u8, 9][..]).is_err());
         let _ = H256::ZERO;

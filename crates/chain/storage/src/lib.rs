@@ -21,9 +21,9 @@
 //! [`verify_proof`] checks a [`StateProof`] of inclusion or non-inclusion; it lives in
 //! redb-free modules (`proof`, `hashing`, `reference`) that depend only on `blake2`.
 
+mod chunk;
 mod error;
 mod hashing;
-mod node;
 mod proof;
 mod reference;
 mod smt;

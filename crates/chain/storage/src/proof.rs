@@ -37,22 +37,31 @@ pub struct StateProof {
 /// Checks `proof` against `root`: with `value = Some(v)` that `key` holds `v`, with `None` that
 /// `key` is absent. Pure function; never panics on malformed proofs.
 pub fn verify_proof(root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &StateProof) -> bool {
+    verify_path(root, &key_path(key), value.map(value_hash).as_ref(), proof)
+}
+
+/// [`verify_proof`] for the key with tree path `path` and, with `Some`, value hash `value`.
+pub(crate) fn verify_path(
+    root: &Hash,
+    path: &Hash,
+    value: Option<&Hash>,
+    proof: &StateProof,
+) -> bool {
     let depth = proof.siblings.len();
     if depth > PATH_BITS {
         return false;
     }
-    let path = key_path(key);
     let terminal_hash = match (&proof.terminal, value) {
         (ProofTerminal::Empty, None) => EMPTY_HASH,
         (ProofTerminal::Empty, Some(_)) => return false,
         (ProofTerminal::Leaf { key_path: leaf_path, value_hash: leaf_value }, claimed) => {
             // A leaf sits at a position whose prefix its own path carries.
-            if (0..depth).any(|i| bit(leaf_path, i) != bit(&path, i)) {
+            if (0..depth).any(|i| bit(leaf_path, i) != bit(path, i)) {
                 return false;
             }
             let matches = match claimed {
-                Some(v) => *leaf_path == path && *leaf_value == value_hash(v),
-                None => *leaf_path != path,
+                Some(v) => leaf_path == path && leaf_value == v,
+                None => leaf_path != path,
             };
             if !matches {
                 return false;
@@ -61,7 +70,7 @@ pub fn verify_proof(root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &State
         }
     };
     let computed = proof.siblings.iter().enumerate().rev().fold(terminal_hash, |acc, (i, sib)| {
-        if bit(&path, i) {
+        if bit(path, i) {
             internal_hash(sib, &acc)
         } else {
             internal_hash(&acc, sib)

@@ -15,7 +15,13 @@ pub fn compute_root(entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Ha
     let mut leaves: Vec<(Hash, Hash)> =
         by_key.iter().map(|(k, v)| (key_path(k), value_hash(v))).collect();
     leaves.sort_unstable_by_key(|leaf| leaf.0);
-    subtree_root(0, &leaves)
+    leaves_root(&leaves)
+}
+
+/// Root of the tree holding `leaves` (`(key_path, value_hash)` pairs sorted by path, unique
+/// paths).
+pub(crate) fn leaves_root(leaves: &[(Hash, Hash)]) -> Hash {
+    subtree_root(0, leaves)
 }
 
 /// Root of the subtree at `depth` holding `leaves` (sorted by path, all sharing the first

@@ -1,25 +1,32 @@
-//! The incremental state tree: a compressed binary sparse Merkle tree persisted node by node
-//! in the [`TREE_NODES`] table, keyed by position and overwritten in place.
+//! The incremental state tree: the compressed binary sparse Merkle tree stored as chunks of
+//! [`CHUNK_LEVELS`] binary levels (see [`crate::chunk`]) in the [`TREE_CHUNKS`] table, keyed by
+//! position and overwritten in place.
 //!
-//! A batch of changes is sorted by path and applied in one recursive pass from the root, so a
-//! node shared by several changed paths is read and written once. Only nodes on changed paths
-//! are touched (plus, when a deletion empties one side of an internal node, one read of the
-//! other side to see whether a lone leaf must move up): the cost of a batch grows with the
-//! number of changed keys times the tree depth (about `log2` of the state size), never with the
-//! state size itself.
+//! A batch of changes is sorted by path and applied in one recursive pass from the root chunk,
+//! so a chunk shared by several changed paths is read, rehashed and written once. Only chunks
+//! on changed paths are touched: the cost of a batch grows with the number of changed keys
+//! times the number of chunks on a path (about `log16` of the state size), never with the state
+//! size itself. A chunk is rewritten only if one of its slots changed.
+//!
+//! The top chunks (depth ≤ [`TOP_DEPTH`]) of the committed tree are also kept in a
+//! [`ChunkCache`] with their binary node hashes, so a block reads and rehashes only the chunks
+//! below them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use redb::{ReadableTable, Table};
 
+use crate::chunk::{
+    node_level, slot_index, slot_prefix, slots_below, Chunk, ChunkHashes, ChunkKey, Slot,
+    CHUNK_LEVELS, SLOTS, TOP_DEPTH,
+};
 use crate::error::{Result, StorageError};
-use crate::hashing::{bit, key_path, value_hash, Hash, EMPTY_HASH, PATH_BITS};
-use crate::node::{position, with_bit_set, Node, Position};
+use crate::hashing::{bit, key_path, leaf_hash, value_hash, Hash, EMPTY_HASH, PATH_BITS};
 use crate::proof::{ProofTerminal, StateProof};
-use crate::tables::{access, TREE_NODES};
+use crate::tables::{access, TREE_CHUNKS};
 
-/// The writable node table.
-pub(crate) type NodeTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
+/// The writable chunk table.
+pub(crate) type ChunkTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
 /// One deduplicated change of a batch, with its tree path and value hash precomputed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,373 +45,426 @@ pub(crate) struct PreparedChange<'a> {
 pub(crate) fn prepare_changes(
     changes: &[(Vec<u8>, Option<Vec<u8>>)],
 ) -> Result<Vec<PreparedChange<'_>>> {
+    let mut prepared = dedupe_changes(changes);
+    sort_by_path(&mut prepared)?;
+    Ok(prepared)
+}
+
+/// Deduplicates a batch (the last change of a key wins), in key order.
+pub(crate) fn dedupe_changes(changes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<PreparedChange<'_>> {
     let last: BTreeMap<&[u8], Option<&[u8]>> =
         changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
-    let mut prepared: Vec<PreparedChange<'_>> = last
-        .into_iter()
+    last.into_iter()
         .map(|(key, value)| PreparedChange {
             key,
             value,
             path: key_path(key),
             value_hash: value.map(value_hash),
         })
-        .collect();
+        .collect()
+}
+
+/// Sorts deduplicated changes by tree path, as [`apply_changes`] needs them.
+pub(crate) fn sort_by_path(prepared: &mut [PreparedChange<'_>]) -> Result<()> {
     prepared.sort_unstable_by_key(|change| change.path);
     if prepared.windows(2).any(|w| w[0].path == w[1].path) {
         return Err(StorageError::PathCollision);
     }
-    Ok(prepared)
+    Ok(())
 }
 
-/// Counts of node-table operations done by one batch update.
+/// Counts of chunk operations done by one batch update.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct UpdateStats {
-    /// Nodes read.
+    /// Chunks read from the table.
     pub(crate) reads: usize,
-    /// Nodes inserted or overwritten.
+    /// Chunks taken from the cache instead.
+    pub(crate) cached: usize,
+    /// Chunks inserted or overwritten.
     pub(crate) writes: usize,
-    /// Nodes removed.
+    /// Chunks removed.
     pub(crate) removes: usize,
 }
 
-/// Applies a prepared batch (sorted by path, unique paths) to the tree and returns the new root.
-pub(crate) fn apply_changes(
-    nodes: &mut NodeTable<'_>,
-    changes: &[PreparedChange<'_>],
-) -> Result<(Hash, UpdateStats)> {
-    let mut updater = Updater { nodes, stats: UpdateStats::default() };
-    let pos = position(0, &EMPTY_HASH);
-    let old = updater.read(&pos)?;
-    let new = updater.update(0, &EMPTY_HASH, old.unwrap_or(Node::Empty), changes)?;
-    updater.settle(&Slot::Changed { pos, old, new })?;
-    Ok((new.hash(), updater.stats))
+/// A chunk with its binary node hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CachedChunk {
+    pub(crate) chunk: Chunk,
+    pub(crate) hashes: ChunkHashes,
 }
 
-/// Reads the node stored at `pos`, if any.
-pub(crate) fn read_node<T: ReadableTable<&'static [u8], &'static [u8]>>(
-    nodes: &T,
-    pos: &Position,
-) -> Result<Option<Node>> {
-    nodes
-        .get(&pos[..])
-        .map_err(access("get", TREE_NODES))?
-        .map(|guard| Node::decode(guard.value()))
-        .transpose()
+/// The committed tree's chunks at depth ≤ [`TOP_DEPTH`] (those seen so far), shared by
+/// the clones of a store. Only a successful commit changes it, with the updates its writer
+/// collected, so it always equals the committed table where it has an entry.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkCache {
+    chunks: HashMap<ChunkKey, Box<CachedChunk>>,
+}
+
+/// Changes to make to the [`ChunkCache`] once a block is committed: `None` removes.
+pub(crate) type CacheUpdates = Vec<(ChunkKey, Option<Box<CachedChunk>>)>;
+
+impl ChunkCache {
+    /// Applies a committed block's updates.
+    pub(crate) fn apply(&mut self, updates: CacheUpdates) {
+        for (key, entry) in updates {
+            match entry {
+                Some(entry) => self.chunks.insert(key, entry),
+                None => self.chunks.remove(&key),
+            };
+        }
+    }
+
+    /// Forgets everything (when the committed table may no longer match).
+    pub(crate) fn clear(&mut self) {
+        self.chunks.clear();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.len()
+    }
+}
+
+/// Fills `cache` with the top of the stored tree, reading it top-down and checking each chunk
+/// against its parent. Stops quietly at anything damaged: what is not cached is read (and the
+/// damage reported) when a block needs it.
+pub(crate) fn warm_cache<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    chunks: &T,
+    cache: &mut ChunkCache,
+) {
+    let mut pending = vec![(0, EMPTY_HASH, None)];
+    while let Some((depth, prefix, expected)) = pending.pop() {
+        let Ok(Some(entry)) = read_chunk(chunks, depth, &prefix, expected.as_ref()) else {
+            continue;
+        };
+        if depth + CHUNK_LEVELS <= TOP_DEPTH {
+            for (slot, child) in entry.chunk.slots.iter().enumerate() {
+                if let Slot::Child(hash) = child {
+                    pending.push((depth + CHUNK_LEVELS, slot_prefix(&prefix, depth, slot), Some(*hash)));
+                }
+            }
+        }
+        cache.chunks.insert(ChunkKey::new(depth, &prefix), Box::new(entry));
+    }
+}
+
+/// Applies a prepared batch (sorted by path, unique paths) to the tree and returns the new root,
+/// with the cache updates to apply if the transaction commits.
+pub(crate) fn apply_changes(
+    chunks: &mut ChunkTable<'_>,
+    cache: &ChunkCache,
+    changes: &[PreparedChange<'_>],
+) -> Result<(Hash, UpdateStats, CacheUpdates)> {
+    let mut updater =
+        Updater { chunks, cache, stats: UpdateStats::default(), cache_updates: Vec::new() };
+    let root = updater.load(0, &EMPTY_HASH, None)?.unwrap_or_else(Loaded::absent);
+    let root = if changes.is_empty() {
+        root.entry.hashes.root()
+    } else {
+        subtree_hash(&updater.update_chunk(0, &EMPTY_HASH, root, changes)?)
+    };
+    Ok((root, updater.stats, updater.cache_updates))
 }
 
 /// Root hash of the stored tree ([`EMPTY_HASH`] when the state is empty).
-pub(crate) fn root_hash<T: ReadableTable<&'static [u8], &'static [u8]>>(nodes: &T) -> Result<Hash> {
-    Ok(read_node(nodes, &position(0, &EMPTY_HASH))?.map_or(EMPTY_HASH, |node| node.hash()))
+pub(crate) fn root_hash<T: ReadableTable<&'static [u8], &'static [u8]>>(chunks: &T) -> Result<Hash> {
+    Ok(read_chunk(chunks, 0, &EMPTY_HASH, None)?.map_or(EMPTY_HASH, |c| c.hashes.root()))
 }
 
 /// Builds the inclusion or non-inclusion proof of `key` from the stored tree.
 pub(crate) fn prove<T: ReadableTable<&'static [u8], &'static [u8]>>(
-    nodes: &T,
+    chunks: &T,
     key: &[u8],
 ) -> Result<StateProof> {
-    let path = key_path(key);
+    prove_path(chunks, &key_path(key))
+}
+
+/// Builds the inclusion or non-inclusion proof of the key with tree path `path`.
+pub(crate) fn prove_path<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    chunks: &T,
+    path: &Hash,
+) -> Result<StateProof> {
     let mut siblings = Vec::new();
+    let mut depth = 0;
     let mut prefix = EMPTY_HASH;
-    let mut node = read_node(nodes, &position(0, &EMPTY_HASH))?.unwrap_or(Node::Empty);
+    let mut expected = None;
     loop {
-        let depth = siblings.len();
-        let (left, right) = match node {
-            Node::Empty => return Ok(StateProof { siblings, terminal: ProofTerminal::Empty }),
-            Node::Leaf { key_path, value_hash } => {
-                let terminal = ProofTerminal::Leaf { key_path, value_hash };
-                return Ok(StateProof { siblings, terminal });
+        let Some(CachedChunk { chunk, hashes }) =
+            read_chunk(chunks, depth, &prefix, expected.as_ref())?
+        else {
+            return Ok(StateProof { siblings, terminal: ProofTerminal::Empty });
+        };
+        // Walk the chunk's binary nodes down the path.
+        let mut i = 1;
+        loop {
+            match hashes.node_count(i) {
+                0 => return Ok(StateProof { siblings, terminal: ProofTerminal::Empty }),
+                1 => {
+                    let terminal = slots_below(i)
+                        .find_map(|s| match chunk.slots[s] {
+                            Slot::Leaf { key_path, value_hash } => {
+                                Some(ProofTerminal::Leaf { key_path, value_hash })
+                            }
+                            _ => None,
+                        })
+                        .ok_or_else(|| corrupt("a one-key subtree holds no leaf"))?;
+                    return Ok(StateProof { siblings, terminal });
+                }
+                _ => {}
             }
-            Node::Internal { left, right } => (left, right),
-        };
-        if depth >= PATH_BITS {
-            return Err(internal_too_deep());
+            if i >= SLOTS {
+                break;
+            }
+            let (next, sibling) =
+                if bit(path, depth + node_level(i)) { (2 * i + 1, 2 * i) } else { (2 * i, 2 * i + 1) };
+            siblings.push(hashes.node_hash(sibling));
+            i = next;
         }
-        let (next, sibling) = if bit(&path, depth) {
-            prefix = with_bit_set(&prefix, depth);
-            (right, left)
-        } else {
-            (left, right)
+        let slot = i - SLOTS;
+        let Slot::Child(hash) = chunk.slots[slot] else {
+            return Err(corrupt("a two-key slot is not a child chunk"));
         };
-        siblings.push(sibling);
-        node = if next == EMPTY_HASH {
-            Node::Empty
-        } else {
-            load_child(nodes, &position(depth + 1, &prefix), &next)?
-        };
+        prefix = slot_prefix(&prefix, depth, slot);
+        depth += CHUNK_LEVELS;
+        if depth >= PATH_BITS {
+            return Err(too_deep());
+        }
+        expected = Some(hash);
     }
 }
 
-/// Reads a child a parent refers to by `hash`, checking it is there and matches.
-fn load_child<T: ReadableTable<&'static [u8], &'static [u8]>>(
-    nodes: &T,
-    pos: &Position,
-    hash: &Hash,
-) -> Result<Node> {
-    let node = read_node(nodes, pos)?.ok_or_else(|| StorageError::Corrupt {
-        what: "state tree",
-        detail: format!("internal node refers to a missing child at depth {}", depth_of(pos)),
-    })?;
-    if node.hash() != *hash {
+/// Reads the chunk at (`depth`, `prefix`) and computes its node hashes, checking it is well
+/// formed and, when `expected` (its parent's slot) is given, present and matching it.
+fn read_chunk<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    chunks: &T,
+    depth: usize,
+    prefix: &Hash,
+    expected: Option<&Hash>,
+) -> Result<Option<CachedChunk>> {
+    let key = ChunkKey::new(depth, prefix);
+    let Some(guard) = chunks.get(key.as_bytes()).map_err(access("get", TREE_CHUNKS))? else {
+        return match expected {
+            None => Ok(None),
+            Some(_) => Err(StorageError::Corrupt {
+                what: "state tree",
+                detail: format!("a chunk refers to a missing child chunk at depth {depth}"),
+            }),
+        };
+    };
+    let chunk = Chunk::decode(guard.value())?;
+    drop(guard);
+    chunk.check_leaf_paths(depth, prefix)?;
+    let hashes = ChunkHashes::compute(&chunk);
+    if depth > 0 && hashes.count() < 2 {
         return Err(StorageError::Corrupt {
             what: "state tree",
-            detail: format!("child at depth {} does not match its parent's hash", depth_of(pos)),
+            detail: format!("chunk at depth {depth} holds fewer than two keys"),
         });
     }
-    Ok(node)
+    if let Some(expected) = expected {
+        if hashes.root() != *expected {
+            return Err(StorageError::Corrupt {
+                what: "state tree",
+                detail: format!("chunk at depth {depth} does not match its parent's hash"),
+            });
+        }
+    }
+    Ok(Some(CachedChunk { chunk, hashes }))
 }
 
-fn depth_of(pos: &Position) -> u16 {
-    u16::from_be_bytes([pos[0], pos[1]])
+fn corrupt(detail: &str) -> StorageError {
+    StorageError::Corrupt { what: "state tree", detail: detail.to_owned() }
 }
 
-fn internal_too_deep() -> StorageError {
-    StorageError::Corrupt {
-        what: "state tree",
-        detail: "internal node at the last path bit".to_owned(),
+fn too_deep() -> StorageError {
+    corrupt("two keys below the last path bit")
+}
+
+/// The one non-empty slot of a chunk holding at most one key ([`Slot::Empty`] if none).
+fn lone_slot(chunk: &Chunk) -> Slot {
+    chunk.slots.iter().copied().find(|slot| *slot != Slot::Empty).unwrap_or(Slot::Empty)
+}
+
+/// Hash of the subtree a slot stands for.
+fn subtree_hash(slot: &Slot) -> Hash {
+    match slot {
+        Slot::Empty => EMPTY_HASH,
+        Slot::Leaf { key_path, value_hash } => leaf_hash(key_path, value_hash),
+        Slot::Child(hash) => *hash,
     }
 }
 
-/// What a parent knows about one of its children before recursing.
-enum Child {
-    /// Empty subtree; nothing stored at the child position.
-    Absent,
-    /// A leaf being pushed down from the parent's position; not stored at the child position.
-    Virtual(Node),
-    /// A node with this hash is stored at the child position.
-    Stored(Hash),
+/// A chunk being updated (boxed: the recursion may go 64 chunks deep).
+struct Loaded {
+    entry: Box<CachedChunk>,
+    /// The table holds this chunk at its position.
+    stored: bool,
+    /// It came from the cache, which therefore already holds it.
+    cached: bool,
 }
 
-/// A child position after the batch was applied below it.
-enum Slot {
-    /// Stored at `pos`, untouched by the batch and not read.
-    Untouched { pos: Position, hash: Hash },
-    /// `old` is what the table holds at `pos` (not yet rewritten), `new` the node belonging there.
-    Changed { pos: Position, old: Option<Node>, new: Node },
-}
-
-impl Slot {
-    fn is_empty(&self) -> bool {
-        match self {
-            Slot::Untouched { hash, .. } => *hash == EMPTY_HASH,
-            Slot::Changed { new, .. } => *new == Node::Empty,
-        }
-    }
-
-    fn hash(&self) -> Hash {
-        match self {
-            Slot::Untouched { hash, .. } => *hash,
-            Slot::Changed { new, .. } => new.hash(),
-        }
-    }
-
-    fn lone_leaf(&self) -> Option<Node> {
-        match self {
-            Slot::Changed { new: leaf @ Node::Leaf { .. }, .. } => Some(*leaf),
-            _ => None,
-        }
+impl Loaded {
+    /// A position without a stored chunk.
+    fn absent() -> Loaded {
+        let entry = Box::new(CachedChunk { chunk: Chunk::EMPTY, hashes: ChunkHashes::EMPTY });
+        Loaded { entry, stored: false, cached: false }
     }
 }
 
 /// One batch update in progress.
 struct Updater<'a, 't> {
-    nodes: &'a mut NodeTable<'t>,
+    chunks: &'a mut ChunkTable<'t>,
+    cache: &'a ChunkCache,
     stats: UpdateStats,
+    cache_updates: CacheUpdates,
 }
 
 impl Updater<'_, '_> {
-    fn read(&mut self, pos: &Position) -> Result<Option<Node>> {
+    /// The chunk at (`depth`, `prefix`), from the cache or the table (see [`read_chunk`]).
+    fn load(&mut self, depth: usize, prefix: &Hash, expected: Option<&Hash>) -> Result<Option<Loaded>> {
+        if depth <= TOP_DEPTH {
+            if let Some(entry) = self.cache.chunks.get(&ChunkKey::new(depth, prefix)) {
+                if expected.is_none_or(|hash| *hash == entry.hashes.root()) {
+                    self.stats.cached += 1;
+                    return Ok(Some(Loaded { entry: entry.clone(), stored: true, cached: true }));
+                }
+            }
+        }
         self.stats.reads += 1;
-        read_node(&*self.nodes, pos)
+        Ok(read_chunk(&*self.chunks, depth, prefix, expected)?
+            .map(|entry| Loaded { entry: Box::new(entry), stored: true, cached: false }))
     }
 
-    fn remove(&mut self, pos: &Position) -> Result<()> {
-        self.stats.removes += 1;
-        self.nodes.remove(&pos[..]).map_err(access("remove", TREE_NODES))?;
-        Ok(())
-    }
-
-    fn insert(&mut self, pos: &Position, node: &Node) -> Result<()> {
-        if let Some(bytes) = node.encode() {
-            self.stats.writes += 1;
-            self.nodes.insert(&pos[..], &bytes[..]).map_err(access("insert", TREE_NODES))?;
-        }
-        Ok(())
-    }
-
-    /// Returns the node that now belongs at (`depth`, `prefix`), which held `existing`, after
-    /// applying `changes` (all under this position). Every position below is written; the
-    /// position itself is left to the caller, which may move a lone leaf further up.
-    fn update(
+    /// Applies `changes` (all below this chunk's position, sorted by path) to the chunk at
+    /// (`depth`, `prefix`), writing it and everything below, and returns what its position
+    /// holds now: [`Slot::Empty`], the lone remaining [`Slot::Leaf`] (which moves up into the
+    /// parent's slot; the root chunk stays stored with it) or a [`Slot::Child`].
+    fn update_chunk(
         &mut self,
         depth: usize,
         prefix: &Hash,
-        existing: Node,
-        changes: &[PreparedChange<'_>],
-    ) -> Result<Node> {
-        if changes.is_empty() {
-            return Ok(existing);
-        }
-        match existing {
-            Node::Empty => {
-                let mut inserts = changes.iter().filter_map(|c| c.value_hash.map(|v| (c.path, v)));
-                match (inserts.next(), inserts.next()) {
-                    (None, _) => Ok(Node::Empty),
-                    (Some((key_path, value_hash)), None) => Ok(Node::Leaf { key_path, value_hash }),
-                    _ => self.split(depth, prefix, Child::Absent, Child::Absent, changes),
-                }
-            }
-            Node::Leaf { key_path, .. } => {
-                if let [only] = changes {
-                    if only.path == key_path {
-                        return Ok(match only.value_hash {
-                            Some(value_hash) => Node::Leaf { key_path, value_hash },
-                            None => Node::Empty,
-                        });
-                    }
-                }
-                if changes.iter().all(|c| c.value_hash.is_none() && c.path != key_path) {
-                    // Only deletions of absent keys.
-                    return Ok(existing);
-                }
-                let leaf = Child::Virtual(existing);
-                if bit(&key_path, depth) {
-                    self.split(depth, prefix, Child::Absent, leaf, changes)
-                } else {
-                    self.split(depth, prefix, leaf, Child::Absent, changes)
-                }
-            }
-            Node::Internal { left, right } => {
-                let child = |hash: Hash| {
-                    if hash == EMPTY_HASH {
-                        Child::Absent
-                    } else {
-                        Child::Stored(hash)
-                    }
-                };
-                self.split(depth, prefix, child(left), child(right), changes)
-            }
-        }
-    }
-
-    /// Recurses into both children of (`depth`, `prefix`) and joins the results.
-    fn split(
-        &mut self,
-        depth: usize,
-        prefix: &Hash,
-        left: Child,
-        right: Child,
-        changes: &[PreparedChange<'_>],
-    ) -> Result<Node> {
-        if depth >= PATH_BITS {
-            return Err(internal_too_deep());
-        }
-        let mid = changes.partition_point(|c| !bit(&c.path, depth));
-        let (left_changes, right_changes) = changes.split_at(mid);
-        let right_prefix = with_bit_set(prefix, depth);
-        let left = self.descend(depth + 1, prefix, left, left_changes)?;
-        let right = self.descend(depth + 1, &right_prefix, right, right_changes)?;
-        self.join(left, right)
-    }
-
-    fn descend(
-        &mut self,
-        depth: usize,
-        prefix: &Hash,
-        child: Child,
+        loaded: Loaded,
         changes: &[PreparedChange<'_>],
     ) -> Result<Slot> {
-        let pos = position(depth, prefix);
-        Ok(match child {
-            Child::Absent => Slot::Changed {
-                pos,
-                old: None,
-                new: self.update(depth, prefix, Node::Empty, changes)?,
-            },
-            Child::Virtual(node) => {
-                Slot::Changed { pos, old: None, new: self.update(depth, prefix, node, changes)? }
-            }
-            Child::Stored(hash) if changes.is_empty() => Slot::Untouched { pos, hash },
-            Child::Stored(hash) => {
-                self.stats.reads += 1;
-                let node = load_child(&*self.nodes, &pos, &hash)?;
-                Slot::Changed {
-                    pos,
-                    old: Some(node),
-                    new: self.update(depth, prefix, node, changes)?,
-                }
-            }
-        })
-    }
-
-    /// Reads an untouched slot so its kind is known.
-    fn materialize(&mut self, slot: Slot) -> Result<Slot> {
-        match slot {
-            Slot::Untouched { pos, hash } => {
-                self.stats.reads += 1;
-                let node = load_child(&*self.nodes, &pos, &hash)?;
-                Ok(Slot::Changed { pos, old: Some(node), new: node })
-            }
-            changed => Ok(changed),
+        if depth >= PATH_BITS {
+            return Err(too_deep());
         }
-    }
-
-    /// Node for the parent of two recomputed children, writing the children where they stay.
-    fn join(&mut self, left: Slot, right: Slot) -> Result<Node> {
-        let (left, right) = match (left.is_empty(), right.is_empty()) {
-            (true, true) => {
-                self.vacate(&left)?;
-                self.vacate(&right)?;
-                return Ok(Node::Empty);
+        let Loaded { mut entry, stored, cached } = loaded;
+        let CachedChunk { chunk, hashes } = &mut *entry;
+        let mut dirty = 0u64;
+        let mut rest = changes;
+        while let Some(first) = rest.first() {
+            let slot = slot_index(&first.path, depth);
+            let end = rest.partition_point(|c| slot_index(&c.path, depth) <= slot);
+            let (group, tail) = rest.split_at(end);
+            rest = tail;
+            let old = chunk.slots[slot];
+            let child_prefix = slot_prefix(prefix, depth, slot);
+            let new = self.update_slot(depth + CHUNK_LEVELS, &child_prefix, old, group)?;
+            if new != old {
+                chunk.slots[slot] = new;
+                dirty |= 1 << slot;
             }
-            (true, false) => (left, self.materialize(right)?),
-            (false, true) => (self.materialize(left)?, right),
-            (false, false) => (left, right),
-        };
-        let lone_leaf = if left.is_empty() {
-            right.lone_leaf()
-        } else if right.is_empty() {
-            left.lone_leaf()
+        }
+        hashes.update(chunk, dirty);
+        let key = ChunkKey::new(depth, prefix);
+        let count = hashes.count();
+        if count == 0 || (count == 1 && depth > 0) {
+            // At most one key left: no chunk here.
+            if stored {
+                self.remove(&key)?;
+            }
+            return Ok(lone_slot(chunk));
+        }
+        let slot = if count == 1 {
+            lone_slot(chunk)
         } else {
-            None
+            Slot::Child(hashes.root())
         };
-        if let Some(leaf) = lone_leaf {
-            // A subtree with one key is a leaf at its top: move it up.
-            self.vacate(&left)?;
-            self.vacate(&right)?;
-            return Ok(leaf);
+        let changed = dirty != 0 || !stored;
+        if changed {
+            self.stats.writes += 1;
+            self.chunks
+                .insert(key.as_bytes(), chunk.encode().as_slice())
+                .map_err(access("insert", TREE_CHUNKS))?;
         }
-        let node = Node::Internal { left: left.hash(), right: right.hash() };
-        self.settle(&left)?;
-        self.settle(&right)?;
-        Ok(node)
+        if depth <= TOP_DEPTH && (changed || !cached) {
+            self.cache_updates.push((key, Some(entry)));
+        }
+        Ok(slot)
     }
 
-    /// Clears a slot's position (its node moved up or vanished).
-    fn vacate(&mut self, slot: &Slot) -> Result<()> {
-        match slot {
-            Slot::Untouched { pos, .. } | Slot::Changed { pos, old: Some(_), .. } => {
-                self.remove(pos)
+    /// Applies `changes` (all below the slot's position, sorted by path) to the subtree at the
+    /// slot (`depth`, `prefix`) that held `old`; returns what the slot holds now.
+    fn update_slot(
+        &mut self,
+        depth: usize,
+        prefix: &Hash,
+        old: Slot,
+        changes: &[PreparedChange<'_>],
+    ) -> Result<Slot> {
+        match old {
+            Slot::Child(hash) => {
+                if depth >= PATH_BITS {
+                    return Err(too_deep());
+                }
+                let loaded = self
+                    .load(depth, prefix, Some(&hash))?
+                    .ok_or_else(|| corrupt("missing child chunk"))?;
+                self.update_chunk(depth, prefix, loaded, changes)
             }
-            Slot::Changed { old: None, .. } => Ok(()),
-        }
-    }
-
-    /// Makes the table hold the slot's new node at its position, writing only on change.
-    fn settle(&mut self, slot: &Slot) -> Result<()> {
-        match slot {
-            Slot::Untouched { .. } => Ok(()),
-            Slot::Changed { pos, old, new: Node::Empty } => match old {
-                Some(_) => self.remove(pos),
-                None => Ok(()),
-            },
-            Slot::Changed { pos, old, new } => {
-                if old.as_ref() == Some(new) {
-                    Ok(())
-                } else {
-                    self.insert(pos, new)
+            Slot::Empty => {
+                let mut inserts = changes.iter().filter_map(|c| {
+                    c.value_hash.map(|value_hash| Slot::Leaf { key_path: c.path, value_hash })
+                });
+                match (inserts.next(), inserts.next()) {
+                    (None, _) => Ok(Slot::Empty),
+                    (Some(leaf), None) => Ok(leaf),
+                    _ => self.update_chunk(depth, prefix, Loaded::absent(), changes),
+                }
+            }
+            Slot::Leaf { key_path, .. } => {
+                // Keys the slot will hold: the leaf unless deleted, and every other insert.
+                let mut survivor = Some(old);
+                let mut first_other = None;
+                let mut others = 0usize;
+                for change in changes {
+                    if change.path == key_path {
+                        survivor =
+                            change.value_hash.map(|value_hash| Slot::Leaf { key_path, value_hash });
+                    } else if let Some(value_hash) = change.value_hash {
+                        others += 1;
+                        first_other.get_or_insert(Slot::Leaf { key_path: change.path, value_hash });
+                    }
+                }
+                match (survivor, first_other) {
+                    (survivor, None) => Ok(survivor.unwrap_or(Slot::Empty)),
+                    (None, Some(other)) if others == 1 => Ok(other),
+                    _ => {
+                        // Two or more keys: push the old leaf down into a new chunk here.
+                        if depth >= PATH_BITS {
+                            return Err(too_deep());
+                        }
+                        let mut loaded = Loaded::absent();
+                        let CachedChunk { chunk, hashes } = &mut *loaded.entry;
+                        let slot = slot_index(&key_path, depth);
+                        chunk.slots[slot] = old;
+                        hashes.update(chunk, 1 << slot);
+                        self.update_chunk(depth, prefix, loaded, changes)
+                    }
                 }
             }
         }
+    }
+
+    fn remove(&mut self, key: &ChunkKey) -> Result<()> {
+        self.stats.removes += 1;
+        self.chunks.remove(key.as_bytes()).map_err(access("remove", TREE_CHUNKS))?;
+        if key.depth() <= TOP_DEPTH {
+            self.cache_updates.push((*key, None));
+        }
+        Ok(())
     }
 }
 

@@ -2,29 +2,31 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadTransaction};
 
 use crate::error::{Result, StorageError};
 use crate::hashing::Hash;
 use crate::proof::StateProof;
-use crate::smt;
+use crate::smt::{self, ChunkCache};
 use crate::tables::{
     self, access, decode_hash, decode_version, get_by_bytes, get_by_number, get_by_str, open_read,
     open_write, read_head, BLOCKS, BLOCK_HASHES, BLOCK_NUMBERS, CHAIN, EVENTS, FORMAT_VERSION,
-    META, STATE, STATE_CHANGES, TREE_NODES, VERSION_KEY,
+    META, STATE, STATE_CHANGES, TREE_CHUNKS, VERSION_KEY,
 };
 use crate::writer::BlockWriter;
 
 /// Handle to the node's single redb database: blocks, events, state and state tree.
 ///
-/// Cheap to clone (the database sits behind an [`Arc`]); all clones share one database. redb
-/// allows one write transaction at a time: a second [`Store::begin_block`] waits until the
-/// first writer is committed or dropped.
+/// Cheap to clone (the database sits behind an [`Arc`]); all clones share one database and one
+/// in-memory cache of the state tree's top chunks, which only commits through this handle
+/// update. redb allows one write transaction at a time: a second [`Store::begin_block`] waits
+/// until the first writer is committed or dropped.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    cache: Arc<Mutex<ChunkCache>>,
     path: PathBuf,
 }
 
@@ -50,7 +52,7 @@ impl Store {
         })?;
         {
             open_write(&txn, STATE)?;
-            open_write(&txn, TREE_NODES)?;
+            open_write(&txn, TREE_CHUNKS)?;
             open_write(&txn, BLOCKS)?;
             open_write(&txn, EVENTS)?;
             open_write(&txn, STATE_CHANGES)?;
@@ -76,7 +78,16 @@ impl Store {
             }
         }
         txn.commit().map_err(|source| StorageError::Commit { source: Box::new(source) })?;
-        Ok(Store { db: Arc::new(db), path: path.to_owned() })
+        // Load the top of the state tree, which every block reads, now rather than in the first
+        // block.
+        let mut cache = ChunkCache::default();
+        let txn = db.begin_read().map_err(|source| StorageError::Transaction {
+            kind: "read",
+            source: Box::new(source),
+        })?;
+        smt::warm_cache(&open_read(&txn, TREE_CHUNKS)?, &mut cache);
+        drop(txn);
+        Ok(Store { db: Arc::new(db), cache: Arc::new(Mutex::new(cache)), path: path.to_owned() })
     }
 
     /// Path of the database file.
@@ -146,7 +157,7 @@ impl Store {
 
     /// Starts the write transaction of one block. Waits while another writer is open.
     pub fn begin_block(&self) -> Result<BlockWriter<'_>> {
-        BlockWriter::begin(&self.db)
+        BlockWriter::begin(&self.db, &self.cache)
     }
 }
 
@@ -171,7 +182,7 @@ impl Snapshot {
 
     /// State root of this view.
     pub fn state_root(&self) -> Result<Hash> {
-        smt::root_hash(&open_read(&self.txn, TREE_NODES)?)
+        smt::root_hash(&open_read(&self.txn, TREE_CHUNKS)?)
     }
 
     /// Head of this view.
@@ -195,7 +206,7 @@ impl Snapshot {
 
     /// Proof of `key`'s value (or absence) under this view's state root.
     pub fn prove(&self, key: &[u8]) -> Result<StateProof> {
-        smt::prove(&open_read(&self.txn, TREE_NODES)?, key)
+        smt::prove(&open_read(&self.txn, TREE_CHUNKS)?, key)
     }
 
     /// Encoded block `number`.

@@ -1,16 +1,16 @@
 //! redb table layout and small typed accessors over it.
 //!
-//! | table              | key                      | value                                |
-//! |--------------------|--------------------------|--------------------------------------|
-//! | `state`            | storage key              | storage value                        |
-//! | `state_tree_nodes` | tree position (34 bytes) | node (65 bytes, see [`crate::node`]) |
-//! | `blocks`           | block number             | encoded block                        |
-//! | `events`           | block number             | encoded events                       |
-//! | `state_changes`    | block number             | encoded state-change set             |
-//! | `block_hashes`     | block number             | block hash (32 bytes)                |
-//! | `block_numbers`    | block hash               | block number                         |
-//! | `meta`             | name                     | caller metadata                      |
-//! | `chain`            | `head`, `format_version` | store bookkeeping                    |
+//! | table               | key                          | value                              |
+//! |---------------------|------------------------------|------------------------------------|
+//! | `state`             | storage key                  | storage value                      |
+//! | `state_tree_chunks` | chunk position (≤ 33 bytes)  | chunk (see [`crate::chunk`])       |
+//! | `blocks`            | block number                 | encoded block                      |
+//! | `events`            | block number                 | encoded events                     |
+//! | `state_changes`     | block number                 | encoded state-change set           |
+//! | `block_hashes`      | block number                 | block hash (32 bytes)              |
+//! | `block_numbers`     | block hash                   | block number                       |
+//! | `meta`              | name                         | caller metadata                    |
+//! | `chain`             | `head`, `format_version`     | store bookkeeping                  |
 
 use redb::{
     Key, ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition, TableHandle, Value,
@@ -22,9 +22,9 @@ use crate::hashing::Hash;
 
 /// Storage key → value of the latest committed state.
 pub(crate) const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
-/// Position → node of the latest state tree.
-pub(crate) const TREE_NODES: TableDefinition<&[u8], &[u8]> =
-    TableDefinition::new("state_tree_nodes");
+/// Position → chunk of the latest state tree.
+pub(crate) const TREE_CHUNKS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("state_tree_chunks");
 /// Block number → encoded block.
 pub(crate) const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 /// Block number → encoded events.
@@ -44,8 +44,8 @@ pub(crate) const CHAIN: TableDefinition<&str, &[u8]> = TableDefinition::new("cha
 pub(crate) const HEAD_KEY: &str = "head";
 /// Key in [`CHAIN`] of the on-disk format version (u32 big-endian).
 pub(crate) const VERSION_KEY: &str = "format_version";
-/// On-disk format version written by this build.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// On-disk format version written by this build (2: the state tree is stored in chunks).
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// Maps a redb access error to [`StorageError::Access`] with context.
 pub(crate) fn access<'d, K: Key + 'static, V: Value + 'static>(

@@ -1,16 +1,16 @@
 //! The write transaction of one block.
 
 use std::fmt;
-use std::marker::PhantomData;
+use std::sync::{Mutex, MutexGuard};
 
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 
 use crate::error::{Result, StorageError};
 use crate::hashing::Hash;
-use crate::smt;
+use crate::smt::{self, CacheUpdates, ChunkCache};
 use crate::tables::{
     access, encode_head, open_write, read_head, BLOCKS, BLOCK_HASHES, BLOCK_NUMBERS, CHAIN, EVENTS,
-    HEAD_KEY, META, STATE, STATE_CHANGES, TREE_NODES,
+    HEAD_KEY, META, STATE, STATE_CHANGES, TREE_CHUNKS,
 };
 
 /// Everything one block writes, in one redb write transaction: state changes, the state tree,
@@ -23,10 +23,13 @@ use crate::tables::{
 /// After any method returns an error the writer is poisoned and `commit` refuses: drop it.
 pub struct BlockWriter<'a> {
     txn: WriteTransaction,
+    /// The store's cache of top chunks; updated only once this writer's commit succeeded.
+    cache: &'a Mutex<ChunkCache>,
+    /// What the commit must change in `cache`.
+    cache_updates: CacheUpdates,
     state_applied: bool,
     block_inserted: bool,
     poisoned: bool,
-    _store: PhantomData<&'a Database>,
 }
 
 impl fmt::Debug for BlockWriter<'_> {
@@ -41,7 +44,7 @@ impl fmt::Debug for BlockWriter<'_> {
 
 impl<'a> BlockWriter<'a> {
     /// Starts the write transaction (waits for any other writer to finish).
-    pub(crate) fn begin(db: &'a Database) -> Result<BlockWriter<'a>> {
+    pub(crate) fn begin(db: &'a Database, cache: &'a Mutex<ChunkCache>) -> Result<BlockWriter<'a>> {
         let mut txn = db.begin_write().map_err(|source| StorageError::Transaction {
             kind: "write",
             source: Box::new(source),
@@ -49,10 +52,11 @@ impl<'a> BlockWriter<'a> {
         txn.set_durability(Durability::Immediate);
         Ok(BlockWriter {
             txn,
+            cache,
+            cache_updates: Vec::new(),
             state_applied: false,
             block_inserted: false,
             poisoned: false,
-            _store: PhantomData,
         })
     }
 }
@@ -73,7 +77,11 @@ impl BlockWriter<'_> {
     }
 
     fn apply_inner(&mut self, changes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<Hash> {
-        let prepared = smt::prepare_changes(changes)?;
+        let t0 = std::time::Instant::now();
+        // The state table is written in key order (neighbouring inserts share pages), the tree
+        // in path order.
+        let mut prepared = smt::dedupe_changes(changes);
+        let t1 = std::time::Instant::now();
         {
             let mut state = open_write(&self.txn, STATE)?;
             for change in &prepared {
@@ -87,8 +95,17 @@ impl BlockWriter<'_> {
                 }
             }
         }
-        let mut nodes = open_write(&self.txn, TREE_NODES)?;
-        let (root, _stats) = smt::apply_changes(&mut nodes, &prepared)?;
+        smt::sort_by_path(&mut prepared)?;
+        let mut chunks = open_write(&self.txn, TREE_CHUNKS)?;
+        // Only one write transaction exists at a time, and the cache changes only when one
+        // commits, so the cache matches the committed table this transaction started from.
+        let cache = lock(self.cache);
+        let t2 = std::time::Instant::now();
+        let (root, stats, updates) = smt::apply_changes(&mut chunks, &cache, &prepared)?;
+        if std::env::var_os("TREE_TIMING").is_some() {
+            eprintln!("prep {:?} state {:?} tree {:?} {stats:?}", t1 - t0, t2 - t1, t2.elapsed());
+        }
+        self.cache_updates = updates;
         Ok(root)
     }
 
@@ -173,6 +190,30 @@ impl BlockWriter<'_> {
         if self.state_applied && !self.block_inserted {
             return Err(StorageError::StateWithoutBlock);
         }
-        self.txn.commit().map_err(|source| StorageError::Commit { source: Box::new(source) })
+        // Hold the cache across the commit, so that the next writer (which can start as soon as
+        // the commit is done) sees the cache of the state it starts from.
+        let mut cache = lock(self.cache);
+        match self.txn.commit() {
+            Ok(()) => {
+                cache.apply(self.cache_updates);
+                Ok(())
+            }
+            Err(source) => {
+                // Whether the table changed is unknown: start the cache afresh.
+                cache.clear();
+                Err(StorageError::Commit { source: Box::new(source) })
+            }
+        }
     }
+}
+
+/// Locks the chunk cache. A panic while it was held may have left it half-updated: then it is
+/// emptied.
+fn lock(cache: &Mutex<ChunkCache>) -> MutexGuard<'_, ChunkCache> {
+    cache.lock().unwrap_or_else(|poisoned| {
+        cache.clear_poison();
+        let mut guard = poisoned.into_inner();
+        guard.clear();
+        guard
+    })
 }

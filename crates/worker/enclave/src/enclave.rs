@@ -10,7 +10,7 @@ use umbra_primitives::{
     BlockNumber, Header, H256,
 };
 use umbra_runtime::{
-    computation, mq,
+    computation, contracts, gatekeeper, mq,
     registry::{self, BenchmarkReport},
     Event, EventRecord, GenesisConfig,
 };
@@ -18,6 +18,7 @@ use umbra_tee::{Attestation, AttestationType, Measurement, Platform};
 
 use crate::{
     benchmark,
+    confidential::{Confidential, Ctx, LoggedCommand, ReplayRequest},
     egress::Egress,
     error::{decode, EnclaveError, Result},
     keys::WorkerKeys,
@@ -96,6 +97,7 @@ struct Checkpoint {
     authorities: Vec<Public>,
     registered: bool,
     egress: Egress,
+    confidential: Vec<u8>,
 }
 
 /// The trusted runtime.
@@ -107,6 +109,7 @@ pub struct Enclave {
     registered: bool,
     replay: ReplayGuard,
     benchmark: BenchmarkReport,
+    conf: Confidential,
 }
 
 impl std::fmt::Debug for Enclave {
@@ -128,11 +131,16 @@ impl Enclave {
         sealed_checkpoint: Option<&[u8]>,
     ) -> Result<(Enclave, InitOutput)> {
         let (light, genesis_hash) = LightClient::from_genesis(&genesis.header, &genesis.config)?;
+        let mut conf = Confidential::new(genesis.config.contracts.clone());
         let (keys, new_sealed_identity) = match sealed_identity {
-            Some(blob) => (WorkerKeys::unseal(platform.as_ref(), blob, genesis_hash)?, None),
+            Some(blob) => {
+                let (keys, master) = WorkerKeys::unseal(platform.as_ref(), blob, genesis_hash)?;
+                conf.set_master_keys(master);
+                (keys, None)
+            }
             None => {
                 let keys = WorkerKeys::generate(genesis_hash);
-                let sealed = keys.seal(platform.as_ref())?;
+                let sealed = keys.seal(platform.as_ref(), conf.master_keys())?;
                 (keys, Some(sealed))
             }
         };
@@ -144,6 +152,7 @@ impl Enclave {
             registered: false,
             replay: ReplayGuard::default(),
             benchmark: benchmark::run(BENCHMARK_MS),
+            conf,
         };
         let mut resumed_at = None;
         if let Some(blob) = sealed_checkpoint {
@@ -165,6 +174,7 @@ impl Enclave {
         self.light = LightClient::resume(cp.last, cp.authorities);
         self.egress = cp.egress;
         self.registered = cp.registered;
+        self.conf.restore(&cp.confidential)?;
         Ok(())
     }
 
@@ -177,6 +187,7 @@ impl Enclave {
             authorities: self.light.authorities().to_vec(),
             registered: self.registered,
             egress: self.egress.clone(),
+            confidential: self.conf.snapshot(),
         };
         self.platform.seal(CHECKPOINT_LABEL, &cp.encode()).map_err(|e| EnclaveError::Platform(e.to_string()))
     }
@@ -209,7 +220,34 @@ impl Enclave {
 
     fn process(&mut self, number: BlockNumber, block_hash: H256, record: EventRecord) {
         let me = self.keys.identity.public();
-        match record.event {
+        let mut ctx = Ctx {
+            identity: &self.keys.identity,
+            ecdh: &self.keys.ecdh,
+            genesis: self.keys.genesis_hash,
+            egress: &mut self.egress,
+            block: number,
+        };
+        let event = match record.event {
+            Event::Mq(mq::Event::OutboundMessage { origin: MessageOrigin::Module(m), topic, payload })
+                if m == gatekeeper::MODULE.as_bytes() || m == contracts::MODULE.as_bytes() =>
+            {
+                // Both modules address gatekeepers and workers; each handler takes its topics.
+                self.conf.on_gatekeeper_message(&mut ctx, &topic, &payload);
+                self.conf.on_contracts_message(&mut ctx, &topic, &payload);
+                None
+            }
+            Event::Gatekeeper(e) => {
+                self.conf.on_gatekeeper_event(&e);
+                None
+            }
+            Event::Contracts(e) => {
+                self.conf.on_contracts_event(&mut ctx, e);
+                None
+            }
+            other => Some(other),
+        };
+        let Some(event) = event else { return };
+        match event {
             Event::Mq(mq::Event::OutboundMessage { origin, topic, payload }) => {
                 if topic == topics::WORKER_REGISTERED
                     && origin == MessageOrigin::Module(registry::MODULE.into())
@@ -235,6 +273,40 @@ impl Enclave {
             }
             _ => {}
         }
+    }
+
+    /// The sealed identity, when the secrets in it (a gatekeeper's master keys) changed since it
+    /// was last taken; the host must store it before submitting egress.
+    pub fn take_sealed_identity_if_changed(&mut self) -> Result<Option<Vec<u8>>> {
+        if !self.conf.secrets_dirty {
+            return Ok(None);
+        }
+        let blob = self.keys.seal(self.platform.as_ref(), self.conf.master_keys())?;
+        self.conf.secrets_dirty = false;
+        Ok(Some(blob))
+    }
+
+    /// Contracts assigned to this worker that need rebuilding, and what to fetch for them.
+    pub fn replay_requests(&self) -> Vec<ReplayRequest> {
+        self.conf.replay_requests()
+    }
+
+    /// Rebuilds a contract from its checkpoint blob and the commands after it (as the host fetched
+    /// them from the chain); everything is checked against what this enclave followed on chain.
+    pub fn replay(&mut self, id: &umbra_contracts::ContractId, checkpoint: Option<&[u8]>, commands: &[LoggedCommand]) -> Result<()> {
+        let mut ctx = Ctx {
+            identity: &self.keys.identity,
+            ecdh: &self.keys.ecdh,
+            genesis: self.keys.genesis_hash,
+            egress: &mut self.egress,
+            block: self.light.last().number,
+        };
+        self.conf.replay(&mut ctx, id, checkpoint, commands)
+    }
+
+    /// Whether this worker runs contract `id` with its state rebuilt.
+    pub fn runs_contract(&self, id: &umbra_contracts::ContractId) -> bool {
+        self.conf.is_live(id)
     }
 
     /// Egress messages the chain has not accepted yet, in sequence order.
@@ -276,16 +348,19 @@ impl Enclave {
     pub fn handle_query(&mut self, bytes: &[u8]) -> Result<Vec<u8>> {
         let now = self.light.last().timestamp;
         let q = query::open(bytes, &self.keys.ecdh, &self.keys.identity, &mut self.replay, now)?;
-        let result = decode::<WorkerQuery>("worker query", &q.request.body).map(|body| match body {
-            WorkerQuery::Status => WorkerStatus {
+        let result = decode::<WorkerQuery>("worker query", &q.request.body).and_then(|body| match body {
+            WorkerQuery::Status => Ok(WorkerStatus {
                 identity: self.keys.identity.public(),
                 synced_number: self.light.last().number,
                 synced_hash: self.light.last().hash(),
                 registered: self.registered,
                 asked_by: q.request.origin,
             }
-            .encode(),
-            WorkerQuery::Echo(bytes) => bytes,
+            .encode()),
+            WorkerQuery::Echo(bytes) => Ok(bytes),
+            WorkerQuery::Contract { id, query } => self.conf.query(&q.request.origin, &id, &query),
+            WorkerQuery::EventKey { id } => self.conf.event_key(&q.request.origin, &id).map(|k| k.encode()),
+            WorkerQuery::ContractState { id } => self.conf.contract_state(&id).map(|s| s.encode()),
         });
         Ok(query::answer(&q, &self.keys.identity, result))
     }

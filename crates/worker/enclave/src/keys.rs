@@ -33,7 +33,12 @@ struct SealedKeys {
     genesis_hash: H256,
     identity_secret: [u8; 64],
     ecdh_secret: [u8; 32],
+    /// Master keys by rotation (gatekeepers only).
+    master: Vec<(u32, [u8; 32])>,
 }
+
+/// Master keys by rotation.
+pub type MasterKeys = std::collections::BTreeMap<u32, [u8; 32]>;
 
 impl WorkerKeys {
     /// Fresh keys from the platform's randomness.
@@ -44,18 +49,19 @@ impl WorkerKeys {
         WorkerKeys { identity, ecdh: EcdhSecret::generate(), genesis_hash }
     }
 
-    /// Seals the keys to the platform.
-    pub fn seal(&self, platform: &dyn Platform) -> Result<Vec<u8>> {
+    /// Seals the keys (and a gatekeeper's master keys) to the platform.
+    pub fn seal(&self, platform: &dyn Platform, master: &MasterKeys) -> Result<Vec<u8>> {
         let plain = SealedKeys {
             genesis_hash: self.genesis_hash,
             identity_secret: self.identity.to_secret_bytes(),
             ecdh_secret: self.ecdh.to_bytes(),
+            master: master.iter().map(|(r, k)| (*r, *k)).collect(),
         };
         platform.seal(IDENTITY_LABEL, &plain.encode()).map_err(|e| EnclaveError::Platform(e.to_string()))
     }
 
-    /// Unseals keys; refuses keys of another chain.
-    pub fn unseal(platform: &dyn Platform, blob: &[u8], genesis_hash: H256) -> Result<Self> {
+    /// Unseals keys (and master keys); refuses keys of another chain.
+    pub fn unseal(platform: &dyn Platform, blob: &[u8], genesis_hash: H256) -> Result<(Self, MasterKeys)> {
         let plain = platform
             .unseal(IDENTITY_LABEL, blob)
             .map_err(|e| EnclaveError::Unseal { what: "identity", reason: e.to_string() })?;
@@ -65,6 +71,7 @@ impl WorkerKeys {
         }
         let identity = Pair::from_secret_bytes(&sealed.identity_secret)
             .map_err(|e| EnclaveError::Unseal { what: "identity", reason: e.to_string() })?;
-        Ok(WorkerKeys { identity, ecdh: EcdhSecret::from_bytes(sealed.ecdh_secret), genesis_hash })
+        let master = sealed.master.into_iter().collect();
+        Ok((WorkerKeys { identity, ecdh: EcdhSecret::from_bytes(sealed.ecdh_secret), genesis_hash }, master))
     }
 }

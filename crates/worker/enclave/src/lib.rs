@@ -12,9 +12,12 @@
 //! - [`egress`]: messages to the chain, signed by the identity key with sequence numbers, kept
 //!   until the chain has accepted them.
 //! - [`query`]: the encrypted query endpoint's enclave side (replay-protected).
+//! - [`confidential`]: gatekeeper duties (master keys, contract keys) and confidential
+//!   contracts (execution in log order, results, checkpoints, rebuild by verified replay).
 //! - [`enclave`]: the [`Enclave`] tying them together, its checkpoint and registration payload.
 
 pub mod benchmark;
+pub mod confidential;
 pub mod egress;
 pub mod enclave;
 pub mod error;

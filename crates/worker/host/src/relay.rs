@@ -192,9 +192,64 @@ impl Relayer {
         Ok(())
     }
 
-    /// One round: sync, register, submit egress, checkpoint when due.
+    /// Stores the sealed identity when the enclave's secrets (gatekeeper master keys) changed —
+    /// before any egress that depends on them leaves.
+    pub fn persist_secrets(&mut self) -> anyhow::Result<()> {
+        let blob = self.enclave.lock().expect("enclave lock").take_sealed_identity_if_changed()?;
+        if let Some(blob) = blob {
+            self.files.write(crate::files::IDENTITY_FILE, &blob)?;
+            tracing::info!("sealed secrets updated");
+        }
+        Ok(())
+    }
+
+    /// Rebuilds newly assigned contracts: fetches each one's encrypted checkpoint and command log
+    /// from the chain and hands them to the enclave, which checks them against what it followed.
+    pub async fn rebuild_contracts(&mut self) -> anyhow::Result<()> {
+        let requests = self.enclave.lock().expect("enclave lock").replay_requests();
+        for r in requests {
+            let checkpoint = match r.checkpoint_seq {
+                Some(_) => {
+                    let hex: Option<String> =
+                        self.client.call("umbra_contractCheckpoint", rpc_params![r.contract]).await?;
+                    Some(from_hex(&hex.ok_or_else(|| anyhow!("checkpoint of {} missing", r.contract))?).map_err(|e| anyhow!(e))?)
+                }
+                None => None,
+            };
+            let mut commands = Vec::new();
+            let mut from = r.from;
+            while from < r.to {
+                let to = (from + 1000).min(r.to);
+                let hex: String = self.client.call("umbra_contractCommands", rpc_params![r.contract, from, to]).await?;
+                let bytes = from_hex(&hex).map_err(|e| anyhow!(e))?;
+                let records: Vec<(u64, umbra_runtime::contracts::CommandRecord)> =
+                    parity_scale_codec::Decode::decode(&mut &bytes[..]).context("undecodable command log")?;
+                if records.is_empty() {
+                    break;
+                }
+                from += records.len() as u64;
+                commands.extend(records.into_iter().map(|(seq, c)| umbra_enclave::confidential::LoggedCommand {
+                    seq,
+                    origin: c.origin,
+                    block: c.block,
+                    sealed: c.sealed,
+                }));
+            }
+            let started = std::time::Instant::now();
+            let n = commands.len();
+            match self.enclave.lock().expect("enclave lock").replay(&r.contract, checkpoint.as_deref(), &commands) {
+                Ok(()) => tracing::info!(contract = %r.contract, commands = n, from_checkpoint = r.checkpoint_seq.is_some(), ms = started.elapsed().as_millis() as u64, "contract state rebuilt"),
+                Err(e) => tracing::warn!(contract = %r.contract, error = %e, "contract rebuild refused"),
+            }
+        }
+        Ok(())
+    }
+
+    /// One round: sync, store changed secrets, rebuild contracts, register, submit egress.
     pub async fn step(&mut self) -> anyhow::Result<()> {
         let head = self.sync_to_head().await?;
+        self.persist_secrets()?;
+        self.rebuild_contracts().await?;
         self.ensure_registered(head).await?;
         self.submit_egress(head).await?;
         Ok(())

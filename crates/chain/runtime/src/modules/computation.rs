@@ -207,6 +207,10 @@ pub const ACCUMULATOR: StorageValue<u128> = StorageValue::new(b"computation/accu
 pub const EMISSION: StorageValue<EmissionState> = StorageValue::new(b"computation/emission");
 /// Number of workers in each state (Computing, Unresponsive, CoolingDown).
 pub const COUNTS: StorageValue<(u64, u64, u64)> = StorageValue::new(b"computation/counts");
+/// Computing workers by dense index `0..COUNTS.0` (for random selection in O(1)).
+pub const COMPUTING_AT: StorageMap<u64, Public> = StorageMap::new(b"computation/computing_at/");
+/// Each computing worker's index in [`COMPUTING_AT`].
+pub const COMPUTING_POS: StorageMap<Public, u64> = StorageMap::new(b"computation/computing_pos/");
 
 // ---- calls ----
 
@@ -408,8 +412,25 @@ fn schedule_next_challenge(st: &mut Overlay<'_>, p: &ComputationParams, worker: 
     push(&CHALLENGE_AT, st, at, worker);
 }
 
-fn adjust_counts(st: &mut Overlay<'_>, from: Option<WorkerState>, to: Option<WorkerState>) {
+fn adjust_counts(st: &mut Overlay<'_>, worker: &Public, from: Option<WorkerState>, to: Option<WorkerState>) {
     let (mut c, mut u, mut d) = COUNTS.get_or_default(st);
+    if from == Some(WorkerState::Computing) && to != Some(WorkerState::Computing) {
+        if let Some(pos) = COMPUTING_POS.get(st, worker) {
+            let last = c.saturating_sub(1);
+            if pos != last {
+                if let Some(moved) = COMPUTING_AT.get(st, &last) {
+                    COMPUTING_AT.insert(st, &pos, &moved);
+                    COMPUTING_POS.insert(st, &moved, &pos);
+                }
+            }
+            COMPUTING_AT.remove(st, &last);
+            COMPUTING_POS.remove(st, worker);
+        }
+    }
+    if to == Some(WorkerState::Computing) && from != Some(WorkerState::Computing) {
+        COMPUTING_AT.insert(st, &c, worker);
+        COMPUTING_POS.insert(st, worker, &c);
+    }
     for (state, delta) in [(from, -1i64), (to, 1)] {
         let slot = match state {
             Some(WorkerState::Computing) => &mut c,
@@ -480,7 +501,7 @@ pub fn start_computing(ext: &mut Ext<'_>, worker: &Public, pool: PoolId, stake: 
     };
     schedule_next_challenge(&mut ext.state, &p, worker, &mut s);
     set_online_share(&mut ext.state, 0, share);
-    adjust_counts(&mut ext.state, None, Some(WorkerState::Computing));
+    adjust_counts(&mut ext.state, worker, None, Some(WorkerState::Computing));
     SESSIONS.insert(&mut ext.state, worker, &s);
     ext.deposit_event(Event::WorkerStarted { worker: *worker, pool, stake });
     Ok(())
@@ -499,7 +520,7 @@ pub fn stop_computing(ext: &mut Ext<'_>, worker: &Public) -> Result<(), Dispatch
     }
     let p = params(&ext.state);
     let end = now(&ext.state) + p.cool_down_blocks.max(1);
-    adjust_counts(&mut ext.state, Some(s.state), Some(WorkerState::CoolingDown));
+    adjust_counts(&mut ext.state, worker, Some(s.state), Some(WorkerState::CoolingDown));
     s.state = WorkerState::CoolingDown;
     s.pending = None;
     s.next_challenge = None;
@@ -557,7 +578,7 @@ pub fn on_heartbeat(ext: &mut Ext<'_>, worker: &Public, payload: &[u8]) {
             s.share = share_of(&p, s.stake, s.uptime, s.score);
             s.acc_at_settle = ACCUMULATOR.get_or_default(&ext.state);
             set_online_share(&mut ext.state, 0, s.share);
-            adjust_counts(&mut ext.state, Some(WorkerState::Unresponsive), Some(WorkerState::Computing));
+            adjust_counts(&mut ext.state, worker, Some(WorkerState::Unresponsive), Some(WorkerState::Computing));
             s.state = WorkerState::Computing;
             s.unresponsive_since = None;
             ext.deposit_event(Event::WorkerRecovered { worker: *worker });
@@ -644,7 +665,7 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
         EMISSION.put(&mut ext.state, &e);
         s.acc_at_settle = ACCUMULATOR.get_or_default(&ext.state);
         set_online_share(&mut ext.state, s.share, 0);
-        adjust_counts(&mut ext.state, Some(WorkerState::Computing), Some(WorkerState::Unresponsive));
+        adjust_counts(&mut ext.state, &worker, Some(WorkerState::Computing), Some(WorkerState::Unresponsive));
         s.state = WorkerState::Unresponsive;
         s.unresponsive_since = Some(n);
         let limit = vault::params(&ext.state).default_after_blocks;
@@ -668,7 +689,7 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
             continue;
         }
         let stake = s.stake;
-        adjust_counts(&mut ext.state, Some(WorkerState::CoolingDown), None);
+        adjust_counts(&mut ext.state, &worker, Some(WorkerState::CoolingDown), None);
         s.state = WorkerState::Ready;
         s.stake = 0;
         s.share = 0;
@@ -677,6 +698,16 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
         stake_pools::on_stake_released(ext, s.pool, &worker, stake);
         ext.deposit_event(Event::WorkerReady { worker, stake });
     }
+}
+
+/// Number of computing (online) workers.
+pub fn computing_count(st: &Overlay<'_>) -> u64 {
+    COUNTS.get_or_default(st).0
+}
+
+/// The computing worker at dense index `i` (`i < computing_count`).
+pub fn computing_at(st: &Overlay<'_>, i: u64) -> Option<Public> {
+    COMPUTING_AT.get(st, &i)
 }
 
 /// Dispatches a computation call from `origin`.

@@ -5,6 +5,8 @@
 
 pub mod balances;
 pub mod computation;
+pub mod contracts;
+pub mod gatekeeper;
 pub mod governance;
 pub mod mq;
 pub mod registry;

@@ -72,6 +72,19 @@ pub enum Event {
         #[serde(with = "bytes_hex")]
         payload: Vec<u8>,
     },
+    /// An accepted message's handler refused it (e.g. a gatekeeper message from a worker that is
+    /// not the leader); it changed nothing.
+    MessageRejected {
+        /// The enclave that signed it.
+        sender: MessageOrigin,
+        /// Topic.
+        #[serde(with = "bytes_hex")]
+        topic: Vec<u8>,
+        /// Its sequence number.
+        sequence: u64,
+        /// Why.
+        reason: String,
+    },
     /// A message from an enclave was accepted.
     InboundMessage {
         /// The enclave that signed it.
@@ -145,10 +158,25 @@ fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
     INGRESS_SEQ.insert(&mut ext.state, &message.sender, &(expected + 1));
     let identity = *identity;
     let SignedMessage { sender, topic, sequence, payload, .. } = message;
-    if topic == umbra_primitives::mq::topics::HEARTBEAT {
+    use umbra_primitives::mq::topics as tp;
+    let t = topic.as_slice();
+    let routed = if t == tp::HEARTBEAT {
         crate::modules::computation::on_heartbeat(ext, &identity, &payload);
+        Ok(())
+    } else if [tp::EG_MASTER_PUBKEY, tp::EG_MASTER_KEYS].contains(&t) {
+        ext.transactional(|ext| crate::modules::gatekeeper::on_message(ext, &identity, t, &payload))
+    } else if [tp::EG_CONTRACT_PUBKEY, tp::EG_CONTRACT_KEY, tp::EG_COMMAND_RESULT, tp::EG_CHECKPOINT].contains(&t) {
+        ext.transactional(|ext| crate::modules::contracts::on_message(ext, &identity, t, &payload))
+    } else {
+        Ok(())
+    };
+    // The message itself is accepted (its sequence number is used) even when its handler refuses
+    // it, so one refused message cannot block the sender's later ones.
+    let rejection = routed.err();
+    ext.deposit_event(Event::InboundMessage { sender: sender.clone(), topic: topic.clone(), sequence, payload });
+    if let Some(reason) = rejection {
+        ext.deposit_event(Event::MessageRejected { sender, topic, sequence, reason });
     }
-    ext.deposit_event(Event::InboundMessage { sender, topic, sequence, payload });
     Ok(())
 }
 

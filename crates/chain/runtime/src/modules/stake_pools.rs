@@ -981,7 +981,7 @@ pub fn on_stake_released(ext: &mut Ext<'_>, pool_id: PoolId, worker: &Public, st
 /// written off and the pool's free stake (now, and as workers' stake is released) repays the
 /// principal before anything else.
 pub fn on_unresponsive_limit(ext: &mut Ext<'_>, pool_id: PoolId, worker: &Public) {
-    if !vault::loan(&ext.state, pool_id).is_some_and(|l| !l.defaulting) {
+    if vault::loan(&ext.state, pool_id).is_none_or(|l| l.defaulting) {
         return;
     }
     if worker_binding(&ext.state, worker).is_none_or(|b| b.pool != pool_id) {

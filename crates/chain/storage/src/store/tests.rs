@@ -42,9 +42,9 @@ fn all_state(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
     store.snapshot().unwrap().iter_prefix(&[]).unwrap()
 }
 
-fn tree_node_count(store: &Store) -> u64 {
+fn tree_chunk_count(store: &Store) -> u64 {
     let txn = store.db.begin_read().unwrap();
-    txn.open_table(TREE_NODES).unwrap().len().unwrap()
+    txn.open_table(TREE_CHUNKS).unwrap().len().unwrap()
 }
 
 #[test]
@@ -101,13 +101,14 @@ fn deleting_everything_returns_to_zero_root_and_empty_tree_table() {
     let (_dir, store) = temp_store();
     let keys: Vec<String> = (0..100).map(|i| format!("key-{i}")).collect();
     commit_block(&store, 0, &keys.iter().map(|k| set(k, "v")).collect());
-    assert!(tree_node_count(&store) > 100);
+    // A root chunk and, with 100 keys over its 16 slots, at least 16 chunks below.
+    assert!(tree_chunk_count(&store) > 16);
     commit_block(&store, 1, &keys[..50].iter().map(|k| del(k)).collect());
     assert_eq!(store.state_root().unwrap(), compute_root(all_state(&store)));
     let root = commit_block(&store, 2, &keys[50..].iter().map(|k| del(k)).collect());
     assert_eq!(root, EMPTY_HASH);
     assert_eq!(store.state_root().unwrap(), EMPTY_HASH);
-    assert_eq!(tree_node_count(&store), 0);
+    assert_eq!(tree_chunk_count(&store), 0);
     assert!(all_state(&store).is_empty());
 }
 
@@ -325,16 +326,19 @@ fn unsupported_format_version_is_refused() {
 
 #[test]
 fn damaged_records_are_errors_not_panics() {
-    let (_dir, store) = temp_store();
+    let (dir, store) = temp_store();
     commit_block(&store, 0, &vec![set("a", "1"), set("b", "2")]);
     let txn = store.db.begin_write().unwrap();
     {
         txn.open_table(CHAIN).unwrap().insert(tables::HEAD_KEY, &[1u8, 2, 3][..]).unwrap();
         txn.open_table(BLOCK_HASHES).unwrap().insert(0, &[0u8; 5][..]).unwrap();
-        let root_pos = [0u8; 34];
-        txn.open_table(TREE_NODES).unwrap().insert(&root_pos[..], &[9u8; 65][..]).unwrap();
+        let root_key = [0u8];
+        txn.open_table(TREE_CHUNKS).unwrap().insert(&root_key[..], &[9u8; 65][..]).unwrap();
     }
     txn.commit().unwrap();
+    // The damage happened behind the store's back (as on disk): a reopened store meets it.
+    drop(store);
+    let store = Store::open(&dir.path().join("chain.redb")).unwrap();
     assert!(matches!(store.head(), Err(StorageError::Corrupt { what: "head record", .. })));
     assert!(matches!(store.block_hash(0), Err(StorageError::Corrupt { .. })));
     assert!(matches!(store.state_root(), Err(StorageError::Corrupt { .. })));
@@ -343,6 +347,35 @@ fn damaged_records_are_errors_not_panics() {
     assert!(matches!(w.apply_state_changes(&[set("c", "3")]), Err(StorageError::Corrupt { .. })));
     assert!(matches!(w.commit(), Err(StorageError::WriterPoisoned)));
     assert_eq!(store.get(b"c").unwrap(), None);
+}
+
+#[test]
+fn cache_follows_commits_and_ignores_dropped_writers() {
+    let (_dir, store) = temp_store();
+    let keys: Vec<String> = (0..400).map(|i| format!("key-{i}")).collect();
+    commit_block(&store, 0, &keys.iter().map(|k| set(k, "v")).collect());
+    let cached = store.cache.lock().unwrap().len();
+    assert!(cached > 16, "{cached}");
+    // A dropped writer leaves the cache as it was, so the next block still builds on block 0.
+    {
+        let mut w = store.begin_block().unwrap();
+        w.apply_state_changes(&keys[..200].iter().map(|k| del(k)).collect::<Vec<_>>()).unwrap();
+        w.insert_block(1, block_hash_of(1), b"", b"", b"").unwrap();
+    }
+    let changes: Changes = keys[100..].iter().map(|k| set(k, "w")).collect();
+    let root = commit_block(&store, 1, &changes);
+    assert_eq!(root, compute_root(all_state(&store)));
+    // A fresh store (cold cache) computes the same roots from the table alone.
+    let more: Changes = keys[..150].iter().map(|k| del(k)).collect();
+    let warm = commit_block(&store, 2, &more);
+    assert_eq!(warm, compute_root(all_state(&store)));
+    let path = store.path().to_owned();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.cache.lock().unwrap().len(), 0);
+    assert_eq!(store.state_root().unwrap(), warm);
+    let again = commit_block(&store, 3, &vec![set("key-0", "x")]);
+    assert_eq!(again, compute_root(all_state(&store)));
 }
 
 #[test]

@@ -212,6 +212,27 @@ fn stop_cools_down_then_releases() {
     assert_eq!(s.state, WorkerState::Ready);
     assert_eq!(s.stake, 0);
     assert_eq!(sim.read(|st| COUNTS.get_or_default(st)), (0, 0, 0));
+    assert_eq!(sim.read(|st| computing_at(st, 0)), None);
+}
+
+#[test]
+fn computing_index_stays_dense_as_workers_come_and_go() {
+    let workers: Vec<Pair> = (0..5).map(worker).collect();
+    let mut sim = Sim::new(&workers);
+    start_all(&mut sim, &workers);
+    sim.block(|ext| {
+        stop_computing(ext, &workers[1].public()).unwrap();
+        stop_computing(ext, &workers[4].public()).unwrap();
+    });
+    let listed: std::collections::BTreeSet<Public> =
+        sim.read(|st| (0..computing_count(st)).map(|i| computing_at(st, i).unwrap()).collect());
+    let expected: std::collections::BTreeSet<Public> = [0, 2, 3].iter().map(|i| workers[*i].public()).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(sim.read(|st| computing_at(st, 3)), None);
+    for w in &expected {
+        let pos = sim.read(|st| COMPUTING_POS.get(st, w)).unwrap();
+        assert_eq!(sim.read(|st| computing_at(st, pos)), Some(*w));
+    }
 }
 
 #[test]

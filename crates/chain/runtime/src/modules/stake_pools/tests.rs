@@ -728,17 +728,6 @@ proptest! {
             if let Ok(events) = &result {
                 flows.add(events);
             }
-            if std::env::var("POOL_STATS").is_ok() {
-                eprintln!("STAT {} {}", format!("{op:?}").split('(').next().unwrap(), if result.is_ok() { "ok" } else { result.as_ref().unwrap_err().as_str() });
-                if let Ok(events) = &result {
-                    for e in events {
-                        let name = format!("{e:?}");
-                        if name.starts_with("StakePools") || name.starts_with("Vault") {
-                            eprintln!("EVT {}", name.split(" {").next().unwrap());
-                        }
-                    }
-                }
-            }
             prop_assert_eq!(sim.sum_of_balances(), sim.read(balances::total_issuance));
             check_pool(&sim, id, &people);
             crate::modules::vault::tests::check_vault(&sim, &[lender]);

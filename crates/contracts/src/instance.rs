@@ -1,0 +1,283 @@
+//! [`Instance`]: a type-erased running contract, as the enclave holds it.
+
+use core::fmt;
+
+use parity_scale_codec::{DecodeAll, Encode};
+use umbra_primitives::{AccountId, H256};
+
+use crate::contract::{CommandContext, Contract, ContractKind, Output};
+use crate::error::ContractError;
+use crate::guestbook::Guestbook;
+
+/// The object-safe face of a [`Contract`]: bytes in, bytes out.
+trait Erased: Send {
+    fn execute(
+        &mut self,
+        ctx: &CommandContext,
+        command: &[u8],
+    ) -> Result<Vec<Output>, ContractError>;
+    fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError>;
+    fn snapshot(&self) -> Vec<u8>;
+}
+
+/// A contract's state, driven through its typed messages.
+struct Running<C>(C);
+
+impl<C: Contract> Running<C> {
+    /// Decodes a snapshot, refusing trailing bytes and non-canonical encodings.
+    fn restore(snapshot: &[u8]) -> Result<Self, ContractError> {
+        let state = C::decode_all(&mut &snapshot[..])
+            .map_err(|e| ContractError::InvalidSnapshot(e.to_string()))?;
+        if !state.using_encoded(|re| re == snapshot) {
+            return Err(ContractError::InvalidSnapshot(
+                "not in canonical form (re-encoding gives different bytes)".into(),
+            ));
+        }
+        Ok(Running(state))
+    }
+}
+
+impl<C: Contract> Erased for Running<C> {
+    fn execute(
+        &mut self,
+        ctx: &CommandContext,
+        command: &[u8],
+    ) -> Result<Vec<Output>, ContractError> {
+        let cmd = C::Command::decode_all(&mut &command[..])?;
+        if C::VALIDATES_BEFORE_MUTATING {
+            return self.0.handle_command(ctx, cmd);
+        }
+        // Run on a copy and keep it only on success, so a failed command changes nothing.
+        let mut work = C::decode_all(&mut &self.0.encode()[..])
+            .map_err(|e| ContractError::InvalidSnapshot(e.to_string()))?;
+        let outputs = work.handle_command(ctx, cmd)?;
+        self.0 = work;
+        Ok(outputs)
+    }
+
+    fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError> {
+        let query = C::Query::decode_all(&mut &query[..])?;
+        self.0.handle_query(origin, query).map(|r| r.encode())
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+}
+
+/// A type-erased running contract (what the enclave holds).
+///
+/// Commands and queries arrive as SCALE bytes and are decoded here; every worker that feeds
+/// an instance the same command log gets the same outputs and the same [`Instance::state_hash`].
+/// `Debug` shows only the kind, never the confidential state.
+pub struct Instance {
+    kind: ContractKind,
+    contract: Box<dyn Erased>,
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instance").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    /// A fresh contract of `kind` in its default (uninitialized) state.
+    pub fn new(kind: ContractKind) -> Instance {
+        let contract: Box<dyn Erased> = match kind {
+            ContractKind::Guestbook => Box::new(Running(Guestbook::default())),
+        };
+        Instance { kind, contract }
+    }
+
+    /// Rebuilds a contract from a [`Instance::snapshot`] of the same kind.
+    ///
+    /// Fails with [`ContractError::InvalidSnapshot`] if the bytes do not decode exactly (no
+    /// trailing bytes) to a canonically encoded state of `kind`.
+    pub fn restore(kind: ContractKind, snapshot: &[u8]) -> Result<Instance, ContractError> {
+        let contract: Box<dyn Erased> = match kind {
+            ContractKind::Guestbook => Box::new(Running::<Guestbook>::restore(snapshot)?),
+        };
+        Ok(Instance { kind, contract })
+    }
+
+    /// The contract's kind.
+    pub fn kind(&self) -> ContractKind {
+        self.kind
+    }
+
+    /// Decodes and runs a command.
+    ///
+    /// On `Err` the state is unchanged: malformed bytes are refused before the contract sees
+    /// them, and a contract either validates before mutating
+    /// ([`Contract::VALIDATES_BEFORE_MUTATING`]) or runs on a copy.
+    pub fn execute(
+        &mut self,
+        ctx: &CommandContext,
+        command: &[u8],
+    ) -> Result<Vec<Output>, ContractError> {
+        self.contract.execute(ctx, command)
+    }
+
+    /// Decodes and answers a query from the authenticated `origin`; returns the SCALE
+    /// encoding of the contract's response type.
+    pub fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError> {
+        self.contract.query(origin, query)
+    }
+
+    /// The SCALE encoding of the state (what [`crate::seal_checkpoint`] encrypts).
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.contract.snapshot()
+    }
+
+    /// `blake2_256` of the SCALE encoding of `(kind, snapshot)`.
+    pub fn state_hash(&self) -> H256 {
+        H256::hash_of(&(self.kind, self.snapshot()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guestbook::{GuestbookCommand, GuestbookQuery};
+    use parity_scale_codec::Decode;
+    use proptest::prelude::*;
+
+    fn acct(n: u8) -> AccountId {
+        AccountId::from([n; 32])
+    }
+
+    fn ctx(who: u8, seq: u64) -> CommandContext {
+        CommandContext { contract: H256([5; 32]), origin: acct(who), block: seq / 3, seq }
+    }
+
+    /// A contract that mutates before it fails (it does not set VALIDATES_BEFORE_MUTATING),
+    /// to check that `Instance` runs it on a copy.
+    #[derive(Default, Encode, Decode)]
+    struct Sloppy {
+        total: u64,
+    }
+
+    impl Contract for Sloppy {
+        type Command = u64;
+        type Query = ();
+        type Response = u64;
+
+        fn handle_command(
+            &mut self,
+            _: &CommandContext,
+            add: u64,
+        ) -> Result<Vec<Output>, ContractError> {
+            self.total = self.total.wrapping_add(add);
+            if add > 100 {
+                return Err(ContractError::NotAllowed("too much"));
+            }
+            Ok(vec![])
+        }
+
+        fn handle_query(&self, _: &AccountId, _: ()) -> Result<u64, ContractError> {
+            Ok(self.total)
+        }
+    }
+
+    #[test]
+    fn contract_that_mutates_before_failing_is_rolled_back() {
+        let mut r = Running(Sloppy::default());
+        r.execute(&ctx(1, 0), &5u64.encode()).unwrap();
+        assert_eq!(
+            r.execute(&ctx(1, 1), &500u64.encode()),
+            Err(ContractError::NotAllowed("too much"))
+        );
+        assert_eq!(r.query(&acct(1), &[]).unwrap(), 5u64.encode());
+        r.execute(&ctx(1, 2), &7u64.encode()).unwrap();
+        assert_eq!(r.query(&acct(1), &[]).unwrap(), 12u64.encode());
+    }
+
+    #[test]
+    fn new_instance_is_empty_and_debug_hides_state() {
+        let mut inst = Instance::new(ContractKind::Guestbook);
+        assert_eq!(inst.kind(), ContractKind::Guestbook);
+        let empty = inst.state_hash();
+        assert_eq!(empty, H256::hash_of(&(ContractKind::Guestbook, inst.snapshot())));
+        inst.execute(&ctx(1, 0), &GuestbookCommand::Init { title: "secret title".into() }.encode())
+            .unwrap();
+        assert_ne!(inst.state_hash(), empty);
+        let dbg = format!("{inst:?}");
+        assert!(dbg.contains("Guestbook") && !dbg.contains("secret"), "{dbg}");
+    }
+
+    #[test]
+    fn snapshot_restore_round_trip() {
+        let mut inst = Instance::new(ContractKind::Guestbook);
+        inst.execute(&ctx(1, 0), &GuestbookCommand::Init { title: "T".into() }.encode()).unwrap();
+        for i in 0..20u64 {
+            let text = format!("post {i}");
+            inst.execute(&ctx(2 + (i % 3) as u8, i + 1), &GuestbookCommand::Post { text }.encode())
+                .unwrap();
+        }
+        inst.execute(&ctx(1, 21), &GuestbookCommand::Delete { id: 4 }.encode()).unwrap();
+
+        let restored = Instance::restore(ContractKind::Guestbook, &inst.snapshot()).unwrap();
+        assert_eq!(restored.state_hash(), inst.state_hash());
+        assert_eq!(restored.snapshot(), inst.snapshot());
+        for q in [
+            GuestbookQuery::Info,
+            GuestbookQuery::MyPosts,
+            GuestbookQuery::Posts { from: 0, limit: 100 },
+        ] {
+            assert_eq!(restored.query(&acct(3), &q.encode()), inst.query(&acct(3), &q.encode()));
+        }
+        let fresh = Instance::new(ContractKind::Guestbook);
+        let restored_fresh = Instance::restore(ContractKind::Guestbook, &fresh.snapshot()).unwrap();
+        assert_eq!(restored_fresh.state_hash(), fresh.state_hash());
+    }
+
+    #[test]
+    fn restore_refuses_bad_snapshots() {
+        let mut inst = Instance::new(ContractKind::Guestbook);
+        inst.execute(&ctx(1, 0), &GuestbookCommand::Init { title: "T".into() }.encode()).unwrap();
+        inst.execute(&ctx(2, 1), &GuestbookCommand::Post { text: "a".into() }.encode()).unwrap();
+        let snap = inst.snapshot();
+
+        let invalid = |bytes: &[u8]| {
+            matches!(
+                Instance::restore(ContractKind::Guestbook, bytes),
+                Err(ContractError::InvalidSnapshot(_))
+            )
+        };
+        assert!(invalid(&[]));
+        assert!(invalid(&snap[..snap.len() - 1]));
+        assert!(invalid(&[snap.clone(), vec![0]].concat()));
+        // `Option` tag 2 does not exist.
+        assert!(invalid(&[vec![2], snap[1..].to_vec()].concat()));
+    }
+
+    #[test]
+    fn restore_refuses_non_canonical_map() {
+        // Hand-build a guestbook snapshot whose post map lists the same key twice: it decodes
+        // (the map keeps one), but would not re-encode to the same bytes.
+        let title = (Some((String::from("T"), acct(1))),).encode();
+        let post = (1u64, acct(2), String::from("a"), 0u64);
+        let mut bytes = title;
+        parity_scale_codec::Compact(2u32).encode_to(&mut bytes);
+        (1u64, post.clone()).encode_to(&mut bytes);
+        (1u64, post).encode_to(&mut bytes);
+        1u64.encode_to(&mut bytes);
+        assert_eq!(
+            Instance::restore(ContractKind::Guestbook, &bytes).map(|_| ()),
+            Err(ContractError::InvalidSnapshot(
+                "not in canonical form (re-encoding gives different bytes)".into()
+            ))
+        );
+    }
+
+    proptest! {
+        /// Arbitrary bytes never panic restore; whatever it accepts re-snapshots identically.
+        #[test]
+        fn restore_accepts_only_canonical_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            if let Ok(inst) = Instance::restore(ContractKind::Guestbook, &bytes) {
+                prop_assert_eq!(inst.snapshot(), bytes);
+            }
+        }
+    }
+}
