@@ -42,6 +42,7 @@ pub(crate) struct PreparedChange<'a> {
 }
 
 /// Deduplicates a batch (the last change of a key wins) and sorts it by tree path.
+#[cfg(test)]
 pub(crate) fn prepare_changes(
     changes: &[(Vec<u8>, Option<Vec<u8>>)],
 ) -> Result<Vec<PreparedChange<'_>>> {

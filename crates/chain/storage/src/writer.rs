@@ -78,9 +78,8 @@ impl BlockWriter<'_> {
 
     fn apply_inner(&mut self, changes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<Hash> {
         let t0 = std::time::Instant::now();
-        // The state table is written in key order (neighbouring inserts share pages), the tree
-        // in path order.
         let mut prepared = smt::dedupe_changes(changes);
+        smt::sort_by_path(&mut prepared)?;
         let t1 = std::time::Instant::now();
         {
             let mut state = open_write(&self.txn, STATE)?;
@@ -95,7 +94,6 @@ impl BlockWriter<'_> {
                 }
             }
         }
-        smt::sort_by_path(&mut prepared)?;
         let mut chunks = open_write(&self.txn, TREE_CHUNKS)?;
         // Only one write transaction exists at a time, and the cache changes only when one
         // commits, so the cache matches the committed table this transaction started from.

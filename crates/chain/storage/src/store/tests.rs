@@ -1,4 +1,4 @@
-use redb::ReadableTableMetadata;
+use redb::{ReadableTable, ReadableTableMetadata};
 use tempfile::TempDir;
 
 use super::*;
@@ -350,6 +350,35 @@ fn damaged_records_are_errors_not_panics() {
 }
 
 #[test]
+fn damaged_child_chunk_is_found_after_reopen() {
+    let (dir, store) = temp_store();
+    let keys: Vec<String> = (0..300).map(|i| format!("key-{i}")).collect();
+    commit_block(&store, 0, &keys.iter().map(|k| set(k, "v")).collect());
+    let txn = store.db.begin_write().unwrap();
+    {
+        let mut chunks = txn.open_table(TREE_CHUNKS).unwrap();
+        // A depth-4 chunk (key: depth code 1, one prefix byte).
+        let victim: Vec<u8> = chunks
+            .iter()
+            .unwrap()
+            .map(|e| e.unwrap().0.value().to_vec())
+            .find(|k| k.len() == 2 && k[0] == 1)
+            .unwrap();
+        chunks.insert(&victim[..], &[1u8, 0, 0, 0][..]).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(store);
+    // Opening skips the damaged part of the tree; using it reports the damage.
+    let store = Store::open(&dir.path().join("chain.redb")).unwrap();
+    let changes: Changes = keys.iter().map(|k| set(k, "w")).collect();
+    let mut w = store.begin_block().unwrap();
+    assert!(matches!(w.apply_state_changes(&changes), Err(StorageError::Corrupt { .. })));
+    drop(w);
+    let failed = keys.iter().filter(|k| store.prove(k.as_bytes()).is_err()).count();
+    assert!(failed > 0 && failed < keys.len(), "{failed}");
+}
+
+#[test]
 fn cache_follows_commits_and_ignores_dropped_writers() {
     let (_dir, store) = temp_store();
     let keys: Vec<String> = (0..400).map(|i| format!("key-{i}")).collect();
@@ -371,8 +400,15 @@ fn cache_follows_commits_and_ignores_dropped_writers() {
     assert_eq!(warm, compute_root(all_state(&store)));
     let path = store.path().to_owned();
     drop(store);
+    // Reopening loads the whole top of the tree into the cache.
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.cache.lock().unwrap().len(), 0);
+    let top = {
+        let txn = store.db.begin_read().unwrap();
+        let chunks = txn.open_table(TREE_CHUNKS).unwrap();
+        let keys: Vec<Vec<u8>> = chunks.iter().unwrap().map(|e| e.unwrap().0.value().to_vec()).collect();
+        keys.iter().filter(|k| crate::chunk::depth_of_key(k) <= crate::chunk::TOP_DEPTH).count()
+    };
+    assert_eq!(store.cache.lock().unwrap().len(), top);
     assert_eq!(store.state_root().unwrap(), warm);
     let again = commit_block(&store, 3, &vec![set("key-0", "x")]);
     assert_eq!(again, compute_root(all_state(&store)));

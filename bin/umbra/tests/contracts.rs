@@ -1,0 +1,249 @@
+//! Gatekeepers and confidential contracts end to end, with real processes on loopback: a
+//! gatekeeper creates the master key, a guestbook is deployed and assigned to random workers,
+//! encrypted commands run and queries are answered only by assigned workers, the plaintext never
+//! reaches the chain's storage, a tampered command fails without changing state, a forged
+//! gatekeeper message is refused, and after the assigned worker is killed and the contract
+//! reshuffled the new assignee rebuilds the identical state.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{worker::*, *};
+use parity_scale_codec::{Decode, Encode};
+use serde_json::{json, Value};
+use umbra_client::{cli::failure_reason, worker as wclient, Client};
+use umbra_contracts::{
+    guestbook::{GuestbookCommand, GuestbookQuery, GuestbookResponse},
+    ContractId,
+};
+use umbra_crypto::{EcdhPublic, EcdhSecret};
+use umbra_primitives::{
+    mq::{topics, SignedMessage},
+    query::WorkerQuery,
+    simulated_enclave_measurement, simulated_enclave_signer, AccountId, Pair, H256, UNITS,
+};
+use umbra_runtime::{
+    contracts,
+    mq,
+    registry::{self, expected_report_data, BenchmarkReport},
+    stake_pools, Call,
+};
+use umbra_tee::{dev_vendor_root, Platform, SimulatedPlatform};
+
+const MARKER: &str = "PLAINTEXT-MARKER-7f3a9c";
+const TITLE: &str = "guestbook-title-5d1e";
+
+fn node_for_contracts() -> TestNode {
+    let mut spec = dev_spec_json();
+    spec["genesis"]["computation"]["meanChallengeInterval"] = json!(6);
+    spec["genesis"]["computation"]["heartbeatWindow"] = json!(16);
+    spec["genesis"]["computation"]["coolDownBlocks"] = json!(8);
+    spec["genesis"]["contracts"]["assignmentSize"] = json!(2);
+    spec["genesis"]["contracts"]["reshufflePeriod"] = json!(24);
+    spec["genesis"]["contracts"]["checkpointInterval"] = json!(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("spec.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
+    std::mem::forget(dir);
+    node
+}
+
+fn identity_of(w: &TestWorker) -> String {
+    try_info(w.port()).expect("worker info")["identity"].as_str().expect("identity").to_string()
+}
+
+async fn ok(client: &Client, who: &Pair, call: Call) -> umbra_client::Inclusion {
+    let desc = format!("{call:?}").chars().take(80).collect::<String>();
+    let inc = client.sign_and_watch(who, call, 0).await.expect("included");
+    assert!(inc.success, "{desc}: {:?}", failure_reason(&inc));
+    inc
+}
+
+fn contract_info(node: &TestNode, id: &str) -> Value {
+    node.rpc("umbra_contract", json!([id]))
+}
+
+fn assigned(node: &TestNode, id: &str) -> Vec<String> {
+    serde_json::from_value(contract_info(node, id)["assigned"].clone()).unwrap_or_default()
+}
+
+/// Waits until the chain has a result for every command of the contract.
+fn wait_executed(node: &TestNode, id: &str) -> Value {
+    wait_for(Duration::from_secs(60), "every command executed", || {
+        let c = contract_info(node, id);
+        (c["executed"] == c["commands"]).then_some(c)
+    })
+}
+
+async fn query(w: &TestWorker, node: &TestNode, signer: &Pair, body: WorkerQuery) -> Result<Vec<u8>, String> {
+    let chain = Client::connect(&node.url()).await.unwrap();
+    let identity: AccountId = identity_of(w).parse().unwrap();
+    let keys = wclient::registered_keys(&chain, &identity).await.map_err(|e| e.to_string())?;
+    wclient::query(&w.url(), &keys, signer, body.encode()).await.map_err(|e| e.to_string())
+}
+
+async fn posts(w: &TestWorker, node: &TestNode, id: ContractId) -> Result<Vec<String>, String> {
+    let q = WorkerQuery::Contract { id, query: GuestbookQuery::Posts { from: 0, limit: 100 }.encode() };
+    let bytes = query(w, node, &pair("//Alice"), q).await?;
+    match GuestbookResponse::decode(&mut &bytes[..]).map_err(|e| e.to_string())? {
+        GuestbookResponse::Posts(p) => Ok(p.into_iter().map(|p| p.text).collect()),
+        other => Err(format!("unexpected {other:?}")),
+    }
+}
+
+async fn state_of(w: &TestWorker, node: &TestNode, id: ContractId) -> Result<(u64, H256), String> {
+    let bytes = query(w, node, &pair("//Alice"), WorkerQuery::ContractState { id }).await?;
+    <(u64, H256)>::decode(&mut &bytes[..]).map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confidential_contract_lifecycle() {
+    let node = node_for_contracts();
+    let mut workers: Vec<TestWorker> = (0..3).map(|i| TestWorker::start(&node, &format!("w{i}"), "//Bob")).collect();
+    let ids: Vec<String> = workers.iter().map(identity_of).collect();
+    wait_for(Duration::from_secs(60), "three workers registered", || {
+        (node.rpc("umbra_workers", json!([])).as_array()?.len() == 3).then_some(())
+    });
+    let client = Client::connect(&node.url()).await.unwrap();
+    let bob = pair("//Bob");
+    let inc = ok(&client, &bob, Call::StakePools(stake_pools::Call::Create { commission: 0 })).await;
+    let pool = inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).unwrap();
+    ok(&client, &bob, Call::StakePools(stake_pools::Call::Contribute { pool, amount: 6_000 * UNITS })).await;
+    for id in &ids {
+        let worker: AccountId = id.parse().unwrap();
+        ok(&client, &bob, Call::StakePools(stake_pools::Call::AddWorker { pool, worker })).await;
+        ok(&client, &bob, Call::StakePools(stake_pools::Call::StartComputing { pool, worker, stake: 1_500 * UNITS })).await;
+    }
+
+    // Deploying before any gatekeeper exists is refused.
+    let early = node.cli(&["contract", "deploy", "--from", "//Dave"]);
+    assert!(early.one_line_error().contains("NoMasterKey"), "{}", early.stderr);
+
+    // The council elects w0; its enclave creates the master key and publishes its public part.
+    node.cli(&["gatekeeper", "elect", &ids[0]]).ok();
+    let gks = wait_for(Duration::from_secs(30), "master key published", || {
+        let g = node.rpc("umbra_gatekeepers", json!([]));
+        (g["currentRotation"] == json!(0)).then_some(g)
+    });
+    assert_eq!(gks["gatekeepers"], json!([ids[0]]));
+
+    // Deploy with an encrypted init; the gatekeeper publishes the contract key.
+    let init = json!({"Init": {"title": TITLE}}).to_string();
+    let run = node.cli(&["contract", "deploy", "--from", "//Dave", "--init", &init]);
+    let out = run.ok();
+    let cid_text = out.lines().find_map(|l| l.strip_prefix("contract ")?.split_whitespace().next()).expect("contract id").to_string();
+    let cid: ContractId = cid_text.parse().unwrap();
+    assert!(out.contains("Contracts.CommandExecuted"), "{out}");
+    let first = assigned(&node, &cid_text);
+    assert_eq!(first.len(), 2, "assigned to K = 2 workers");
+    assert!(first.iter().all(|w| ids.contains(w)));
+
+    // Encrypted commands run; assigned workers answer queries; the others cannot.
+    for i in 0..4 {
+        let post = json!({"Post": {"text": format!("{MARKER} #{i}")}}).to_string();
+        let run = node.cli(&["contract", "command", &cid_text, "--from", "//Eve", "--json", &post]);
+        assert!(run.ok().contains("Contracts.CommandExecuted"), "{}", run.stdout);
+    }
+    let record = wait_executed(&node, &cid_text);
+    let by_id = |id: &str| ids.iter().position(|w| w == id).unwrap();
+    // Reshuffles happen every 24 blocks; check within one epoch (retry if one slips in between).
+    let (chosen, a0, texts) = loop {
+        let epoch = contract_info(&node, &cid_text)["epoch"].clone();
+        let chosen = assigned(&node, &cid_text);
+        let a0 = by_id(&chosen[0]);
+        let texts = posts(&workers[a0], &node, cid).await;
+        let outsider = (0..3).find(|i| !chosen.contains(&ids[*i])).unwrap();
+        let refused = posts(&workers[outsider], &node, cid).await;
+        if contract_info(&node, &cid_text)["epoch"] != epoch {
+            continue;
+        }
+        let texts = texts.expect("an assigned worker answers");
+        let refused = refused.expect_err("a worker that is not assigned has no key and no state");
+        assert!(refused.contains("does not run that contract"), "{refused}");
+        break (chosen, a0, texts);
+    };
+    assert_eq!(texts.len(), 4);
+    assert!(texts[0].starts_with(MARKER));
+    let (next, hash) = state_of(&workers[a0], &node, cid).await.unwrap();
+    assert_eq!(next, record["commands"].as_u64().unwrap());
+    assert_eq!(serde_json::to_value(hash).unwrap(), record["stateHash"]);
+    assert!(record["checkpoint"].is_array(), "a checkpoint was committed: {record}");
+
+    // A tampered command: an error event and no state change.
+    let before = contract_info(&node, &cid_text);
+    let key: Vec<u8> = before["pubkey"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+    let mut sealed = umbra_contracts::seal_command(
+        &EcdhPublic(key.try_into().unwrap()),
+        &cid,
+        &GuestbookCommand::Post { text: "tampered".into() }.encode(),
+    )
+    .unwrap();
+    sealed.ciphertext[0] ^= 1;
+    let pushed = ok(&client, &pair("//Eve"), Call::Contracts(contracts::Call::PushCommand { contract: cid, command: sealed })).await;
+    let seq = pushed.events.iter().find_map(|e| e["Contracts"]["CommandPushed"]["seq"].as_u64()).unwrap();
+    let after = wait_executed(&node, &cid_text);
+    assert_eq!(after["stateHash"], before["stateHash"], "a tampered command changes nothing");
+    let reason = (pushed.block_number..=node.head_number())
+        .flat_map(|n| node.rpc("umbra_events", json!([node.block_hash(n)])).as_array().cloned().unwrap_or_default())
+        .find_map(|r| {
+            let f = &r["event"]["Contracts"]["CommandFailed"];
+            (f["seq"].as_u64() == Some(seq)).then(|| f["reason"].as_str().unwrap_or_default().to_string())
+        })
+        .expect("a CommandFailed event for the tampered command");
+    assert!(reason.contains("cannot open command"), "{reason}");
+
+    // The plaintext never reaches blocks or the node's storage.
+    let db = std::fs::read(node.base_path().join("chain.redb")).expect("read the database file");
+    for secret in [MARKER.as_bytes(), TITLE.as_bytes(), b"tampered"] {
+        assert!(!db.windows(secret.len()).any(|w| w == secret), "plaintext {:?} found in the chain database", String::from_utf8_lossy(secret));
+    }
+
+    // A forged gatekeeper message from a registered worker that is not the gatekeeper leader.
+    let rogue = Pair::from_seed(&[42u8; 32]);
+    let ecdh = EcdhSecret::from_bytes([43u8; 32]).public();
+    let genesis: H256 = node.genesis_hash().parse().unwrap();
+    let platform = SimulatedPlatform::new([44u8; 32], &dev_vendor_root(), simulated_enclave_measurement(), simulated_enclave_signer());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let attestation = platform.quote(&expected_report_data(&rogue.public(), &ecdh, &genesis), now).unwrap();
+    let benchmark = BenchmarkReport { iterations: 10_000, elapsed_ms: 200 };
+    let benchmark_signature = rogue.sign(&benchmark.signing_payload(&genesis, &rogue.public()));
+    let ferdie = pair("//Ferdie");
+    ok(&client, &ferdie, Call::Registry(registry::Call::RegisterWorker {
+        identity: rogue.public(), ecdh, attestation, operator: ferdie.public(), benchmark, benchmark_signature,
+    }))
+    .await;
+    let forged = SignedMessage::sign(&rogue, &genesis, topics::EG_CONTRACT_PUBKEY.to_vec(), 0, (cid, 0u32, [9u8; 32]).encode());
+    let inc = ok(&client, &ferdie, Call::Mq(mq::Call::SyncOffchainMessage { message: forged })).await;
+    let rejected = inc.events.iter().find_map(|e| e["Mq"]["MessageRejected"]["reason"].as_str()).expect("MessageRejected");
+    assert!(rejected.contains("gatekeeper leader"), "{rejected}");
+    assert_eq!(contract_info(&node, &cid_text)["pubkey"], before["pubkey"], "the contract key is unchanged");
+
+    // Kill an assigned worker: once it is unresponsive a reshuffle moves the contract, and the
+    // new assignee rebuilds the identical state from the checkpoint and the command log.
+    let victim = a0;
+    workers[victim].kill();
+    let victim_id = ids[victim].clone();
+    let moved = wait_for(Duration::from_secs(90), "contract reassigned away from the killed worker", || {
+        let now = assigned(&node, &cid_text);
+        (!now.contains(&victim_id) && now.len() == 2).then_some(now)
+    });
+    let newcomer = moved.iter().map(|w| by_id(w)).find(|i| !chosen.contains(&ids[*i])).expect("a newly assigned worker");
+    let want = contract_info(&node, &cid_text);
+    let rebuilt = wait_for(Duration::from_secs(60), "the new assignee rebuilt the state", || {
+        let rt = tokio::runtime::Handle::current();
+        let w = &workers[newcomer];
+        tokio::task::block_in_place(|| rt.block_on(state_of(w, &node, cid))).ok()
+    });
+    assert_eq!(rebuilt.0, want["commands"].as_u64().unwrap());
+    assert_eq!(serde_json::to_value(rebuilt.1).unwrap(), want["stateHash"], "rebuilt state is identical");
+    assert_eq!(posts(&workers[newcomer], &node, cid).await.unwrap(), texts);
+    assert!(workers[newcomer].log().contains("contract state rebuilt"), "{}", workers[newcomer].log());
+
+    // And the contract keeps working with its new workers.
+    let post = json!({"Post": {"text": "after the reshuffle"}}).to_string();
+    node.cli(&["contract", "command", &cid_text, "--from", "//Eve", "--json", &post]).ok();
+    wait_executed(&node, &cid_text);
+    assert_eq!(posts(&workers[newcomer], &node, cid).await.unwrap().len(), 5);
+}
