@@ -106,6 +106,55 @@ fn jsonrpsee_params() -> umbra_client::sdk::RpcParams {
     umbra_client::sdk::RpcParams::new()
 }
 
+/// Elects the first worker as gatekeeper, waits for the master key, and deploys a demo
+/// guestbook (its init command is encrypted to the contract key like any other).
+async fn start_confidential(client: &Client) -> anyhow::Result<()> {
+    use umbra_runtime::{contracts, gatekeeper, Call};
+    let alice = umbra_client::cli::pair_from_uri("//Alice")?;
+    let first: umbra_primitives::AccountId = client
+        .workers()
+        .await?
+        .iter()
+        .min_by_key(|w| w["registeredAt"].as_u64())
+        .and_then(|w| w["identity"].as_str()?.parse().ok())
+        .context("no worker to elect")?;
+    let inc = client.sign_and_watch(&alice, Call::Gatekeeper(gatekeeper::Call::Elect { worker: first }), 0).await?;
+    if !inc.success {
+        bail!("electing the gatekeeper: {}", umbra_client::cli::failure_reason(&inc).unwrap_or_default());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let g: serde_json::Value = client.call("umbra_gatekeepers", jsonrpsee_params()).await?;
+        if !g["currentRotation"].is_null() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the gatekeeper did not publish a master key within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    println!("gatekeeper {first} holds the master key");
+    let kind = umbra_contracts::ContractKind::Guestbook;
+    let inc = client
+        .sign_and_watch(&alice, Call::Contracts(contracts::Call::Deploy { kind, salt: b"umbra-dev-demo".to_vec() }), 0)
+        .await?;
+    if !inc.success {
+        bail!("deploying the demo guestbook: {}", umbra_client::cli::failure_reason(&inc).unwrap_or_default());
+    }
+    let id = umbra_contracts::contract_id(&alice.public(), kind, b"umbra-dev-demo");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while umbra_client::contracts_cli::contract_info(client, &id).await?["pubkey"].is_null() {
+        if Instant::now() > deadline {
+            bail!("the demo contract's key was not published within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let init = umbra_contracts::guestbook::GuestbookCommand::Init { title: "Umbra dev guestbook".into() };
+    umbra_client::contracts_cli::send_command(client, &alice, &id, &parity_scale_codec::Encode::encode(&init)).await?;
+    println!("demo guestbook {id} deployed and initialized (umbra contract info {id})");
+    Ok(())
+}
+
 /// Stake each dev worker computes with.
 const DEV_STAKE_UMB: u128 = 1_000;
 
@@ -235,6 +284,15 @@ pub(crate) async fn run(args: DevArgs, shutdown: impl std::future::Future<Output
             r = start_computing(&client, args.workers) => if let Err(e) = r {
                 stop_all(&mut procs);
                 return Err(e.context("cannot start the workers computing"));
+            }
+        }
+    }
+    if args.workers > 0 {
+        tokio::select! {
+            _ = &mut shutdown => { stop_all(&mut procs); return Ok(()); }
+            r = start_confidential(&client) => if let Err(e) = r {
+                stop_all(&mut procs);
+                return Err(e.context("cannot set up the gatekeeper and the demo contract"));
             }
         }
     }

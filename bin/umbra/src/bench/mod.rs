@@ -5,6 +5,7 @@
 
 mod chain;
 mod computation;
+mod contracts;
 mod worker;
 
 use std::time::Duration;
@@ -27,6 +28,8 @@ enum Which {
     Worker(worker::WorkerBenchArgs),
     /// Block import with many computing workers under heartbeat load.
     Computation(computation::ComputationBenchArgs),
+    /// Confidential contract execution and replay.
+    Contracts(contracts::ContractsBenchArgs),
 }
 
 /// One line of the table.
@@ -70,12 +73,14 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Which::Chain(a)) => tokio::task::block_in_place(|| chain::run(&a))?,
         Some(Which::Worker(a)) => worker::run(&a).await?,
         Some(Which::Computation(a)) => tokio::task::block_in_place(|| computation::run(&a))?,
+        Some(Which::Contracts(a)) => tokio::task::block_in_place(|| contracts::run(&a))?,
         None => {
             let chain_args = chain::ChainBenchArgs::default();
             let mut rows = tokio::task::block_in_place(|| chain::run(&chain_args))?;
             rows.extend(worker::run(&worker::WorkerBenchArgs::default()).await?);
             let comp = computation::ComputationBenchArgs::default();
             rows.extend(tokio::task::block_in_place(|| computation::run(&comp))?);
+            rows.extend(tokio::task::block_in_place(|| contracts::run(&contracts::ContractsBenchArgs::default()))?);
             rows
         }
     };

@@ -328,10 +328,7 @@ impl ChunkKey {
         // At most 256 / CHUNK_LEVELS - 1 = 255 chunk depths.
         let code = (depth / CHUNK_LEVELS) as u8;
         let mut bytes = [0u8; MAX_KEY_LEN];
-        static PURE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        static REGION: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-        let region = *REGION.get_or_init(|| std::env::var("REGION").ok().and_then(|v| v.parse().ok()).unwrap_or(TOP_DEPTH));
-        let top = depth <= region && !*PURE.get_or_init(|| std::env::var_os("PURE_DFS").is_some());
+        let top = depth <= TOP_DEPTH;
         bytes[0] = if top { code } else { DEEP_TAG };
         let full = depth / 8;
         let rem = depth % 8;

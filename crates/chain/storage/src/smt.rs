@@ -42,36 +42,25 @@ pub(crate) struct PreparedChange<'a> {
 }
 
 /// Deduplicates a batch (the last change of a key wins) and sorts it by tree path.
-#[cfg(test)]
 pub(crate) fn prepare_changes(
     changes: &[(Vec<u8>, Option<Vec<u8>>)],
 ) -> Result<Vec<PreparedChange<'_>>> {
-    let mut prepared = dedupe_changes(changes);
-    sort_by_path(&mut prepared)?;
-    Ok(prepared)
-}
-
-/// Deduplicates a batch (the last change of a key wins), in key order.
-pub(crate) fn dedupe_changes(changes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<PreparedChange<'_>> {
     let last: BTreeMap<&[u8], Option<&[u8]>> =
         changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
-    last.into_iter()
+    let mut prepared: Vec<PreparedChange<'_>> = last
+        .into_iter()
         .map(|(key, value)| PreparedChange {
             key,
             value,
             path: key_path(key),
             value_hash: value.map(value_hash),
         })
-        .collect()
-}
-
-/// Sorts deduplicated changes by tree path, as [`apply_changes`] needs them.
-pub(crate) fn sort_by_path(prepared: &mut [PreparedChange<'_>]) -> Result<()> {
+        .collect();
     prepared.sort_unstable_by_key(|change| change.path);
     if prepared.windows(2).any(|w| w[0].path == w[1].path) {
         return Err(StorageError::PathCollision);
     }
-    Ok(())
+    Ok(prepared)
 }
 
 /// Counts of chunk operations done by one batch update.

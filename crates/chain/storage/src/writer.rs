@@ -77,10 +77,7 @@ impl BlockWriter<'_> {
     }
 
     fn apply_inner(&mut self, changes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<Hash> {
-        let t0 = std::time::Instant::now();
-        let mut prepared = smt::dedupe_changes(changes);
-        smt::sort_by_path(&mut prepared)?;
-        let t1 = std::time::Instant::now();
+        let prepared = smt::prepare_changes(changes)?;
         {
             let mut state = open_write(&self.txn, STATE)?;
             for change in &prepared {
@@ -98,11 +95,7 @@ impl BlockWriter<'_> {
         // Only one write transaction exists at a time, and the cache changes only when one
         // commits, so the cache matches the committed table this transaction started from.
         let cache = lock(self.cache);
-        let t2 = std::time::Instant::now();
-        let (root, stats, updates) = smt::apply_changes(&mut chunks, &cache, &prepared)?;
-        if std::env::var_os("TREE_TIMING").is_some() {
-            eprintln!("prep {:?} state {:?} tree {:?} {stats:?}", t1 - t0, t2 - t1, t2.elapsed());
-        }
+        let (root, _stats, updates) = smt::apply_changes(&mut chunks, &cache, &prepared)?;
         self.cache_updates = updates;
         Ok(root)
     }
