@@ -80,7 +80,7 @@ fn every_invalid_transaction_is_refused_with_its_code_and_changes_nothing() {
     let mut unknown_call = valid.clone();
     unknown_call[head_len + 1] = 9;
     let mut unknown_module = valid.clone();
-    unknown_module[head_len] = 7;
+    unknown_module[head_len] = 42;
     let mut bad_sig = valid.clone();
     bad_sig[1 + 32 + 5] ^= 0x01; // inside the signature
     let mut forged = Extrinsic::new_signed(&alice, transfer(bob, 2 * UNITS), 1, 0, genesis);
@@ -96,7 +96,7 @@ fn every_invalid_transaction_is_refused_with_its_code_and_changes_nothing() {
         ("trailing byte", to_hex(&trailing), 1001, "trailing"),
         ("version 2", to_hex(&version), 1002, "unsupported extrinsic version 2"),
         ("unknown call", to_hex(&unknown_call), 1003, "unknown call: module index 1, call index 9"),
-        ("unknown module", to_hex(&unknown_module), 1003, "unknown call: module index 7"),
+        ("unknown module", to_hex(&unknown_module), 1003, "unknown call: module index 42"),
         ("other chain", to_hex(&signed(&alice, transfer(bob, 3), 1, H256::hash(b"another chain"))), 1004, "another chain"),
         ("flipped signature bit", to_hex(&bad_sig), 1005, "bad signature"),
         ("changed amount", to_hex(&forged.encode()), 1005, "bad signature"),

@@ -30,7 +30,7 @@ pub(crate) const SLOTS: usize = 1 << CHUNK_LEVELS;
 const BITMAP_LEN: usize = SLOTS.div_ceil(8);
 
 // Chunks tile the 256-bit paths exactly, and a slot bitmap fits a u64.
-const _: () = assert!(PATH_BITS % CHUNK_LEVELS == 0 && CHUNK_LEVELS >= 1 && SLOTS <= 64);
+const _: () = assert!(PATH_BITS.is_multiple_of(CHUNK_LEVELS) && CHUNK_LEVELS >= 1 && SLOTS <= 64);
 
 /// Greatest length of a chunk key: the region tag, 32 prefix bytes and the depth byte.
 const MAX_KEY_LEN: usize = 34;
@@ -64,6 +64,11 @@ pub(crate) enum Slot {
 }
 
 impl Slot {
+    /// Hash of the subtree at the slot.
+    pub(crate) fn hash(&self) -> Hash {
+        self.hash_and_count().0
+    }
+
     /// Hash of the subtree at the slot, and how many keys it holds (0, 1 or 2 for "two or
     /// more").
     fn hash_and_count(&self) -> (Hash, u8) {
@@ -140,9 +145,8 @@ impl Chunk {
         if present == 0 || present & !all != 0 || leaves & !present != 0 {
             return Err(corrupt(format!("bad slot bitmaps {present:#x}/{leaves:#x}")));
         }
-        let expected = 2 * BITMAP_LEN
-            + 32 * present.count_ones() as usize
-            + 32 * leaves.count_ones() as usize;
+        let expected =
+            2 * BITMAP_LEN + 32 * present.count_ones() as usize + 32 * leaves.count_ones() as usize;
         if bytes.len() != expected {
             return Err(corrupt(format!("length {} instead of {expected}", bytes.len())));
         }
@@ -477,7 +481,10 @@ mod tests {
         assert_eq!(last.as_bytes().len(), MAX_KEY_LEN);
         assert_eq!(last.depth(), PATH_BITS - CHUNK_LEVELS);
         // Top chunks sort before deep ones, by depth; deep ones next to their parents.
-        assert!(ChunkKey::new(TOP_DEPTH, &[0xff; 32]) < ChunkKey::new(TOP_DEPTH + CHUNK_LEVELS, &[0; 32]));
+        assert!(
+            ChunkKey::new(TOP_DEPTH, &[0xff; 32])
+                < ChunkKey::new(TOP_DEPTH + CHUNK_LEVELS, &[0; 32])
+        );
         assert!(ChunkKey::new(4, &[0xff; 32]) < ChunkKey::new(8, &[0; 32]));
         let deep = TOP_DEPTH + CHUNK_LEVELS;
         let (a, b) = (ChunkKey::new(deep, &[0x11; 32]), ChunkKey::new(deep, &[0x12; 32]));

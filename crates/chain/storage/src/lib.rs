@@ -16,10 +16,22 @@
 //!
 //! A subtree with exactly one key is a leaf at the subtree's top, so an internal node never
 //! has an (Empty, Leaf) pair of children. The root depends only on the key/value set
-//! ([`compute_root`] is the from-scratch reference). Nodes are stored by position and
-//! updated in place, one batch per block, touching only the nodes on changed paths.
-//! [`verify_proof`] checks a [`StateProof`] of inclusion or non-inclusion; it lives in
-//! redb-free modules (`proof`, `hashing`, `reference`) that depend only on `blake2`.
+//! ([`compute_root`] is the from-scratch reference).
+//!
+//! # Stored form
+//! The tree is stored in chunks of four binary levels (see `chunk`): the chunk at depth `d`
+//! holds, for each of the 16 positions at depth `d + 4` below it, nothing, the one key below it
+//! (path and value hash) or the hash of the chunk there, which exists exactly where two or more
+//! keys share a prefix. The binary nodes inside a chunk are recomputed, not stored, so the
+//! chunking changes the records, never the hashes: a changed key rewrites one record per four
+//! levels (about `log16` of the state size) instead of one per level. Chunks are updated in
+//! place, one batch per block, touching only the chunks on changed paths. The top chunks
+//! (depth ≤ 12, at most 4369) are stored together and kept in memory, with their node hashes,
+//! across blocks.
+//!
+//! [`verify_proof`] checks a [`StateProof`] of inclusion or non-inclusion (binary siblings,
+//! whatever the chunking); it lives in redb-free modules (`proof`, `hashing`, `reference`) that
+//! depend only on `blake2` and `parity-scale-codec`.
 
 mod chunk;
 mod error;

@@ -21,7 +21,7 @@ use crate::chunk::{
     CHUNK_LEVELS, SLOTS, TOP_DEPTH,
 };
 use crate::error::{Result, StorageError};
-use crate::hashing::{bit, key_path, leaf_hash, value_hash, Hash, EMPTY_HASH, PATH_BITS};
+use crate::hashing::{bit, key_path, value_hash, Hash, EMPTY_HASH, PATH_BITS};
 use crate::proof::{ProofTerminal, StateProof};
 use crate::tables::{access, TREE_CHUNKS};
 
@@ -131,7 +131,11 @@ pub(crate) fn warm_cache<T: ReadableTable<&'static [u8], &'static [u8]>>(
         if depth + CHUNK_LEVELS <= TOP_DEPTH {
             for (slot, child) in entry.chunk.slots.iter().enumerate() {
                 if let Slot::Child(hash) = child {
-                    pending.push((depth + CHUNK_LEVELS, slot_prefix(&prefix, depth, slot), Some(*hash)));
+                    pending.push((
+                        depth + CHUNK_LEVELS,
+                        slot_prefix(&prefix, depth, slot),
+                        Some(*hash),
+                    ));
                 }
             }
         }
@@ -152,13 +156,15 @@ pub(crate) fn apply_changes(
     let root = if changes.is_empty() {
         root.entry.hashes.root()
     } else {
-        subtree_hash(&updater.update_chunk(0, &EMPTY_HASH, root, changes)?)
+        updater.update_chunk(0, &EMPTY_HASH, root, changes)?.hash()
     };
     Ok((root, updater.stats, updater.cache_updates))
 }
 
 /// Root hash of the stored tree ([`EMPTY_HASH`] when the state is empty).
-pub(crate) fn root_hash<T: ReadableTable<&'static [u8], &'static [u8]>>(chunks: &T) -> Result<Hash> {
+pub(crate) fn root_hash<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    chunks: &T,
+) -> Result<Hash> {
     Ok(read_chunk(chunks, 0, &EMPTY_HASH, None)?.map_or(EMPTY_HASH, |c| c.hashes.root()))
 }
 
@@ -206,8 +212,11 @@ pub(crate) fn prove_path<T: ReadableTable<&'static [u8], &'static [u8]>>(
             if i >= SLOTS {
                 break;
             }
-            let (next, sibling) =
-                if bit(path, depth + node_level(i)) { (2 * i + 1, 2 * i) } else { (2 * i, 2 * i + 1) };
+            let (next, sibling) = if bit(path, depth + node_level(i)) {
+                (2 * i + 1, 2 * i)
+            } else {
+                (2 * i, 2 * i + 1)
+            };
             siblings.push(hashes.node_hash(sibling));
             i = next;
         }
@@ -276,15 +285,6 @@ fn lone_slot(chunk: &Chunk) -> Slot {
     chunk.slots.iter().copied().find(|slot| *slot != Slot::Empty).unwrap_or(Slot::Empty)
 }
 
-/// Hash of the subtree a slot stands for.
-fn subtree_hash(slot: &Slot) -> Hash {
-    match slot {
-        Slot::Empty => EMPTY_HASH,
-        Slot::Leaf { key_path, value_hash } => leaf_hash(key_path, value_hash),
-        Slot::Child(hash) => *hash,
-    }
-}
-
 /// A chunk being updated (boxed: the recursion may go 64 chunks deep).
 struct Loaded {
     entry: Box<CachedChunk>,
@@ -312,7 +312,12 @@ struct Updater<'a, 't> {
 
 impl Updater<'_, '_> {
     /// The chunk at (`depth`, `prefix`), from the cache or the table (see [`read_chunk`]).
-    fn load(&mut self, depth: usize, prefix: &Hash, expected: Option<&Hash>) -> Result<Option<Loaded>> {
+    fn load(
+        &mut self,
+        depth: usize,
+        prefix: &Hash,
+        expected: Option<&Hash>,
+    ) -> Result<Option<Loaded>> {
         if depth <= TOP_DEPTH {
             if let Some(entry) = self.cache.chunks.get(&ChunkKey::new(depth, prefix)) {
                 if expected.is_none_or(|hash| *hash == entry.hashes.root()) {
@@ -322,8 +327,11 @@ impl Updater<'_, '_> {
             }
         }
         self.stats.reads += 1;
-        Ok(read_chunk(&*self.chunks, depth, prefix, expected)?
-            .map(|entry| Loaded { entry: Box::new(entry), stored: true, cached: false }))
+        Ok(read_chunk(&*self.chunks, depth, prefix, expected)?.map(|entry| Loaded {
+            entry: Box::new(entry),
+            stored: true,
+            cached: false,
+        }))
     }
 
     /// Applies `changes` (all below this chunk's position, sorted by path) to the chunk at
@@ -367,11 +375,7 @@ impl Updater<'_, '_> {
             }
             return Ok(lone_slot(chunk));
         }
-        let slot = if count == 1 {
-            lone_slot(chunk)
-        } else {
-            Slot::Child(hashes.root())
-        };
+        let slot = if count == 1 { lone_slot(chunk) } else { Slot::Child(hashes.root()) };
         let changed = dirty != 0 || !stored;
         if changed {
             self.stats.writes += 1;

@@ -632,3 +632,6 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

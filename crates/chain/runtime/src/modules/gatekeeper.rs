@@ -277,3 +277,6 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::hashing::internal_hash;
+use crate::hashing::{internal_hash, leaf_hash};
 use crate::proof::{verify_path, verify_proof};
 use crate::reference::{compute_root, leaves_root};
 use proptest::prelude::*;
@@ -380,7 +380,10 @@ fn batches() -> impl Strategy<Value = Vec<Vec<(u8, Option<u8>)>>> {
     prop::collection::vec(prop::collection::vec(change, 0..16), 1..10)
 }
 
-fn deep_batches() -> impl Strategy<Value = Vec<Vec<((u8, u16), Option<u8>)>>> {
+/// Batches of changes of [`deep_path`]s.
+type DeepBatches = Vec<Vec<((u8, u16), Option<u8>)>>;
+
+fn deep_batches() -> impl Strategy<Value = DeepBatches> {
     let path = (any::<u8>(), prop_oneof![0u16..8, any::<u16>()]);
     let change = (path, prop::option::weighted(0.65, 0u8..4));
     prop::collection::vec(prop::collection::vec(change, 0..16), 1..10)

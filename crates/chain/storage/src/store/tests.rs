@@ -405,7 +405,8 @@ fn cache_follows_commits_and_ignores_dropped_writers() {
     let top = {
         let txn = store.db.begin_read().unwrap();
         let chunks = txn.open_table(TREE_CHUNKS).unwrap();
-        let keys: Vec<Vec<u8>> = chunks.iter().unwrap().map(|e| e.unwrap().0.value().to_vec()).collect();
+        let keys: Vec<Vec<u8>> =
+            chunks.iter().unwrap().map(|e| e.unwrap().0.value().to_vec()).collect();
         keys.iter().filter(|k| crate::chunk::depth_of_key(k) <= crate::chunk::TOP_DEPTH).count()
     };
     assert_eq!(store.cache.lock().unwrap().len(), top);
