@@ -280,7 +280,7 @@ pub(crate) async fn run(args: DevArgs, shutdown: impl std::future::Future<Output
     tokio::pin!(shutdown);
     if args.workers > 0 {
         tokio::select! {
-            _ = &mut shutdown => { stop_all(&mut procs); return Ok(()); }
+            _ = &mut shutdown => { println!("stopping the network"); stop_all(&mut procs); return Ok(()); }
             r = start_computing(&client, args.workers) => if let Err(e) = r {
                 stop_all(&mut procs);
                 return Err(e.context("cannot start the workers computing"));
@@ -289,7 +289,7 @@ pub(crate) async fn run(args: DevArgs, shutdown: impl std::future::Future<Output
     }
     if args.workers > 0 {
         tokio::select! {
-            _ = &mut shutdown => { stop_all(&mut procs); return Ok(()); }
+            _ = &mut shutdown => { println!("stopping the network"); stop_all(&mut procs); return Ok(()); }
             r = start_confidential(&client) => if let Err(e) = r {
                 stop_all(&mut procs);
                 return Err(e.context("cannot set up the gatekeeper and the demo contract"));

@@ -222,7 +222,8 @@ async fn confidential_contract_lifecycle() {
 
     // Kill an assigned worker: once it is unresponsive a reshuffle moves the contract, and the
     // new assignee rebuilds the identical state from the checkpoint and the command log.
-    let victim = a0;
+    // (Not the gatekeeper: it must stay up to hand the key to the new assignee.)
+    let victim = chosen.iter().map(|w| by_id(w)).find(|i| *i != 0).expect("an assigned worker that is not the gatekeeper");
     workers[victim].kill();
     let victim_id = ids[victim].clone();
     let moved = wait_for(Duration::from_secs(90), "contract reassigned away from the killed worker", || {
@@ -231,11 +232,21 @@ async fn confidential_contract_lifecycle() {
     });
     let newcomer = moved.iter().map(|w| by_id(w)).find(|i| !chosen.contains(&ids[*i])).expect("a newly assigned worker");
     let want = contract_info(&node, &cid_text);
-    let rebuilt = wait_for(Duration::from_secs(60), "the new assignee rebuilt the state", || {
-        let rt = tokio::runtime::Handle::current();
-        let w = &workers[newcomer];
-        tokio::task::block_in_place(|| rt.block_on(state_of(w, &node, cid))).ok()
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let rebuilt = loop {
+        let now = contract_info(&node, &cid_text);
+        if let Ok(s) = state_of(&workers[newcomer], &node, cid).await {
+            if s.0 == now["commands"].as_u64().unwrap() {
+                break s;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new assignee did not rebuild the state within 120 s; contract {now}\nworker log:\n{}",
+            workers[newcomer].log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
     assert_eq!(rebuilt.0, want["commands"].as_u64().unwrap());
     assert_eq!(serde_json::to_value(rebuilt.1).unwrap(), want["stateHash"], "rebuilt state is identical");
     assert_eq!(posts(&workers[newcomer], &node, cid).await.unwrap(), texts);

@@ -68,7 +68,15 @@ fn main() {
         setup.elapsed().as_secs_f64(),
         size >> 20
     );
-    // Reopened, as a node importing after a restart.
+    // Reopened, as a node importing after a restart (from a copy with COPY=1, as the node bench
+    // does).
+    let path = if std::env::var_os("COPY").is_some() {
+        let copy = dir.path().join("copy.redb");
+        std::fs::copy(&path, &copy).expect("copy");
+        copy
+    } else {
+        path
+    };
     let reopen = Instant::now();
     let store = Store::open(&path).expect("reopen");
     println!("reopen: {:.1} ms", reopen.elapsed().as_secs_f64() * 1e3);
@@ -96,6 +104,9 @@ fn main() {
             .expect("insert");
         w.commit().expect("commit");
         let t2 = Instant::now();
+        if std::env::var_os("EACH").is_some() {
+            println!("block {number}: apply {:?} commit {:?}", t1 - t0, t2 - t1);
+        }
         apply.push(t1 - t0);
         commit.push(t2 - t1);
         total.push(t2 - t0);

@@ -180,13 +180,27 @@ impl Relayer {
                 continue;
             }
             let seq = message.sequence;
-            let bytes = self.client.sign(&self.operator, Call::Mq(mq::Call::SyncOffchainMessage { message }), 0).await?;
-            match self.client.submit(&bytes).await {
-                Ok(hash) => {
-                    tracing::debug!(seq, %hash, "egress submitted");
-                    self.submitted.insert(seq, head);
+            let call = Call::Mq(mq::Call::SyncOffchainMessage { message });
+            // Several workers may share one operator account: when another one took the nonce
+            // first, sign again with the next free nonce.
+            let mut attempts = 0;
+            loop {
+                let bytes = self.client.sign(&self.operator, call.clone(), 0).await?;
+                match self.client.submit(&bytes).await {
+                    Ok(hash) => {
+                        tracing::debug!(seq, %hash, "egress submitted");
+                        self.submitted.insert(seq, head);
+                        break;
+                    }
+                    Err(umbra_client::ClientError::Rpc { code: 1006 | 1011 | 1012, .. }) if attempts < 5 => {
+                        attempts += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(seq, error = %e, "egress submission refused");
+                        break;
+                    }
                 }
-                Err(e) => tracing::warn!(seq, error = %e, "egress submission refused"),
             }
         }
         Ok(())

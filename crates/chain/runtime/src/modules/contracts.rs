@@ -509,8 +509,9 @@ pub fn on_message(ext: &mut Ext<'_>, sender: &Public, topic: &[u8], payload: &[u
             return Err("only the gatekeeper leader hands out contract keys".into());
         }
         let info = contract(&ext.state, &share.contract).ok_or("unknown contract")?;
-        if info.epoch != share.epoch || !info.assigned.contains(&share.worker) {
-            return Err("the worker is not assigned to the contract in this epoch".into());
+        // A share made for an earlier epoch is still good if the worker is assigned now.
+        if share.epoch > info.epoch || !info.assigned.contains(&share.worker) {
+            return Err("the worker is not assigned to the contract".into());
         }
         mq::push_outbound(ext, origin(), topics::CONTRACT_KEY.to_vec(), share.encode());
         Ok(())
