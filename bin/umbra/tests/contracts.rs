@@ -220,6 +220,32 @@ async fn confidential_contract_lifecycle() {
     assert!(rejected.contains("gatekeeper leader"), "{rejected}");
     assert_eq!(contract_info(&node, &cid_text)["pubkey"], before["pubkey"], "the contract key is unchanged");
 
+    // A second gatekeeper receives the master key from the leader, sealed to its attested ECDH key;
+    // a rotation makes a new key for new contracts while old contracts keep theirs.
+    node.cli(&["gatekeeper", "elect", &ids[1]]).ok();
+    wait_for(Duration::from_secs(60), "second gatekeeper holds master key 0", || {
+        (node.rpc("umbra_gatekeepers", json!([]))["holds"][&ids[1]] == json!(0)).then_some(())
+    });
+    node.cli(&["gatekeeper", "rotate"]).ok();
+    wait_for(Duration::from_secs(60), "rotation 1 published and shared", || {
+        let g = node.rpc("umbra_gatekeepers", json!([]));
+        (g["currentRotation"] == json!(1) && g["holds"][&ids[1]] == json!(1)).then_some(())
+    });
+    let run = node.cli(&["contract", "deploy", "--from", "//Ferdie", "--init", &json!({"Init": {"title": "second"}}).to_string()]);
+    let second = run.ok().lines().find_map(|l| l.strip_prefix("contract ")?.split_whitespace().next()).unwrap().to_string();
+    assert_eq!(contract_info(&node, &second)["rotation"], json!(1), "new contracts use the new key");
+    assert_eq!(contract_info(&node, &cid_text)["rotation"], json!(0), "old contracts keep theirs");
+    let run = node.cli(&["contract", "command", &cid_text, "--from", "//Eve", "--json", &json!({"Post": {"text": "old key still works"}}).to_string()]);
+    assert!(run.ok().contains("Contracts.CommandExecuted"), "{}", run.stdout);
+    let texts = {
+        let c = wait_executed(&node, &cid_text);
+        let a = assigned(&node, &cid_text);
+        let w = by_id(&a[0]);
+        let t = posts(&workers[w], &node, cid).await.unwrap();
+        assert_eq!(t.len(), c["commands"].as_u64().unwrap() as usize - 2, "init and the tampered command add no post");
+        t
+    };
+
     // Kill an assigned worker: once it is unresponsive a reshuffle moves the contract, and the
     // new assignee rebuilds the identical state from the checkpoint and the command log.
     // (Not the gatekeeper: it must stay up to hand the key to the new assignee.)
@@ -256,5 +282,5 @@ async fn confidential_contract_lifecycle() {
     let post = json!({"Post": {"text": "after the reshuffle"}}).to_string();
     node.cli(&["contract", "command", &cid_text, "--from", "//Eve", "--json", &post]).ok();
     wait_executed(&node, &cid_text);
-    assert_eq!(posts(&workers[newcomer], &node, cid).await.unwrap().len(), 5);
+    assert_eq!(posts(&workers[newcomer], &node, cid).await.unwrap().len(), texts.len() + 1);
 }

@@ -300,8 +300,13 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
             let keys: Vec<Value> = (0..=current.unwrap_or(0))
                 .filter_map(|r| g::MASTER_KEYS.get(st, &r).map(|k| json!({ "rotation": r, "key": k })))
                 .collect();
+            let holds: serde_json::Map<String, Value> = g::gatekeepers(st)
+                .iter()
+                .map(|w| (w.to_ss58(), json!(g::HOLDS.get(st, w))))
+                .collect();
             json!({
                 "gatekeepers": g::gatekeepers(st).iter().map(|w| w.to_ss58()).collect::<Vec<_>>(),
+                "holds": holds,
                 "currentRotation": current,
                 "masterKeys": keys,
             })

@@ -59,7 +59,10 @@ fn main() {
         let genesis: Vec<_> = (0..keys).map(|i| (key(i), Some(value(&mut rng)))).collect();
         let mut w = store.begin_block().expect("begin");
         w.apply_state_changes(&genesis).expect("apply");
-        w.insert_block(0, [0; 32], b"genesis", b"", b"").expect("insert");
+        // Like the node, the genesis block's state-change set is the whole genesis state.
+        let encoded: Vec<u8> =
+            genesis.iter().flat_map(|(k, v)| k.iter().chain(v.iter().flatten()).copied()).collect();
+        w.insert_block(0, [0; 32], b"genesis", b"", &encoded).expect("insert");
         w.commit().expect("commit");
     }
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

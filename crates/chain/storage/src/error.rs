@@ -82,7 +82,8 @@ pub enum StorageError {
         /// The block already stored under that hash.
         number: u64,
     },
-    /// The head is at `u64::MAX`, so no further block number exists.
+    /// The head is at `u64::MAX - 1`, so no further block number exists (`u64::MAX` is
+    /// reserved).
     #[error("block number space exhausted")]
     BlockNumberOverflow,
     /// `apply_state_changes` was called a second time on the same writer.

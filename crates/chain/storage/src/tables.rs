@@ -81,12 +81,26 @@ pub(crate) fn open_write<'t, K: Key + 'static, V: Value + 'static>(
     })
 }
 
-/// Reads a byte value by block number.
+/// Key of an empty record kept at the end of [`BLOCKS`], [`EVENTS`] and [`STATE_CHANGES`], and
+/// so never a block number.
+///
+/// redb keeps a record inline in its B-tree leaf and rewrites the whole leaf when an entry is
+/// added to it. Without this record each block's entries would be added to the leaf of the
+/// previous block's, rewriting it: once per block for a few hundred KiB, and once for the whole
+/// genesis state (the genesis block's state-change set, hundreds of MiB with a large genesis)
+/// in block 1. With it, a large record splits off into a leaf of its own when it is inserted,
+/// and later blocks go to the small leaf of this record.
+pub(crate) const END_KEY: u64 = u64::MAX;
+
+/// Reads a byte value by block number ([`END_KEY`] reads as absent).
 pub(crate) fn get_by_number<T: ReadableTable<u64, &'static [u8]>>(
     table: &T,
     def: TableDefinition<'_, u64, &'static [u8]>,
     number: u64,
 ) -> Result<Option<Vec<u8>>> {
+    if number == END_KEY {
+        return Ok(None);
+    }
     Ok(table.get(number).map_err(access("get", def))?.map(|guard| guard.value().to_vec()))
 }
 

@@ -9,8 +9,8 @@ use crate::error::{Result, StorageError};
 use crate::hashing::Hash;
 use crate::smt::{self, CacheUpdates, ChunkCache};
 use crate::tables::{
-    access, encode_head, open_write, read_head, BLOCKS, BLOCK_HASHES, BLOCK_NUMBERS, CHAIN, EVENTS,
-    HEAD_KEY, META, STATE, STATE_CHANGES, TREE_CHUNKS,
+    access, encode_head, open_write, read_head, BLOCKS, BLOCK_HASHES, BLOCK_NUMBERS, CHAIN,
+    END_KEY, EVENTS, HEAD_KEY, META, STATE, STATE_CHANGES, TREE_CHUNKS,
 };
 
 /// Everything one block writes, in one redb write transaction: state changes, the state tree,
@@ -125,7 +125,10 @@ impl BlockWriter<'_> {
         let head = read_head(&open_write(&self.txn, CHAIN)?)?;
         let expected = match head {
             None => 0,
-            Some((head, _)) => head.checked_add(1).ok_or(StorageError::BlockNumberOverflow)?,
+            Some((head, _)) => head
+                .checked_add(1)
+                .filter(|next| *next != END_KEY)
+                .ok_or(StorageError::BlockNumberOverflow)?,
         };
         if number != expected {
             return Err(StorageError::NonConsecutiveBlock { expected, got: number });
@@ -146,7 +149,11 @@ impl BlockWriter<'_> {
         state_changes: &[u8],
     ) -> Result<()> {
         for (def, bytes) in [(BLOCKS, block), (EVENTS, events), (STATE_CHANGES, state_changes)] {
-            open_write(&self.txn, def)?.insert(number, bytes).map_err(access("insert", def))?;
+            let mut table = open_write(&self.txn, def)?;
+            if table.get(END_KEY).map_err(access("get", def))?.is_none() {
+                table.insert(END_KEY, &[][..]).map_err(access("insert", def))?;
+            }
+            table.insert(number, bytes).map_err(access("insert", def))?;
         }
         open_write(&self.txn, BLOCK_HASHES)?
             .insert(number, &hash[..])
