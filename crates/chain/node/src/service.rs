@@ -150,7 +150,10 @@ impl Node {
                 if root != genesis_block.header.state_root.0 {
                     bail!("genesis state root mismatch");
                 }
-                w.insert_block(0, genesis_hash.0, &genesis_block.encode(), &Vec::<EventRecord>::new().encode(), &changes.encode())?;
+                // The genesis state is a function of the spec; storing it again as block 0's change
+                // set would only double the database at large genesis states.
+                let no_changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+                w.insert_block(0, genesis_hash.0, &genesis_block.encode(), &Vec::<EventRecord>::new().encode(), &no_changes.encode())?;
                 w.set_meta(META_GENESIS, &genesis_hash.0)?;
                 w.set_meta(META_SPEC, spec.to_json().as_bytes())?;
                 w.commit()?;

@@ -3,6 +3,9 @@
 //! `apply_state_changes` and `insert_block` + `commit` separately.
 //!
 //! `cargo run --release -p umbra-chain-storage --example tree_bench -- [KEYS] [BLOCKS] [CHANGES]`
+//!
+//! With `COPY=1` the timed blocks run on a copy of the database made after genesis (as
+//! `umbra bench computation` does); with `EACH=1` every block's times are printed.
 
 use std::time::{Duration, Instant};
 

@@ -176,8 +176,7 @@ impl Chunk {
     pub(crate) fn check_leaf_paths(&self, depth: usize, prefix: &Hash) -> Result<()> {
         for (s, slot) in self.slots.iter().enumerate() {
             if let Slot::Leaf { key_path, .. } = slot {
-                let slot_prefix = slot_prefix(prefix, depth, s);
-                if (0..depth + CHUNK_LEVELS).any(|i| bit(key_path, i) != bit(&slot_prefix, i)) {
+                if !shares_prefix(key_path, &slot_prefix(prefix, depth, s), depth + CHUNK_LEVELS) {
                     return Err(StorageError::Corrupt {
                         what: "state tree",
                         detail: format!("leaf in a chunk at depth {depth} is off its path"),
@@ -274,6 +273,13 @@ impl ChunkHashes {
     pub(crate) fn node_count(&self, i: usize) -> u8 {
         self.counts[i]
     }
+}
+
+/// Whether the first `bits` bits of `a` and `b` agree.
+fn shares_prefix(a: &Hash, b: &Hash, bits: usize) -> bool {
+    let full = bits.min(PATH_BITS) / 8;
+    let rem = bits.min(PATH_BITS) % 8;
+    a[..full] == b[..full] && (rem == 0 || (a[full] ^ b[full]) & !(0xffu8 >> rem) == 0)
 }
 
 /// Level of heap node `i` within its chunk (0 for the top, [`CHUNK_LEVELS`] for the slots).
@@ -440,6 +446,23 @@ mod tests {
         two.slots[1] = leaf(2);
         hashes.update(&two, (1 << (SLOTS - 1)) | (1 << 3) | (1 << 1));
         assert_eq!(hashes, ChunkHashes::compute(&two));
+    }
+
+    #[test]
+    fn prefixes_compare_bitwise() {
+        let a = [0b1010_1010; 32];
+        let mut b = a;
+        b[1] ^= 0b0001_0000;
+        assert!(shares_prefix(&a, &b, 11));
+        assert!(!shares_prefix(&a, &b, 12));
+        assert!(shares_prefix(&a, &a, PATH_BITS));
+        b = a;
+        b[31] ^= 1;
+        assert!(shares_prefix(&a, &b, 255) && !shares_prefix(&a, &b, 256));
+        for bits in 0..=PATH_BITS {
+            let expected = (0..bits).all(|i| bit(&a, i) == bit(&b, i));
+            assert_eq!(shares_prefix(&a, &b, bits), expected);
+        }
     }
 
     #[test]

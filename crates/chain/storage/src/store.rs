@@ -20,9 +20,10 @@ use crate::writer::BlockWriter;
 /// Handle to the node's single redb database: blocks, events, state and state tree.
 ///
 /// Cheap to clone (the database sits behind an [`Arc`]); all clones share one database and one
-/// in-memory cache of the state tree's top chunks, which only commits through this handle
-/// update. redb allows one write transaction at a time: a second [`Store::begin_block`] waits
-/// until the first writer is committed or dropped.
+/// in-memory copy of the top of the state tree, loaded on open and updated by every commit (the
+/// file cannot be opened twice, so no other handle writes it). redb allows one write
+/// transaction at a time: a second [`Store::begin_block`] waits until the first writer is
+/// committed or dropped.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,

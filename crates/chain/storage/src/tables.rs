@@ -1,16 +1,18 @@
 //! redb table layout and small typed accessors over it.
 //!
-//! | table               | key                          | value                              |
-//! |---------------------|------------------------------|------------------------------------|
-//! | `state`             | storage key                  | storage value                      |
-//! | `state_tree_chunks` | chunk position (≤ 33 bytes)  | chunk (see [`crate::chunk`])       |
-//! | `blocks`            | block number                 | encoded block                      |
-//! | `events`            | block number                 | encoded events                     |
-//! | `state_changes`     | block number                 | encoded state-change set           |
-//! | `block_hashes`      | block number                 | block hash (32 bytes)              |
-//! | `block_numbers`     | block hash                   | block number                       |
-//! | `meta`              | name                         | caller metadata                    |
-//! | `chain`             | `head`, `format_version`     | store bookkeeping                  |
+//! | table               | key                         | value                               |
+//! |---------------------|-----------------------------|-------------------------------------|
+//! | `state`             | storage key                 | storage value                       |
+//! | `state_tree_chunks` | chunk position (≤ 34 bytes) | chunk (see [`crate::chunk`])        |
+//! | `blocks`            | block number¹               | encoded block                       |
+//! | `events`            | block number¹               | encoded events                      |
+//! | `state_changes`     | block number¹               | encoded state-change set            |
+//! | `block_hashes`      | block number                | block hash (32 bytes)               |
+//! | `block_numbers`     | block hash                  | block number                        |
+//! | `meta`              | name                        | caller metadata                     |
+//! | `chain`             | `head`, `format_version`    | store bookkeeping                   |
+//!
+//! ¹ and an empty record under [`END_KEY`].
 
 use redb::{
     Key, ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition, TableHandle, Value,

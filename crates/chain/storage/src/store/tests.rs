@@ -76,6 +76,10 @@ fn single_insert_root_equals_reference_and_block_is_indexed() {
     assert_eq!(store.events(0).unwrap(), Some(b"events".to_vec()));
     assert_eq!(store.state_changes(0).unwrap(), Some(b"changes".to_vec()));
     assert_eq!(store.block(1).unwrap(), None);
+    // The end marker of the per-block tables is not a block.
+    assert_eq!(store.block(u64::MAX).unwrap(), None);
+    assert_eq!(store.events(u64::MAX).unwrap(), None);
+    assert_eq!(store.state_changes(u64::MAX).unwrap(), None);
 }
 
 #[test]
