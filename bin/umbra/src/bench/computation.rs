@@ -24,7 +24,7 @@ use umbra_primitives::{
 };
 use umbra_runtime::{
     computation::{self, ComputationParams},
-    mq, registry,
+    mq, registry, stake_pools,
     state::Overlay,
     Call, Event, Extrinsic,
 };
@@ -83,7 +83,7 @@ fn seeded_genesis(args: &ComputationBenchArgs, spec: &mut ChainSpec) -> anyhow::
         ..ComputationParams::dev()
     };
     for i in 0..RELAYERS {
-        spec.genesis.balances.push(umbra_runtime::genesis::GenesisAccount { address: relayer_pair(i).public(), balance: 1_000_000 * UNITS });
+        spec.genesis.balances.push(umbra_runtime::genesis::GenesisAccount { address: relayer_pair(i).public(), balance: 10_000_000 * UNITS });
     }
     let base: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = spec.genesis.build()?.into_iter().collect();
     let ids = identities(args.workers);
@@ -91,25 +91,39 @@ fn seeded_genesis(args: &ComputationBenchArgs, spec: &mut ChainSpec) -> anyhow::
     umbra_runtime::system::RANDOMNESS.put(&mut ext.state, &blake2_256(b"bench genesis randomness"));
     let ecdh = EcdhSecret::from_bytes([5u8; 32]).public();
     let pb = bar(args.workers, "seeding workers");
-    for (i, id) in ids.iter().enumerate() {
-        let info = registry::WorkerInfo {
-            identity: *id,
-            ecdh: ecdh.0,
-            operator: relayer_pair(i % RELAYERS).public(),
-            measurement: umbra_primitives::simulated_enclave_measurement(),
-            platform: AttestationType::Simulated,
-            insecure: true,
-            platform_id: [0u8; 32],
-            tcb_status: "Simulated".into(),
-            benchmark_score: 1000,
-            registered_at: 0,
-            updated_at: 0,
+    // Real stake pools: each relayer account owns pools of up to 64 workers it operates, contributes
+    // their stake and starts them, through the same calls a user makes.
+    const STAKE: u128 = 400 * UNITS;
+    let pools = args.workers.div_ceil(stake_pools::MAX_POOL_WORKERS);
+    for p in 0..pools {
+        let owner = relayer_pair(p % RELAYERS).public();
+        let run = |ext: &mut umbra_runtime::Ext<'_>, call: stake_pools::Call| {
+            stake_pools::dispatch(ext, owner, call).map_err(|e| anyhow::anyhow!("seeding pool {p}: {e}"))
         };
-        registry::WORKERS.insert(&mut ext.state, id, &info);
-        computation::start_computing(&mut ext, id, (i / 64) as u64, 1_000 * UNITS)
-            .map_err(|e| anyhow::anyhow!("seeding worker {i}: {e}"))?;
-        if i % 10_000 == 0 {
-            pb.set_position(i as u64);
+        run(&mut ext, stake_pools::Call::Create { commission: 100_000 })?;
+        let members = (p * stake_pools::MAX_POOL_WORKERS)..((p + 1) * stake_pools::MAX_POOL_WORKERS).min(args.workers);
+        run(&mut ext, stake_pools::Call::Contribute { pool: p as u64, amount: STAKE * members.len() as u128 })?;
+        for i in members {
+            let id = ids[i];
+            let info = registry::WorkerInfo {
+                identity: id,
+                ecdh: ecdh.0,
+                operator: owner,
+                measurement: umbra_primitives::simulated_enclave_measurement(),
+                platform: AttestationType::Simulated,
+                insecure: true,
+                platform_id: [0u8; 32],
+                tcb_status: "Simulated".into(),
+                benchmark_score: 1000,
+                registered_at: 0,
+                updated_at: 0,
+            };
+            registry::WORKERS.insert(&mut ext.state, &id, &info);
+            run(&mut ext, stake_pools::Call::AddWorker { pool: p as u64, worker: id })?;
+            run(&mut ext, stake_pools::Call::StartComputing { pool: p as u64, worker: id, stake: STAKE })?;
+            if i % 10_000 == 0 {
+                pb.set_position(i as u64);
+            }
         }
     }
     pb.finish_and_clear();

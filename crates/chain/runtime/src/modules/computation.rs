@@ -192,13 +192,13 @@ pub const PARAMS: StorageValue<ComputationParams> = StorageValue::new(b"computat
 /// Sessions by worker.
 pub const SESSIONS: StorageMap<Public, Session> = StorageMap::new(b"computation/session/");
 /// Workers whose next challenge is at a block.
-pub const CHALLENGE_AT: StorageMap<BlockNumber, Vec<Public>> = StorageMap::new(b"computation/challenge_at/");
+pub const CHALLENGE_AT: BlockList = BlockList::new(b"computation/challenge_n/", b"computation/challenge_at/");
 /// Workers whose open challenge expires at a block.
-pub const DEADLINE_AT: StorageMap<BlockNumber, Vec<Public>> = StorageMap::new(b"computation/deadline_at/");
+pub const DEADLINE_AT: BlockList = BlockList::new(b"computation/deadline_n/", b"computation/deadline_at/");
 /// Workers whose cool-down ends at a block.
-pub const COOL_DOWN_AT: StorageMap<BlockNumber, Vec<Public>> = StorageMap::new(b"computation/cool_down_at/");
+pub const COOL_DOWN_AT: BlockList = BlockList::new(b"computation/cool_down_n/", b"computation/cool_down_at/");
 /// Workers that reach the vault's unresponsiveness limit at a block.
-pub const OFFLINE_LIMIT_AT: StorageMap<BlockNumber, Vec<Public>> = StorageMap::new(b"computation/offline_limit_at/");
+pub const OFFLINE_LIMIT_AT: BlockList = BlockList::new(b"computation/offline_limit_n/", b"computation/offline_limit_at/");
 /// Sum of the shares of online computing workers.
 pub const ONLINE_SHARES: StorageValue<u128> = StorageValue::new(b"computation/online_shares");
 /// Reward per share, scaled by [`ACC_PRECISION`].
@@ -388,18 +388,56 @@ fn now(st: &Overlay<'_>) -> BlockNumber {
     system::NUMBER.get_or_default(st)
 }
 
-fn push(map: &StorageMap<BlockNumber, Vec<Public>>, st: &mut Overlay<'_>, at: BlockNumber, w: &Public) {
-    let mut list = map.get_or_default(st, &at);
-    list.push(*w);
-    map.insert(st, &at, &list);
+/// Workers due at a block, stored as a count plus one small entry per worker, so that adding one
+/// costs two small writes whatever the list's length (a single growing value would be rewritten
+/// whole on every append).
+#[derive(Debug)]
+pub struct BlockList {
+    count: StorageMap<BlockNumber, u32>,
+    items: StorageMap<(BlockNumber, u32), Public>,
 }
 
-fn take(map: &StorageMap<BlockNumber, Vec<Public>>, st: &mut Overlay<'_>, at: BlockNumber) -> Vec<Public> {
-    let list = map.get_or_default(st, &at);
-    if !list.is_empty() {
-        map.remove(st, &at);
+impl BlockList {
+    /// A list under two prefixes.
+    pub const fn new(count_prefix: &'static [u8], item_prefix: &'static [u8]) -> Self {
+        BlockList { count: StorageMap::new(count_prefix), items: StorageMap::new(item_prefix) }
     }
-    list
+
+    /// Number of workers due at `at`.
+    pub fn len(&self, st: &Overlay<'_>, at: BlockNumber) -> u32 {
+        self.count.get_or_default(st, &at)
+    }
+
+    /// Whether nobody is due at `at`.
+    pub fn is_empty(&self, st: &Overlay<'_>, at: BlockNumber) -> bool {
+        self.len(st, at) == 0
+    }
+
+    fn push(&self, st: &mut Overlay<'_>, at: BlockNumber, w: &Public) {
+        let n = self.len(st, at);
+        self.items.insert(st, &(at, n), w);
+        self.count.insert(st, &at, &(n + 1));
+    }
+
+    fn take(&self, st: &mut Overlay<'_>, at: BlockNumber) -> Vec<Public> {
+        let n = self.len(st, at);
+        let out = (0..n).filter_map(|i| self.items.get(st, &(at, i))).collect();
+        for i in 0..n {
+            self.items.remove(st, &(at, i));
+        }
+        if n > 0 {
+            self.count.remove(st, &at);
+        }
+        out
+    }
+}
+
+fn push(list: &BlockList, st: &mut Overlay<'_>, at: BlockNumber, w: &Public) {
+    list.push(st, at, w);
+}
+
+fn take(list: &BlockList, st: &mut Overlay<'_>, at: BlockNumber) -> Vec<Public> {
+    list.take(st, at)
 }
 
 fn schedule_next_challenge(st: &mut Overlay<'_>, p: &ComputationParams, worker: &Public, s: &mut Session) {

@@ -246,7 +246,7 @@ fn block_cost_does_not_grow_with_the_number_of_workers() {
         loop {
             let next = sim.number + 1;
             let due = sim.read(|st| {
-                CHALLENGE_AT.get(st, &next).is_some() || DEADLINE_AT.get(st, &next).is_some()
+                !CHALLENGE_AT.is_empty(st, next) || !DEADLINE_AT.is_empty(st, next)
             });
             if !due {
                 let snapshot = sim.state.clone();
