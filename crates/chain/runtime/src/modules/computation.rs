@@ -752,7 +752,7 @@ pub fn computing_at(st: &Overlay<'_>, i: u64) -> Option<Public> {
 pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), DispatchError> {
     match call {
         Call::SetParams { params } => {
-            if governance::key(&ext.state) != Some(origin) {
+            if !governance::is_council(&ext.state, &origin) {
                 return Err(Error::RequireCouncil.into());
             }
             params.validate()?;

@@ -623,7 +623,7 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             ext.deposit_event(Event::CommandPushed { id, seq, origin: who, sealed: command, log_hash });
         }
         Call::SetParams { params } => {
-            if governance::key(&ext.state) != Some(who) {
+            if !governance::is_council(&ext.state, &who) {
                 return Err(Error::RequireCouncil.into());
             }
             params.validate()?;

@@ -226,7 +226,7 @@ pub fn on_message(ext: &mut Ext<'_>, sender: &Public, topic: &[u8], payload: &[u
 }
 
 fn ensure_council(st: &Overlay<'_>, who: &AccountId) -> Result<(), Error> {
-    (governance::key(st) == Some(*who)).then_some(()).ok_or(Error::RequireCouncil)
+    governance::is_council(st, who).then_some(()).ok_or(Error::RequireCouncil)
 }
 
 /// Dispatches a gatekeeper call from `origin`.

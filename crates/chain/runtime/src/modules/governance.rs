@@ -151,6 +151,11 @@ pub fn key(st: &Overlay<'_>) -> Option<AccountId> {
     KEY.get(st)
 }
 
+/// Whether `who` holds the council key (every module's council-only calls check this).
+pub fn is_council(st: &Overlay<'_>, who: &AccountId) -> bool {
+    key(st).as_ref() == Some(who)
+}
+
 fn ensure_council(st: &Overlay<'_>, origin: &AccountId) -> Result<AccountId, Error> {
     match key(st) {
         Some(k) if k == *origin => Ok(k),

@@ -396,10 +396,7 @@ fn register(
 }
 
 fn ensure_council(st: &Overlay<'_>, origin: &AccountId) -> Result<(), Error> {
-    match governance::key(st) {
-        Some(k) if k == *origin => Ok(()),
-        _ => Err(Error::RequireCouncil),
-    }
+    governance::is_council(st, origin).then_some(()).ok_or(Error::RequireCouncil)
 }
 
 /// Dispatches a registry call from `origin`.

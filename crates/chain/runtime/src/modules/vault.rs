@@ -657,7 +657,7 @@ fn repay_call(ext: &mut Ext<'_>, origin: AccountId, pool: PoolId, amount: Balanc
 }
 
 fn set_params(ext: &mut Ext<'_>, origin: AccountId, new: VaultParams) -> Result<(), DispatchError> {
-    if governance::key(&ext.state) != Some(origin) {
+    if !governance::is_council(&ext.state, &origin) {
         return Err(Error::RequireCouncil.into());
     }
     new.validate()?;
