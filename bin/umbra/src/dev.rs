@@ -155,7 +155,7 @@ async fn start_confidential(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stake each dev worker computes with.
+/// Least stake each dev worker computes with (more when its benchmark score requires it).
 const DEV_STAKE_UMB: u128 = 1_000;
 
 /// Once the workers are registered, each operator creates a stake pool (10% commission), binds
@@ -189,12 +189,25 @@ async fn start_computing(client: &Client, workers: usize) -> anyhow::Result<()> 
             .iter()
             .find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64())
             .context("pool creation failed")?;
-        let stake = DEV_STAKE_UMB * umbra_primitives::UNITS;
-        let total = stake * mine.len() as u128;
+        // Each worker needs at least `minStakePerSqrtScore × √score` (a fast machine scores high).
+        let params: serde_json::Value = client.call("umbra_computation", jsonrpsee_params()).await?;
+        let per_sqrt: u128 = params["params"]["minStakePerSqrtScore"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let stakes: Vec<u128> = mine
+            .iter()
+            .map(|w| {
+                let score = registered
+                    .iter()
+                    .find(|r| r["identity"].as_str() == Some(&w.to_ss58()))
+                    .and_then(|r| r["benchmarkScore"].as_u64())
+                    .unwrap_or(0);
+                (per_sqrt * ((score as f64).sqrt().ceil() as u128)).max(DEV_STAKE_UMB * umbra_primitives::UNITS)
+            })
+            .collect();
+        let total: u128 = stakes.iter().sum();
         let mut calls = vec![Call::StakePools(stake_pools::Call::Contribute { pool, amount: total })];
-        for w in &mine {
+        for (w, stake) in mine.iter().zip(&stakes) {
             calls.push(Call::StakePools(stake_pools::Call::AddWorker { pool, worker: *w }));
-            calls.push(Call::StakePools(stake_pools::Call::StartComputing { pool, worker: *w, stake }));
+            calls.push(Call::StakePools(stake_pools::Call::StartComputing { pool, worker: *w, stake: *stake }));
         }
         for call in calls {
             let inc = client.sign_and_watch(&pair, call, 0).await?;
@@ -202,7 +215,11 @@ async fn start_computing(client: &Client, workers: usize) -> anyhow::Result<()> 
                 bail!("setting up pool {pool} of {operator}: {}", umbra_client::cli::failure_reason(&inc).unwrap_or_default());
             }
         }
-        println!("pool {pool} of {operator}: {} worker(s) computing with {} UMB stake each", mine.len(), DEV_STAKE_UMB);
+        println!(
+            "pool {pool} of {operator}: {} worker(s) computing, {} staked",
+            mine.len(),
+            umbra_primitives::format_amount(total)
+        );
         let _ = i;
     }
     Ok(())
