@@ -38,8 +38,11 @@ pub(crate) struct ComputationBenchArgs {
     /// Registered computing workers.
     #[arg(long, default_value_t = 100_000)]
     workers: usize,
-    /// Workers challenged per block on average (sets the mean challenge interval).
-    #[arg(long, default_value_t = 200)]
+    /// Sets the mean challenge interval to workers / this. Challenges are spread uniformly over
+    /// twice the mean interval, so about half this many workers are challenged (and answer) per
+    /// block. The default 40 gives ~20 heartbeats per block, Phala's expected heartbeat count per
+    /// block (see shared/reference/phala.md); raise it to stress the chain.
+    #[arg(long, default_value_t = 40)]
     challenges_per_block: usize,
     /// Blocks to time.
     #[arg(long, default_value_t = 40)]
@@ -48,7 +51,7 @@ pub(crate) struct ComputationBenchArgs {
 
 impl Default for ComputationBenchArgs {
     fn default() -> Self {
-        ComputationBenchArgs { workers: 100_000, challenges_per_block: 200, blocks: 40 }
+        ComputationBenchArgs { workers: 100_000, challenges_per_block: 40, blocks: 40 }
     }
 }
 
