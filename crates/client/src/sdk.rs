@@ -214,7 +214,7 @@ impl Client {
             .events(block_hash)
             .await?
             .into_iter()
-            .filter(|r| r["phase"]["ApplyExtrinsic"] == Value::from(index))
+            .filter(|r| r["phase"]["ApplyExtrinsic"] == index)
             .map(|r| r["event"].clone())
             .collect();
         let success = events.iter().any(|e| e["System"].get("ExtrinsicSuccess").is_some());

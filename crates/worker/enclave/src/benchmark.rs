@@ -17,7 +17,7 @@ pub fn run(budget_ms: u64) -> BenchmarkReport {
         let h = umbra_crypto::blake2_256(&buf);
         buf[..32].copy_from_slice(&h);
         iterations += 1;
-        if iterations % 256 == 0 && start.elapsed().as_millis() as u64 >= budget_ms {
+        if iterations.is_multiple_of(256) && start.elapsed().as_millis() as u64 >= budget_ms {
             break;
         }
     }

@@ -258,11 +258,10 @@ impl Confidential {
     /// Handles a gatekeeper-module event (elections and removals).
     pub fn on_gatekeeper_event(&mut self, event: &umbra_runtime::gatekeeper::Event) {
         match event {
-            umbra_runtime::gatekeeper::Event::Elected { worker } => {
-                if !self.gatekeepers.iter().any(|g| g.0 == *worker) {
+            umbra_runtime::gatekeeper::Event::Elected { worker }
+                if !self.gatekeepers.iter().any(|g| g.0 == *worker) => {
                     self.gatekeepers.push((*worker, [0u8; 32]));
                 }
-            }
             umbra_runtime::gatekeeper::Event::Removed { worker } => self.gatekeepers.retain(|g| g.0 != *worker),
             _ => {}
         }
@@ -529,7 +528,7 @@ fn run_command(ctx: &mut Ctx<'_>, id: &ContractId, h: &mut Hosted, cmd: &LoggedC
     });
     let state_hash = inst.state_hash();
     ctx.send(topics::EG_COMMAND_RESULT, CommandResult { contract: *id, seq: cmd.seq, state_hash, outcome }.encode());
-    if interval > 0 && (cmd.seq + 1) % interval == 0 {
+    if interval > 0 && (cmd.seq + 1).is_multiple_of(interval) {
         let blob = uc::seal_checkpoint(&secret, id, cmd.seq, &inst.snapshot());
         if blob.len() <= max_bytes as usize {
             ctx.send(topics::EG_CHECKPOINT, (*id, cmd.seq, state_hash, blob).encode());

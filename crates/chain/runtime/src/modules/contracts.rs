@@ -461,7 +461,7 @@ fn assign(ext: &mut Ext<'_>, info: &mut ContractInfo) {
 pub fn on_initialize(ext: &mut Ext<'_>) {
     let n = system::NUMBER.get_or_default(&ext.state);
     let p = params(&ext.state);
-    if n == 0 || n % p.reshuffle_period != 0 {
+    if n == 0 || !n.is_multiple_of(p.reshuffle_period) {
         return;
     }
     for id in CONTRACT_LIST.get_or_default(&ext.state) {
