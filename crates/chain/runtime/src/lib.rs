@@ -18,6 +18,8 @@ pub mod ext;
 pub mod genesis;
 pub mod modules;
 pub mod state;
+#[cfg(test)]
+mod test_utils;
 
 use parity_scale_codec::{Decode, Encode};
 use serde::Serialize;

@@ -41,12 +41,7 @@ impl Chain {
         let mut exec = BlockExecutor::new(&self.state, self.genesis, &init);
         let results = xts.iter().map(|x| exec.apply(x, SignatureCheck::Verify)).collect();
         let out = exec.finish().unwrap();
-        for (k, v) in out.changes {
-            match v {
-                Some(v) => self.state.insert(k, v),
-                None => self.state.remove(&k),
-            };
-        }
+        crate::test_utils::apply_changes(&mut self.state, out.changes);
         self.number += 1;
         (results, out.events)
     }
@@ -60,14 +55,7 @@ impl Chain {
     }
 
     fn sum_of_balances(&self) -> Balance {
-        self.state
-            .iter()
-            .filter(|(k, _)| k.starts_with(balances::ACCOUNTS.prefix()))
-            .map(|(_, v)| {
-                let d = balances::AccountData::decode(&mut &v[..]).unwrap();
-                d.free + d.reserved
-            })
-            .sum()
+        crate::test_utils::sum_of_balances(&self.state)
     }
 }
 

@@ -36,12 +36,7 @@ impl Sim {
         let out = f(&mut ext);
         let (st, _) = ext.into_parts();
         assert!(st.take_error().is_none());
-        for (k, v) in st.into_changes() {
-            match v {
-                Some(v) => self.state.insert(k, v),
-                None => self.state.remove(&k),
-            };
-        }
+        crate::test_utils::apply_changes(&mut self.state, st.into_changes());
         out
     }
 
@@ -65,12 +60,7 @@ impl Sim {
         let out = f(&mut ext);
         let (st, events) = ext.into_parts();
         assert!(st.take_error().is_none());
-        for (k, v) in st.into_changes() {
-            match v {
-                Some(v) => self.state.insert(k, v),
-                None => self.state.remove(&k),
-            };
-        }
+        crate::test_utils::apply_changes(&mut self.state, st.into_changes());
         (out, events)
     }
 
@@ -284,14 +274,7 @@ fn emission_decays_on_schedule() {
 }
 
 fn sum_of_balances(sim: &Sim) -> Balance {
-    sim.state
-        .iter()
-        .filter(|(k, _)| k.starts_with(balances::ACCOUNTS.prefix()))
-        .map(|(_, v)| {
-            let d = balances::AccountData::decode(&mut &v[..]).unwrap();
-            d.free + d.reserved
-        })
-        .sum()
+    crate::test_utils::sum_of_balances(&sim.state)
 }
 
 proptest! {

@@ -70,12 +70,7 @@ impl Sim {
         let out = f(&mut ext);
         let (st, events) = ext.into_parts();
         assert!(st.take_error().is_none());
-        for (k, v) in st.into_changes() {
-            match v {
-                Some(v) => self.state.insert(k, v),
-                None => self.state.remove(&k),
-            };
-        }
+        crate::test_utils::apply_changes(&mut self.state, st.into_changes());
         (out, events.into_iter().map(|r| r.event).collect())
     }
 
@@ -93,12 +88,7 @@ impl Sim {
         let (st, events) = ext.into_parts();
         match result {
             Ok(()) => {
-                for (k, v) in st.into_changes() {
-                    match v {
-                        Some(v) => self.state.insert(k, v),
-                        None => self.state.remove(&k),
-                    };
-                }
+                crate::test_utils::apply_changes(&mut self.state, st.into_changes());
                 Ok(events.into_iter().map(|r| r.event).collect())
             }
             Err(e) => {
@@ -169,15 +159,7 @@ impl Sim {
 
     /// Σ (free + reserved) over every account in state.
     pub(crate) fn sum_of_balances(&self) -> Balance {
-        let prefix = balances::ACCOUNTS.prefix();
-        self.state
-            .range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| {
-                let a = balances::AccountData::decode(&mut &v[..]).unwrap();
-                a.free + a.reserved
-            })
-            .sum()
+        crate::test_utils::sum_of_balances(&self.state)
     }
 }
 
