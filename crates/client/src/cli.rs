@@ -6,7 +6,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use umbra_primitives::{format_amount, json::to_hex, parse_amount, AccountId, Pair};
+use umbra_primitives::{format_amount, json::to_hex, parse_amount, AccountId, Balance, Pair};
 use umbra_runtime::{balances, Call};
 
 use crate::{sdk::Inclusion, Client};
@@ -150,12 +150,19 @@ pub async fn transfer(args: TransferArgs) -> anyhow::Result<()> {
     let client = args.rpc.connect().await?;
     println!("transfer {} from {} to {}", format_amount(amount), from.public(), to);
     let call = Call::Balances(balances::Call::Transfer { dest: to, amount });
-    let inc = client.sign_and_watch(&from, call, tip).await?;
+    sign_and_report(&client, &from, call, tip, "transfer").await?;
+    Ok(())
+}
+
+/// Signs `call`, waits for its block, prints the block and events, and fails with the call's
+/// error (`<what> failed: module::Error`) if it did not succeed.
+pub async fn sign_and_report(client: &Client, signer: &Pair, call: Call, tip: Balance, what: &str) -> anyhow::Result<Inclusion> {
+    let inc = client.sign_and_watch(signer, call, tip).await?;
     print_inclusion(&inc);
     if !inc.success {
-        bail!("transfer failed: {}", failure_reason(&inc).unwrap_or_else(|| "unknown error".into()));
+        bail!("{what} failed: {}", failure_reason(&inc).unwrap_or_else(|| "unknown error".into()));
     }
-    Ok(())
+    Ok(inc)
 }
 
 /// Runs `umbra account ADDRESS`.
@@ -610,12 +617,7 @@ async fn submit_call(tx: &TxArgs, what: &str, call: Call) -> anyhow::Result<Incl
     let signer = pair_from_uri(&tx.from).context("invalid --from")?;
     let tip = parse_umb(&tx.tip, "--tip")?;
     let client = tx.rpc.connect().await?;
-    let inc = client.sign_and_watch(&signer, call, tip).await?;
-    print_inclusion(&inc);
-    if !inc.success {
-        bail!("{what} failed: {}", failure_reason(&inc).unwrap_or_else(|| "unknown error".into()));
-    }
-    Ok(inc)
+    sign_and_report(&client, &signer, call, tip, what).await
 }
 
 fn event_field<'a>(inc: &'a Inclusion, module: &str, name: &str) -> Option<&'a Value> {

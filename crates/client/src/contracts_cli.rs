@@ -287,7 +287,7 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
 
 /// Runs `umbra gatekeeper ...`.
 pub async fn gatekeeper_cmd(cmd: GatekeeperCommand) -> anyhow::Result<()> {
-    let (call, from, rpc) = match cmd {
+    let (call, from, rpc, what) = match cmd {
         GatekeeperCommand::List { rpc } => {
             let client = rpc.connect().await?;
             let v: Value = client.call("umbra_gatekeepers", rpc_params![]).await?;
@@ -295,18 +295,14 @@ pub async fn gatekeeper_cmd(cmd: GatekeeperCommand) -> anyhow::Result<()> {
             return Ok(());
         }
         GatekeeperCommand::Elect { worker, from, rpc } => {
-            (Call::Gatekeeper(gatekeeper::Call::Elect { worker: parse_address(&worker)? }), from, rpc)
+            (Call::Gatekeeper(gatekeeper::Call::Elect { worker: parse_address(&worker)? }), from, rpc, "election")
         }
-        GatekeeperCommand::Rotate { from, rpc } => (Call::Gatekeeper(gatekeeper::Call::RotateMasterKey), from, rpc),
+        GatekeeperCommand::Rotate { from, rpc } => {
+            (Call::Gatekeeper(gatekeeper::Call::RotateMasterKey), from, rpc, "rotation")
+        }
     };
     let from = pair_from_uri(&from)?;
     let client = rpc.connect().await?;
-    let inc = client.sign_and_watch(&from, call, 0).await?;
-    for e in &inc.events {
-        println!("  {}", format_event(e));
-    }
-    if !inc.success {
-        bail!("refused: {}", failure_reason(&inc).unwrap_or_default());
-    }
+    crate::cli::sign_and_report(&client, &from, call, 0, what).await?;
     Ok(())
 }
