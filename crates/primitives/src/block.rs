@@ -100,6 +100,21 @@ pub fn vrf_input(parent_hash: &H256, number: BlockNumber) -> Vec<u8> {
 }
 
 impl Header {
+    /// The unsealed genesis header committing to `state_root`.
+    pub fn genesis(state_root: H256, timestamp: Moment) -> Header {
+        Header {
+            parent_hash: H256::ZERO,
+            number: 0,
+            state_root,
+            extrinsics_root: H256::ZERO,
+            events_root: H256::ZERO,
+            timestamp,
+            author: Public([0u8; 32]),
+            vrf: VrfSignature { pre_output: [0u8; 32], proof: [0u8; 64] },
+            seal: Signature([0u8; 64]),
+        }
+    }
+
     /// blake2-256 of the header without its seal: what the author signs.
     pub fn pre_hash(&self) -> H256 {
         H256::hash_of(&(
@@ -210,17 +225,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn genesis() -> Header {
-        Header {
-            parent_hash: H256::ZERO,
-            number: 0,
-            state_root: H256::ZERO,
-            extrinsics_root: H256::ZERO,
-            events_root: H256::ZERO,
-            timestamp: 0,
-            author: Public([0u8; 32]),
-            vrf: VrfSignature { pre_output: [0u8; 32], proof: [0u8; 64] },
-            seal: Signature([0u8; 64]),
-        }
+        Header::genesis(H256::ZERO, 0)
     }
 
     #[test]

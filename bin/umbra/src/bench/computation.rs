@@ -20,7 +20,7 @@ use umbra_crypto::{blake2_256, EcdhSecret, Pair, Public};
 use umbra_node::{consensus::DevAuthority, ChainSpec, Node};
 use umbra_primitives::{
     mq::{topics, Heartbeat, SignedMessage},
-    Block, Header, Signature, VrfSignature, H256, UNITS,
+    Block, Header, H256, UNITS,
 };
 use umbra_runtime::{
     computation::{self, ComputationParams},
@@ -142,17 +142,7 @@ fn seeded_genesis(args: &ComputationBenchArgs, spec: &mut ChainSpec) -> anyhow::
         };
     }
     let entries: Vec<(Vec<u8>, Vec<u8>)> = merged.into_iter().collect();
-    let header = Header {
-        parent_hash: H256::ZERO,
-        number: 0,
-        state_root: H256(umbra_chain_storage::compute_root(entries.iter().cloned())),
-        extrinsics_root: H256::ZERO,
-        events_root: H256::ZERO,
-        timestamp: 0,
-        author: Public([0u8; 32]),
-        vrf: VrfSignature { pre_output: [0u8; 32], proof: [0u8; 64] },
-        seal: Signature([0u8; 64]),
-    };
+    let header = Header::genesis(H256(umbra_chain_storage::compute_root(entries.iter().cloned())), 0);
     Ok((entries, Block { header, extrinsics: Vec::new() }))
 }
 

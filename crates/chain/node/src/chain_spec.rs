@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use parity_scale_codec::Encode;
 use serde::{Deserialize, Serialize};
-use umbra_primitives::{Block, Header, Public, Signature, VrfSignature, H256};
+use umbra_primitives::{Block, Header, H256};
 use umbra_runtime::GenesisConfig;
 
 /// A chain specification.
@@ -53,17 +53,7 @@ impl ChainSpec {
     pub fn genesis(&self) -> anyhow::Result<(Vec<(Vec<u8>, Vec<u8>)>, Block)> {
         let state = self.genesis.build().context("cannot build genesis state")?;
         let state_root = H256(umbra_chain_storage::compute_root(state.iter().cloned()));
-        let header = Header {
-            parent_hash: H256::ZERO,
-            number: 0,
-            state_root,
-            extrinsics_root: H256::ZERO,
-            events_root: H256::ZERO,
-            timestamp: self.genesis_timestamp,
-            author: Public([0u8; 32]),
-            vrf: VrfSignature { pre_output: [0u8; 32], proof: [0u8; 64] },
-            seal: Signature([0u8; 64]),
-        };
+        let header = Header::genesis(state_root, self.genesis_timestamp);
         Ok((state, Block { header, extrinsics: Vec::new() }))
     }
 
