@@ -41,7 +41,8 @@ struct Proc {
 
 fn spawn(name: &str, args: &[String], log: &Path) -> anyhow::Result<Proc> {
     let exe = std::env::current_exe().context("cannot find the umbra executable")?;
-    let log_file = fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let log_file =
+        fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut cmd = Command::new(exe);
     cmd.args(args).stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file);
     #[cfg(target_os = "linux")]
@@ -72,7 +73,9 @@ fn stop_all(procs: &mut [Proc]) {
                     println!("{} stopped ({status})", p.name);
                     break;
                 }
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
                 _ => {
                     let _ = p.child.kill();
                     let _ = p.child.wait();
@@ -89,7 +92,10 @@ async fn status_line(client: &Client) -> anyhow::Result<String> {
     let workers = client.workers().await?;
     let c: serde_json::Value = client.call("umbra_computation", jsonrpsee_params()).await?;
     let umb = |v: &serde_json::Value| {
-        v.as_str().and_then(|s| s.parse::<u128>().ok()).map(umbra_primitives::format_amount).unwrap_or_default()
+        v.as_str()
+            .and_then(|s| s.parse::<u128>().ok())
+            .map(umbra_primitives::format_amount)
+            .unwrap_or_default()
     };
     Ok(format!(
         "block #{:<6} workers: {} registered, {} computing, {} unresponsive | paid to workers {} | treasury {}",
@@ -118,9 +124,14 @@ async fn start_confidential(client: &Client) -> anyhow::Result<()> {
         .min_by_key(|w| w["registeredAt"].as_u64())
         .and_then(|w| w["identity"].as_str()?.parse().ok())
         .context("no worker to elect")?;
-    let inc = client.sign_and_watch(&alice, Call::Gatekeeper(gatekeeper::Call::Elect { worker: first }), 0).await?;
+    let inc = client
+        .sign_and_watch(&alice, Call::Gatekeeper(gatekeeper::Call::Elect { worker: first }), 0)
+        .await?;
     if !inc.success {
-        bail!("electing the gatekeeper: {}", umbra_client::cli::failure_reason(&inc).unwrap_or_default());
+        bail!(
+            "electing the gatekeeper: {}",
+            umbra_client::cli::failure_reason(&inc).unwrap_or_default()
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -136,10 +147,17 @@ async fn start_confidential(client: &Client) -> anyhow::Result<()> {
     println!("gatekeeper {first} holds the master key");
     let kind = umbra_contracts::ContractKind::Guestbook;
     let inc = client
-        .sign_and_watch(&alice, Call::Contracts(contracts::Call::Deploy { kind, salt: b"umbra-dev-demo".to_vec() }), 0)
+        .sign_and_watch(
+            &alice,
+            Call::Contracts(contracts::Call::Deploy { kind, salt: b"umbra-dev-demo".to_vec() }),
+            0,
+        )
         .await?;
     if !inc.success {
-        bail!("deploying the demo guestbook: {}", umbra_client::cli::failure_reason(&inc).unwrap_or_default());
+        bail!(
+            "deploying the demo guestbook: {}",
+            umbra_client::cli::failure_reason(&inc).unwrap_or_default()
+        );
     }
     let id = umbra_contracts::contract_id(&alice.public(), kind, b"umbra-dev-demo");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -149,8 +167,15 @@ async fn start_confidential(client: &Client) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let init = umbra_contracts::guestbook::GuestbookCommand::Init { title: "Umbra dev guestbook".into() };
-    umbra_client::contracts_cli::send_command(client, &alice, &id, &parity_scale_codec::Encode::encode(&init)).await?;
+    let init =
+        umbra_contracts::guestbook::GuestbookCommand::Init { title: "Umbra dev guestbook".into() };
+    umbra_client::contracts_cli::send_command(
+        client,
+        &alice,
+        &id,
+        &parity_scale_codec::Encode::encode(&init),
+    )
+    .await?;
     println!("demo guestbook {id} deployed and initialized (umbra contract info {id})");
     Ok(())
 }
@@ -183,15 +208,25 @@ async fn start_computing(client: &Client, workers: usize) -> anyhow::Result<()> 
         if mine.is_empty() {
             continue;
         }
-        let inc = client.sign_and_watch(&pair, Call::StakePools(stake_pools::Call::Create { commission: 100_000 }), 0).await?;
+        let inc = client
+            .sign_and_watch(
+                &pair,
+                Call::StakePools(stake_pools::Call::Create { commission: 100_000 }),
+                0,
+            )
+            .await?;
         let pool = inc
             .events
             .iter()
             .find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64())
             .context("pool creation failed")?;
         // Each worker needs at least `minStakePerSqrtScore × √score` (a fast machine scores high).
-        let params: serde_json::Value = client.call("umbra_computation", jsonrpsee_params()).await?;
-        let per_sqrt: u128 = params["params"]["minStakePerSqrtScore"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let params: serde_json::Value =
+            client.call("umbra_computation", jsonrpsee_params()).await?;
+        let per_sqrt: u128 = params["params"]["minStakePerSqrtScore"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let stakes: Vec<u128> = mine
             .iter()
             .map(|w| {
@@ -200,19 +235,28 @@ async fn start_computing(client: &Client, workers: usize) -> anyhow::Result<()> 
                     .find(|r| r["identity"].as_str() == Some(&w.to_ss58()))
                     .and_then(|r| r["benchmarkScore"].as_u64())
                     .unwrap_or(0);
-                (per_sqrt * ((score as f64).sqrt().ceil() as u128)).max(DEV_STAKE_UMB * umbra_primitives::UNITS)
+                (per_sqrt * ((score as f64).sqrt().ceil() as u128))
+                    .max(DEV_STAKE_UMB * umbra_primitives::UNITS)
             })
             .collect();
         let total: u128 = stakes.iter().sum();
-        let mut calls = vec![Call::StakePools(stake_pools::Call::Contribute { pool, amount: total })];
+        let mut calls =
+            vec![Call::StakePools(stake_pools::Call::Contribute { pool, amount: total })];
         for (w, stake) in mine.iter().zip(&stakes) {
             calls.push(Call::StakePools(stake_pools::Call::AddWorker { pool, worker: *w }));
-            calls.push(Call::StakePools(stake_pools::Call::StartComputing { pool, worker: *w, stake: *stake }));
+            calls.push(Call::StakePools(stake_pools::Call::StartComputing {
+                pool,
+                worker: *w,
+                stake: *stake,
+            }));
         }
         for call in calls {
             let inc = client.sign_and_watch(&pair, call, 0).await?;
             if !inc.success {
-                bail!("setting up pool {pool} of {operator}: {}", umbra_client::cli::failure_reason(&inc).unwrap_or_default());
+                bail!(
+                    "setting up pool {pool} of {operator}: {}",
+                    umbra_client::cli::failure_reason(&inc).unwrap_or_default()
+                );
             }
         }
         println!(
@@ -226,7 +270,10 @@ async fn start_computing(client: &Client, workers: usize) -> anyhow::Result<()> 
 }
 
 /// Runs the local network until Ctrl-C.
-pub(crate) async fn run(args: DevArgs, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    args: DevArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     if args.workers > 64 {
         bail!("--workers is at most 64 on one machine");
     }
@@ -257,7 +304,9 @@ pub(crate) async fn run(args: DevArgs, shutdown: impl std::future::Future<Output
                     Err(_) if start.elapsed() < Duration::from_secs(30) => {
                         tokio::time::sleep(Duration::from_millis(200)).await
                     }
-                    Err(e) => bail!("node did not come up (see {}): {e}", logs.join("node.log").display()),
+                    Err(e) => {
+                        bail!("node did not come up (see {}): {e}", logs.join("node.log").display())
+                    }
                 }
             }
         };
@@ -280,7 +329,10 @@ pub(crate) async fn run(args: DevArgs, shutdown: impl std::future::Future<Output
                 operator.into(),
             ];
             procs.push(spawn(&name, &worker_args, &logs.join(format!("{name}.log")))?);
-            println!("{name}  http://{addr}  operator {operator}  (logs: {})", logs.join(format!("{name}.log")).display());
+            println!(
+                "{name}  http://{addr}  operator {operator}  (logs: {})",
+                logs.join(format!("{name}.log")).display()
+            );
         }
         println!("simulated platform: INSECURE, for development only. Ctrl-C stops the network.");
         Ok(client)
@@ -323,7 +375,10 @@ pub(crate) async fn run(args: DevArgs, shutdown: impl std::future::Future<Output
             if let Ok(Some(status)) = p.child.try_wait() {
                 let name = p.name.clone();
                 stop_all(&mut procs);
-                bail!("{name} exited unexpectedly ({status}); see {}", logs.join(format!("{name}.log")).display());
+                bail!(
+                    "{name} exited unexpectedly ({status}); see {}",
+                    logs.join(format!("{name}.log")).display()
+                );
             }
         }
         if let Ok(line) = status_line(&client).await {

@@ -103,8 +103,9 @@ struct WorkerRunArgs {
 
 async fn worker(args: WorkerRunArgs) -> anyhow::Result<()> {
     let base_path = args.base_path.context("--base-path is required to run a worker")?;
-    let operator = cli::pair_from_uri(&args.operator.context("--operator URI is required to run a worker")?)
-        .context("invalid --operator")?;
+    let operator =
+        cli::pair_from_uri(&args.operator.context("--operator URI is required to run a worker")?)
+            .context("invalid --operator")?;
     let vendor_root = cli::pair_from_uri(&args.vendor_root).context("invalid --vendor-root")?;
     let config = umbra_worker::WorkerConfig {
         rpc: args.rpc,
@@ -178,7 +179,10 @@ async fn node(args: NodeArgs) -> anyhow::Result<()> {
     };
     let authority = cli::pair_from_uri(&uri).context("invalid --authority")?;
     if let Some(t) = args.block_time_ms {
-        anyhow::ensure!((10..=600_000).contains(&t), "--block-time-ms must be between 10 and 600000");
+        anyhow::ensure!(
+            (10..=600_000).contains(&t),
+            "--block-time-ms must be between 10 and 600000"
+        );
     }
     let config = NodeConfig {
         base_path: args.base_path,

@@ -40,7 +40,10 @@ fn printed_inclusion(stdout: &str) -> (u64, String, u32) {
 
 fn fee_params(node: &TestNode) -> (Balance, Balance) {
     let p = node.rpc("umbra_parameters", json!([]));
-    (p["baseFee"].as_str().unwrap().parse().unwrap(), p["byteFee"].as_str().unwrap().parse().unwrap())
+    (
+        p["baseFee"].as_str().unwrap().parse().unwrap(),
+        p["byteFee"].as_str().unwrap().parse().unwrap(),
+    )
 }
 
 /// The fee the chain charged the extrinsic at `index` of block `hash`, recomputed from its length
@@ -109,7 +112,12 @@ fn key_generate_prints_a_phrase_that_inspects_to_the_same_account() {
 #[test]
 fn key_inspect_of_an_invalid_uri_fails_with_one_line() {
     // A bad mnemonic, a short seed, an empty junction, an address with a bad checksum.
-    for bad in ["not a valid phrase at all", "0x1234", "//Alice//", "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQZ"] {
+    for bad in [
+        "not a valid phrase at all",
+        "0x1234",
+        "//Alice//",
+        "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQZ",
+    ] {
         let run = umbra(&["key", "inspect", bad]);
         let line = run.one_line_error();
         assert!(line.contains("invalid secret URI or address"), "{line}");
@@ -131,18 +139,29 @@ fn transfer_is_included_and_balances_add_up_exactly() {
     assert!(out.contains(&format!("transfer 1.5 UMB from {ALICE} to {BOB}")), "{out}");
     let (number, hash, index) = printed_inclusion(out);
     assert!(number >= 1);
-    assert_eq!(node.block_hash(number).as_deref(), Some(hash.as_str()), "printed block is on chain");
+    assert_eq!(
+        node.block_hash(number).as_deref(),
+        Some(hash.as_str()),
+        "printed block is on chain"
+    );
 
     let events = printed_events(out);
-    let transfer = events.iter().find(|(n, _)| n == "Balances.Transfer").expect("Transfer event printed");
+    let transfer =
+        events.iter().find(|(n, _)| n == "Balances.Transfer").expect("Transfer event printed");
     assert_eq!(transfer.1, json!({"from": ALICE, "to": BOB, "amount": "1500000000000"}));
-    assert!(events.iter().any(|(n, f)| n == "System.ExtrinsicSuccess" && f["index"] == json!(index)));
+    assert!(events
+        .iter()
+        .any(|(n, f)| n == "System.ExtrinsicSuccess" && f["index"] == json!(index)));
     let printed_fee: Balance = events
         .iter()
         .find(|(n, _)| n == "Balances.FeePaid")
         .map(|(_, f)| f["fee"].as_str().unwrap().parse().unwrap())
         .expect("FeePaid event printed");
-    assert_eq!(printed_fee, fee_paid_event(&node, &hash, index, ALICE), "printed fee is the on-chain fee");
+    assert_eq!(
+        printed_fee,
+        fee_paid_event(&node, &hash, index, ALICE),
+        "printed fee is the on-chain fee"
+    );
     assert_eq!(printed_fee, expected_fee(&node, &hash, index), "fee = base + byte fee × length");
 
     let bob = node.cli(&["account", BOB]);
@@ -175,7 +194,11 @@ fn transfer_beyond_the_balance_fails_but_pays_the_fee() {
     let events = printed_events(&run.stdout);
     assert!(events.iter().any(|(n, f)| n == "System.ExtrinsicFailed"
         && f["error"] == json!({"module": "balances", "error": "InsufficientBalance"})));
-    assert!(!events.iter().any(|(n, _)| n == "Balances.Transfer"), "no Transfer event: {}", run.stdout);
+    assert!(
+        !events.iter().any(|(n, _)| n == "Balances.Transfer"),
+        "no Transfer event: {}",
+        run.stdout
+    );
 
     let fee = fee_paid_event(&node, &hash, index, BOB);
     assert_eq!(fee, expected_fee(&node, &hash, index));
@@ -189,7 +212,10 @@ fn transfer_beyond_the_balance_fails_but_pays_the_fee() {
     assert!(line.contains("transfer failed: balances::ExistentialDeposit"), "{line}");
     let (_, hash, index) = printed_inclusion(&run.stdout);
     let fee = fee_paid_event(&node, &hash, index, &charlie);
-    assert_eq!(node.account(&charlie), Account { free: charlie_before.free - fee, reserved: 0, nonce: 1 });
+    assert_eq!(
+        node.account(&charlie),
+        Account { free: charlie_before.free - fee, reserved: 0, nonce: 1 }
+    );
     assert_eq!(node.account(&fresh), Account { free: 0, reserved: 0, nonce: 0 });
 }
 
@@ -198,12 +224,28 @@ fn transfer_with_bad_input_fails_before_submitting_anything() {
     let node = TestNode::dev();
     let before = node.account(ALICE);
     let cases: &[(&[&str], &str)] = &[
-        (&["--from", "//Alice", "--to", BOB, "--amount", "abc"], "invalid --amount: invalid amount `abc`"),
+        (
+            &["--from", "//Alice", "--to", BOB, "--amount", "abc"],
+            "invalid --amount: invalid amount `abc`",
+        ),
         (&["--from", "//Alice", "--to", BOB, "--amount", "1.0000000000001"], "at most 12 decimals"),
         (&["--from", "//Alice", "--to", BOB, "--amount", "1e3"], "invalid --amount"),
-        (&["--from", "//Alice", "--to", BOB, "--amount", "99999999999999999999999999999"], "too large"),
+        (
+            &["--from", "//Alice", "--to", BOB, "--amount", "99999999999999999999999999999"],
+            "too large",
+        ),
         (&["--from", "//Alice", "--to", "5FHneW", "--amount", "1"], "invalid address `5FHneW`"),
-        (&["--from", "//Alice", "--to", "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694tz", "--amount", "1"], "invalid address"),
+        (
+            &[
+                "--from",
+                "//Alice",
+                "--to",
+                "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694tz",
+                "--amount",
+                "1",
+            ],
+            "invalid address",
+        ),
         (&["--from", "not a valid phrase", "--to", BOB, "--amount", "1"], "invalid secret URI"),
         (&["--from", "//Alice", "--to", BOB, "--amount", "1", "--tip", "x"], "invalid --tip"),
     ];
@@ -213,7 +255,11 @@ fn transfer_with_bad_input_fails_before_submitting_anything() {
         let run = node.cli(&full);
         let line = run.one_line_error();
         assert!(line.contains(expected), "{args:?}: expected `{expected}` in `{line}`");
-        assert!(!run.stdout.contains("included in block"), "{args:?} was submitted: {}", run.stdout);
+        assert!(
+            !run.stdout.contains("included in block"),
+            "{args:?} was submitted: {}",
+            run.stdout
+        );
     }
     assert!(node.pending().is_empty(), "nothing pooled");
     // Anything that had been submitted would be included within two blocks.
@@ -255,7 +301,8 @@ fn chain_head_prints_a_verified_header() {
     let parent = run.field("parent").expect("parent line");
     assert_eq!(node.block_hash(number - 1), Some(parent));
     assert_eq!(run.field("author").as_deref(), Some(ALICE));
-    let randomness = run.stdout.lines().find(|l| l.starts_with("randomness:")).expect("randomness line");
+    let randomness =
+        run.stdout.lines().find(|l| l.starts_with("randomness:")).expect("randomness line");
     assert!(randomness.ends_with("(VRF and seal verified)"), "{randomness}");
     let hex_part = randomness.split_whitespace().nth(1).unwrap();
     assert_eq!(hex_part.len(), 66, "32-byte randomness: {hex_part}");
@@ -297,7 +344,10 @@ fn edited_spec_gives_another_genesis_with_the_new_account() {
     let specs = tempfile::tempdir().unwrap();
     let zed = address("//Zed");
     let mut spec = dev_spec_json();
-    spec["genesis"]["balances"].as_array_mut().unwrap().push(json!({"address": zed, "balance": "42000000000000"}));
+    spec["genesis"]["balances"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"address": zed, "balance": "42000000000000"}));
     let file = write_spec(specs.path(), "edited.json", &spec);
 
     let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
@@ -342,7 +392,11 @@ fn node_refuses_malformed_specs_and_bad_arguments() {
     for (i, (file, expected)) in cases.iter().enumerate() {
         let base = dir.path().join(format!("db-{i}"));
         let mut cmd = std::process::Command::new(bin());
-        cmd.arg("node").arg("--chain").arg(file).args(["--authority", "//Alice", "--base-path"]).arg(&base);
+        cmd.arg("node")
+            .arg("--chain")
+            .arg(file)
+            .args(["--authority", "//Alice", "--base-path"])
+            .arg(&base);
         cmd.args(["--rpc-addr", "127.0.0.1:0", "--block-time-ms", "250"]);
         let run = run_with_timeout(cmd, Duration::from_secs(30));
         let line = run.one_line_error();
@@ -355,10 +409,19 @@ fn node_refuses_malformed_specs_and_bad_arguments() {
     let base = base.to_str().unwrap();
     let spec = spec.to_str().unwrap();
     let arg_cases: &[(&[&str], &str)] = &[
-        (&["node", "--chain", spec, "--base-path", base, "--rpc-addr", "127.0.0.1:0"], "--authority URI is required"),
-        (&["node", "--chain", spec, "--authority", "no such key", "--base-path", base], "invalid --authority"),
+        (
+            &["node", "--chain", spec, "--base-path", base, "--rpc-addr", "127.0.0.1:0"],
+            "--authority URI is required",
+        ),
+        (
+            &["node", "--chain", spec, "--authority", "no such key", "--base-path", base],
+            "invalid --authority",
+        ),
         (&["node", "--base-path", base], "choose a chain"),
-        (&["node", "--dev", "--base-path", base, "--block-time-ms", "5"], "--block-time-ms must be between"),
+        (
+            &["node", "--dev", "--base-path", base, "--block-time-ms", "5"],
+            "--block-time-ms must be between",
+        ),
     ];
     for (args, expected) in arg_cases {
         let mut cmd = std::process::Command::new(bin());

@@ -66,13 +66,41 @@ fn workers_heartbeat_earn_go_unresponsive_when_killed_and_recover_when_restarted
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = Client::connect(&node.url()).await.expect("connect");
-        let inc = submit(&client, "//Bob", Call::StakePools(stake_pools::Call::Create { commission: 100_000 })).await;
-        let pool = inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).expect("pool id");
-        submit(&client, "//Bob", Call::StakePools(stake_pools::Call::Contribute { pool, amount: 4_000 * UNITS })).await;
+        let inc = submit(
+            &client,
+            "//Bob",
+            Call::StakePools(stake_pools::Call::Create { commission: 100_000 }),
+        )
+        .await;
+        let pool = inc
+            .events
+            .iter()
+            .find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64())
+            .expect("pool id");
+        submit(
+            &client,
+            "//Bob",
+            Call::StakePools(stake_pools::Call::Contribute { pool, amount: 4_000 * UNITS }),
+        )
+        .await;
         for id in [&id1, &id2] {
             let worker: AccountId = id.parse().unwrap();
-            submit(&client, "//Bob", Call::StakePools(stake_pools::Call::AddWorker { pool, worker })).await;
-            submit(&client, "//Bob", Call::StakePools(stake_pools::Call::StartComputing { pool, worker, stake: 1_500 * UNITS })).await;
+            submit(
+                &client,
+                "//Bob",
+                Call::StakePools(stake_pools::Call::AddWorker { pool, worker }),
+            )
+            .await;
+            submit(
+                &client,
+                "//Bob",
+                Call::StakePools(stake_pools::Call::StartComputing {
+                    pool,
+                    worker,
+                    stake: 1_500 * UNITS,
+                }),
+            )
+            .await;
         }
     });
     assert_eq!(state(&node, &id1), "Computing");
@@ -88,25 +116,36 @@ fn workers_heartbeat_earn_go_unresponsive_when_killed_and_recover_when_restarted
     // interval plus the window.
     w2.kill();
     let miss_timeout = Duration::from_millis((2 * MEAN_INTERVAL + WINDOW + 20) * BLOCK_TIME_MS);
-    wait_for(miss_timeout, "killed worker unresponsive", || (state(&node, &id2) == "Unresponsive").then_some(()));
+    wait_for(miss_timeout, "killed worker unresponsive", || {
+        (state(&node, &id2) == "Unresponsive").then_some(())
+    });
     let frozen = total_reward(&node, &id2);
     let w1_before = total_reward(&node, &id1);
     node.wait_blocks(3 * MEAN_INTERVAL);
     assert_eq!(total_reward(&node, &id2), frozen, "an unresponsive worker earns nothing");
     assert_eq!(state(&node, &id1), "Computing", "the live worker is unaffected");
-    wait_for(earn_timeout, "live worker keeps earning", || (total_reward(&node, &id1) > w1_before).then_some(()));
+    wait_for(earn_timeout, "live worker keeps earning", || {
+        (total_reward(&node, &id1) > w1_before).then_some(())
+    });
 
     // Restart w2 (same identity from its sealed blob): it answers a later challenge and is back.
     w2.restart();
     assert_eq!(identity_of(&w2), id2);
-    wait_for(earn_timeout, "restarted worker computing again", || (state(&node, &id2) == "Computing").then_some(()));
-    wait_for(earn_timeout, "restarted worker earning again", || (total_reward(&node, &id2) > frozen).then_some(()));
+    wait_for(earn_timeout, "restarted worker computing again", || {
+        (state(&node, &id2) == "Computing").then_some(())
+    });
+    wait_for(earn_timeout, "restarted worker earning again", || {
+        (total_reward(&node, &id2) > frozen).then_some(())
+    });
 
     // The books balance: every planck meant for workers is paid, forfeited or in the pot.
     let c = node.rpc("umbra_computation", json!([]));
     let n = |v: &Value| v.as_str().unwrap().parse::<u128>().unwrap();
     let e = &c["emission"];
     assert_eq!(n(&e["paidToWorkers"]) + n(&e["forfeited"]) + n(&c["pot"]), n(&e["toWorkers"]));
-    assert!(n(&e["forfeited"]) > 0, "the killed worker's accrual since its last heartbeat was forfeited");
+    assert!(
+        n(&e["forfeited"]) > 0,
+        "the killed worker's accrual since its last heartbeat was forfeited"
+    );
     assert_eq!(c["computing"], json!(2));
 }

@@ -24,8 +24,7 @@ use umbra_primitives::{
     simulated_enclave_measurement, simulated_enclave_signer, AccountId, Pair, H256, UNITS,
 };
 use umbra_runtime::{
-    contracts,
-    mq,
+    contracts, mq,
     registry::{self, expected_report_data, BenchmarkReport},
     stake_pools, Call,
 };
@@ -77,7 +76,12 @@ fn wait_executed(node: &TestNode, id: &str) -> Value {
     })
 }
 
-async fn query(w: &TestWorker, node: &TestNode, signer: &Pair, body: WorkerQuery) -> Result<Vec<u8>, String> {
+async fn query(
+    w: &TestWorker,
+    node: &TestNode,
+    signer: &Pair,
+    body: WorkerQuery,
+) -> Result<Vec<u8>, String> {
     let chain = Client::connect(&node.url()).await.unwrap();
     let identity: AccountId = identity_of(w).parse().unwrap();
     let keys = wclient::registered_keys(&chain, &identity).await.map_err(|e| e.to_string())?;
@@ -85,7 +89,8 @@ async fn query(w: &TestWorker, node: &TestNode, signer: &Pair, body: WorkerQuery
 }
 
 async fn posts(w: &TestWorker, node: &TestNode, id: ContractId) -> Result<Vec<String>, String> {
-    let q = WorkerQuery::Contract { id, query: GuestbookQuery::Posts { from: 0, limit: 100 }.encode() };
+    let q =
+        WorkerQuery::Contract { id, query: GuestbookQuery::Posts { from: 0, limit: 100 }.encode() };
     let bytes = query(w, node, &pair("//Alice"), q).await?;
     match GuestbookResponse::decode(&mut &bytes[..]).map_err(|e| e.to_string())? {
         GuestbookResponse::Posts(p) => Ok(p.into_iter().map(|p| p.text).collect()),
@@ -101,20 +106,37 @@ async fn state_of(w: &TestWorker, node: &TestNode, id: ContractId) -> Result<(u6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confidential_contract_lifecycle() {
     let node = node_for_contracts();
-    let mut workers: Vec<TestWorker> = (0..3).map(|i| TestWorker::start(&node, &format!("w{i}"), "//Bob")).collect();
+    let mut workers: Vec<TestWorker> =
+        (0..3).map(|i| TestWorker::start(&node, &format!("w{i}"), "//Bob")).collect();
     let ids: Vec<String> = workers.iter().map(identity_of).collect();
     wait_for(Duration::from_secs(60), "three workers registered", || {
         (node.rpc("umbra_workers", json!([])).as_array()?.len() == 3).then_some(())
     });
     let client = Client::connect(&node.url()).await.unwrap();
     let bob = pair("//Bob");
-    let inc = ok(&client, &bob, Call::StakePools(stake_pools::Call::Create { commission: 0 })).await;
-    let pool = inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).unwrap();
-    ok(&client, &bob, Call::StakePools(stake_pools::Call::Contribute { pool, amount: 6_000 * UNITS })).await;
+    let inc =
+        ok(&client, &bob, Call::StakePools(stake_pools::Call::Create { commission: 0 })).await;
+    let pool =
+        inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).unwrap();
+    ok(
+        &client,
+        &bob,
+        Call::StakePools(stake_pools::Call::Contribute { pool, amount: 6_000 * UNITS }),
+    )
+    .await;
     for id in &ids {
         let worker: AccountId = id.parse().unwrap();
         ok(&client, &bob, Call::StakePools(stake_pools::Call::AddWorker { pool, worker })).await;
-        ok(&client, &bob, Call::StakePools(stake_pools::Call::StartComputing { pool, worker, stake: 1_500 * UNITS })).await;
+        ok(
+            &client,
+            &bob,
+            Call::StakePools(stake_pools::Call::StartComputing {
+                pool,
+                worker,
+                stake: 1_500 * UNITS,
+            }),
+        )
+        .await;
     }
 
     // Deploying before any gatekeeper exists is refused.
@@ -133,7 +155,11 @@ async fn confidential_contract_lifecycle() {
     let init = json!({"Init": {"title": TITLE}}).to_string();
     let run = node.cli(&["contract", "deploy", "--from", "//Dave", "--init", &init]);
     let out = run.ok();
-    let cid_text = out.lines().find_map(|l| l.strip_prefix("contract ")?.split_whitespace().next()).expect("contract id").to_string();
+    let cid_text = out
+        .lines()
+        .find_map(|l| l.strip_prefix("contract ")?.split_whitespace().next())
+        .expect("contract id")
+        .to_string();
     let cid: ContractId = cid_text.parse().unwrap();
     assert!(out.contains("Contracts.CommandExecuted"), "{out}");
     let first = assigned(&node, &cid_text);
@@ -173,7 +199,8 @@ async fn confidential_contract_lifecycle() {
 
     // A tampered command: an error event and no state change.
     let before = contract_info(&node, &cid_text);
-    let key: Vec<u8> = before["pubkey"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+    let key: Vec<u8> =
+        before["pubkey"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
     let mut sealed = umbra_contracts::seal_command(
         &EcdhPublic(key.try_into().unwrap()),
         &cid,
@@ -181,15 +208,27 @@ async fn confidential_contract_lifecycle() {
     )
     .unwrap();
     sealed.ciphertext[0] ^= 1;
-    let pushed = ok(&client, &pair("//Eve"), Call::Contracts(contracts::Call::PushCommand { contract: cid, command: sealed })).await;
-    let seq = pushed.events.iter().find_map(|e| e["Contracts"]["CommandPushed"]["seq"].as_u64()).unwrap();
+    let pushed = ok(
+        &client,
+        &pair("//Eve"),
+        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: sealed }),
+    )
+    .await;
+    let seq =
+        pushed.events.iter().find_map(|e| e["Contracts"]["CommandPushed"]["seq"].as_u64()).unwrap();
     let after = wait_executed(&node, &cid_text);
     assert_eq!(after["stateHash"], before["stateHash"], "a tampered command changes nothing");
     let reason = (pushed.block_number..=node.head_number())
-        .flat_map(|n| node.rpc("umbra_events", json!([node.block_hash(n)])).as_array().cloned().unwrap_or_default())
+        .flat_map(|n| {
+            node.rpc("umbra_events", json!([node.block_hash(n)]))
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .find_map(|r| {
             let f = &r["event"]["Contracts"]["CommandFailed"];
-            (f["seq"].as_u64() == Some(seq)).then(|| f["reason"].as_str().unwrap_or_default().to_string())
+            (f["seq"].as_u64() == Some(seq))
+                .then(|| f["reason"].as_str().unwrap_or_default().to_string())
         })
         .expect("a CommandFailed event for the tampered command");
     assert!(reason.contains("cannot open command"), "{reason}");
@@ -197,28 +236,64 @@ async fn confidential_contract_lifecycle() {
     // The plaintext never reaches blocks or the node's storage.
     let db = std::fs::read(node.base_path().join("chain.redb")).expect("read the database file");
     for secret in [MARKER.as_bytes(), TITLE.as_bytes(), b"tampered"] {
-        assert!(!db.windows(secret.len()).any(|w| w == secret), "plaintext {:?} found in the chain database", String::from_utf8_lossy(secret));
+        assert!(
+            !db.windows(secret.len()).any(|w| w == secret),
+            "plaintext {:?} found in the chain database",
+            String::from_utf8_lossy(secret)
+        );
     }
 
     // A forged gatekeeper message from a registered worker that is not the gatekeeper leader.
     let rogue = Pair::from_seed(&[42u8; 32]);
     let ecdh = EcdhSecret::from_bytes([43u8; 32]).public();
     let genesis: H256 = node.genesis_hash().parse().unwrap();
-    let platform = SimulatedPlatform::new([44u8; 32], &dev_vendor_root(), simulated_enclave_measurement(), simulated_enclave_signer());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let attestation = platform.quote(&expected_report_data(&rogue.public(), &ecdh, &genesis), now).unwrap();
+    let platform = SimulatedPlatform::new(
+        [44u8; 32],
+        &dev_vendor_root(),
+        simulated_enclave_measurement(),
+        simulated_enclave_signer(),
+    );
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as u64;
+    let attestation =
+        platform.quote(&expected_report_data(&rogue.public(), &ecdh, &genesis), now).unwrap();
     let benchmark = BenchmarkReport { iterations: 10_000, elapsed_ms: 200 };
     let benchmark_signature = rogue.sign(&benchmark.signing_payload(&genesis, &rogue.public()));
     let ferdie = pair("//Ferdie");
-    ok(&client, &ferdie, Call::Registry(registry::Call::RegisterWorker {
-        identity: rogue.public(), ecdh, attestation, operator: ferdie.public(), benchmark, benchmark_signature,
-    }))
+    ok(
+        &client,
+        &ferdie,
+        Call::Registry(registry::Call::RegisterWorker {
+            identity: rogue.public(),
+            ecdh,
+            attestation,
+            operator: ferdie.public(),
+            benchmark,
+            benchmark_signature,
+        }),
+    )
     .await;
-    let forged = SignedMessage::sign(&rogue, &genesis, topics::EG_CONTRACT_PUBKEY.to_vec(), 0, (cid, 0u32, [9u8; 32]).encode());
-    let inc = ok(&client, &ferdie, Call::Mq(mq::Call::SyncOffchainMessage { message: forged })).await;
-    let rejected = inc.events.iter().find_map(|e| e["Mq"]["MessageRejected"]["reason"].as_str()).expect("MessageRejected");
+    let forged = SignedMessage::sign(
+        &rogue,
+        &genesis,
+        topics::EG_CONTRACT_PUBKEY.to_vec(),
+        0,
+        (cid, 0u32, [9u8; 32]).encode(),
+    );
+    let inc =
+        ok(&client, &ferdie, Call::Mq(mq::Call::SyncOffchainMessage { message: forged })).await;
+    let rejected = inc
+        .events
+        .iter()
+        .find_map(|e| e["Mq"]["MessageRejected"]["reason"].as_str())
+        .expect("MessageRejected");
     assert!(rejected.contains("gatekeeper leader"), "{rejected}");
-    assert_eq!(contract_info(&node, &cid_text)["pubkey"], before["pubkey"], "the contract key is unchanged");
+    assert_eq!(
+        contract_info(&node, &cid_text)["pubkey"],
+        before["pubkey"],
+        "the contract key is unchanged"
+    );
 
     // A second gatekeeper receives the master key from the leader, sealed to its attested ECDH key;
     // a rotation makes a new key for new contracts while old contracts keep theirs.
@@ -231,32 +306,72 @@ async fn confidential_contract_lifecycle() {
         let g = node.rpc("umbra_gatekeepers", json!([]));
         (g["currentRotation"] == json!(1) && g["holds"][&ids[1]] == json!(1)).then_some(())
     });
-    let run = node.cli(&["contract", "deploy", "--from", "//Ferdie", "--init", &json!({"Init": {"title": "second"}}).to_string()]);
-    let second = run.ok().lines().find_map(|l| l.strip_prefix("contract ")?.split_whitespace().next()).unwrap().to_string();
-    assert_eq!(contract_info(&node, &second)["rotation"], json!(1), "new contracts use the new key");
+    let run = node.cli(&[
+        "contract",
+        "deploy",
+        "--from",
+        "//Ferdie",
+        "--init",
+        &json!({"Init": {"title": "second"}}).to_string(),
+    ]);
+    let second = run
+        .ok()
+        .lines()
+        .find_map(|l| l.strip_prefix("contract ")?.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        contract_info(&node, &second)["rotation"],
+        json!(1),
+        "new contracts use the new key"
+    );
     assert_eq!(contract_info(&node, &cid_text)["rotation"], json!(0), "old contracts keep theirs");
-    let run = node.cli(&["contract", "command", &cid_text, "--from", "//Eve", "--json", &json!({"Post": {"text": "old key still works"}}).to_string()]);
+    let run = node.cli(&[
+        "contract",
+        "command",
+        &cid_text,
+        "--from",
+        "//Eve",
+        "--json",
+        &json!({"Post": {"text": "old key still works"}}).to_string(),
+    ]);
     assert!(run.ok().contains("Contracts.CommandExecuted"), "{}", run.stdout);
     let texts = {
         let c = wait_executed(&node, &cid_text);
         let a = assigned(&node, &cid_text);
         let w = by_id(&a[0]);
         let t = posts(&workers[w], &node, cid).await.unwrap();
-        assert_eq!(t.len(), c["commands"].as_u64().unwrap() as usize - 2, "init and the tampered command add no post");
+        assert_eq!(
+            t.len(),
+            c["commands"].as_u64().unwrap() as usize - 2,
+            "init and the tampered command add no post"
+        );
         t
     };
 
     // Kill an assigned worker: once it is unresponsive a reshuffle moves the contract, and the
     // new assignee rebuilds the identical state from the checkpoint and the command log.
     // (Not the gatekeeper: it must stay up to hand the key to the new assignee.)
-    let victim = chosen.iter().map(|w| by_id(w)).find(|i| *i != 0).expect("an assigned worker that is not the gatekeeper");
+    let victim = chosen
+        .iter()
+        .map(|w| by_id(w))
+        .find(|i| *i != 0)
+        .expect("an assigned worker that is not the gatekeeper");
     workers[victim].kill();
     let victim_id = ids[victim].clone();
-    let moved = wait_for(Duration::from_secs(90), "contract reassigned away from the killed worker", || {
-        let now = assigned(&node, &cid_text);
-        (!now.contains(&victim_id) && now.len() == 2).then_some(now)
-    });
-    let newcomer = moved.iter().map(|w| by_id(w)).find(|i| !chosen.contains(&ids[*i])).expect("a newly assigned worker");
+    let moved = wait_for(
+        Duration::from_secs(90),
+        "contract reassigned away from the killed worker",
+        || {
+            let now = assigned(&node, &cid_text);
+            (!now.contains(&victim_id) && now.len() == 2).then_some(now)
+        },
+    );
+    let newcomer = moved
+        .iter()
+        .map(|w| by_id(w))
+        .find(|i| !chosen.contains(&ids[*i]))
+        .expect("a newly assigned worker");
     let want = contract_info(&node, &cid_text);
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let rebuilt = loop {
@@ -274,9 +389,17 @@ async fn confidential_contract_lifecycle() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert_eq!(rebuilt.0, want["commands"].as_u64().unwrap());
-    assert_eq!(serde_json::to_value(rebuilt.1).unwrap(), want["stateHash"], "rebuilt state is identical");
+    assert_eq!(
+        serde_json::to_value(rebuilt.1).unwrap(),
+        want["stateHash"],
+        "rebuilt state is identical"
+    );
     assert_eq!(posts(&workers[newcomer], &node, cid).await.unwrap(), texts);
-    assert!(workers[newcomer].log().contains("contract state rebuilt"), "{}", workers[newcomer].log());
+    assert!(
+        workers[newcomer].log().contains("contract state rebuilt"),
+        "{}",
+        workers[newcomer].log()
+    );
 
     // And the contract keeps working with its new workers.
     let post = json!({"Post": {"text": "after the reshuffle"}}).to_string();

@@ -32,7 +32,12 @@ fn check_chain_integrity(node: &TestNode, depth: u64) -> u64 {
     let alice = pair("//Alice").public();
     for _ in 0..depth {
         let h = Header::try_from(&header).expect("header hashes to its claimed hash");
-        assert_eq!(node.block_hash(header.number), Some(header.hash.to_string()), "block #{} by number", header.number);
+        assert_eq!(
+            node.block_hash(header.number),
+            Some(header.hash.to_string()),
+            "block #{} by number",
+            header.number
+        );
         if header.number == 0 {
             assert_eq!(header.parent_hash, umbra_primitives::H256::ZERO);
             break;
@@ -58,7 +63,10 @@ async fn restart_keeps_blocks_balances_and_nonces_and_continues() {
     let client = Client::connect(&node.url()).await.expect("connect");
     let alice = pair("//Alice");
     for i in 1..=3 {
-        let inc = client.sign_and_watch(&alice, transfer_call("//Bob", i * UNITS), 0).await.expect("included");
+        let inc = client
+            .sign_and_watch(&alice, transfer_call("//Bob", i * UNITS), 0)
+            .await
+            .expect("included");
         assert!(inc.success);
     }
     drop(client);
@@ -72,7 +80,8 @@ async fn restart_keeps_blocks_balances_and_nonces_and_continues() {
 
     // Graceful stop.
     let head_before = node.head_number();
-    let hashes_before: Vec<String> = (0..=head_before).map(|n| node.block_hash(n).expect("block hash")).collect();
+    let hashes_before: Vec<String> =
+        (0..=head_before).map(|n| node.block_hash(n).expect("block hash")).collect();
     let status = node.terminate();
     assert!(status.success(), "SIGTERM is a clean exit, got {status}:\n{}", node.log());
     assert!(node.log().contains("shutting down"));
@@ -82,7 +91,8 @@ async fn restart_keeps_blocks_balances_and_nonces_and_continues() {
     assert!(node.head_number() >= head_before, "head went backwards");
     assert_eq!(node.genesis_hash(), genesis, "genesis unchanged");
     assert_eq!(accounts(&node), before, "balances and nonces identical");
-    let hashes_after: Vec<String> = (0..=head_before).map(|n| node.block_hash(n).expect("block hash")).collect();
+    let hashes_after: Vec<String> =
+        (0..=head_before).map(|n| node.block_hash(n).expect("block hash")).collect();
     assert_eq!(hashes_after, hashes_before, "every block of the first run is still there");
     check_chain_integrity(&node, 8);
     node.wait_for_block(head_before + 3);
@@ -118,7 +128,8 @@ async fn sigkill_at_random_instants_loses_nothing_confirmed() {
     const CHARLIE_AMOUNT: Balance = UNITS / 2;
     let charlie_addr = ss58("//Charlie");
     let dave_addr = ss58("//Dave");
-    let watched = [ALICE.to_string(), BOB.to_string(), charlie_addr.clone(), dave_addr.clone(), treasury()];
+    let watched =
+        [ALICE.to_string(), BOB.to_string(), charlie_addr.clone(), dave_addr.clone(), treasury()];
 
     let mut node = TestNode::dev();
     let genesis = node.genesis_hash();
@@ -136,10 +147,21 @@ async fn sigkill_at_random_instants_loses_nothing_confirmed() {
         let charlie = node.account(&charlie_addr);
         {
             let c = confirmed.lock().unwrap();
-            assert!(alice.nonce as usize >= c.inclusions.len(), "round {round}: confirmed transfers lost (delays {delays:?})");
+            assert!(
+                alice.nonce as usize >= c.inclusions.len(),
+                "round {round}: confirmed transfers lost (delays {delays:?})"
+            );
             for inc in &c.inclusions {
-                assert!(inc.success, "round {round}: a confirmed transfer failed: {:?}", inc.events);
-                assert!(inc.block_number <= head, "round {round}: confirmed block #{} beyond head #{head}", inc.block_number);
+                assert!(
+                    inc.success,
+                    "round {round}: a confirmed transfer failed: {:?}",
+                    inc.events
+                );
+                assert!(
+                    inc.block_number <= head,
+                    "round {round}: confirmed block #{} beyond head #{head}",
+                    inc.block_number
+                );
                 assert_eq!(
                     node.block_hash(inc.block_number),
                     Some(inc.block_hash.to_string()),
@@ -147,14 +169,24 @@ async fn sigkill_at_random_instants_loses_nothing_confirmed() {
                     inc.block_number
                 );
                 let block = node.rpc("chain_getBlock", json!([inc.block_hash.to_string()]));
-                let xt = block["block"]["extrinsics"][inc.index as usize].as_str().expect("confirmed extrinsic");
+                let xt = block["block"]["extrinsics"][inc.index as usize]
+                    .as_str()
+                    .expect("confirmed extrinsic");
                 let bytes = umbra_primitives::json::from_hex(xt).unwrap();
                 assert_eq!(umbra_primitives::H256::hash(&bytes), inc.tx_hash);
             }
         }
         // Every transfer that made it into the chain shows in the balances, exactly.
-        assert_eq!(node.account(BOB).free, DEV_BALANCE + alice.nonce as Balance * ALICE_AMOUNT, "round {round}");
-        assert_eq!(node.account(&dave_addr).free, DEV_BALANCE + charlie.nonce as Balance * CHARLIE_AMOUNT, "round {round}");
+        assert_eq!(
+            node.account(BOB).free,
+            DEV_BALANCE + alice.nonce as Balance * ALICE_AMOUNT,
+            "round {round}"
+        );
+        assert_eq!(
+            node.account(&dave_addr).free,
+            DEV_BALANCE + charlie.nonce as Balance * CHARLIE_AMOUNT,
+            "round {round}"
+        );
         // One consistent state: the watched accounts (treasury included) hold what they started
         // with plus the emission of every block so far (no worker is online, so all of it goes
         // to the treasury); fees only moved money between them.
@@ -167,7 +199,11 @@ async fn sigkill_at_random_instants_loses_nothing_confirmed() {
             .map(|a| a["free"].as_str().expect("free").parse::<Balance>().expect("balance"))
             .sum();
         let budget = umbra_runtime::computation::ComputationParams::dev().budget_per_block;
-        assert_eq!(total, 4 * DEV_BALANCE + at as Balance * budget, "round {round}: money created or lost");
+        assert_eq!(
+            total,
+            4 * DEV_BALANCE + at as Balance * budget,
+            "round {round}: money created or lost"
+        );
         if round == ROUNDS {
             break;
         }
@@ -179,7 +215,9 @@ async fn sigkill_at_random_instants_loses_nothing_confirmed() {
             let (client, confirmed) = (client.clone(), confirmed.clone());
             tokio::spawn(async move {
                 let alice = pair("//Alice");
-                while let Ok(inc) = client.sign_and_watch(&alice, transfer_call("//Bob", ALICE_AMOUNT), 0).await {
+                while let Ok(inc) =
+                    client.sign_and_watch(&alice, transfer_call("//Bob", ALICE_AMOUNT), 0).await
+                {
                     confirmed.lock().unwrap().inclusions.push(inc);
                 }
             })
@@ -192,7 +230,9 @@ async fn sigkill_at_random_instants_loses_nothing_confirmed() {
                     let Ok(next) = client.next_nonce(&charlie.public()).await else { return };
                     for n in next..next + 5 {
                         let call = transfer_call("//Dave", CHARLIE_AMOUNT);
-                        let bytes = Extrinsic::new_signed(&charlie, call, n, 0, client.genesis_hash()).encode();
+                        let bytes =
+                            Extrinsic::new_signed(&charlie, call, n, 0, client.genesis_hash())
+                                .encode();
                         if client.submit(&bytes).await.is_err() {
                             break;
                         }
@@ -223,7 +263,10 @@ async fn sigkill_at_random_instants_loses_nothing_confirmed() {
 
 fn edited_spec(dir: &std::path::Path) -> std::path::PathBuf {
     let mut spec: Value = dev_spec_json();
-    spec["genesis"]["balances"].as_array_mut().unwrap().push(json!({"address": ss58("//Zed"), "balance": "5000000000000"}));
+    spec["genesis"]["balances"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"address": ss58("//Zed"), "balance": "5000000000000"}));
     let path = dir.join("other.json");
     std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
     path

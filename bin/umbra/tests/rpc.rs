@@ -34,7 +34,10 @@ fn submit(node: &TestNode, bytes: &[u8]) -> Value {
 
 fn fee_params(node: &TestNode) -> (Balance, Balance) {
     let p = node.rpc("umbra_parameters", json!([]));
-    (p["baseFee"].as_str().unwrap().parse().unwrap(), p["byteFee"].as_str().unwrap().parse().unwrap())
+    (
+        p["baseFee"].as_str().unwrap().parse().unwrap(),
+        p["byteFee"].as_str().unwrap().parse().unwrap(),
+    )
 }
 
 fn ss58(uri: &str) -> String {
@@ -47,10 +50,14 @@ fn find_extrinsic(node: &TestNode, hash: &H256) -> Option<(u64, usize)> {
     (1..=head).find_map(|n| {
         let block_hash = node.block_hash(n)?;
         let block = node.rpc("chain_getBlock", json!([block_hash]));
-        block["block"]["extrinsics"].as_array()?.iter().position(|x| {
-            let bytes = umbra_primitives::json::from_hex(x.as_str().unwrap()).unwrap();
-            H256::hash(&bytes) == *hash
-        }).map(|i| (n, i))
+        block["block"]["extrinsics"]
+            .as_array()?
+            .iter()
+            .position(|x| {
+                let bytes = umbra_primitives::json::from_hex(x.as_str().unwrap()).unwrap();
+                H256::hash(&bytes) == *hash
+            })
+            .map(|i| (n, i))
     })
 }
 
@@ -64,12 +71,15 @@ fn every_invalid_transaction_is_refused_with_its_code_and_changes_nothing() {
     // Give Alice a used nonce so that "stale" has something to be stale against.
     let first = signed(&alice, transfer(bob, UNITS), 0, genesis);
     assert!(submit(&node, &first)["result"].is_string());
-    wait_for(Duration::from_secs(15), "first transfer", || (node.account(ALICE).nonce == 1).then_some(()));
+    wait_for(Duration::from_secs(15), "first transfer", || {
+        (node.account(ALICE).nonce == 1).then_some(())
+    });
     let before = node.account(ALICE);
     assert!(node.pending().is_empty());
 
     let valid = signed(&alice, transfer(bob, 2 * UNITS), 1, genesis);
-    let head_len = Extrinsic::new_signed(&alice, transfer(bob, 2 * UNITS), 1, 0, genesis).head.encode().len();
+    let head_len =
+        Extrinsic::new_signed(&alice, transfer(bob, 2 * UNITS), 1, 0, genesis).head.encode().len();
 
     let mut truncated = valid.clone();
     truncated.truncate(valid.len() - 3);
@@ -97,12 +107,32 @@ fn every_invalid_transaction_is_refused_with_its_code_and_changes_nothing() {
         ("version 2", to_hex(&version), 1002, "unsupported extrinsic version 2"),
         ("unknown call", to_hex(&unknown_call), 1003, "unknown call: module index 1, call index 9"),
         ("unknown module", to_hex(&unknown_module), 1003, "unknown call: module index 42"),
-        ("other chain", to_hex(&signed(&alice, transfer(bob, 3), 1, H256::hash(b"another chain"))), 1004, "another chain"),
+        (
+            "other chain",
+            to_hex(&signed(&alice, transfer(bob, 3), 1, H256::hash(b"another chain"))),
+            1004,
+            "another chain",
+        ),
         ("flipped signature bit", to_hex(&bad_sig), 1005, "bad signature"),
         ("changed amount", to_hex(&forged.encode()), 1005, "bad signature"),
-        ("stale nonce", to_hex(&signed(&alice, transfer(bob, 5), 0, genesis)), 1006, "stale nonce 0"),
-        ("far future nonce", to_hex(&signed(&alice, transfer(bob, 5), 1 + 65, genesis)), 1007, "too far in the future"),
-        ("unfunded signer", to_hex(&signed(&unfunded, transfer(bob, 5), 0, genesis)), 1008, "insufficient balance to pay the fee"),
+        (
+            "stale nonce",
+            to_hex(&signed(&alice, transfer(bob, 5), 0, genesis)),
+            1006,
+            "stale nonce 0",
+        ),
+        (
+            "far future nonce",
+            to_hex(&signed(&alice, transfer(bob, 5), 1 + 65, genesis)),
+            1007,
+            "too far in the future",
+        ),
+        (
+            "unfunded signer",
+            to_hex(&signed(&unfunded, transfer(bob, 5), 0, genesis)),
+            1008,
+            "insufficient balance to pay the fee",
+        ),
         ("oversize", to_hex(&oversize), 1009, "exceeds the maximum of 65536 bytes"),
     ];
     for (name, hex, code, message) in &cases {
@@ -114,12 +144,19 @@ fn every_invalid_transaction_is_refused_with_its_code_and_changes_nothing() {
         assert!(node.pending().is_empty(), "{name}: nothing pooled");
         assert_eq!(node.account(ALICE), before, "{name}: sender unchanged");
     }
-    assert_eq!(node.account(&unfunded.public().to_ss58()), Account { free: 0, reserved: 0, nonce: 0 });
+    assert_eq!(
+        node.account(&unfunded.public().to_ss58()),
+        Account { free: 0, reserved: 0, nonce: 0 }
+    );
 
     // Duplicates and same-nonce replacements: park a transaction behind a nonce gap so it stays.
     let parked = signed(&alice, transfer(bob, 11), 3, genesis);
     let resp = submit(&node, &parked);
-    assert_eq!(resp["result"], json!(H256::hash(&parked).to_string()), "returns the transaction hash");
+    assert_eq!(
+        resp["result"],
+        json!(H256::hash(&parked).to_string()),
+        "returns the transaction hash"
+    );
     assert_eq!(node.pending(), vec![to_hex(&parked)]);
     let (code, message) = rpc_error(&submit(&node, &parked));
     assert_eq!(code, 1011, "{message}");
@@ -144,7 +181,9 @@ async fn sdk_reports_refusals_with_their_codes() {
     let bob = pair("//Bob").public();
     let wrong_chain = signed(&alice, transfer(bob, 1), 0, H256::hash(b"elsewhere"));
     match client.submit(&wrong_chain).await {
-        Err(ClientError::Rpc { code: 1004, message }) => assert!(message.contains("another chain"), "{message}"),
+        Err(ClientError::Rpc { code: 1004, message }) => {
+            assert!(message.contains("another chain"), "{message}")
+        }
         other => panic!("expected a 1004 refusal, got {other:?}"),
     }
     // The watching path refuses the same way, before any subscription is opened.
@@ -156,9 +195,12 @@ async fn sdk_reports_refusals_with_their_codes() {
         Err(ClientError::Rpc { code: 1001, .. }) => {}
         other => panic!("expected a 1001 refusal, got {other:?}"),
     }
-    let bad_params: Result<Value, _> = client.call("umbra_account", rpc_params!["not an address"]).await;
+    let bad_params: Result<Value, _> =
+        client.call("umbra_account", rpc_params!["not an address"]).await;
     match bad_params {
-        Err(ClientError::Rpc { code: -32602, message }) => assert!(message.contains("invalid address"), "{message}"),
+        Err(ClientError::Rpc { code: -32602, message }) => {
+            assert!(message.contains("invalid address"), "{message}")
+        }
         other => panic!("expected invalid params, got {other:?}"),
     }
     assert!(node.pending().is_empty());
@@ -173,16 +215,26 @@ async fn five_consecutive_nonces_submitted_at_once_are_all_included() {
     let bob = pair("//Bob").public();
     let (base_fee, byte_fee) = fee_params(&node);
 
-    let txs: Vec<Vec<u8>> = (0..5).map(|n| signed(&alice, transfer(bob, UNITS), n, client.genesis_hash())).collect();
+    let txs: Vec<Vec<u8>> =
+        (0..5).map(|n| signed(&alice, transfer(bob, UNITS), n, client.genesis_hash())).collect();
     for tx in &txs {
         assert_eq!(client.submit(tx).await.expect("pooled"), H256::hash(tx));
     }
-    assert_eq!(client.next_nonce(&alice.public()).await.unwrap(), 5, "the pool counts pending nonces");
-    wait_for(Duration::from_secs(20), "all five included", || (node.account(ALICE).nonce == 5).then_some(()));
+    assert_eq!(
+        client.next_nonce(&alice.public()).await.unwrap(),
+        5,
+        "the pool counts pending nonces"
+    );
+    wait_for(Duration::from_secs(20), "all five included", || {
+        (node.account(ALICE).nonce == 5).then_some(())
+    });
     wait_for(Duration::from_secs(5), "empty pool", || node.pending().is_empty().then_some(()));
 
     let fees: Balance = txs.iter().map(|t| base_fee + byte_fee * t.len() as Balance).sum();
-    assert_eq!(node.account(ALICE), Account { free: DEV_BALANCE - 5 * UNITS - fees, reserved: 0, nonce: 5 });
+    assert_eq!(
+        node.account(ALICE),
+        Account { free: DEV_BALANCE - 5 * UNITS - fees, reserved: 0, nonce: 5 }
+    );
     assert_eq!(node.account(BOB).free, DEV_BALANCE + 5 * UNITS);
     // Each is on chain exactly once, in nonce order, and succeeded.
     let mut last = (0, 0);
@@ -209,12 +261,18 @@ fn future_nonce_waits_in_the_pool_until_the_gap_is_filled() {
     node.wait_blocks(3);
     assert_eq!(node.pending(), vec![to_hex(&later)], "still waiting for nonce 0");
     assert_eq!(node.account(&charlie_addr).nonce, 0);
-    assert_eq!(node.rpc("system_accountNextIndex", json!([charlie_addr])), json!(0), "the gap is the next nonce");
+    assert_eq!(
+        node.rpc("system_accountNextIndex", json!([charlie_addr])),
+        json!(0),
+        "the gap is the next nonce"
+    );
     assert_eq!(node.account(&dave.to_ss58()).free, DEV_BALANCE);
 
     let gap = signed(&charlie, transfer(dave, UNITS), 0, genesis);
     assert!(submit(&node, &gap)["result"].is_string());
-    wait_for(Duration::from_secs(15), "both included", || (node.account(&charlie_addr).nonce == 2).then_some(()));
+    wait_for(Duration::from_secs(15), "both included", || {
+        (node.account(&charlie_addr).nonce == 2).then_some(())
+    });
     assert!(node.pending().is_empty());
     assert_eq!(node.account(&dave.to_ss58()).free, DEV_BALANCE + 3 * UNITS);
     let first = find_extrinsic(&node, &H256::hash(&gap)).unwrap();
@@ -224,7 +282,10 @@ fn future_nonce_waits_in_the_pool_until_the_gap_is_filled() {
 
 fn assert_hash(v: &Value, what: &str) -> String {
     let s = v.as_str().unwrap_or_else(|| panic!("{what} should be a hash string: {v}"));
-    assert!(s.starts_with("0x") && s.len() == 66 && s[2..].chars().all(|c| c.is_ascii_hexdigit()), "{what}: {s}");
+    assert!(
+        s.starts_with("0x") && s.len() == 66 && s[2..].chars().all(|c| c.is_ascii_hexdigit()),
+        "{what}: {s}"
+    );
     s.to_string()
 }
 
@@ -244,7 +305,10 @@ fn assert_header_shape(h: &Value) -> HeaderJson {
 #[test]
 fn rpc_methods_answer_with_the_expected_shapes() {
     let node = TestNode::dev();
-    assert_eq!(node.rpc("system_health", json!([])), json!({"peers": 0, "isSyncing": false, "shouldHavePeers": false}));
+    assert_eq!(
+        node.rpc("system_health", json!([])),
+        json!({"peers": 0, "isSyncing": false, "shouldHavePeers": false})
+    );
     assert_eq!(node.rpc("system_chain", json!([])), json!("Umbra Development"));
     let props = node.rpc("system_properties", json!([]));
     assert_eq!(props["tokenSymbol"], json!("UMB"));
@@ -254,13 +318,19 @@ fn rpc_methods_answer_with_the_expected_shapes() {
     // A block with a transaction in it.
     let out = node.cli(&["transfer", "--from", "//Alice", "--to", BOB, "--amount", "3"]);
     out.ok();
-    let line = out.stdout.lines().find(|l| l.starts_with("included in block #")).unwrap().to_string();
-    let number: u64 = line["included in block #".len()..].split(' ').next().unwrap().parse().unwrap();
+    let line =
+        out.stdout.lines().find(|l| l.starts_with("included in block #")).unwrap().to_string();
+    let number: u64 =
+        line["included in block #".len()..].split(' ').next().unwrap().parse().unwrap();
     node.wait_for_block(number + 1);
 
     let genesis = assert_hash(&node.rpc("chain_getBlockHash", json!([0])), "genesis");
     let hash = assert_hash(&node.rpc("chain_getBlockHash", json!([number])), "block hash");
-    assert_eq!(node.rpc("chain_getBlockHash", json!([1_000_000_000])), Value::Null, "unknown number");
+    assert_eq!(
+        node.rpc("chain_getBlockHash", json!([1_000_000_000])),
+        Value::Null,
+        "unknown number"
+    );
     assert_hash(&node.rpc("chain_getBlockHash", json!([])), "head hash");
 
     let header = node.rpc("chain_getHeader", json!([hash]));
@@ -293,8 +363,14 @@ fn rpc_methods_answer_with_the_expected_shapes() {
     assert_eq!(node.rpc("author_pendingExtrinsics", json!([])), json!([]));
 
     let alice = node.rpc("umbra_account", json!([ALICE]));
-    assert!(alice["free"].is_string() && alice["reserved"] == json!("0") && alice["nonce"] == json!(1), "{alice}");
-    assert_eq!(node.rpc("umbra_account", json!([ss58("//Nobody")])), json!({"free": "0", "reserved": "0", "nonce": 0}));
+    assert!(
+        alice["free"].is_string() && alice["reserved"] == json!("0") && alice["nonce"] == json!(1),
+        "{alice}"
+    );
+    assert_eq!(
+        node.rpc("umbra_account", json!([ss58("//Nobody")])),
+        json!({"free": "0", "reserved": "0", "nonce": 0})
+    );
 
     let events = node.rpc("umbra_events", json!([hash]));
     let events = events.as_array().expect("events list");
@@ -313,7 +389,14 @@ fn rpc_methods_answer_with_the_expected_shapes() {
     assert_eq!(node.rpc("umbra_events", json!([unknown])), Value::Null);
 
     let params = node.rpc("umbra_parameters", json!([]));
-    for key in ["blockTimeMs", "baseFee", "byteFee", "existentialDeposit", "maxExtrinsicSize", "maxBlockExtrinsics"] {
+    for key in [
+        "blockTimeMs",
+        "baseFee",
+        "byteFee",
+        "existentialDeposit",
+        "maxExtrinsicSize",
+        "maxBlockExtrinsics",
+    ] {
         assert!(!params[key].is_null(), "{key} in {params}");
     }
     let (code, _) = rpc_error(&node.rpc_raw("no_suchMethod", json!([])));
@@ -339,7 +422,11 @@ async fn head_subscriptions_deliver_consecutive_linked_headers() {
                 .expect("header decodes");
             let header = Header::try_from(&next).expect("header hashes to its claimed hash");
             header.verify_seal(&[pair("//Alice").public()]).expect("sealed by Alice");
-            assert_eq!(node.block_hash(next.number), Some(next.hash.to_string()), "announced header is on chain");
+            assert_eq!(
+                node.block_hash(next.number),
+                Some(next.hash.to_string()),
+                "announced header is on chain"
+            );
             if let Some(p) = &prev {
                 assert_eq!(next.number, p.number + 1, "consecutive (finalized: {finalized})");
                 assert_eq!(next.parent_hash, p.hash, "linked (finalized: {finalized})");
@@ -361,10 +448,17 @@ async fn sdk_signs_watches_and_reads_back() {
 
     let alice = pair("//Alice");
     let bob = pair("//Bob");
-    let inc = client.sign_and_watch(&alice, transfer(bob.public(), 7 * UNITS), 0).await.expect("included");
+    let inc = client
+        .sign_and_watch(&alice, transfer(bob.public(), 7 * UNITS), 0)
+        .await
+        .expect("included");
     assert!(inc.success);
     assert_eq!(node.block_hash(inc.block_number), Some(inc.block_hash.to_string()));
-    assert!(inc.events.iter().any(|e| e["Balances"]["Transfer"]["amount"] == json!("7000000000000")), "{:?}", inc.events);
+    assert!(
+        inc.events.iter().any(|e| e["Balances"]["Transfer"]["amount"] == json!("7000000000000")),
+        "{:?}",
+        inc.events
+    );
     let block = client.block(inc.block_hash).await.unwrap().expect("block");
     assert_eq!(H256::hash(&block.extrinsics[inc.index as usize]), inc.tx_hash);
     assert_eq!(client.next_nonce(&alice.public()).await.unwrap(), 1);
@@ -372,9 +466,15 @@ async fn sdk_signs_watches_and_reads_back() {
     assert_eq!(info.free, DEV_BALANCE + 7 * UNITS);
 
     // A call that fails is still included: success is false, and the failure is in the events.
-    let inc = client.sign_and_watch(&bob, transfer(alice.public(), 5_000_000 * UNITS), 0).await.expect("included");
+    let inc = client
+        .sign_and_watch(&bob, transfer(alice.public(), 5_000_000 * UNITS), 0)
+        .await
+        .expect("included");
     assert!(!inc.success);
-    assert!(inc.events.iter().any(|e| e["System"]["ExtrinsicFailed"]["error"]["error"] == json!("InsufficientBalance")));
+    assert!(inc
+        .events
+        .iter()
+        .any(|e| e["System"]["ExtrinsicFailed"]["error"]["error"] == json!("InsufficientBalance")));
     assert_eq!(client.account(&bob.public()).await.unwrap().nonce, 1);
 }
 
@@ -406,7 +506,16 @@ async fn a_transaction_replaced_by_a_higher_tip_ends_its_watch() {
         Err(ClientError::Dropped(h)) => assert_eq!(h, low_hash),
         other => panic!("expected Dropped({low_hash}), got {other:?}"),
     }
-    wait_for(Duration::from_secs(10), "both included", || (node.account(&ss58("//Eve")).nonce == 2).then_some(()));
-    assert_eq!(node.account(BOB).free, DEV_BALANCE + 5 * UNITS, "the replacement moved 2 UMB, not 1");
-    assert!(find_extrinsic(&node, &low_hash).is_none(), "the replaced transaction is never included");
+    wait_for(Duration::from_secs(10), "both included", || {
+        (node.account(&ss58("//Eve")).nonce == 2).then_some(())
+    });
+    assert_eq!(
+        node.account(BOB).free,
+        DEV_BALANCE + 5 * UNITS,
+        "the replacement moved 2 UMB, not 1"
+    );
+    assert!(
+        find_extrinsic(&node, &low_hash).is_none(),
+        "the replaced transaction is never included"
+    );
 }

@@ -24,7 +24,11 @@ fn printed(stdout: &str) -> Vec<(String, Value)> {
 }
 
 fn event<'a>(events: &'a [(String, Value)], name: &str) -> &'a Value {
-    &events.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} event in {events:?}")).1
+    &events
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} event in {events:?}"))
+        .1
 }
 
 fn balance(v: &Value) -> Balance {
@@ -40,8 +44,14 @@ fn pool_and_vault_commands_end_to_end() {
     for (args, msg) in [
         (&["pool", "create", "--from", "//Alice", "--commission", "200%"][..], "at most 100%"),
         (&["pool", "create", "--from", "//Alice", "--commission", "ten"][..], "invalid commission"),
-        (&["pool", "contribute", "--from", "//Bob", "--pool", "0", "--amount", "x"][..], "invalid --amount"),
-        (&["pool", "add-worker", "--from", "//Alice", "--pool", "0", "--worker", "5Grw"][..], "invalid address"),
+        (
+            &["pool", "contribute", "--from", "//Bob", "--pool", "0", "--amount", "x"][..],
+            "invalid --amount",
+        ),
+        (
+            &["pool", "add-worker", "--from", "//Alice", "--pool", "0", "--worker", "5Grw"][..],
+            "invalid address",
+        ),
     ] {
         let run = node.cli(args);
         assert!(run.one_line_error().contains(msg), "{args:?}: {}", run.stderr);
@@ -53,18 +63,33 @@ fn pool_and_vault_commands_end_to_end() {
     run.ok();
     assert_eq!(run.field("pool id").as_deref(), Some("0"));
     let events = printed(&run.stdout);
-    assert_eq!(event(&events, "StakePools.PoolCreated"), &json!({"pool": 0, "owner": alice, "commission": 100_000}));
+    assert_eq!(
+        event(&events, "StakePools.PoolCreated"),
+        &json!({"pool": 0, "owner": alice, "commission": 100_000})
+    );
 
     // Contribute, withdraw part at once.
     node.cli(&["pool", "contribute", "--from", "//Bob", "--pool", "0", "--amount", "100"]).ok();
     let run = node.cli(&["pool", "withdraw", "--from", "//Bob", "--pool", "0", "--amount", "40"]);
     let events = printed(run.ok());
-    assert_eq!(event(&events, "StakePools.Withdrawn"), &json!({"pool": 0, "who": bob, "amount": (40 * UNITS).to_string()}));
+    assert_eq!(
+        event(&events, "StakePools.Withdrawn"),
+        &json!({"pool": 0, "who": bob, "amount": (40 * UNITS).to_string()})
+    );
     // Someone without stake: included, fails with the runtime error, one line.
-    let run = node.cli(&["pool", "withdraw", "--from", "//Charlie", "--pool", "0", "--amount", "1"]);
-    assert!(run.one_line_error().contains("pool withdraw failed: stake_pools::InsufficientStake"), "{}", run.stderr);
+    let run =
+        node.cli(&["pool", "withdraw", "--from", "//Charlie", "--pool", "0", "--amount", "1"]);
+    assert!(
+        run.one_line_error().contains("pool withdraw failed: stake_pools::InsufficientStake"),
+        "{}",
+        run.stderr
+    );
     let run = node.cli(&["pool", "claim", "--from", "//Bob", "--pool", "0"]);
-    assert!(run.one_line_error().contains("pool claim failed: stake_pools::NothingToClaim"), "{}", run.stderr);
+    assert!(
+        run.one_line_error().contains("pool claim failed: stake_pools::NothingToClaim"),
+        "{}",
+        run.stderr
+    );
 
     // RPC views of the pool.
     let pools = node.rpc("umbra_pools", json!([]));
@@ -88,7 +113,11 @@ fn pool_and_vault_commands_end_to_end() {
     let run = node.cli(&["vault", "deposit", "--from", "//Eve", "--amount", "1000"]);
     assert_eq!(run.field("shares minted").as_deref(), Some("1000"));
     let run = node.cli(&["vault", "borrow", "--from", "//Bob", "--pool", "0", "--amount", "100"]);
-    assert!(run.one_line_error().contains("vault borrow failed: vault::NotPoolOwner"), "{}", run.stderr);
+    assert!(
+        run.one_line_error().contains("vault borrow failed: vault::NotPoolOwner"),
+        "{}",
+        run.stderr
+    );
     node.cli(&["vault", "borrow", "--from", "//Alice", "--pool", "0", "--amount", "100"]).ok();
     let loan = node.rpc("umbra_loan", json!([0]));
     assert_eq!(balance(&loan["principal"]), 100 * UNITS);
@@ -96,7 +125,10 @@ fn pool_and_vault_commands_end_to_end() {
     let vault = node.rpc("umbra_vault", json!([]));
     assert_eq!(balance(&vault["cash"]), 900 * UNITS);
     assert_eq!(balance(&vault["principal"]), 100 * UNITS);
-    assert_eq!(node.rpc("umbra_pool", json!([0]))["loan"]["principal"], json!((100 * UNITS).to_string()));
+    assert_eq!(
+        node.rpc("umbra_pool", json!([0]))["loan"]["principal"],
+        json!((100 * UNITS).to_string())
+    );
     let run = node.cli(&["vault", "withdraw", "--from", "//Eve", "--shares", "all"]);
     assert!(run.one_line_error().contains("vault::InsufficientLiquidity"), "{}", run.stderr);
     let run = node.cli(&["vault", "info", "--address", &eve, "--pool", "0"]);

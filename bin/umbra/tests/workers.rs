@@ -82,7 +82,9 @@ async fn simulated_worker_registers_with_its_attested_facts_and_follows_the_chai
     // The enclave sees its own registration in a block its light client verified.
     let deadline = Instant::now() + REGISTRATION_TIMEOUT;
     let info = loop {
-        let info = wclient::info(&worker.url()).await.expect("GET /info through umbra_client::worker::info");
+        let info = wclient::info(&worker.url())
+            .await
+            .expect("GET /info through umbra_client::worker::info");
         if info["registered"] == json!(true) {
             break info;
         }
@@ -99,8 +101,14 @@ async fn simulated_worker_registers_with_its_attested_facts_and_follows_the_chai
     assert_eq!(info["genesisHash"], json!(node.genesis_hash()));
     let synced = info["syncedNumber"].as_u64().expect("syncedNumber");
     assert!(synced <= head, "synced #{synced} is ahead of the head #{head}");
-    assert!(head - synced <= 12, "synced #{synced} lags the head #{head} by more than 12 blocks (3 s)");
-    assert!(synced >= entry["registeredAt"].as_u64().unwrap(), "the enclave saw the registration block");
+    assert!(
+        head - synced <= 12,
+        "synced #{synced} lags the head #{head} by more than 12 blocks (3 s)"
+    );
+    assert!(
+        synced >= entry["registeredAt"].as_u64().unwrap(),
+        "the enclave saw the registration block"
+    );
     assert_eq!(
         info["syncedHash"].as_str(),
         node.block_hash(synced).as_deref(),
@@ -113,7 +121,10 @@ async fn simulated_worker_registers_with_its_attested_facts_and_follows_the_chai
         std::thread::sleep(Duration::from_millis(400));
         let synced = worker.synced();
         let now = node.head_number();
-        assert!(now - synced.min(now) <= 12, "synced #{synced} lags the head #{now} by more than 12 blocks (3 s)");
+        assert!(
+            now - synced.min(now) <= 12,
+            "synced #{synced} lags the head #{now} by more than 12 blocks (3 s)"
+        );
     }
     assert!(worker.synced() > head, "the worker kept syncing past #{head}");
 }
@@ -129,13 +140,25 @@ fn enclave_keys() -> (Pair, EcdhPublic) {
 
 /// A simulated platform with a fresh host seed.
 fn platform(vendor_root: &Pair, measurement: [u8; 32]) -> SimulatedPlatform {
-    SimulatedPlatform::new(random_bytes::<32>(), vendor_root, measurement, simulated_enclave_signer())
+    SimulatedPlatform::new(
+        random_bytes::<32>(),
+        vendor_root,
+        measurement,
+        simulated_enclave_signer(),
+    )
 }
 
 /// `registry::register_worker` for `identity`/`ecdh` with `attestation`, naming `operator`.
-fn register_call(identity: &Pair, ecdh: EcdhPublic, attestation: Attestation, operator: AccountId, genesis: H256) -> Call {
+fn register_call(
+    identity: &Pair,
+    ecdh: EcdhPublic,
+    attestation: Attestation,
+    operator: AccountId,
+    genesis: H256,
+) -> Call {
     let benchmark = BenchmarkReport { iterations: 10_000, elapsed_ms: 200 };
-    let benchmark_signature = identity.sign(&benchmark.signing_payload(&genesis, &identity.public()));
+    let benchmark_signature =
+        identity.sign(&benchmark.signing_payload(&genesis, &identity.public()));
     Call::Registry(registry::Call::RegisterWorker {
         identity: identity.public(),
         ecdh,
@@ -150,15 +173,29 @@ async fn submit(client: &Client, signer: &Pair, call: Call) -> Inclusion {
     client.sign_and_watch(signer, call, 0).await.expect("the registration extrinsic is included")
 }
 
-fn assert_refused(node: &TestNode, inclusion: &Inclusion, expected: &str, identity: &Pair, case: &str) {
+fn assert_refused(
+    node: &TestNode,
+    inclusion: &Inclusion,
+    expected: &str,
+    identity: &Pair,
+    case: &str,
+) {
     assert!(!inclusion.success, "{case}: registration should fail, events: {:?}", inclusion.events);
-    assert_eq!(failure_reason(inclusion).as_deref(), Some(expected), "{case}: events {:?}", inclusion.events);
+    assert_eq!(
+        failure_reason(inclusion).as_deref(),
+        Some(expected),
+        "{case}: events {:?}",
+        inclusion.events
+    );
     assert!(
         !inclusion.events.iter().any(|e| e.get("Registry").is_some()),
         "{case}: no registry event on failure: {:?}",
         inclusion.events
     );
-    assert!(worker_on_chain(node, &identity.public().to_ss58()).is_null(), "{case}: nothing registered");
+    assert!(
+        worker_on_chain(node, &identity.public().to_ss58()).is_null(),
+        "{case}: nothing registered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,13 +213,17 @@ async fn forged_attestations_are_refused_by_the_chain_and_register_nothing() {
     let att = platform(&rogue_root, good_measurement)
         .quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms())
         .unwrap();
-    let inc = submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
+    let inc =
+        submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
     assert_refused(&node, &inc, "registry::UnknownVendorRoot", &id, "wrong vendor root");
 
     // A measurement not on the allow-list.
     let (id, ecdh) = enclave_keys();
-    let att = platform(&dev_root, [0x42; 32]).quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms()).unwrap();
-    let inc = submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
+    let att = platform(&dev_root, [0x42; 32])
+        .quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms())
+        .unwrap();
+    let inc =
+        submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
     assert_refused(&node, &inc, "registry::MeasurementNotAllowed", &id, "wrong measurement");
 
     // Report data binding the keys to another chain (a real genesis hash of another spec).
@@ -191,25 +232,41 @@ async fn forged_attestations_are_refused_by_the_chain_and_register_nothing() {
     other.genesis_timestamp = 1;
     let other_genesis = other.genesis_hash().expect("other genesis");
     assert_ne!(other_genesis, genesis);
-    let att =
-        platform(&dev_root, good_measurement).quote(&expected_report_data(&id.public(), &ecdh, &other_genesis), now_ms()).unwrap();
-    let inc = submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
-    assert_refused(&node, &inc, "registry::ReportDataMismatch", &id, "report data of another chain");
+    let att = platform(&dev_root, good_measurement)
+        .quote(&expected_report_data(&id.public(), &ecdh, &other_genesis), now_ms())
+        .unwrap();
+    let inc =
+        submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
+    assert_refused(
+        &node,
+        &inc,
+        "registry::ReportDataMismatch",
+        &id,
+        "report data of another chain",
+    );
 
     // A quote from 11 minutes ago (the dev chain accepts 10).
     let (id, ecdh) = enclave_keys();
     let att = platform(&dev_root, good_measurement)
         .quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms() - 11 * 60 * 1000)
         .unwrap();
-    let inc = submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
+    let inc =
+        submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
     assert_refused(&node, &inc, "registry::StaleAttestation", &id, "stale quote");
 
     assert!(workers_on_chain(&node).is_empty(), "no refused registration left a worker behind");
 
     // The genuine registration, built the same way, succeeds: the harness is right.
     let (id, ecdh) = enclave_keys();
-    let att = platform(&dev_root, good_measurement).quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms()).unwrap();
-    let inc = submit(&client, &operator, register_call(&id, ecdh, att.clone(), operator.public(), genesis)).await;
+    let att = platform(&dev_root, good_measurement)
+        .quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms())
+        .unwrap();
+    let inc = submit(
+        &client,
+        &operator,
+        register_call(&id, ecdh, att.clone(), operator.public(), genesis),
+    )
+    .await;
     assert!(inc.success, "genuine registration: {:?}", inc.events);
     assert!(
         inc.events.iter().any(|e| e["Registry"].get("WorkerRegistered").is_some()),
@@ -228,7 +285,12 @@ async fn forged_attestations_are_refused_by_the_chain_and_register_nothing() {
     let thief = pair("//Eve");
     let inc = submit(&client, &thief, register_call(&id, ecdh, att, thief.public(), genesis)).await;
     assert!(!inc.success, "replayed attestation should fail: {:?}", inc.events);
-    assert_eq!(failure_reason(&inc).as_deref(), Some("registry::AttestationReused"), "{:?}", inc.events);
+    assert_eq!(
+        failure_reason(&inc).as_deref(),
+        Some("registry::AttestationReused"),
+        "{:?}",
+        inc.events
+    );
     assert_eq!(worker_on_chain(&node, &identity), entry, "the replay changed nothing");
     assert_eq!(workers_on_chain(&node).len(), 1);
 }
@@ -246,7 +308,9 @@ fn worker_killed_with_sigkill_resumes_from_its_sealed_checkpoint_without_registe
 
     // The relayer seals a checkpoint every CHECKPOINT_EVERY blocks; wait for the first one.
     let checkpoint = worker.base_path().join(umbra_worker::files::CHECKPOINT_FILE);
-    wait_for(Duration::from_secs(60), "the first sealed checkpoint", || checkpoint.exists().then_some(()));
+    wait_for(Duration::from_secs(60), "the first sealed checkpoint", || {
+        checkpoint.exists().then_some(())
+    });
     let synced_before = worker.synced();
     assert!(synced_before >= umbra_worker::relay::CHECKPOINT_EVERY, "synced #{synced_before}");
 
@@ -263,13 +327,16 @@ fn worker_killed_with_sigkill_resumes_from_its_sealed_checkpoint_without_registe
 
     // It keeps syncing: past the head at restart, and then further (two relay rounds, so the
     // first round's registration check, including any submission, is over).
-    let caught_up = wait_for(Duration::from_secs(30), "the worker to catch up after the restart", || {
-        let s = worker.synced();
-        (s >= head_at_restart).then_some(s)
-    });
+    let caught_up =
+        wait_for(Duration::from_secs(30), "the worker to catch up after the restart", || {
+            let s = worker.synced();
+            (s >= head_at_restart).then_some(s)
+        });
     assert!(caught_up > synced_before);
     node.wait_blocks(3);
-    wait_for(Duration::from_secs(30), "the worker to keep syncing", || (worker.synced() > caught_up).then_some(()));
+    wait_for(Duration::from_secs(30), "the worker to keep syncing", || {
+        (worker.synced() > caught_up).then_some(())
+    });
 
     let all = workers_on_chain(&node);
     assert_eq!(all.len(), 1, "one registry entry, no duplicate: {all:?}");
@@ -283,8 +350,14 @@ fn worker_killed_with_sigkill_resumes_from_its_sealed_checkpoint_without_registe
 // 4. Encrypted queries over HTTP
 // ---------------------------------------------------------------------------------------------
 
-fn sealed_query(signer: &Pair, to: Public, ecdh: &EcdhPublic, body: WorkerQuery) -> (EncryptedQuery, [u8; 32]) {
-    let request = QueryRequest::new_signed(signer, to, random_bytes::<16>(), now_ms(), body.encode());
+fn sealed_query(
+    signer: &Pair,
+    to: Public,
+    ecdh: &EcdhPublic,
+    body: WorkerQuery,
+) -> (EncryptedQuery, [u8; 32]) {
+    let request =
+        QueryRequest::new_signed(signer, to, random_bytes::<16>(), now_ms(), body.encode());
     EncryptedQuery::seal(&request, ecdh).expect("seal query")
 }
 
@@ -303,11 +376,14 @@ async fn encrypted_queries_are_answered_signed_and_refused_when_tampered_or_repl
 
     let client = Client::connect(&node.url()).await.expect("connect");
     let keys = wclient::registered_keys(&client, &alpha_id).await.expect("alpha's registered keys");
-    let beta_keys = wclient::registered_keys(&client, &beta_id).await.expect("beta's registered keys");
+    let beta_keys =
+        wclient::registered_keys(&client, &beta_id).await.expect("beta's registered keys");
     let signer = pair("//Ferdie");
 
     // Status, through the client library (which checks the reply against the registry).
-    let answer = wclient::query(&alpha.url(), &keys, &signer, WorkerQuery::Status.encode()).await.expect("status query");
+    let answer = wclient::query(&alpha.url(), &keys, &signer, WorkerQuery::Status.encode())
+        .await
+        .expect("status query");
     let status = WorkerStatus::decode(&mut &answer[..]).expect("a WorkerStatus");
     assert_eq!(status.asked_by, signer.public(), "the enclave authenticated the signer");
     assert_eq!(status.identity, alpha_id);
@@ -316,9 +392,14 @@ async fn encrypted_queries_are_answered_signed_and_refused_when_tampered_or_repl
 
     // Echo round trip.
     let text = format!("hello enclave {}", random_u64());
-    let answer = wclient::query(&alpha.url(), &keys, &signer, WorkerQuery::Echo(text.clone().into_bytes()).encode())
-        .await
-        .expect("echo query");
+    let answer = wclient::query(
+        &alpha.url(),
+        &keys,
+        &signer,
+        WorkerQuery::Echo(text.clone().into_bytes()).encode(),
+    )
+    .await
+    .expect("echo query");
     assert_eq!(String::from_utf8(answer).unwrap(), text);
 
     // Raw bytes over HTTP. One flipped ciphertext byte: 400 with a message.
@@ -334,11 +415,16 @@ async fn encrypted_queries_are_answered_signed_and_refused_when_tampered_or_repl
     let (code, body) = post_query(&alpha, &query.encode());
     assert_eq!(code, 200, "valid query: {}", String::from_utf8_lossy(&body));
     let reply = QueryResponse::decode(&mut &body[..]).expect("a QueryResponse");
-    let opened = reply.open(&alpha_id, &query.hash(), &key).expect("signed by alpha").expect("no enclave error");
+    let opened = reply
+        .open(&alpha_id, &query.hash(), &key)
+        .expect("signed by alpha")
+        .expect("no enclave error");
     assert_eq!(WorkerStatus::decode(&mut &opened[..]).unwrap().asked_by, signer.public());
 
     // Checked against the wrong identity (beta, another registered worker), the reply fails.
-    let err = reply.open(&beta_keys.identity, &query.hash(), &key).expect_err("beta did not sign alpha's reply");
+    let err = reply
+        .open(&beta_keys.identity, &query.hash(), &key)
+        .expect_err("beta did not sign alpha's reply");
     assert!(err.contains("not signed"), "{err}");
 
     // The exact same bytes again: a replay.
@@ -362,7 +448,9 @@ async fn encrypted_queries_are_answered_signed_and_refused_when_tampered_or_repl
     // Garbage is refused, not crashed on; alpha still answers afterwards.
     let (code, _) = post_query(&alpha, b"not a query");
     assert_eq!(code, 400);
-    wclient::query(&alpha.url(), &keys, &signer, WorkerQuery::Status.encode()).await.expect("alpha still answers");
+    wclient::query(&alpha.url(), &keys, &signer, WorkerQuery::Status.encode())
+        .await
+        .expect("alpha still answers");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,7 +465,11 @@ fn ping_through_the_chain_is_answered_by_the_enclave() {
 
     let run = node.cli(&["worker", "ping", &identity, "--from", "//Alice", "--timeout", "45"]);
     let out = run.ok();
-    assert!(out.contains(&format!("pong from {identity}")), "ping output:\n{out}\nstderr:\n{}", run.stderr);
+    assert!(
+        out.contains(&format!("pong from {identity}")),
+        "ping output:\n{out}\nstderr:\n{}",
+        run.stderr
+    );
     assert!(out.contains("ping sent in block #"), "{out}");
 }
 
@@ -458,7 +550,8 @@ fn umbra_dev_runs_a_node_and_two_registered_workers_and_stops_them_all_on_sigter
     });
     assert_eq!(workers.len(), 2, "{workers:?}");
     assert_ne!(workers[0]["identity"], workers[1]["identity"], "distinct identities");
-    let mut operators: Vec<&str> = workers.iter().map(|w| w["operator"].as_str().unwrap()).collect();
+    let mut operators: Vec<&str> =
+        workers.iter().map(|w| w["operator"].as_str().unwrap()).collect();
     operators.sort();
     let mut expected = vec![BOB.to_string(), ss58("//Charlie")];
     expected.sort();
@@ -467,7 +560,8 @@ fn umbra_dev_runs_a_node_and_two_registered_workers_and_stops_them_all_on_sigter
     // Both query endpoints answer, each for one of the registered identities.
     let mut seen = Vec::new();
     for port in [query_port, query_port + 1] {
-        let info = wait_for(Duration::from_secs(30), &format!("/info on port {port}"), || try_info(port));
+        let info =
+            wait_for(Duration::from_secs(30), &format!("/info on port {port}"), || try_info(port));
         assert!(workers.iter().any(|w| w["identity"] == info["identity"]), "{info} is registered");
         seen.push(info["identity"].clone());
     }
@@ -488,7 +582,11 @@ fn umbra_dev_runs_a_node_and_two_registered_workers_and_stops_them_all_on_sigter
         if let Some(s) = dev.child.as_mut().unwrap().try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "umbra dev still running 15 s after SIGTERM:\n{}", dev.log());
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "umbra dev still running 15 s after SIGTERM:\n{}",
+            dev.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "umbra dev exit status {status}:\n{}", dev.log());
@@ -502,10 +600,16 @@ fn umbra_dev_runs_a_node_and_two_registered_workers_and_stops_them_all_on_sigter
     let left = pids_with_cmdline_containing(&needle);
     assert!(left.is_empty(), "processes of the dev network left running: {left:?}");
     for (child, cmdline) in &children {
-        assert!(!Path::new(&format!("/proc/{child}")).exists(), "child {child} ({cmdline}) still exists");
+        assert!(
+            !Path::new(&format!("/proc/{child}")).exists(),
+            "child {child} ({cmdline}) still exists"
+        );
     }
     assert!(!port_accepts(rpc_port), "the node's RPC port still accepts connections");
-    assert!(http_rpc(rpc_port, "chain_getBlockHash", json!([0])).is_err(), "the node still answers RPC");
+    assert!(
+        http_rpc(rpc_port, "chain_getBlockHash", json!([0])).is_err(),
+        "the node still answers RPC"
+    );
     for port in [query_port, query_port + 1] {
         assert!(!port_accepts(port), "query port {port} still accepts connections");
     }

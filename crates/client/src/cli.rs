@@ -156,7 +156,13 @@ pub async fn transfer(args: TransferArgs) -> anyhow::Result<()> {
 
 /// Signs `call`, waits for its block, prints the block and events, and fails with the call's
 /// error (`<what> failed: module::Error`) if it did not succeed.
-pub async fn sign_and_report(client: &Client, signer: &Pair, call: Call, tip: Balance, what: &str) -> anyhow::Result<Inclusion> {
+pub async fn sign_and_report(
+    client: &Client,
+    signer: &Pair,
+    call: Call,
+    tip: Balance,
+    what: &str,
+) -> anyhow::Result<Inclusion> {
     let inc = client.sign_and_watch(signer, call, tip).await?;
     print_inclusion(&inc);
     if !inc.success {
@@ -216,8 +222,11 @@ mod tests {
 
     #[test]
     fn bad_uri_and_address_give_clear_errors() {
-        assert!(format!("{:#}", pair_from_uri("not a valid phrase").unwrap_err()).contains("invalid secret URI"));
-        assert!(format!("{:#}", parse_address("5Grw").unwrap_err()).contains("invalid address `5Grw`"));
+        assert!(format!("{:#}", pair_from_uri("not a valid phrase").unwrap_err())
+            .contains("invalid secret URI"));
+        assert!(
+            format!("{:#}", parse_address("5Grw").unwrap_err()).contains("invalid address `5Grw`")
+        );
     }
 }
 
@@ -305,14 +314,17 @@ pub async fn worker(cmd: WorkerCommand) -> anyhow::Result<()> {
             match echo {
                 Some(_) => println!("echo: {}", String::from_utf8_lossy(&answer)),
                 None => {
-                    let s = WorkerStatus::decode(&mut &answer[..]).context("malformed status reply")?;
+                    let s =
+                        WorkerStatus::decode(&mut &answer[..]).context("malformed status reply")?;
                     println!("synced block:  #{} ({})", s.synced_number, s.synced_hash);
                     println!("registered:    {}", s.registered);
                     println!("asked by:      {}", s.asked_by);
                 }
             }
         }
-        WorkerCommand::Ping { identity, from, timeout, rpc } => ping(&identity, &from, timeout, &rpc).await?,
+        WorkerCommand::Ping { identity, from, timeout, rpc } => {
+            ping(&identity, &from, timeout, &rpc).await?
+        }
     }
     Ok(())
 }
@@ -324,7 +336,10 @@ async fn ping(identity: &str, from: &str, timeout: u64, rpc: &RpcArgs) -> anyhow
     let client = rpc.connect().await?;
     let mut payload = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut payload);
-    let call = Call::Mq(umbra_runtime::mq::Call::PushMessage { topic: topics::ping_topic(&identity), payload: payload.to_vec() });
+    let call = Call::Mq(umbra_runtime::mq::Call::PushMessage {
+        topic: topics::ping_topic(&identity),
+        payload: payload.to_vec(),
+    });
     let sent = client.sign_and_watch(&from, call, 0).await?;
     println!("ping sent in block #{}", sent.block_number);
     let ping_hash = H256::hash(&payload);
@@ -334,16 +349,20 @@ async fn ping(identity: &str, from: &str, timeout: u64, rpc: &RpcArgs) -> anyhow
     while std::time::Instant::now() < deadline {
         let head = client.head().await?.number;
         while next <= head {
-            let hash: Option<umbra_primitives::H256> = client.call("chain_getBlockHash", jsonrpsee::rpc_params![next]).await?;
+            let hash: Option<umbra_primitives::H256> =
+                client.call("chain_getBlockHash", jsonrpsee::rpc_params![next]).await?;
             let Some(hash) = hash else { break };
             for r in client.events(hash).await? {
                 let Some(m) = r["event"]["Mq"].get("InboundMessage") else { continue };
                 if m["sender"]["Worker"].as_str() != Some(&want_sender) {
                     continue;
                 }
-                let payload = umbra_primitives::json::from_hex(m["payload"].as_str().unwrap_or_default())
-                    .map_err(|e| anyhow::anyhow!(e))?;
-                if let Ok(pong) = <umbra_primitives::mq::Pong as parity_scale_codec::Decode>::decode(&mut &payload[..]) {
+                let payload =
+                    umbra_primitives::json::from_hex(m["payload"].as_str().unwrap_or_default())
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                if let Ok(pong) = <umbra_primitives::mq::Pong as parity_scale_codec::Decode>::decode(
+                    &mut &payload[..],
+                ) {
                     if pong.ping_hash == ping_hash {
                         println!(
                             "pong from {identity} accepted in block #{next} (its enclave saw the ping in block #{})",
@@ -566,7 +585,9 @@ pub enum VaultCommand {
 /// `100000ppm`. At most 100%.
 pub fn parse_commission(text: &str) -> anyhow::Result<u32> {
     let t = text.trim();
-    let bad = || anyhow::anyhow!("invalid commission `{text}`: use a percentage (10%), a fraction (0.1) or ppm (100000ppm)");
+    let bad = || {
+        anyhow::anyhow!("invalid commission `{text}`: use a percentage (10%), a fraction (0.1) or ppm (100000ppm)")
+    };
     let (number, decimals) = if let Some(p) = t.strip_suffix('%') {
         (p.trim(), 4)
     } else if let Some(p) = t.strip_suffix("ppm") {
@@ -584,7 +605,11 @@ pub fn parse_commission(text: &str) -> anyhow::Result<u32> {
     }
     let scale = 10u64.pow(decimals as u32);
     let int: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
-    let frac: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<decimals$}").parse().map_err(|_| bad())? };
+    let frac: u64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<decimals$}").parse().map_err(|_| bad())?
+    };
     let ppm = int.checked_mul(scale).and_then(|v| v.checked_add(frac)).ok_or_else(bad)?;
     if ppm > 1_000_000 {
         bail!("invalid commission `{text}`: at most 100%");
@@ -609,7 +634,10 @@ fn parse_umb(text: &str, what: &str) -> anyhow::Result<umbra_primitives::Balance
 
 /// A balance field of an RPC answer (decimal string) formatted in UMB.
 fn umb(v: &Value) -> String {
-    v.as_str().and_then(|s| s.parse::<u128>().ok()).map(format_amount).unwrap_or_else(|| v.to_string())
+    v.as_str()
+        .and_then(|s| s.parse::<u128>().ok())
+        .map(format_amount)
+        .unwrap_or_else(|| v.to_string())
 }
 
 /// Signs `call`, waits for its block, prints the block and events; fails with the call's error.
@@ -638,7 +666,8 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
         }
         PoolCommand::SetCommission { pool, commission, tx } => {
             let commission = parse_commission(&commission)?;
-            submit_call(&tx, "pool set-commission", pools(P::SetCommission { pool, commission })).await?;
+            submit_call(&tx, "pool set-commission", pools(P::SetCommission { pool, commission }))
+                .await?;
         }
         PoolCommand::AddWorker { pool, worker, tx } => {
             let worker = parse_address(&worker)?;
@@ -651,7 +680,8 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
         PoolCommand::Start { pool, worker, stake, tx } => {
             let worker = parse_address(&worker)?;
             let stake = parse_umb(&stake, "--stake")?;
-            submit_call(&tx, "pool start", pools(P::StartComputing { pool, worker, stake })).await?;
+            submit_call(&tx, "pool start", pools(P::StartComputing { pool, worker, stake }))
+                .await?;
         }
         PoolCommand::Stop { pool, worker, tx } => {
             let worker = parse_address(&worker)?;
@@ -665,10 +695,12 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
             let amount = if amount.trim() == "all" {
                 let who = pair_from_uri(&tx.from).context("invalid --from")?.public();
                 let client = tx.rpc.connect().await?;
-                let s: Option<Value> =
-                    client.call("umbra_poolStake", jsonrpsee::rpc_params![pool, who.to_ss58()]).await?;
+                let s: Option<Value> = client
+                    .call("umbra_poolStake", jsonrpsee::rpc_params![pool, who.to_ss58()])
+                    .await?;
                 let s = s.with_context(|| format!("no pool {pool}"))?;
-                let field = |k: &str| s[k].as_str().and_then(|v| v.parse::<u128>().ok()).unwrap_or(0);
+                let field =
+                    |k: &str| s[k].as_str().and_then(|v| v.parse::<u128>().ok()).unwrap_or(0);
                 let requestable = field("shares").saturating_sub(field("queued"));
                 if requestable == 0 {
                     bail!("nothing to withdraw: {who} has no stake in pool {pool} that is not already queued");
@@ -689,11 +721,17 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
             let p = p.with_context(|| format!("no pool {id}"))?;
             print_pool(&p);
             if let Some(who) = who {
-                let s: Option<Value> = client.call("umbra_poolStake", jsonrpsee::rpc_params![id, who.to_ss58()]).await?;
+                let s: Option<Value> = client
+                    .call("umbra_poolStake", jsonrpsee::rpc_params![id, who.to_ss58()])
+                    .await?;
                 if let Some(s) = s {
                     println!("position of {who}:");
                     println!("  shares (stake):   {}", umb(&s["shares"]));
-                    println!("  queued:           {} in {} request(s)", umb(&s["queued"]), s["requests"]);
+                    println!(
+                        "  queued:           {} in {} request(s)",
+                        umb(&s["queued"]),
+                        s["requests"]
+                    );
                     println!("  pending rewards:  {}", umb(&s["pendingRewards"]));
                     if s["ownerReward"].as_str() != Some("0") {
                         println!("  commission:       {}", umb(&s["ownerReward"]));
@@ -729,12 +767,24 @@ fn print_pool(p: &Value) {
     println!("pool #{}", p["id"]);
     println!("owner:            {}", p["owner"].as_str().unwrap_or("?"));
     println!("commission:       {}", format_commission(p["commission"].as_u64().unwrap_or(0)));
-    println!("account:          {} (balance {})", p["account"].as_str().unwrap_or("?"), umb(&p["accountBalance"]));
+    println!(
+        "account:          {} (balance {})",
+        p["account"].as_str().unwrap_or("?"),
+        umb(&p["accountBalance"])
+    );
     println!("contributed:      {} by {} account(s)", umb(&p["totalShares"]), p["contributors"]);
-    println!("free stake:       {} ({} available to start workers)", umb(&p["freeStake"]), umb(&p["availableStake"]));
+    println!(
+        "free stake:       {} ({} available to start workers)",
+        umb(&p["freeStake"]),
+        umb(&p["availableStake"])
+    );
     println!("locked stake:     {}", umb(&p["lockedStake"]));
     println!("rewards received: {}", umb(&p["totalRewards"]));
-    println!("unclaimed:        {} (owner commission {})", umb(&p["rewardHeld"]), umb(&p["ownerReward"]));
+    println!(
+        "unclaimed:        {} (owner commission {})",
+        umb(&p["rewardHeld"]),
+        umb(&p["ownerReward"])
+    );
     let workers = p["workers"].as_array().cloned().unwrap_or_default();
     println!("workers:          {}", workers.len());
     for w in workers {
@@ -743,7 +793,12 @@ fn print_pool(p: &Value) {
     let queue = p["withdrawQueue"].as_array().cloned().unwrap_or_default();
     println!("withdraw queue:   {} request(s), {}", queue.len(), umb(&p["queued"]));
     for r in queue {
-        println!("  {}  {}  since #{}", r["who"].as_str().unwrap_or("?"), umb(&r["amount"]), r["queuedAt"]);
+        println!(
+            "  {}  {}  since #{}",
+            r["who"].as_str().unwrap_or("?"),
+            umb(&r["amount"]),
+            r["queuedAt"]
+        );
     }
     if !p["loan"].is_null() {
         print_loan(&p["loan"]);
@@ -756,7 +811,11 @@ fn print_loan(l: &Value) {
         umb(&l["principal"]),
         umb(&l["interestDue"]),
         l["borrowedAt"],
-        if l["defaulting"] == Value::Bool(true) { format!(", IN DEFAULT since #{}", l["defaultedAt"]) } else { String::new() },
+        if l["defaulting"] == Value::Bool(true) {
+            format!(", IN DEFAULT since #{}", l["defaultedAt"])
+        } else {
+            String::new()
+        },
     );
 }
 
@@ -775,7 +834,9 @@ pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
             let shares = if shares.trim() == "all" {
                 let who = pair_from_uri(&tx.from).context("invalid --from")?.public();
                 let client = tx.rpc.connect().await?;
-                let pos: Value = client.call("umbra_vaultPosition", jsonrpsee::rpc_params![who.to_ss58()]).await?;
+                let pos: Value = client
+                    .call("umbra_vaultPosition", jsonrpsee::rpc_params![who.to_ss58()])
+                    .await?;
                 let mine = pos["shares"].as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0);
                 if mine == 0 {
                     bail!("{who} has no vault shares");
@@ -792,7 +853,8 @@ pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
         }
         VaultCommand::Repay { pool, amount, tx } => {
             // The vault takes only what is owed, so `all` can offer any amount.
-            let amount = if amount.trim() == "all" { u128::MAX } else { parse_umb(&amount, "--amount")? };
+            let amount =
+                if amount.trim() == "all" { u128::MAX } else { parse_umb(&amount, "--amount")? };
             submit_call(&tx, "vault repay", Call::Vault(V::Repay { pool, amount })).await?;
         }
         VaultCommand::Info { address, pool, rpc } => {
@@ -801,11 +863,22 @@ pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
             let v: Value = client.call("umbra_vault", jsonrpsee::rpc_params![]).await?;
             let p = &v["params"];
             println!("vault account:    {}", v["account"].as_str().unwrap_or("?"));
-            println!("value:            {} (cash {}, lent {}, interest owed {})", umb(&v["value"]), umb(&v["cash"]), umb(&v["principal"]), umb(&v["interestOwed"]));
+            println!(
+                "value:            {} (cash {}, lent {}, interest owed {})",
+                umb(&v["value"]),
+                umb(&v["cash"]),
+                umb(&v["principal"]),
+                umb(&v["interestOwed"])
+            );
             println!("shares:           {}", umb(&v["totalShares"]).trim_end_matches(" UMB"));
             println!("share price:      {} UMB", v["sharePrice"].as_str().unwrap_or("?"));
             println!("loans:            {}", v["loans"]);
-            println!("interest paid:    {} (written off {}, principal lost {})", umb(&v["interestPaid"]), umb(&v["interestWrittenOff"]), umb(&v["principalWrittenOff"]));
+            println!(
+                "interest paid:    {} (written off {}, principal lost {})",
+                umb(&v["interestPaid"]),
+                umb(&v["interestWrittenOff"]),
+                umb(&v["principalWrittenOff"])
+            );
             println!(
                 "params:           {} ppb interest per block, at most {} per borrower, default after {} unresponsive blocks",
                 p["interestPerBlockPpb"],
@@ -813,14 +886,17 @@ pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
                 p["defaultAfterBlocks"]
             );
             if let Some(who) = who {
-                let pos: Value = client.call("umbra_vaultPosition", jsonrpsee::rpc_params![who.to_ss58()]).await?;
+                let pos: Value = client
+                    .call("umbra_vaultPosition", jsonrpsee::rpc_params![who.to_ss58()])
+                    .await?;
                 println!("position of {who}:");
                 println!("  shares:           {}", umb(&pos["shares"]).trim_end_matches(" UMB"));
                 println!("  value:            {}", umb(&pos["value"]));
                 println!("  borrowed:         {}", umb(&pos["borrowed"]));
             }
             if let Some(pool) = pool {
-                let l: Option<Value> = client.call("umbra_loan", jsonrpsee::rpc_params![pool]).await?;
+                let l: Option<Value> =
+                    client.call("umbra_loan", jsonrpsee::rpc_params![pool]).await?;
                 match l {
                     Some(l) => {
                         println!("pool #{pool}:");

@@ -124,7 +124,8 @@ fn parse_kind(s: &str) -> anyhow::Result<ContractKind> {
 fn encode_command(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
     match kind {
         ContractKind::Guestbook => {
-            let c: GuestbookCommand = serde_json::from_str(json).context("invalid guestbook command JSON")?;
+            let c: GuestbookCommand =
+                serde_json::from_str(json).context("invalid guestbook command JSON")?;
             Ok(c.encode())
         }
     }
@@ -133,7 +134,8 @@ fn encode_command(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
 fn encode_query(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
     match kind {
         ContractKind::Guestbook => {
-            let q: GuestbookQuery = serde_json::from_str(json).context("invalid guestbook query JSON")?;
+            let q: GuestbookQuery =
+                serde_json::from_str(json).context("invalid guestbook query JSON")?;
             Ok(q.encode())
         }
     }
@@ -142,7 +144,8 @@ fn encode_query(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
 fn decode_response(kind: ContractKind, bytes: &[u8]) -> anyhow::Result<Value> {
     match kind {
         ContractKind::Guestbook => {
-            let r = GuestbookResponse::decode(&mut &bytes[..]).context("malformed guestbook response")?;
+            let r = GuestbookResponse::decode(&mut &bytes[..])
+                .context("malformed guestbook response")?;
             Ok(serde_json::to_value(r)?)
         }
     }
@@ -160,13 +163,24 @@ fn kind_of(info: &Value) -> anyhow::Result<ContractKind> {
 
 /// Seals `command` to the contract's published key, pushes it, and waits until a worker reports
 /// its result; returns the result events.
-pub async fn send_command(client: &Client, from: &umbra_primitives::Pair, id: &ContractId, command: &[u8]) -> anyhow::Result<(u64, Vec<Value>)> {
+pub async fn send_command(
+    client: &Client,
+    from: &umbra_primitives::Pair,
+    id: &ContractId,
+    command: &[u8],
+) -> anyhow::Result<(u64, Vec<Value>)> {
     let info = contract_info(client, id).await?;
     let key = info["pubkey"].as_array().context("contract key not published yet")?;
     let key: Vec<u8> = key.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect();
     let key: [u8; 32] = key.try_into().map_err(|_| anyhow!("bad contract key on chain"))?;
     let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, command)?;
-    let inc = client.sign_and_watch(from, Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed }), 0).await?;
+    let inc = client
+        .sign_and_watch(
+            from,
+            Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed }),
+            0,
+        )
+        .await?;
     if !inc.success {
         bail!("command refused: {}", failure_reason(&inc).unwrap_or_default());
     }
@@ -186,7 +200,9 @@ pub async fn send_command(client: &Client, from: &umbra_primitives::Pair, id: &C
             if let Some(hash) = hash {
                 for r in client.events(hash).await? {
                     let e = &r["event"]["Contracts"];
-                    let Some((_, body)) = e.as_object().and_then(|o| o.iter().next()) else { continue };
+                    let Some((_, body)) = e.as_object().and_then(|o| o.iter().next()) else {
+                        continue;
+                    };
                     if body["id"] == serde_json::json!(id) && body["seq"].as_u64() == Some(seq) {
                         events.push(r["event"].clone());
                     }
@@ -194,7 +210,10 @@ pub async fn send_command(client: &Client, from: &umbra_primitives::Pair, id: &C
             }
             block += 1;
         }
-        if events.iter().any(|e| e["Contracts"].get("CommandExecuted").is_some() || e["Contracts"].get("CommandFailed").is_some()) {
+        if events.iter().any(|e| {
+            e["Contracts"].get("CommandExecuted").is_some()
+                || e["Contracts"].get("CommandFailed").is_some()
+        }) {
             return Ok((seq, events));
         }
         if Instant::now() > deadline {
@@ -213,9 +232,17 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
             let client = rpc.connect().await?;
             let salt = match salt {
                 Some(s) => s.into_bytes(),
-                None => umbra_crypto::blake2_256(&std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos().to_le_bytes())[..16].to_vec(),
+                None => umbra_crypto::blake2_256(
+                    &std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_nanos()
+                        .to_le_bytes(),
+                )[..16]
+                    .to_vec(),
             };
-            let inc = client.sign_and_watch(&from, Call::Contracts(contracts::Call::Deploy { kind, salt }), 0).await?;
+            let inc = client
+                .sign_and_watch(&from, Call::Contracts(contracts::Call::Deploy { kind, salt }), 0)
+                .await?;
             if !inc.success {
                 bail!("deploy refused: {}", failure_reason(&inc).unwrap_or_default());
             }
@@ -238,7 +265,8 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             if let Some(json) = init {
-                let (seq, events) = send_command(&client, &from, &id, &encode_command(kind, &json)?).await?;
+                let (seq, events) =
+                    send_command(&client, &from, &id, &encode_command(kind, &json)?).await?;
                 println!("init command #{seq}:");
                 for e in events {
                     println!("  {}", format_event(&e));
@@ -250,12 +278,15 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
             let from = pair_from_uri(&from)?;
             let client = rpc.connect().await?;
             let kind = kind_of(&contract_info(&client, &id).await?)?;
-            let (seq, events) = send_command(&client, &from, &id, &encode_command(kind, &json)?).await?;
+            let (seq, events) =
+                send_command(&client, &from, &id, &encode_command(kind, &json)?).await?;
             println!("command #{seq}:");
             for e in &events {
                 println!("  {}", format_event(e));
             }
-            if let Some(reason) = events.iter().find_map(|e| e["Contracts"]["CommandFailed"]["reason"].as_str()) {
+            if let Some(reason) =
+                events.iter().find_map(|e| e["Contracts"]["CommandFailed"]["reason"].as_str())
+            {
                 bail!("command failed: {reason}");
             }
         }
@@ -267,9 +298,13 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
             let kind = kind_of(&info)?;
             let claimed = crate::worker::info(&worker).await?;
             let identity = parse_address(claimed["identity"].as_str().unwrap_or_default())?;
-            let assigned: Vec<String> = serde_json::from_value(info["assigned"].clone()).unwrap_or_default();
+            let assigned: Vec<String> =
+                serde_json::from_value(info["assigned"].clone()).unwrap_or_default();
             if !assigned.contains(&identity.to_ss58()) {
-                bail!("worker {identity} is not assigned to contract {id} (assigned: {})", assigned.join(", "));
+                bail!(
+                    "worker {identity} is not assigned to contract {id} (assigned: {})",
+                    assigned.join(", ")
+                );
             }
             let keys = crate::worker::registered_keys(&client, &identity).await?;
             let body = WorkerQuery::Contract { id, query: encode_query(kind, &json)? }.encode();
@@ -294,9 +329,12 @@ pub async fn gatekeeper_cmd(cmd: GatekeeperCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&v)?);
             return Ok(());
         }
-        GatekeeperCommand::Elect { worker, from, rpc } => {
-            (Call::Gatekeeper(gatekeeper::Call::Elect { worker: parse_address(&worker)? }), from, rpc, "election")
-        }
+        GatekeeperCommand::Elect { worker, from, rpc } => (
+            Call::Gatekeeper(gatekeeper::Call::Elect { worker: parse_address(&worker)? }),
+            from,
+            rpc,
+            "election",
+        ),
         GatekeeperCommand::Rotate { from, rpc } => {
             (Call::Gatekeeper(gatekeeper::Call::RotateMasterKey), from, rpc, "rotation")
         }

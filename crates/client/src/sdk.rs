@@ -111,7 +111,8 @@ impl Client {
             .await
             .map_err(|e| ClientError::Connect { url: ws.clone(), reason: e.to_string() })?;
         let genesis: Option<H256> = rpc.request("chain_getBlockHash", rpc_params![0]).await?;
-        let genesis_hash = genesis.ok_or_else(|| ClientError::Unexpected("node has no genesis block".into()))?;
+        let genesis_hash =
+            genesis.ok_or_else(|| ClientError::Unexpected("node has no genesis block".into()))?;
         Ok(Client { rpc, genesis_hash })
     }
 
@@ -183,7 +184,11 @@ impl Client {
         let tx_hash = H256::hash(bytes);
         let mut sub: Subscription<Value> = self
             .rpc
-            .subscribe("author_submitAndWatchExtrinsic", rpc_params![to_hex(bytes)], "author_unwatchExtrinsic")
+            .subscribe(
+                "author_submitAndWatchExtrinsic",
+                rpc_params![to_hex(bytes)],
+                "author_unwatchExtrinsic",
+            )
             .await?;
         while let Some(update) = sub.next().await {
             let update = update.map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -204,12 +209,10 @@ impl Client {
             .block(block_hash)
             .await?
             .ok_or_else(|| ClientError::Unexpected(format!("block {block_hash} not found")))?;
-        let index = block
-            .extrinsics
-            .iter()
-            .position(|x| H256::hash(x) == tx_hash)
-            .ok_or_else(|| ClientError::Unexpected("transaction not in the announced block".into()))?
-            as u32;
+        let index =
+            block.extrinsics.iter().position(|x| H256::hash(x) == tx_hash).ok_or_else(|| {
+                ClientError::Unexpected("transaction not in the announced block".into())
+            })? as u32;
         let events: Vec<Value> = self
             .events(block_hash)
             .await?
@@ -218,24 +221,43 @@ impl Client {
             .map(|r| r["event"].clone())
             .collect();
         let success = events.iter().any(|e| e["System"].get("ExtrinsicSuccess").is_some());
-        Ok(Inclusion { tx_hash, block_hash, block_number: block.header.number, index, success, events })
+        Ok(Inclusion {
+            tx_hash,
+            block_hash,
+            block_number: block.header.number,
+            index,
+            success,
+            events,
+        })
     }
 
     /// Subscribes to new best headers (`chain_subscribeNewHeads`).
     pub async fn subscribe_heads(&self) -> Result<Subscription<HeaderJson>> {
-        Ok(self.rpc.subscribe("chain_subscribeNewHeads", rpc_params![], "chain_unsubscribeNewHeads").await?)
+        Ok(self
+            .rpc
+            .subscribe("chain_subscribeNewHeads", rpc_params![], "chain_unsubscribeNewHeads")
+            .await?)
     }
 
     /// Subscribes to finalized headers (`chain_subscribeFinalizedHeads`).
     pub async fn subscribe_finalized_heads(&self) -> Result<Subscription<HeaderJson>> {
         Ok(self
             .rpc
-            .subscribe("chain_subscribeFinalizedHeads", rpc_params![], "chain_unsubscribeFinalizedHeads")
+            .subscribe(
+                "chain_subscribeFinalizedHeads",
+                rpc_params![],
+                "chain_unsubscribeFinalizedHeads",
+            )
             .await?)
     }
 
     /// Signs `call`, submits it and waits for inclusion.
-    pub async fn sign_and_watch(&self, signer: &Pair, call: Call, tip: Balance) -> Result<Inclusion> {
+    pub async fn sign_and_watch(
+        &self,
+        signer: &Pair,
+        call: Call,
+        tip: Balance,
+    ) -> Result<Inclusion> {
         let bytes = self.sign(signer, call, tip).await?;
         self.submit_and_watch(&bytes).await
     }

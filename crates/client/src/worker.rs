@@ -30,7 +30,12 @@ async fn http(method: Method, url: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>)
         .await
         .map_err(|e| ClientError::Connect { url: url.to_string(), reason: e.to_string() })?;
     let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.map_err(|e| ClientError::Transport(e.to_string()))?.to_bytes();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .to_bytes();
     Ok((status, bytes.to_vec()))
 }
 
@@ -47,7 +52,10 @@ fn base(url: &str) -> String {
 pub async fn info(url: &str) -> Result<Value, ClientError> {
     let (status, body) = http(Method::GET, &format!("{}/info", base(url)), Vec::new()).await?;
     if status != 200 {
-        return Err(ClientError::Unexpected(format!("worker answered {status}: {}", String::from_utf8_lossy(&body))));
+        return Err(ClientError::Unexpected(format!(
+            "worker answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        )));
     }
     serde_json::from_slice(&body).map_err(|e| ClientError::Unexpected(e.to_string()))
 }
@@ -62,17 +70,28 @@ pub struct RegisteredKeys {
 }
 
 /// Looks `identity` up in the chain's registry.
-pub async fn registered_keys(chain: &Client, identity: &Public) -> Result<RegisteredKeys, ClientError> {
+pub async fn registered_keys(
+    chain: &Client,
+    identity: &Public,
+) -> Result<RegisteredKeys, ClientError> {
     let w: Option<Value> = chain.call("umbra_worker", rpc_params![identity.to_ss58()]).await?;
-    let w = w.ok_or_else(|| ClientError::Unexpected(format!("worker {identity} is not registered on chain")))?;
+    let w = w.ok_or_else(|| {
+        ClientError::Unexpected(format!("worker {identity} is not registered on chain"))
+    })?;
     let ecdh = from_hex(w["ecdh"].as_str().unwrap_or_default()).map_err(ClientError::Unexpected)?;
-    let ecdh: [u8; 32] = ecdh.try_into().map_err(|_| ClientError::Unexpected("bad ECDH key on chain".into()))?;
+    let ecdh: [u8; 32] =
+        ecdh.try_into().map_err(|_| ClientError::Unexpected("bad ECDH key on chain".into()))?;
     Ok(RegisteredKeys { identity: *identity, ecdh: EcdhPublic(ecdh) })
 }
 
 /// Sends an encrypted query `body` to the worker at `url` whose registered keys are `keys`;
 /// returns the decrypted answer after checking it is signed by `keys.identity`.
-pub async fn query(url: &str, keys: &RegisteredKeys, signer: &Pair, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+pub async fn query(
+    url: &str,
+    keys: &RegisteredKeys,
+    signer: &Pair,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, ClientError> {
     let mut nonce = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let now = std::time::SystemTime::now()
@@ -80,12 +99,17 @@ pub async fn query(url: &str, keys: &RegisteredKeys, signer: &Pair, body: Vec<u8
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let request = QueryRequest::new_signed(signer, keys.identity, nonce, now, body);
-    let (q, key) = EncryptedQuery::seal(&request, &keys.ecdh).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+    let (q, key) = EncryptedQuery::seal(&request, &keys.ecdh)
+        .map_err(|e| ClientError::Unexpected(e.to_string()))?;
     let (status, reply) = http(Method::POST, &format!("{}/query", base(url)), q.encode()).await?;
     if status != 200 {
-        return Err(ClientError::Rpc { code: status as i32, message: String::from_utf8_lossy(&reply).into_owned() });
+        return Err(ClientError::Rpc {
+            code: status as i32,
+            message: String::from_utf8_lossy(&reply).into_owned(),
+        });
     }
-    let resp = QueryResponse::decode(&mut &reply[..]).map_err(|e| ClientError::Unexpected(format!("bad reply: {e}")))?;
+    let resp = QueryResponse::decode(&mut &reply[..])
+        .map_err(|e| ClientError::Unexpected(format!("bad reply: {e}")))?;
     resp.open(&keys.identity, &q.hash(), &key)
         .map_err(ClientError::Unexpected)?
         .map_err(|e| ClientError::Rpc { code: 400, message: e })

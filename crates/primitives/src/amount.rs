@@ -37,9 +37,9 @@ pub fn parse_amount(text: &str) -> Result<Balance, AmountError> {
         return Err(AmountError::TooPrecise(text.to_string()));
     }
     let overflow = || AmountError::Overflow(text.to_string());
-    let int_part: Balance =
-        if int.is_empty() { 0 } else { int.parse().map_err(|_| overflow())? };
-    let mut frac_part: Balance = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| overflow())? };
+    let int_part: Balance = if int.is_empty() { 0 } else { int.parse().map_err(|_| overflow())? };
+    let mut frac_part: Balance =
+        if frac.is_empty() { 0 } else { frac.parse().map_err(|_| overflow())? };
     frac_part *= 10u128.pow(DECIMALS - frac.len() as u32);
     int_part.checked_mul(UNITS).and_then(|v| v.checked_add(frac_part)).ok_or_else(overflow)
 }

@@ -142,7 +142,11 @@ impl Header {
 
     /// Checks that this header extends `parent`, is authored by one of `authorities`, carries a
     /// valid VRF proof and seal, and moves time forward. Returns the block's randomness.
-    pub fn verify_against(&self, parent: &Header, authorities: &[Public]) -> Result<[u8; 32], HeaderError> {
+    pub fn verify_against(
+        &self,
+        parent: &Header,
+        authorities: &[Public],
+    ) -> Result<[u8; 32], HeaderError> {
         let number = self.number;
         if self.number != parent.number.wrapping_add(1) {
             return Err(HeaderError::BadNumber { got: self.number, parent: parent.number });
@@ -152,7 +156,11 @@ impl Header {
             return Err(HeaderError::BadParent { number, got: self.parent_hash, expected });
         }
         if self.timestamp <= parent.timestamp {
-            return Err(HeaderError::BadTimestamp { number, got: self.timestamp, parent: parent.timestamp });
+            return Err(HeaderError::BadTimestamp {
+                number,
+                got: self.timestamp,
+                parent: parent.timestamp,
+            });
         }
         self.verify_seal(authorities)
     }
@@ -256,21 +264,33 @@ pub(crate) mod tests {
 
         let mut tampered = h1.clone();
         tampered.state_root = H256::hash(b"other");
-        assert!(matches!(tampered.verify_against(&g, &[alice.public()]), Err(HeaderError::BadSeal { .. })));
+        assert!(matches!(
+            tampered.verify_against(&g, &[alice.public()]),
+            Err(HeaderError::BadSeal { .. })
+        ));
 
         let h2 = signed_child(&h1, &alice, &[]);
-        assert!(matches!(h2.verify_against(&g, &[alice.public()]), Err(HeaderError::BadNumber { .. })));
+        assert!(matches!(
+            h2.verify_against(&g, &[alice.public()]),
+            Err(HeaderError::BadNumber { .. })
+        ));
 
         let mut relinked = signed_child(&h1, &alice, &[]);
         relinked.parent_hash = H256::hash(b"elsewhere");
         relinked.seal_with(&alice);
-        assert!(matches!(relinked.verify_against(&h1, &[alice.public()]), Err(HeaderError::BadParent { .. })));
+        assert!(matches!(
+            relinked.verify_against(&h1, &[alice.public()]),
+            Err(HeaderError::BadParent { .. })
+        ));
 
         // A VRF proof for another slot is refused even if the seal is re-signed.
         let mut wrong_vrf = signed_child(&h1, &alice, &[]);
         wrong_vrf.vrf = h1.vrf;
         wrong_vrf.seal_with(&alice);
-        assert!(matches!(wrong_vrf.verify_against(&h1, &[alice.public()]), Err(HeaderError::BadVrf { .. })));
+        assert!(matches!(
+            wrong_vrf.verify_against(&h1, &[alice.public()]),
+            Err(HeaderError::BadVrf { .. })
+        ));
     }
 
     #[test]

@@ -71,8 +71,15 @@ impl<'a, Call: Encode> SignedPayload<'a, Call> {
 
 impl<Call: Encode> UncheckedExtrinsic<Call> {
     /// Builds and signs an extrinsic.
-    pub fn new_signed(pair: &Pair, call: Call, nonce: Nonce, tip: Balance, genesis_hash: H256) -> Self {
-        let signature = pair.sign(SignedPayload::new(&call, nonce, tip, genesis_hash).signing_hash().as_bytes());
+    pub fn new_signed(
+        pair: &Pair,
+        call: Call,
+        nonce: Nonce,
+        tip: Balance,
+        genesis_hash: H256,
+    ) -> Self {
+        let signature = pair
+            .sign(SignedPayload::new(&call, nonce, tip, genesis_hash).signing_hash().as_bytes());
         UncheckedExtrinsic {
             head: ExtrinsicHead {
                 version: EXTRINSIC_VERSION,
@@ -98,7 +105,8 @@ impl<Call: Encode> UncheckedExtrinsic<Call> {
 
     /// Whether the signature verifies over the payload (with the genesis hash it carries).
     pub fn verify_signature(&self) -> bool {
-        let payload = SignedPayload::new(&self.call, self.nonce(), self.tip(), self.head.genesis_hash);
+        let payload =
+            SignedPayload::new(&self.call, self.nonce(), self.tip(), self.head.genesis_hash);
         self.head.signer.verify(payload.signing_hash().as_bytes(), &self.head.signature)
     }
 

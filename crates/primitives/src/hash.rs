@@ -5,7 +5,9 @@ use std::{fmt, str::FromStr};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 
 /// A 32-byte hash (blake2-256 throughout Umbra). Shown and parsed as `0x`-prefixed hex.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, MaxEncodedLen)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, MaxEncodedLen,
+)]
 pub struct H256(pub [u8; 32]);
 
 impl H256 {

@@ -89,11 +89,18 @@ impl TryFrom<&HeaderJson> for Header {
             events_root: j.events_root,
             timestamp: j.timestamp,
             author: j.author,
-            vrf: VrfSignature { pre_output: fixed(&j.vrf_output, "vrfOutput")?, proof: fixed(&j.vrf_proof, "vrfProof")? },
+            vrf: VrfSignature {
+                pre_output: fixed(&j.vrf_output, "vrfOutput")?,
+                proof: fixed(&j.vrf_proof, "vrfProof")?,
+            },
             seal: Signature(fixed(&j.seal, "seal")?),
         };
         if h.hash() != j.hash {
-            return Err(format!("header fields hash to {}, not to the claimed {}", h.hash(), j.hash));
+            return Err(format!(
+                "header fields hash to {}, not to the claimed {}",
+                h.hash(),
+                j.hash
+            ));
         }
         Ok(h)
     }
@@ -101,7 +108,10 @@ impl TryFrom<&HeaderJson> for Header {
 
 impl From<&Block> for BlockJson {
     fn from(b: &Block) -> Self {
-        BlockJson { header: (&b.header).into(), extrinsics: b.extrinsics.iter().map(|x| to_hex(x)).collect() }
+        BlockJson {
+            header: (&b.header).into(),
+            extrinsics: b.extrinsics.iter().map(|x| to_hex(x)).collect(),
+        }
     }
 }
 

@@ -119,20 +119,42 @@ pub struct SignedMessage {
 
 impl SignedMessage {
     /// What the sender signs.
-    pub fn signing_payload(genesis: &H256, sender: &MessageOrigin, topic: &[u8], sequence: u64, payload: &[u8]) -> Vec<u8> {
+    pub fn signing_payload(
+        genesis: &H256,
+        sender: &MessageOrigin,
+        topic: &[u8],
+        sequence: u64,
+        payload: &[u8],
+    ) -> Vec<u8> {
         (b"umbra/mq/v1", genesis, sender, topic, sequence, payload).encode()
     }
 
     /// Builds and signs a message from the worker holding `identity`.
-    pub fn sign(identity: &Pair, genesis: &H256, topic: Vec<u8>, sequence: u64, payload: Vec<u8>) -> Self {
+    pub fn sign(
+        identity: &Pair,
+        genesis: &H256,
+        topic: Vec<u8>,
+        sequence: u64,
+        payload: Vec<u8>,
+    ) -> Self {
         let sender = MessageOrigin::Worker(identity.public());
-        let signature = identity.sign(&Self::signing_payload(genesis, &sender, &topic, sequence, &payload));
+        let signature =
+            identity.sign(&Self::signing_payload(genesis, &sender, &topic, sequence, &payload));
         SignedMessage { sender, topic, sequence, payload, signature }
     }
 
     /// Whether the signature verifies against `key`.
     pub fn verify(&self, genesis: &H256, key: &Public) -> bool {
-        key.verify(&Self::signing_payload(genesis, &self.sender, &self.topic, self.sequence, &self.payload), &self.signature)
+        key.verify(
+            &Self::signing_payload(
+                genesis,
+                &self.sender,
+                &self.topic,
+                self.sequence,
+                &self.payload,
+            ),
+            &self.signature,
+        )
     }
 }
 

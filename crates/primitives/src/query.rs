@@ -37,12 +37,24 @@ pub struct QueryRequest {
 }
 
 impl QueryRequest {
-    fn payload(origin: &AccountId, worker: &Public, nonce: &[u8; 16], ts: u64, body: &[u8]) -> Vec<u8> {
+    fn payload(
+        origin: &AccountId,
+        worker: &Public,
+        nonce: &[u8; 16],
+        ts: u64,
+        body: &[u8],
+    ) -> Vec<u8> {
         (b"umbra/query/v1", origin, worker, nonce, ts, body).encode()
     }
 
     /// Builds and signs a request.
-    pub fn new_signed(signer: &Pair, worker: Public, nonce: [u8; 16], timestamp_ms: u64, body: Vec<u8>) -> Self {
+    pub fn new_signed(
+        signer: &Pair,
+        worker: Public,
+        nonce: [u8; 16],
+        timestamp_ms: u64,
+        body: Vec<u8>,
+    ) -> Self {
         let origin = signer.public();
         let signature = signer.sign(&Self::payload(&origin, &worker, &nonce, timestamp_ms, &body));
         QueryRequest { origin, worker, nonce, timestamp_ms, body, signature }
@@ -50,7 +62,10 @@ impl QueryRequest {
 
     /// Whether the origin's signature verifies.
     pub fn verify(&self) -> bool {
-        self.origin.verify(&Self::payload(&self.origin, &self.worker, &self.nonce, self.timestamp_ms, &self.body), &self.signature)
+        self.origin.verify(
+            &Self::payload(&self.origin, &self.worker, &self.nonce, self.timestamp_ms, &self.body),
+            &self.signature,
+        )
     }
 }
 
@@ -63,7 +78,10 @@ pub struct EncryptedQuery {
 
 impl EncryptedQuery {
     /// Seals `request` to the worker's ECDH key; returns the query and the key for the reply.
-    pub fn seal(request: &QueryRequest, worker_ecdh: &EcdhPublic) -> Result<(Self, [u8; 32]), CryptoError> {
+    pub fn seal(
+        request: &QueryRequest,
+        worker_ecdh: &EcdhPublic,
+    ) -> Result<(Self, [u8; 32]), CryptoError> {
         let (sealed, key) = SealedBox::seal(worker_ecdh, QUERY_AAD, &request.encode())?;
         Ok((EncryptedQuery { sealed }, key))
     }
@@ -91,7 +109,12 @@ impl QueryResponse {
     }
 
     /// Encrypts `result` with `key` and signs it with the worker's identity.
-    pub fn seal(identity: &Pair, query_hash: &H256, key: &[u8; 32], result: &Result<Vec<u8>, String>) -> Self {
+    pub fn seal(
+        identity: &Pair,
+        query_hash: &H256,
+        key: &[u8; 32],
+        result: &Result<Vec<u8>, String>,
+    ) -> Self {
         let nonce = aead::random_nonce();
         let ciphertext = aead::encrypt(key, &nonce, query_hash.as_bytes(), &result.encode());
         let signature = identity.sign(&Self::payload(query_hash, &nonce, &ciphertext));
@@ -99,13 +122,21 @@ impl QueryResponse {
     }
 
     /// Checks the worker's signature, then decrypts.
-    pub fn open(&self, worker_identity: &Public, query_hash: &H256, key: &[u8; 32]) -> Result<Result<Vec<u8>, String>, String> {
-        if !worker_identity.verify(&Self::payload(query_hash, &self.nonce, &self.ciphertext), &self.signature) {
+    pub fn open(
+        &self,
+        worker_identity: &Public,
+        query_hash: &H256,
+        key: &[u8; 32],
+    ) -> Result<Result<Vec<u8>, String>, String> {
+        if !worker_identity
+            .verify(&Self::payload(query_hash, &self.nonce, &self.ciphertext), &self.signature)
+        {
             return Err("reply is not signed by the worker's registered identity".into());
         }
         let plain = aead::decrypt(key, &self.nonce, query_hash.as_bytes(), &self.ciphertext)
             .map_err(|e| format!("cannot decrypt reply: {e}"))?;
-        Result::<Vec<u8>, String>::decode(&mut &plain[..]).map_err(|e| format!("malformed reply: {e}"))
+        Result::<Vec<u8>, String>::decode(&mut &plain[..])
+            .map_err(|e| format!("malformed reply: {e}"))
     }
 }
 
@@ -165,7 +196,13 @@ mod tests {
         let client = Pair::from_suri("//Alice").unwrap();
         let worker = Pair::from_suri("//Worker").unwrap();
         let ecdh = EcdhSecret::generate();
-        let req = QueryRequest::new_signed(&client, worker.public(), [1; 16], 5, WorkerQuery::Status.encode());
+        let req = QueryRequest::new_signed(
+            &client,
+            worker.public(),
+            [1; 16],
+            5,
+            WorkerQuery::Status.encode(),
+        );
         assert!(req.verify());
         let (q, key) = EncryptedQuery::seal(&req, &ecdh.public()).unwrap();
         let (plain, wkey) = q.sealed.open(&ecdh, QUERY_AAD).unwrap();

@@ -53,7 +53,9 @@ pub mod bytes_hex {
     }
 
     /// Deserializes from hex into anything built from a byte vector of the right length.
-    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(d: D) -> Result<T, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
+        d: D,
+    ) -> Result<T, D::Error> {
         let s = String::deserialize(d)?;
         let bytes = crate::json::from_hex(&s).map_err(serde::de::Error::custom)?;
         T::try_from(bytes).map_err(|_| serde::de::Error::custom("wrong number of bytes"))

@@ -23,21 +23,47 @@ fn signature() -> impl Strategy<Value = Signature> {
 }
 
 fn header() -> impl Strategy<Value = Header> {
-    (h256(), any::<u64>(), h256(), h256(), h256(), any::<u64>(), public(), any::<[u8; 32]>(), signature(), signature())
-        .prop_map(|(parent_hash, number, state_root, extrinsics_root, events_root, timestamp, author, pre, proof, seal)| Header {
-            parent_hash,
-            number,
-            state_root,
-            extrinsics_root,
-            events_root,
-            timestamp,
-            author,
-            vrf: VrfSignature { pre_output: pre, proof: proof.0 },
-            seal,
-        })
+    (
+        h256(),
+        any::<u64>(),
+        h256(),
+        h256(),
+        h256(),
+        any::<u64>(),
+        public(),
+        any::<[u8; 32]>(),
+        signature(),
+        signature(),
+    )
+        .prop_map(
+            |(
+                parent_hash,
+                number,
+                state_root,
+                extrinsics_root,
+                events_root,
+                timestamp,
+                author,
+                pre,
+                proof,
+                seal,
+            )| Header {
+                parent_hash,
+                number,
+                state_root,
+                extrinsics_root,
+                events_root,
+                timestamp,
+                author,
+                vrf: VrfSignature { pre_output: pre, proof: proof.0 },
+                seal,
+            },
+        )
 }
 
-fn round_trip<T: Encode + Decode + PartialEq + std::fmt::Debug>(v: &T) -> Result<(), TestCaseError> {
+fn round_trip<T: Encode + Decode + PartialEq + std::fmt::Debug>(
+    v: &T,
+) -> Result<(), TestCaseError> {
     let bytes = v.encode();
     let mut input = &bytes[..];
     prop_assert_eq!(&T::decode(&mut input).unwrap(), v);

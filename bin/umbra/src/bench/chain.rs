@@ -56,8 +56,14 @@ fn bench_signatures(n: usize) -> Vec<Row> {
     umbra_node::service::verify_signatures(&xts).expect("valid signatures");
     let batch = start.elapsed();
     vec![
-        Row("sr25519 extrinsic verifications/s (one by one)".into(), format!("{:.0}", n as f64 / single.as_secs_f64())),
-        Row("sr25519 extrinsic verifications/s (batched)".into(), format!("{:.0}", n as f64 / batch.as_secs_f64())),
+        Row(
+            "sr25519 extrinsic verifications/s (one by one)".into(),
+            format!("{:.0}", n as f64 / single.as_secs_f64()),
+        ),
+        Row(
+            "sr25519 extrinsic verifications/s (batched)".into(),
+            format!("{:.0}", n as f64 / batch.as_secs_f64()),
+        ),
     ]
 }
 
@@ -71,18 +77,27 @@ fn bench_spec(senders: &[Pair], idle: usize) -> ChainSpec {
         let mut raw = [0u8; 32];
         raw[..8].copy_from_slice(&(i as u64).to_le_bytes());
         raw[8..16].copy_from_slice(b"idleacct");
-        spec.genesis.balances.push(GenesisAccount { address: umbra_primitives::Public(raw), balance: UNITS });
+        spec.genesis
+            .balances
+            .push(GenesisAccount { address: umbra_primitives::Public(raw), balance: UNITS });
     }
     spec
 }
 
 fn bench_blocks(args: &ChainBenchArgs) -> anyhow::Result<Vec<Row>> {
-    let senders: Vec<Pair> = (0..args.txs_per_block).map(|i| Pair::from_seed(&umbra_crypto::blake2_256(&(i as u64).to_le_bytes()))).collect();
+    let senders: Vec<Pair> = (0..args.txs_per_block)
+        .map(|i| Pair::from_seed(&umbra_crypto::blake2_256(&(i as u64).to_le_bytes())))
+        .collect();
     let spec = bench_spec(&senders, args.idle_accounts);
     let dir = tempfile::tempdir().context("temp dir")?;
     let alice = Pair::from_suri("//Alice").expect("dev key");
-    let author = Node::open(&dir.path().join("author"), spec.clone(), Arc::new(DevAuthority::new(alice.clone())))?;
-    let importer = Node::open(&dir.path().join("importer"), spec, Arc::new(DevAuthority::new(alice)))?;
+    let author = Node::open(
+        &dir.path().join("author"),
+        spec.clone(),
+        Arc::new(DevAuthority::new(alice.clone())),
+    )?;
+    let importer =
+        Node::open(&dir.path().join("importer"), spec, Arc::new(DevAuthority::new(alice)))?;
     let dest = Pair::from_suri("//Ferdie").expect("dev key").public();
     let genesis = author.genesis_hash();
 
@@ -98,7 +113,12 @@ fn bench_blocks(args: &ChainBenchArgs) -> anyhow::Result<Vec<Row>> {
         let start = Instant::now();
         let (imported, stats) = author.author_block()?;
         author_times.push(start.elapsed());
-        anyhow::ensure!(stats.extrinsics == senders.len(), "block has {} of {} transfers", stats.extrinsics, senders.len());
+        anyhow::ensure!(
+            stats.extrinsics == senders.len(),
+            "block has {} of {} transfers",
+            stats.extrinsics,
+            senders.len()
+        );
         blocks.push(author.block(imported.header.number)?.context("authored block")?);
         pb.inc(1);
     }
@@ -121,10 +141,17 @@ fn bench_blocks(args: &ChainBenchArgs) -> anyhow::Result<Vec<Row>> {
     let author_total: Duration = author_times.iter().sum();
     import_times.sort();
     author_times.sort();
-    let label = format!("{} transfers/block, {} idle accounts", args.txs_per_block, args.idle_accounts);
+    let label =
+        format!("{} transfers/block, {} idle accounts", args.txs_per_block, args.idle_accounts);
     Ok(vec![
-        Row(format!("transfers/s imported ({label})"), format!("{:.0}", total_tx / import_total.as_secs_f64())),
-        Row(format!("transfers/s authored ({label})"), format!("{:.0}", total_tx / author_total.as_secs_f64())),
+        Row(
+            format!("transfers/s imported ({label})"),
+            format!("{:.0}", total_tx / import_total.as_secs_f64()),
+        ),
+        Row(
+            format!("transfers/s authored ({label})"),
+            format!("{:.0}", total_tx / author_total.as_secs_f64()),
+        ),
         Row("block import latency p50".into(), ms(percentile(&import_times, 0.50))),
         Row("block import latency p99".into(), ms(percentile(&import_times, 0.99))),
         Row("block authoring latency p50".into(), ms(percentile(&author_times, 0.50))),

@@ -72,13 +72,22 @@ fn identities(n: usize) -> Vec<Public> {
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .step_by(chunk)
-            .map(|start| s.spawn(move || (start..(start + chunk).min(n)).map(|i| worker_pair(i).public()).collect::<Vec<_>>()))
+            .map(|start| {
+                s.spawn(move || {
+                    (start..(start + chunk).min(n))
+                        .map(|i| worker_pair(i).public())
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles.into_iter().flat_map(|h| h.join().expect("key derivation thread")).collect()
     })
 }
 
-fn seeded_genesis(args: &ComputationBenchArgs, spec: &mut ChainSpec) -> anyhow::Result<(Vec<(Vec<u8>, Vec<u8>)>, Block)> {
+fn seeded_genesis(
+    args: &ComputationBenchArgs,
+    spec: &mut ChainSpec,
+) -> anyhow::Result<(Vec<(Vec<u8>, Vec<u8>)>, Block)> {
     spec.genesis.parameters.max_block_extrinsics = 100_000;
     spec.genesis.computation = ComputationParams {
         mean_challenge_interval: (args.workers / args.challenges_per_block.max(1)).max(1) as u64,
@@ -86,9 +95,13 @@ fn seeded_genesis(args: &ComputationBenchArgs, spec: &mut ChainSpec) -> anyhow::
         ..ComputationParams::dev()
     };
     for i in 0..RELAYERS {
-        spec.genesis.balances.push(umbra_runtime::genesis::GenesisAccount { address: relayer_pair(i).public(), balance: 10_000_000 * UNITS });
+        spec.genesis.balances.push(umbra_runtime::genesis::GenesisAccount {
+            address: relayer_pair(i).public(),
+            balance: 10_000_000 * UNITS,
+        });
     }
-    let base: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = spec.genesis.build()?.into_iter().collect();
+    let base: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+        spec.genesis.build()?.into_iter().collect();
     let ids = identities(args.workers);
     let mut ext = umbra_runtime::Ext::with_genesis(Overlay::new(&base), H256::ZERO);
     umbra_runtime::system::RANDOMNESS.put(&mut ext.state, &blake2_256(b"bench genesis randomness"));
@@ -101,11 +114,16 @@ fn seeded_genesis(args: &ComputationBenchArgs, spec: &mut ChainSpec) -> anyhow::
     for p in 0..pools {
         let owner = relayer_pair(p % RELAYERS).public();
         let run = |ext: &mut umbra_runtime::Ext<'_>, call: stake_pools::Call| {
-            stake_pools::dispatch(ext, owner, call).map_err(|e| anyhow::anyhow!("seeding pool {p}: {e}"))
+            stake_pools::dispatch(ext, owner, call)
+                .map_err(|e| anyhow::anyhow!("seeding pool {p}: {e}"))
         };
         run(&mut ext, stake_pools::Call::Create { commission: 100_000 })?;
-        let members = (p * stake_pools::MAX_POOL_WORKERS)..((p + 1) * stake_pools::MAX_POOL_WORKERS).min(args.workers);
-        run(&mut ext, stake_pools::Call::Contribute { pool: p as u64, amount: STAKE * members.len() as u128 })?;
+        let members = (p * stake_pools::MAX_POOL_WORKERS)
+            ..((p + 1) * stake_pools::MAX_POOL_WORKERS).min(args.workers);
+        run(
+            &mut ext,
+            stake_pools::Call::Contribute { pool: p as u64, amount: STAKE * members.len() as u128 },
+        )?;
         for i in members {
             let id = ids[i];
             let info = registry::WorkerInfo {
@@ -123,7 +141,10 @@ fn seeded_genesis(args: &ComputationBenchArgs, spec: &mut ChainSpec) -> anyhow::
             };
             registry::WORKERS.insert(&mut ext.state, &id, &info);
             run(&mut ext, stake_pools::Call::AddWorker { pool: p as u64, worker: id })?;
-            run(&mut ext, stake_pools::Call::StartComputing { pool: p as u64, worker: id, stake: STAKE })?;
+            run(
+                &mut ext,
+                stake_pools::Call::StartComputing { pool: p as u64, worker: id, stake: STAKE },
+            )?;
             if i % 10_000 == 0 {
                 pb.set_position(i as u64);
             }
@@ -142,14 +163,19 @@ fn seeded_genesis(args: &ComputationBenchArgs, spec: &mut ChainSpec) -> anyhow::
         };
     }
     let entries: Vec<(Vec<u8>, Vec<u8>)> = merged.into_iter().collect();
-    let header = Header::genesis(H256(umbra_chain_storage::compute_root(entries.iter().cloned())), 0);
+    let header =
+        Header::genesis(H256(umbra_chain_storage::compute_root(entries.iter().cloned())), 0);
     Ok((entries, Block { header, extrinsics: Vec::new() }))
 }
 
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -163,13 +189,32 @@ pub(crate) fn run(args: &ComputationBenchArgs) -> anyhow::Result<Vec<Row>> {
     let alice = Pair::from_suri("//Alice")?;
     let author_path = dir.path().join("author");
     {
-        let _seed = Node::open_with_genesis(&author_path, spec.clone(), Arc::new(DevAuthority::new(alice.clone())), state, genesis.clone())?;
+        let _seed = Node::open_with_genesis(
+            &author_path,
+            spec.clone(),
+            Arc::new(DevAuthority::new(alice.clone())),
+            state,
+            genesis.clone(),
+        )?;
     }
     let importer_path = dir.path().join("importer");
     std::fs::create_dir_all(&importer_path)?;
-    std::fs::copy(author_path.join("chain.redb"), importer_path.join("chain.redb")).context("copy database")?;
-    let author = Node::open_with_genesis(&author_path, spec.clone(), Arc::new(DevAuthority::new(alice.clone())), Vec::new(), genesis.clone())?;
-    let importer = Node::open_with_genesis(&importer_path, spec, Arc::new(DevAuthority::new(alice)), Vec::new(), genesis)?;
+    std::fs::copy(author_path.join("chain.redb"), importer_path.join("chain.redb"))
+        .context("copy database")?;
+    let author = Node::open_with_genesis(
+        &author_path,
+        spec.clone(),
+        Arc::new(DevAuthority::new(alice.clone())),
+        Vec::new(),
+        genesis.clone(),
+    )?;
+    let importer = Node::open_with_genesis(
+        &importer_path,
+        spec,
+        Arc::new(DevAuthority::new(alice)),
+        Vec::new(),
+        genesis,
+    )?;
     let setup_time = setup.elapsed();
     let db_bytes = std::fs::metadata(author_path.join("chain.redb"))?.len();
 
@@ -178,7 +223,8 @@ pub(crate) fn run(args: &ComputationBenchArgs) -> anyhow::Result<Vec<Row>> {
     let mut mq_seq: HashMap<Public, u64> = HashMap::new();
     let mut to_answer: Vec<(Public, u64, H256)> = Vec::new();
     let mut pairs: HashMap<Public, Pair> = HashMap::new();
-    let index: HashMap<Public, usize> = identities(args.workers).into_iter().enumerate().map(|(i, p)| (p, i)).collect();
+    let index: HashMap<Public, usize> =
+        identities(args.workers).into_iter().enumerate().map(|(i, p)| (p, i)).collect();
     let mut times = Vec::new();
     let mut parts: Vec<umbra_node::service::BlockStats> = Vec::new();
     let mut heartbeats = 0usize;
@@ -189,10 +235,22 @@ pub(crate) fn run(args: &ComputationBenchArgs) -> anyhow::Result<Vec<Row>> {
             let pair = pairs.entry(worker).or_insert_with(|| worker_pair(index[&worker])).clone();
             let seq = mq_seq.entry(worker).or_insert(0);
             let hb = Heartbeat { challenge_block: block, challenge_block_hash: hash };
-            let message = SignedMessage::sign(&pair, &genesis_hash, topics::HEARTBEAT.to_vec(), *seq, hb.encode());
+            let message = SignedMessage::sign(
+                &pair,
+                &genesis_hash,
+                topics::HEARTBEAT.to_vec(),
+                *seq,
+                hb.encode(),
+            );
             *seq += 1;
             let r = k % RELAYERS;
-            let xt = Extrinsic::new_signed(&relayer_pair(r), Call::Mq(mq::Call::SyncOffchainMessage { message }), relayer_nonce[r], 0, genesis_hash);
+            let xt = Extrinsic::new_signed(
+                &relayer_pair(r),
+                Call::Mq(mq::Call::SyncOffchainMessage { message }),
+                relayer_nonce[r],
+                0,
+                genesis_hash,
+            );
             relayer_nonce[r] += 1;
             author.submit(xt.encode()).map_err(|e| anyhow::anyhow!("heartbeat refused: {e}"))?;
             heartbeats += 1;
@@ -226,20 +284,32 @@ pub(crate) fn run(args: &ComputationBenchArgs) -> anyhow::Result<Vec<Row>> {
     };
     let keys_changed = parts.iter().map(|p| p.changed_keys).sum::<usize>() / parts.len().max(1);
     Ok(vec![
-        Row(format!("setup: genesis of {label} ({keys} keys)"), format!("{:.1} s", setup_time.as_secs_f64())),
-        Row(format!("heartbeats per block / accepted ({label})"), format!("{:.0} / {}", heartbeats as f64 / args.blocks as f64, accepted)),
+        Row(
+            format!("setup: genesis of {label} ({keys} keys)"),
+            format!("{:.1} s", setup_time.as_secs_f64()),
+        ),
+        Row(
+            format!("heartbeats per block / accepted ({label})"),
+            format!("{:.0} / {}", heartbeats as f64 / args.blocks as f64, accepted),
+        ),
         Row(format!("block import p50 ({label})"), ms(percentile(&times, 0.50))),
         Row(format!("block import p99 ({label})"), ms(percentile(&times, 0.99))),
         Row(format!("block import max ({label})"), ms(*times.last().unwrap_or(&Duration::ZERO))),
-        Row("  of which: verify / execute / state root / commit (p50)".into(), format!(
-            "{:.1}/{:.1}/{:.1}/{:.1} ms",
-            median(|p| p.verify).as_secs_f64() * 1e3,
-            median(|p| p.execute).as_secs_f64() * 1e3,
-            median(|p| p.state_root).as_secs_f64() * 1e3,
-            median(|p| p.commit).as_secs_f64() * 1e3,
-        )),
+        Row(
+            "  of which: verify / execute / state root / commit (p50)".into(),
+            format!(
+                "{:.1}/{:.1}/{:.1}/{:.1} ms",
+                median(|p| p.verify).as_secs_f64() * 1e3,
+                median(|p| p.execute).as_secs_f64() * 1e3,
+                median(|p| p.state_root).as_secs_f64() * 1e3,
+                median(|p| p.commit).as_secs_f64() * 1e3,
+            ),
+        ),
         Row("  state keys changed per block (mean)".into(), keys_changed.to_string()),
         Row(format!("database size ({label})"), format!("{:.0} MiB", db_bytes as f64 / 1048576.0)),
-        Row("peak resident memory of the bench process".into(), format!("{:.0} MiB", rss_kib("VmHWM:") as f64 / 1024.0)),
+        Row(
+            "peak resident memory of the bench process".into(),
+            format!("{:.0} MiB", rss_kib("VmHWM:") as f64 / 1024.0),
+        ),
     ])
 }

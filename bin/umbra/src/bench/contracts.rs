@@ -85,9 +85,21 @@ pub(crate) fn run(args: &ContractsBenchArgs) -> anyhow::Result<Vec<Row>> {
     let snapshot = inst.snapshot().len();
 
     Ok(vec![
-        Row(format!("contract commands/s, live (open + run + state hash, {} cmds)", live.commands.len()), per_second(live.commands.len(), live_time)),
-        Row(format!("replay commands/s ({} cmds, log hash + open + run)", replay.commands.len()), per_second(replay.commands.len(), replay_time)),
-        Row(format!("rebuild time of a {}-command contract", replay.commands.len()), format!("{:.2} s", replay_time.as_secs_f64())),
+        Row(
+            format!(
+                "contract commands/s, live (open + run + state hash, {} cmds)",
+                live.commands.len()
+            ),
+            per_second(live.commands.len(), live_time),
+        ),
+        Row(
+            format!("replay commands/s ({} cmds, log hash + open + run)", replay.commands.len()),
+            per_second(replay.commands.len(), replay_time),
+        ),
+        Row(
+            format!("rebuild time of a {}-command contract", replay.commands.len()),
+            format!("{:.2} s", replay_time.as_secs_f64()),
+        ),
         Row("size of its state snapshot".into(), format!("{:.1} MiB", snapshot as f64 / 1048576.0)),
     ])
 }

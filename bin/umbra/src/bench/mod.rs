@@ -80,7 +80,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             rows.extend(worker::run(&worker::WorkerBenchArgs::default()).await?);
             let comp = computation::ComputationBenchArgs::default();
             rows.extend(tokio::task::block_in_place(|| computation::run(&comp))?);
-            rows.extend(tokio::task::block_in_place(|| contracts::run(&contracts::ContractsBenchArgs::default()))?);
+            rows.extend(tokio::task::block_in_place(|| {
+                contracts::run(&contracts::ContractsBenchArgs::default())
+            })?);
             rows
         }
     };

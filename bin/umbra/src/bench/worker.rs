@@ -23,7 +23,8 @@ use super::{bar, ms, percentile, Row};
 
 /// Genuine SGX DCAP sample quote and collateral (from the dcap-qvl project), valid in July 2025.
 const DCAP_QUOTE: &[u8] = include_bytes!("../../../../crates/tee/testdata/sgx_quote.bin");
-const DCAP_COLLATERAL: &[u8] = include_bytes!("../../../../crates/tee/testdata/sgx_quote_collateral.json");
+const DCAP_COLLATERAL: &[u8] =
+    include_bytes!("../../../../crates/tee/testdata/sgx_quote_collateral.json");
 /// 2025-07-01T00:00:00Z, inside the sample collateral's validity window.
 const DCAP_TIME_MS: u64 = 1_751_328_000_000;
 
@@ -51,7 +52,12 @@ impl Default for WorkerBenchArgs {
 }
 
 fn platform(seed: u8) -> SimulatedPlatform {
-    SimulatedPlatform::new([seed; 32], &dev_vendor_root(), simulated_enclave_measurement(), simulated_enclave_signer())
+    SimulatedPlatform::new(
+        [seed; 32],
+        &dev_vendor_root(),
+        simulated_enclave_measurement(),
+        simulated_enclave_signer(),
+    )
 }
 
 fn time_verify(att: &Attestation, policy: &VerifyPolicy, n: usize) -> anyhow::Result<Duration> {
@@ -77,14 +83,19 @@ fn bench_attestation(n: usize) -> anyhow::Result<Vec<Row>> {
 }
 
 fn bench_sync(args: &WorkerBenchArgs) -> anyhow::Result<Vec<Row>> {
-    let senders: Vec<Pair> =
-        (0..args.txs_per_block).map(|i| Pair::from_seed(&umbra_crypto::blake2_256(&(i as u64).to_le_bytes()))).collect();
+    let senders: Vec<Pair> = (0..args.txs_per_block)
+        .map(|i| Pair::from_seed(&umbra_crypto::blake2_256(&(i as u64).to_le_bytes())))
+        .collect();
     let mut spec = ChainSpec::dev();
     for p in &senders {
         spec.genesis.balances.push(GenesisAccount { address: p.public(), balance: 1_000 * UNITS });
     }
     let dir = tempfile::tempdir()?;
-    let node = Node::open(dir.path(), spec.clone(), Arc::new(DevAuthority::new(Pair::from_suri("//Alice")?)))?;
+    let node = Node::open(
+        dir.path(),
+        spec.clone(),
+        Arc::new(DevAuthority::new(Pair::from_suri("//Alice")?)),
+    )?;
     let dest = Pair::from_suri("//Ferdie")?.public();
     let pb = bar(args.blocks, "authoring blocks");
     for b in 0..args.blocks {
@@ -100,7 +111,8 @@ fn bench_sync(args: &WorkerBenchArgs) -> anyhow::Result<Vec<Row>> {
     let raw: Vec<(Vec<u8>, Vec<u8>)> = (1..=args.blocks as u64)
         .map(|n| node.raw_block_with_events(n)?.context("block"))
         .collect::<anyhow::Result<_>>()?;
-    let genesis = GenesisInfo { header: node.block(0)?.context("genesis")?.header, config: spec.genesis };
+    let genesis =
+        GenesisInfo { header: node.block(0)?.context("genesis")?.header, config: spec.genesis };
     let (mut enclave, _) = Enclave::init(Arc::new(platform(2)), &genesis, None, None)?;
     let start = Instant::now();
     for (b, e) in &raw {
@@ -115,9 +127,16 @@ fn bench_sync(args: &WorkerBenchArgs) -> anyhow::Result<Vec<Row>> {
 
 async fn bench_queries(n: usize) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
-    let node = Node::open(dir.path(), ChainSpec::dev(), Arc::new(DevAuthority::new(Pair::from_suri("//Alice")?)))?;
+    let node = Node::open(
+        dir.path(),
+        ChainSpec::dev(),
+        Arc::new(DevAuthority::new(Pair::from_suri("//Alice")?)),
+    )?;
     node.author_block()?;
-    let genesis = GenesisInfo { header: node.block(0)?.context("genesis")?.header, config: ChainSpec::dev().genesis };
+    let genesis = GenesisInfo {
+        header: node.block(0)?.context("genesis")?.header,
+        config: ChainSpec::dev().genesis,
+    };
     let (mut enclave, _) = Enclave::init(Arc::new(platform(3)), &genesis, None, None)?;
     let (b, e) = node.raw_block_with_events(1)?.context("block 1")?;
     enclave.sync_block(&b, &e)?;
@@ -132,7 +151,13 @@ async fn bench_queries(n: usize) -> anyhow::Result<Vec<Row>> {
     let mut times = Vec::with_capacity(n);
     for i in 0..n + 20 {
         let start = Instant::now();
-        let answer = umbra_client::worker::query(&url, &keys, &signer, WorkerQuery::Echo(vec![i as u8; 32]).encode()).await?;
+        let answer = umbra_client::worker::query(
+            &url,
+            &keys,
+            &signer,
+            WorkerQuery::Echo(vec![i as u8; 32]).encode(),
+        )
+        .await?;
         anyhow::ensure!(answer == vec![i as u8; 32], "echo mismatch");
         if i >= 20 {
             times.push(start.elapsed());

@@ -49,7 +49,11 @@ pub fn pair(uri: &str) -> Pair {
 
 /// A free loopback port: bind port 0, read the port, release it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().expect("local addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local addr")
+        .port()
 }
 
 /// A random number (no extra dependency: std's randomly keyed hasher).
@@ -82,7 +86,8 @@ fn decode_chunked(mut body: &[u8]) -> Vec<u8> {
     loop {
         let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else { return out };
         let size_text = String::from_utf8_lossy(&body[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
         if size == 0 {
             return out;
         }
@@ -108,10 +113,9 @@ pub fn http_rpc(port: u16, method: &str, params: Value) -> std::io::Result<Value
     stream.flush()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP header end in {:?}", String::from_utf8_lossy(&raw))))?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| {
+        std::io::Error::other(format!("no HTTP header end in {:?}", String::from_utf8_lossy(&raw)))
+    })?;
     let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
     let mut payload = raw[split + 4..].to_vec();
     if head.contains("transfer-encoding: chunked") {
@@ -125,14 +129,22 @@ pub fn http_rpc(port: u16, method: &str, params: Value) -> std::io::Result<Value
         )));
     }
     serde_json::from_slice(&payload).map_err(|e| {
-        std::io::Error::other(format!("response is not JSON ({e}): {}", String::from_utf8_lossy(&payload)))
+        std::io::Error::other(format!(
+            "response is not JSON ({e}): {}",
+            String::from_utf8_lossy(&payload)
+        ))
     })
 }
 
 /// The JSON-RPC error of a response: `(code, message)`, or a panic if it succeeded.
 pub fn rpc_error(response: &Value) -> (i64, String) {
-    let err = response.get("error").unwrap_or_else(|| panic!("expected a JSON-RPC error, got {response}"));
-    (err["code"].as_i64().expect("error code"), err["message"].as_str().expect("error message").to_string())
+    let err = response
+        .get("error")
+        .unwrap_or_else(|| panic!("expected a JSON-RPC error, got {response}"));
+    (
+        err["code"].as_i64().expect("error code"),
+        err["message"].as_str().expect("error message").to_string(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,18 +166,33 @@ impl Run {
 
     /// Asserts success and returns stdout.
     pub fn ok(&self) -> &str {
-        assert!(self.status.success(), "command failed ({}):\nstdout: {}\nstderr: {}", self.status, self.stdout, self.stderr);
+        assert!(
+            self.status.success(),
+            "command failed ({}):\nstdout: {}\nstderr: {}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         &self.stdout
     }
 
     /// Asserts failure with a single-line `error: ...` on stderr, and returns that line.
     pub fn one_line_error(&self) -> &str {
-        assert!(!self.status.success(), "command should have failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(
+            !self.status.success(),
+            "command should have failed:\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
         assert_ne!(self.status.code(), Some(0));
         assert!(self.status.code().is_some(), "command was killed by a signal: {}", self.status);
         let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "expected exactly one line on stderr, got:\n{}", self.stderr);
-        assert!(lines[0].starts_with("error: "), "stderr line should start with `error: `: {}", lines[0]);
+        assert!(
+            lines[0].starts_with("error: "),
+            "stderr line should start with `error: `: {}",
+            lines[0]
+        );
         lines[0]
     }
 
@@ -263,7 +290,15 @@ impl TestNode {
     pub fn start(chain: Chain) -> TestNode {
         let dir = tempfile::Builder::new().prefix("umbra-it-").tempdir().expect("tempdir");
         let root = dir.path().to_path_buf();
-        let mut node = TestNode { base_path: root.join("db"), root, dir: Some(dir), chain, child: None, port: 0, starts: 0 };
+        let mut node = TestNode {
+            base_path: root.join("db"),
+            root,
+            dir: Some(dir),
+            chain,
+            child: None,
+            port: 0,
+            starts: 0,
+        };
         node.spawn_and_wait();
         node
     }
@@ -354,7 +389,8 @@ impl TestNode {
     fn wait_ready(&mut self) -> Result<(), ExitStatus> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            if let Some(status) = self.child.as_mut().expect("child").try_wait().expect("try_wait") {
+            if let Some(status) = self.child.as_mut().expect("child").try_wait().expect("try_wait")
+            {
                 return Err(status);
             }
             if let Ok(resp) = http_rpc(self.port, "chain_getBlockHash", json!([0])) {
@@ -388,7 +424,11 @@ impl TestNode {
     /// SIGTERM, then waits (up to 30 s) for the process to exit; returns its exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("node is running");
-        let sent = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("run kill");
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
         assert!(sent.success(), "kill -TERM failed");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -420,7 +460,8 @@ impl TestNode {
 
     /// The whole JSON-RPC response to `method(params)`.
     pub fn rpc_raw(&self, method: &str, params: Value) -> Value {
-        http_rpc(self.port, method, params).unwrap_or_else(|e| panic!("{method}: {e}\nnode log:\n{}", self.log()))
+        http_rpc(self.port, method, params)
+            .unwrap_or_else(|e| panic!("{method}: {e}\nnode log:\n{}", self.log()))
     }
 
     /// The result of `method(params)`; panics on a JSON-RPC error.
@@ -460,12 +501,22 @@ impl TestNode {
 
     pub fn account(&self, address: &str) -> Account {
         let v = self.rpc("umbra_account", json!([address]));
-        let amount = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k} is a string: {v}")).parse::<Balance>().expect("balance");
-        Account { free: amount("free"), reserved: amount("reserved"), nonce: v["nonce"].as_u64().expect("nonce") }
+        let amount = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("{k} is a string: {v}"))
+                .parse::<Balance>()
+                .expect("balance")
+        };
+        Account {
+            free: amount("free"),
+            reserved: amount("reserved"),
+            nonce: v["nonce"].as_u64().expect("nonce"),
+        }
     }
 
     pub fn pending(&self) -> Vec<String> {
-        serde_json::from_value(self.rpc("author_pendingExtrinsics", json!([]))).expect("pending is a list of strings")
+        serde_json::from_value(self.rpc("author_pendingExtrinsics", json!([])))
+            .expect("pending is a list of strings")
     }
 
     /// Keeps the directory (and prints where) instead of deleting it.
@@ -485,7 +536,10 @@ impl Drop for TestNode {
                 let text = std::fs::read_to_string(self.log_path(start)).unwrap_or_default();
                 let lines: Vec<&str> = text.lines().collect();
                 let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-                eprintln!("=== node log {} (last 30 lines):\n{tail}", self.log_path(start).display());
+                eprintln!(
+                    "=== node log {} (last 30 lines):\n{tail}",
+                    self.log_path(start).display()
+                );
             }
             self.keep_for_debugging();
         }
@@ -500,6 +554,7 @@ pub fn dev_spec_json() -> Value {
 
 /// Parses `"1000001.5 UMB"` into the smallest unit.
 pub fn parse_umb(text: &str) -> Balance {
-    let number = text.strip_suffix(" UMB").unwrap_or_else(|| panic!("`{text}` should end with ` UMB`"));
+    let number =
+        text.strip_suffix(" UMB").unwrap_or_else(|| panic!("`{text}` should end with ` UMB`"));
     umbra_primitives::parse_amount(number).expect("valid amount")
 }

@@ -28,7 +28,12 @@ pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------------
 
 /// Sends one HTTP/1.1 request to `127.0.0.1:port` and returns `(status, body)`.
-pub fn http_request(port: u16, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -43,10 +48,9 @@ pub fn http_request(port: u16, method: &str, path: &str, body: &[u8]) -> std::io
     stream.flush()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP header end in {:?}", String::from_utf8_lossy(&raw))))?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| {
+        std::io::Error::other(format!("no HTTP header end in {:?}", String::from_utf8_lossy(&raw)))
+    })?;
     let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
     let status = head
         .lines()
@@ -78,7 +82,10 @@ pub fn port_accepts(port: u16) -> bool {
 pub fn free_port_pair() -> u16 {
     for _ in 0..200 {
         let p = free_port();
-        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+        if p < u16::MAX
+            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p)).is_ok()
+        {
             return p;
         }
     }
@@ -95,7 +102,9 @@ pub fn pids_with_cmdline_containing(needle: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else { return found };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         if pid == me {
             continue;
         }
@@ -114,7 +123,9 @@ pub fn children_of(parent: u32) -> Vec<(u32, String)> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else { return found };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         // `pid (comm) state ppid ...`; comm may contain spaces, so split after the last ')'.
         let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
@@ -243,20 +254,29 @@ impl TestWorker {
                 }
             }
         }
-        panic!("could not start worker {} on a free port after 5 attempts:\n{}", self.name, self.log());
+        panic!(
+            "could not start worker {} on a free port after 5 attempts:\n{}",
+            self.name,
+            self.log()
+        );
     }
 
     fn wait_ready(&mut self) -> Result<(), ExitStatus> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            if let Some(status) = self.child.as_mut().expect("child").try_wait().expect("try_wait") {
+            if let Some(status) = self.child.as_mut().expect("child").try_wait().expect("try_wait")
+            {
                 return Err(status);
             }
             if try_info(self.port).is_some() {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                panic!("worker {} did not serve /info within {STARTUP_TIMEOUT:?}:\n{}", self.name, self.log());
+                panic!(
+                    "worker {} did not serve /info within {STARTUP_TIMEOUT:?}:\n{}",
+                    self.name,
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -40,7 +40,9 @@ impl ChainSpec {
             .with_context(|| format!("cannot read chain spec {}", path.display()))?;
         let spec: ChainSpec = serde_json::from_str(&text)
             .with_context(|| format!("invalid chain spec {}", path.display()))?;
-        spec.genesis.validate().with_context(|| format!("invalid genesis in {}", path.display()))?;
+        spec.genesis
+            .validate()
+            .with_context(|| format!("invalid genesis in {}", path.display()))?;
         Ok(spec)
     }
 

@@ -7,7 +7,9 @@
 //! (malachite) will implement the same trait: its decided value is the block, and its commit
 //! certificate travels with the finalized header as the finality justification.
 
-use umbra_primitives::{vrf_input, AccountId, BlockNumber, Header, HeaderError, Pair, VrfSignature, H256};
+use umbra_primitives::{
+    vrf_input, AccountId, BlockNumber, Header, HeaderError, Pair, VrfSignature, H256,
+};
 
 /// The right to author one block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,11 +27,21 @@ pub trait ConsensusEngine: Send + Sync + std::fmt::Debug {
     /// Short name for logs.
     fn name(&self) -> &'static str;
     /// Claims block `number` on top of `parent_hash`, if this node may author it.
-    fn claim(&self, parent_hash: &H256, number: BlockNumber, authorities: &[AccountId]) -> Option<Claim>;
+    fn claim(
+        &self,
+        parent_hash: &H256,
+        number: BlockNumber,
+        authorities: &[AccountId],
+    ) -> Option<Claim>;
     /// Signs a fully built header.
     fn seal(&self, header: &mut Header);
     /// Verifies a header from elsewhere against its parent; returns its randomness.
-    fn verify(&self, header: &Header, parent: &Header, authorities: &[AccountId]) -> Result<[u8; 32], HeaderError>;
+    fn verify(
+        &self,
+        header: &Header,
+        parent: &Header,
+        authorities: &[AccountId],
+    ) -> Result<[u8; 32], HeaderError>;
 }
 
 /// Single-authority development consensus: the node holding the authority key seals every block.
@@ -60,7 +72,12 @@ impl ConsensusEngine for DevAuthority {
         "dev-authority"
     }
 
-    fn claim(&self, parent_hash: &H256, number: BlockNumber, authorities: &[AccountId]) -> Option<Claim> {
+    fn claim(
+        &self,
+        parent_hash: &H256,
+        number: BlockNumber,
+        authorities: &[AccountId],
+    ) -> Option<Claim> {
         let author = self.pair.public();
         if !authorities.contains(&author) {
             return None;
@@ -75,7 +92,12 @@ impl ConsensusEngine for DevAuthority {
         header.seal_with(&self.pair);
     }
 
-    fn verify(&self, header: &Header, parent: &Header, authorities: &[AccountId]) -> Result<[u8; 32], HeaderError> {
+    fn verify(
+        &self,
+        header: &Header,
+        parent: &Header,
+        authorities: &[AccountId],
+    ) -> Result<[u8; 32], HeaderError> {
         header.verify_against(parent, authorities)
     }
 }
@@ -91,7 +113,10 @@ mod tests {
         let auths = [alice.public()];
         let claim = alice.claim(&H256::ZERO, 1, &auths).unwrap();
         assert_eq!(claim.author, alice.public());
-        assert_eq!(alice.public().vrf_verify(&vrf_input(&H256::ZERO, 1), &claim.vrf).unwrap(), claim.randomness);
+        assert_eq!(
+            alice.public().vrf_verify(&vrf_input(&H256::ZERO, 1), &claim.vrf).unwrap(),
+            claim.randomness
+        );
         assert!(bob.claim(&H256::ZERO, 1, &auths).is_none());
         // Randomness differs per slot.
         assert_ne!(alice.claim(&H256::ZERO, 2, &auths).unwrap().randomness, claim.randomness);

@@ -53,7 +53,13 @@ fn submit_error(e: SubmitError) -> ErrorObjectOwned {
         SubmitError::Internal(_) => INTERNAL,
     };
     // Decoding errors span several indented lines; the message is documented as one line.
-    let message = e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    let message = e
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     ErrorObject::owned(code, message, None::<()>)
 }
 
@@ -80,16 +86,18 @@ fn resolve(node: &Node, hash: Option<H256>) -> Result<Option<BlockNumber>, Error
 
 fn extrinsic_bytes(params: &Params<'_>) -> Result<Vec<u8>, ErrorObjectOwned> {
     let (hex,): (String,) = params.parse()?;
-    from_hex(&hex).map_err(|e| ErrorObject::owned(1001, format!("malformed extrinsic: {e}"), None::<()>))
+    from_hex(&hex)
+        .map_err(|e| ErrorObject::owned(1001, format!("malformed extrinsic: {e}"), None::<()>))
 }
 
 /// Builds the RPC module over `node`.
 pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
     let mut m = RpcModule::new(node);
 
-    m.register_method("system_health", |_, _, _| {
-        json!({ "peers": 0, "isSyncing": false, "shouldHavePeers": false })
-    })?;
+    m.register_method(
+        "system_health",
+        |_, _, _| json!({ "peers": 0, "isSyncing": false, "shouldHavePeers": false }),
+    )?;
     m.register_method("system_chain", |_, node, _| node.spec().name.clone())?;
     m.register_method("system_properties", |_, _, _| {
         json!({ "tokenSymbol": "UMB", "tokenDecimals": umbra_primitives::DECIMALS, "ss58Format": umbra_crypto::ss58::DEFAULT_PREFIX })
@@ -99,41 +107,61 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
         node.next_nonce(&who).map_err(internal)
     })?;
 
-    m.register_method("chain_getHeader", |params, node, _| -> Result<Option<HeaderJson>, ErrorObjectOwned> {
-        let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
-        Ok(node.block(n).map_err(internal)?.map(|b| HeaderJson::from(&b.header)))
+    m.register_method(
+        "chain_getHeader",
+        |params, node, _| -> Result<Option<HeaderJson>, ErrorObjectOwned> {
+            let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
+            Ok(node.block(n).map_err(internal)?.map(|b| HeaderJson::from(&b.header)))
+        },
+    )?;
+    m.register_method(
+        "chain_getBlock",
+        |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
+            let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
+            Ok(node
+                .block(n)
+                .map_err(internal)?
+                .map(|b| json!({ "block": BlockJson::from(&b), "justifications": null })))
+        },
+    )?;
+    m.register_method(
+        "chain_getBlockHash",
+        |params, node, _| -> Result<Option<H256>, ErrorObjectOwned> {
+            let mut seq = params.sequence();
+            let number: Option<BlockNumber> = seq.optional_next()?;
+            node.block_hash(number.unwrap_or_else(|| node.head().number)).map_err(internal)
+        },
+    )?;
+    m.register_method("chain_getFinalizedHead", |_, node, _| {
+        Ok::<_, ErrorObjectOwned>(node.head().hash())
     })?;
-    m.register_method("chain_getBlock", |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
-        let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
-        Ok(node.block(n).map_err(internal)?.map(|b| json!({ "block": BlockJson::from(&b), "justifications": null })))
-    })?;
-    m.register_method("chain_getBlockHash", |params, node, _| -> Result<Option<H256>, ErrorObjectOwned> {
-        let mut seq = params.sequence();
-        let number: Option<BlockNumber> = seq.optional_next()?;
-        node.block_hash(number.unwrap_or_else(|| node.head().number)).map_err(internal)
-    })?;
-    m.register_method("chain_getFinalizedHead", |_, node, _| Ok::<_, ErrorObjectOwned>(node.head().hash()))?;
 
     for (sub, notif, unsub) in [
         ("chain_subscribeNewHeads", "chain_newHead", "chain_unsubscribeNewHeads"),
         ("chain_subscribeFinalizedHeads", "chain_finalizedHead", "chain_unsubscribeFinalizedHeads"),
     ] {
-        m.register_subscription(sub, notif, unsub, |_, pending: PendingSubscriptionSink, node, _| async move {
-            let mut rx = node.subscribe();
-            let sink = pending.accept().await?;
-            loop {
-                match rx.recv().await {
-                    Ok(block) => {
-                        let msg = SubscriptionMessage::from_json(&HeaderJson::from(&block.header))?;
-                        if sink.send(msg).await.is_err() {
-                            return Ok(());
+        m.register_subscription(
+            sub,
+            notif,
+            unsub,
+            |_, pending: PendingSubscriptionSink, node, _| async move {
+                let mut rx = node.subscribe();
+                let sink = pending.accept().await?;
+                loop {
+                    match rx.recv().await {
+                        Ok(block) => {
+                            let msg =
+                                SubscriptionMessage::from_json(&HeaderJson::from(&block.header))?;
+                            if sink.send(msg).await.is_err() {
+                                return Ok(());
+                            }
                         }
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return Ok(()),
                     }
-                    Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return Ok(()),
                 }
-            }
-        })?;
+            },
+        )?;
     }
 
     m.register_method("author_submitExtrinsic", |params, node, _| {
@@ -170,8 +198,10 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
                 match rx.recv().await {
                     Ok(block) if block.included.contains(&hash) => {
                         let h = block.header.hash();
-                        sink.send(SubscriptionMessage::from_json(&json!({ "inBlock": h }))?).await?;
-                        sink.send(SubscriptionMessage::from_json(&json!({ "finalized": h }))?).await?;
+                        sink.send(SubscriptionMessage::from_json(&json!({ "inBlock": h }))?)
+                            .await?;
+                        sink.send(SubscriptionMessage::from_json(&json!({ "finalized": h }))?)
+                            .await?;
                         return Ok(());
                     }
                     Ok(block) if block.dropped.contains(&hash) => {
@@ -193,21 +223,30 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
         let (addrs,): (Vec<String>,) = params.parse()?;
         let who: Vec<AccountId> = addrs
             .iter()
-            .map(|a| a.parse::<AccountId>().map_err(|e| invalid_params(format!("invalid address `{a}`: {e}"))))
+            .map(|a| {
+                a.parse::<AccountId>()
+                    .map_err(|e| invalid_params(format!("invalid address `{a}`: {e}")))
+            })
             .collect::<Result<_, _>>()?;
         let (number, infos) = node
             .with_state(|st| {
                 let number = umbra_runtime::system::NUMBER.get_or_default(st);
-                (number, who.iter().map(|w| umbra_runtime::api::account_info(st, w)).collect::<Vec<_>>())
+                (
+                    number,
+                    who.iter().map(|w| umbra_runtime::api::account_info(st, w)).collect::<Vec<_>>(),
+                )
             })
             .map_err(internal)?;
         Ok(json!({ "block": number, "accounts": infos }))
     })?;
-    m.register_method("umbra_events", |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
-        let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
-        let events = node.events(n).map_err(internal)?;
-        events.map(|e| serde_json::to_value(e).map_err(internal)).transpose()
-    })?;
+    m.register_method(
+        "umbra_events",
+        |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
+            let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
+            let events = node.events(n).map_err(internal)?;
+            events.map(|e| serde_json::to_value(e).map_err(internal)).transpose()
+        },
+    )?;
     m.register_method("umbra_parameters", |_, node, _| node.parameters().map_err(internal))?;
     m.register_method("umbra_chainSpec", |_, node, _| -> Result<Value, ErrorObjectOwned> {
         serde_json::to_value(node.spec()).map_err(internal)
@@ -247,7 +286,9 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
     })?;
     m.register_method("umbra_poolStake", |params, node, _| {
         let (id, addr): (u64, String) = params.parse()?;
-        let who = addr.parse::<AccountId>().map_err(|e| invalid_params(format!("invalid address `{addr}`: {e}")))?;
+        let who = addr
+            .parse::<AccountId>()
+            .map_err(|e| invalid_params(format!("invalid address `{addr}`: {e}")))?;
         node.pool_stake(id, &who).map_err(internal)
     })?;
     m.register_method("umbra_vault", |_, node, _| node.vault().map_err(internal))?;
@@ -268,37 +309,50 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
     m.register_method("umbra_contracts", |_, node, _| -> Result<Value, ErrorObjectOwned> {
         node.with_state(|st| {
             let ids = umbra_runtime::contracts::CONTRACT_LIST.get_or_default(st);
-            json!(ids.iter().filter_map(|id| umbra_runtime::contracts::contract(st, id)).collect::<Vec<_>>())
+            json!(ids
+                .iter()
+                .filter_map(|id| umbra_runtime::contracts::contract(st, id))
+                .collect::<Vec<_>>())
         })
         .map_err(internal)
     })?;
-    m.register_method("umbra_contractCommands", |params, node, _| -> Result<String, ErrorObjectOwned> {
-        let (id, from, to): (H256, u64, u64) = params.parse()?;
-        if to < from || to - from > 1000 {
-            return Err(invalid_params("at most 1000 commands per call"));
-        }
-        let records = node
-            .with_state(|st| {
-                (from..to)
-                    .map_while(|seq| umbra_runtime::contracts::COMMANDS.get(st, &(id, seq)).map(|r| (seq, r)))
-                    .collect::<Vec<_>>()
-            })
-            .map_err(internal)?;
-        Ok(to_hex(&parity_scale_codec::Encode::encode(&records)))
-    })?;
-    m.register_method("umbra_contractCheckpoint", |params, node, _| -> Result<Option<String>, ErrorObjectOwned> {
-        let (id,): (H256,) = params.parse()?;
-        Ok(node
-            .with_state(|st| umbra_runtime::contracts::CHECKPOINTS.get(st, &id))
-            .map_err(internal)?
-            .map(|b| to_hex(&b)))
-    })?;
+    m.register_method(
+        "umbra_contractCommands",
+        |params, node, _| -> Result<String, ErrorObjectOwned> {
+            let (id, from, to): (H256, u64, u64) = params.parse()?;
+            if to < from || to - from > 1000 {
+                return Err(invalid_params("at most 1000 commands per call"));
+            }
+            let records = node
+                .with_state(|st| {
+                    (from..to)
+                        .map_while(|seq| {
+                            umbra_runtime::contracts::COMMANDS.get(st, &(id, seq)).map(|r| (seq, r))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .map_err(internal)?;
+            Ok(to_hex(&parity_scale_codec::Encode::encode(&records)))
+        },
+    )?;
+    m.register_method(
+        "umbra_contractCheckpoint",
+        |params, node, _| -> Result<Option<String>, ErrorObjectOwned> {
+            let (id,): (H256,) = params.parse()?;
+            Ok(node
+                .with_state(|st| umbra_runtime::contracts::CHECKPOINTS.get(st, &id))
+                .map_err(internal)?
+                .map(|b| to_hex(&b)))
+        },
+    )?;
     m.register_method("umbra_gatekeepers", |_, node, _| -> Result<Value, ErrorObjectOwned> {
         node.with_state(|st| {
             use umbra_runtime::gatekeeper as g;
             let current = g::current_rotation(st);
             let keys: Vec<Value> = (0..=current.unwrap_or(0))
-                .filter_map(|r| g::MASTER_KEYS.get(st, &r).map(|k| json!({ "rotation": r, "key": k })))
+                .filter_map(|r| {
+                    g::MASTER_KEYS.get(st, &r).map(|k| json!({ "rotation": r, "key": k }))
+                })
                 .collect();
             let holds: serde_json::Map<String, Value> = g::gatekeepers(st)
                 .iter()
@@ -313,18 +367,24 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
         })
         .map_err(internal)
     })?;
-    m.register_method("umbra_blockWithEvents", |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
-        let (number,): (BlockNumber,) = params.parse()?;
-        Ok(node
-            .raw_block_with_events(number)
-            .map_err(internal)?
-            .map(|(b, e)| json!({ "block": to_hex(&b), "events": to_hex(&e) })))
-    })?;
+    m.register_method(
+        "umbra_blockWithEvents",
+        |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
+            let (number,): (BlockNumber,) = params.parse()?;
+            Ok(node
+                .raw_block_with_events(number)
+                .map_err(internal)?
+                .map(|(b, e)| json!({ "block": to_hex(&b), "events": to_hex(&e) })))
+        },
+    )?;
     Ok(m)
 }
 
 /// Starts the RPC server on `addr`; returns the bound address and a handle to stop it.
-pub async fn start(node: Arc<Node>, addr: SocketAddr) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+pub async fn start(
+    node: Arc<Node>,
+    addr: SocketAddr,
+) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let server = Server::builder()
         .max_request_body_size(16 * 1024 * 1024)
         .build(addr)

@@ -110,7 +110,11 @@ const META_SPEC: &str = "chain_spec";
 
 impl Node {
     /// Opens (or initializes from `spec`) the chain database under `base_path`.
-    pub fn open(base_path: &Path, spec: ChainSpec, consensus: Arc<dyn ConsensusEngine>) -> anyhow::Result<Arc<Node>> {
+    pub fn open(
+        base_path: &Path,
+        spec: ChainSpec,
+        consensus: Arc<dyn ConsensusEngine>,
+    ) -> anyhow::Result<Arc<Node>> {
         let (genesis_state, genesis_block) = spec.genesis()?;
         Self::open_with_genesis(base_path, spec, consensus, genesis_state, genesis_block)
     }
@@ -128,7 +132,8 @@ impl Node {
         std::fs::create_dir_all(base_path)
             .with_context(|| format!("cannot create base path {}", base_path.display()))?;
         let db_path = base_path.join("chain.redb");
-        let store = Store::open(&db_path).with_context(|| format!("cannot open {}", db_path.display()))?;
+        let store =
+            Store::open(&db_path).with_context(|| format!("cannot open {}", db_path.display()))?;
         let genesis_hash = genesis_block.hash();
         match store.meta(META_GENESIS)? {
             Some(stored) => {
@@ -153,14 +158,21 @@ impl Node {
                 // The genesis state is a function of the spec; storing it again as block 0's change
                 // set would only double the database at large genesis states.
                 let no_changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-                w.insert_block(0, genesis_hash.0, &genesis_block.encode(), &Vec::<EventRecord>::new().encode(), &no_changes.encode())?;
+                w.insert_block(
+                    0,
+                    genesis_hash.0,
+                    &genesis_block.encode(),
+                    &Vec::<EventRecord>::new().encode(),
+                    &no_changes.encode(),
+                )?;
                 w.set_meta(META_GENESIS, &genesis_hash.0)?;
                 w.set_meta(META_SPEC, spec.to_json().as_bytes())?;
                 w.commit()?;
                 tracing::info!(genesis = %genesis_hash, chain = %spec.name, "initialized chain database");
             }
         }
-        let (head_number, _) = store.head()?.ok_or_else(|| anyhow!("database has no head block"))?;
+        let (head_number, _) =
+            store.head()?.ok_or_else(|| anyhow!("database has no head block"))?;
         let head = Self::load_block(&store, head_number)?.header;
         let (imported, _) = broadcast::channel(1024);
         Ok(Arc::new(Node {
@@ -208,7 +220,9 @@ impl Node {
     /// The block at `number`.
     pub fn block(&self, number: BlockNumber) -> anyhow::Result<Option<Block>> {
         match self.store.block(number)? {
-            Some(bytes) => Ok(Some(Block::decode(&mut &bytes[..]).map_err(|e| anyhow!("corrupt block: {e}"))?)),
+            Some(bytes) => {
+                Ok(Some(Block::decode(&mut &bytes[..]).map_err(|e| anyhow!("corrupt block: {e}"))?))
+            }
             None => Ok(None),
         }
     }
@@ -227,7 +241,8 @@ impl Node {
     pub fn events(&self, number: BlockNumber) -> anyhow::Result<Option<Vec<EventRecord>>> {
         match self.store.events(number)? {
             Some(bytes) => Ok(Some(
-                Vec::<EventRecord>::decode(&mut &bytes[..]).map_err(|e| anyhow!("corrupt events: {e}"))?,
+                Vec::<EventRecord>::decode(&mut &bytes[..])
+                    .map_err(|e| anyhow!("corrupt events: {e}"))?,
             )),
             None => Ok(None),
         }
@@ -289,7 +304,11 @@ impl Node {
     }
 
     /// `who`'s stake and pending rewards in pool `id` (`None` if there is no such pool).
-    pub fn pool_stake(&self, id: u64, who: &AccountId) -> anyhow::Result<Option<umbra_runtime::stake_pools::StakeInfo>> {
+    pub fn pool_stake(
+        &self,
+        id: u64,
+        who: &AccountId,
+    ) -> anyhow::Result<Option<umbra_runtime::stake_pools::StakeInfo>> {
         self.with_state(|st| umbra_runtime::stake_pools::stake_info(st, id, who))
     }
 
@@ -299,7 +318,10 @@ impl Node {
     }
 
     /// `who`'s vault shares, their value, and what `who` owes as a borrower.
-    pub fn vault_position(&self, who: &AccountId) -> anyhow::Result<umbra_runtime::vault::Position> {
+    pub fn vault_position(
+        &self,
+        who: &AccountId,
+    ) -> anyhow::Result<umbra_runtime::vault::Position> {
         self.with_state(|st| umbra_runtime::vault::position(st, who))
     }
 
@@ -311,7 +333,10 @@ impl Node {
     // ---- end stake pools and vault ----
 
     /// The encoded block and encoded events at `number` (what a worker relays to its enclave).
-    pub fn raw_block_with_events(&self, number: BlockNumber) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    pub fn raw_block_with_events(
+        &self,
+        number: BlockNumber,
+    ) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
         let snap = self.store.snapshot()?;
         match (snap.block(number)?, snap.events(number)?) {
             (Some(b), Some(e)) => Ok(Some((b, e))),
@@ -328,7 +353,12 @@ impl Node {
     pub fn submit(&self, bytes: Vec<u8>) -> Result<H256, SubmitError> {
         let snap = self.snapshot().map_err(|e| SubmitError::Internal(e.to_string()))?;
         let st = Overlay::new(&snap);
-        let valid = executive::validate_transaction(&st, &self.genesis_hash, &bytes, SignatureCheck::Verify)?;
+        let valid = executive::validate_transaction(
+            &st,
+            &self.genesis_hash,
+            &bytes,
+            SignatureCheck::Verify,
+        )?;
         if let Some(e) = st.take_error() {
             return Err(SubmitError::Internal(e));
         }
@@ -358,7 +388,13 @@ impl Node {
             .claim(&parent_hash, number, &authorities)
             .ok_or_else(|| anyhow!("this node's key is not an authority of the chain"))?;
         let timestamp = now_ms().max(parent.timestamp + 1);
-        let init = BlockInit { number, parent_hash, timestamp, author: claim.author, randomness: claim.randomness };
+        let init = BlockInit {
+            number,
+            parent_hash,
+            timestamp,
+            author: claim.author,
+            randomness: claim.randomness,
+        };
         let mut exec = BlockExecutor::new(&snap, self.genesis_hash, &init);
         let limit = exec.parameters().max_block_extrinsics as usize;
         let ready = {
@@ -392,12 +428,23 @@ impl Node {
             vrf: claim.vrf,
             seal: Signature([0u8; 64]),
         };
-        let stats = BlockStats { number, extrinsics: out.extrinsics.len(), changed_keys: out.changes.len(), ..Default::default() };
+        let stats = BlockStats {
+            number,
+            extrinsics: out.extrinsics.len(),
+            changed_keys: out.changes.len(),
+            ..Default::default()
+        };
         let mut w = self.store.begin_block()?;
         header.state_root = H256(w.apply_state_changes(&out.changes)?);
         self.consensus.seal(&mut header);
         let block = Block { header: header.clone(), extrinsics: out.extrinsics };
-        w.insert_block(number, header.hash().0, &block.encode(), &out.events.encode(), &out.changes.encode())?;
+        w.insert_block(
+            number,
+            header.hash().0,
+            &block.encode(),
+            &out.events.encode(),
+            &out.changes.encode(),
+        )?;
         w.commit()?;
         self.finish_commit(header, included, dropped, stats)
     }
@@ -461,8 +508,9 @@ impl Node {
         };
         let mut exec = BlockExecutor::new(&snap, self.genesis_hash, &init);
         for (i, bytes) in block.extrinsics.iter().enumerate() {
-            exec.apply(bytes, SignatureCheck::AlreadyVerified)
-                .map_err(|e| anyhow!("extrinsic {i} of block #{} is invalid: {e}", header.number))?;
+            exec.apply(bytes, SignatureCheck::AlreadyVerified).map_err(|e| {
+                anyhow!("extrinsic {i} of block #{} is invalid: {e}", header.number)
+            })?;
         }
         let out = exec.finish().map_err(|e| anyhow!("block execution failed: {e}"))?;
         if out.events_root != header.events_root {
@@ -473,11 +521,22 @@ impl Node {
         let mut w = self.store.begin_block()?;
         let root = w.apply_state_changes(&out.changes)?;
         if root != header.state_root.0 {
-            bail!("block #{} state root mismatch: computed 0x{}, header has {}", header.number, hex::encode(root), header.state_root);
+            bail!(
+                "block #{} state root mismatch: computed 0x{}, header has {}",
+                header.number,
+                hex::encode(root),
+                header.state_root
+            );
         }
         let state_root = t2.elapsed();
         let t3 = std::time::Instant::now();
-        w.insert_block(header.number, header.hash().0, &block.encode(), &out.events.encode(), &out.changes.encode())?;
+        w.insert_block(
+            header.number,
+            header.hash().0,
+            &block.encode(),
+            &out.events.encode(),
+            &out.changes.encode(),
+        )?;
         w.commit()?;
         let stats = BlockStats {
             number: header.number,
@@ -502,7 +561,8 @@ pub fn verify_signatures(xts: &[Extrinsic]) -> anyhow::Result<()> {
     let hashes: Vec<H256> = xts
         .iter()
         .map(|x| {
-            umbra_primitives::SignedPayload::new(&x.call, x.nonce(), x.tip(), x.head.genesis_hash).signing_hash()
+            umbra_primitives::SignedPayload::new(&x.call, x.nonce(), x.tip(), x.head.genesis_hash)
+                .signing_hash()
         })
         .collect();
     let msgs: Vec<&[u8]> = hashes.iter().map(|h| &h.0[..]).collect();

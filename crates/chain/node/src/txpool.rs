@@ -67,7 +67,13 @@ pub struct TxPool {
 impl TxPool {
     /// An empty pool holding at most `capacity` transactions.
     pub fn new(capacity: usize) -> Self {
-        TxPool { by_sender: HashMap::new(), by_hash: HashMap::new(), capacity, arrivals: 0, replaced: Vec::new() }
+        TxPool {
+            by_sender: HashMap::new(),
+            by_hash: HashMap::new(),
+            capacity,
+            arrivals: 0,
+            replaced: Vec::new(),
+        }
     }
 
     /// Number of pooled transactions.
@@ -101,7 +107,9 @@ impl TxPool {
                 self.by_hash.remove(&old.hash);
                 self.replaced.push(old.hash);
             }
-            None if self.by_hash.len() >= self.capacity => return Err(PoolError::Full(self.capacity)),
+            None if self.by_hash.len() >= self.capacity => {
+                return Err(PoolError::Full(self.capacity))
+            }
             None => {}
         }
         self.arrivals += 1;
@@ -135,7 +143,12 @@ impl TxPool {
         for (sender, queue) in &self.by_sender {
             let nonce = next_nonce(sender);
             if let Some(tx) = queue.get(&nonce) {
-                heap.push(Head { tip: tx.tip, arrival: std::cmp::Reverse(tx.arrival), sender, nonce });
+                heap.push(Head {
+                    tip: tx.tip,
+                    arrival: std::cmp::Reverse(tx.arrival),
+                    sender,
+                    nonce,
+                });
             }
         }
         let mut out = Vec::new();
@@ -147,7 +160,12 @@ impl TxPool {
             out.push(queue[&head.nonce].clone());
             let next = head.nonce + 1;
             if let Some(tx) = queue.get(&next) {
-                heap.push(Head { tip: tx.tip, arrival: std::cmp::Reverse(tx.arrival), sender: head.sender, nonce: next });
+                heap.push(Head {
+                    tip: tx.tip,
+                    arrival: std::cmp::Reverse(tx.arrival),
+                    sender: head.sender,
+                    nonce: next,
+                });
             }
         }
         out
@@ -212,10 +230,20 @@ mod tests {
 
     fn valid(who: &str, nonce: Nonce, tip: Balance) -> (ValidTransaction, Vec<u8>) {
         let pair = Pair::from_suri(who).unwrap();
-        let call = Call::Balances(balances::Call::Transfer { dest: pair.public(), amount: nonce as u128 });
+        let call =
+            Call::Balances(balances::Call::Transfer { dest: pair.public(), amount: nonce as u128 });
         let xt = Extrinsic::new_signed(&pair, call, nonce, tip, H256::ZERO);
         let bytes = xt.encode();
-        (ValidTransaction { hash: H256::hash(&bytes), len: bytes.len(), fee: 1, account_nonce: 0, extrinsic: xt }, bytes)
+        (
+            ValidTransaction {
+                hash: H256::hash(&bytes),
+                len: bytes.len(),
+                fee: 1,
+                account_nonce: 0,
+                extrinsic: xt,
+            },
+            bytes,
+        )
     }
 
     fn add(pool: &mut TxPool, who: &str, nonce: Nonce, tip: Balance) -> Result<H256, PoolError> {

@@ -6,7 +6,8 @@
 
 use parity_scale_codec::{Decode, Encode};
 use umbra_primitives::{
-    extrinsic::ExtrinsicHead, merkle::merkle_root, AccountId, Balance, Nonce, EXTRINSIC_VERSION, H256,
+    extrinsic::ExtrinsicHead, merkle::merkle_root, AccountId, Balance, Nonce, EXTRINSIC_VERSION,
+    H256,
 };
 
 use crate::{
@@ -193,7 +194,10 @@ fn validate_with(
 ) -> Result<ValidTransaction, InvalidTransaction> {
     let xt = decode_extrinsic(bytes, params.max_extrinsic_size)?;
     if xt.head.genesis_hash != *genesis_hash {
-        return Err(InvalidTransaction::WrongGenesis { expected: *genesis_hash, got: xt.head.genesis_hash });
+        return Err(InvalidTransaction::WrongGenesis {
+            expected: *genesis_hash,
+            got: xt.head.genesis_hash,
+        });
     }
     if check == SignatureCheck::Verify && !xt.verify_signature() {
         return Err(InvalidTransaction::BadSignature);
@@ -208,14 +212,19 @@ fn validate_with(
         return Err(InvalidTransaction::FutureNonce { nonce, expected });
     }
     let free = balances::account(st, &signer).free;
-    let fee = params.fee(bytes.len(), xt.tip()).ok_or(InvalidTransaction::InsufficientBalance {
-        fee: Balance::MAX,
-        free,
-    })?;
+    let fee = params
+        .fee(bytes.len(), xt.tip())
+        .ok_or(InvalidTransaction::InsufficientBalance { fee: Balance::MAX, free })?;
     if free < fee {
         return Err(InvalidTransaction::InsufficientBalance { fee, free });
     }
-    Ok(ValidTransaction { hash: H256::hash(bytes), extrinsic: xt, len: bytes.len(), fee, account_nonce: expected })
+    Ok(ValidTransaction {
+        hash: H256::hash(bytes),
+        extrinsic: xt,
+        len: bytes.len(),
+        fee,
+        account_nonce: expected,
+    })
 }
 
 /// What applying one extrinsic did.
@@ -280,14 +289,21 @@ impl<'a> BlockExecutor<'a> {
 
     /// Applies one extrinsic. An invalid one (`Err`) is not included and changes nothing; a
     /// valid one pays its fee and uses its nonce even if its call fails.
-    pub fn apply(&mut self, bytes: &[u8], check: SignatureCheck) -> Result<ApplyOutcome, InvalidTransaction> {
+    pub fn apply(
+        &mut self,
+        bytes: &[u8],
+        check: SignatureCheck,
+    ) -> Result<ApplyOutcome, InvalidTransaction> {
         if self.extrinsics.len() >= self.params.max_block_extrinsics as usize {
             return Err(InvalidTransaction::ExhaustsResources);
         }
         let valid = validate_with(&self.ext.state, &self.params, &self.genesis_hash, bytes, check)?;
         if valid.nonce() != valid.account_nonce {
             // Valid for the pool, but not yet: an earlier nonce is missing.
-            return Err(InvalidTransaction::FutureNonce { nonce: valid.nonce(), expected: valid.account_nonce });
+            return Err(InvalidTransaction::FutureNonce {
+                nonce: valid.nonce(),
+                expected: valid.account_nonce,
+            });
         }
         let index = self.extrinsics.len() as u32;
         let signer = valid.signer();

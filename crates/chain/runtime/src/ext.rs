@@ -98,7 +98,10 @@ impl<'a> Ext<'a> {
     }
 
     /// Runs `f` in a state transaction: on `Err` its writes and events are undone.
-    pub fn transactional<T, E>(&mut self, f: impl FnOnce(&mut Ext<'a>) -> Result<T, E>) -> Result<T, E> {
+    pub fn transactional<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut Ext<'a>) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.state.start_transaction();
         self.event_marks.push(self.events.len());
         let result = f(self);

@@ -10,10 +10,10 @@ use umbra_primitives::{
 
 use crate::{
     balances,
-    ext::Ext,
-    governance::{self, Parameters},
     computation::ComputationParams,
     contracts::ContractsParams,
+    ext::Ext,
+    governance::{self, Parameters},
     registry::{self, AttestationPolicy},
     state::{EmptyState, Overlay},
     system,
@@ -32,7 +32,16 @@ pub struct GenesisAccount {
 }
 
 /// An account address in the chain spec (SS58 in JSON).
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, parity_scale_codec::Encode, parity_scale_codec::Decode)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    Debug,
+    Serialize,
+    Deserialize,
+    parity_scale_codec::Encode,
+    parity_scale_codec::Decode,
+)]
 #[serde(transparent)]
 pub struct Authority(#[serde(with = "account_ss58")] pub AccountId);
 
@@ -111,7 +120,8 @@ pub enum GenesisError {
 }
 
 /// The well-known development accounts.
-pub const DEV_ACCOUNTS: [&str; 6] = ["//Alice", "//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie"];
+pub const DEV_ACCOUNTS: [&str; 6] =
+    ["//Alice", "//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie"];
 
 impl GenesisConfig {
     /// Development genesis: `//Alice` is the authority and council; the six dev accounts hold

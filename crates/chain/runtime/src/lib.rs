@@ -28,7 +28,10 @@ use umbra_primitives::AccountId;
 pub use executive::{BlockExecutor, BlockOutput, InvalidTransaction, ValidTransaction};
 pub use ext::{DispatchError, EventRecord, Ext, Phase};
 pub use genesis::GenesisConfig;
-pub use modules::{balances, computation, contracts, gatekeeper, governance, mq, registry, stake_pools, system, vault};
+pub use modules::{
+    balances, computation, contracts, gatekeeper, governance, mq, registry, stake_pools, system,
+    vault,
+};
 
 /// A signed transaction carrying a runtime [`Call`].
 pub type Extrinsic = umbra_primitives::UncheckedExtrinsic<Call>;
@@ -201,7 +204,9 @@ mod tests {
             Call::System(system::Call::Remark { data: vec![] }),
             Call::Balances(balances::Call::Transfer { dest: who, amount: 1 }),
             Call::Governance(governance::Call::SetKey { new: who }),
-            Call::Governance(governance::Call::SetParameters { parameters: governance::Parameters::dev() }),
+            Call::Governance(governance::Call::SetParameters {
+                parameters: governance::Parameters::dev(),
+            }),
             Call::Registry(registry::Call::AddMeasurement { measurement: [0; 32] }),
             Call::Registry(registry::Call::RemoveMeasurement { measurement: [0; 32] }),
             Call::Registry(registry::Call::SetAttestationPolicy { policy: Default::default() }),

@@ -57,7 +57,12 @@ impl std::fmt::Debug for Overlay<'_> {
 impl<'a> Overlay<'a> {
     /// An overlay with no changes over `backend`.
     pub fn new(backend: &'a dyn StateRead) -> Self {
-        Overlay { backend, changes: BTreeMap::new(), journal: Vec::new(), error: RefCell::new(None) }
+        Overlay {
+            backend,
+            changes: BTreeMap::new(),
+            journal: Vec::new(),
+            error: RefCell::new(None),
+        }
     }
 
     /// The current value of `key` (overlay first, then backend).

@@ -194,7 +194,9 @@ impl Confidential {
         let keys: Vec<(u32, SealedBox)> = self
             .master
             .iter()
-            .filter_map(|(r, k)| uc::seal_key_share(&EcdhPublic(*ecdh), MASTER_SHARE, k).ok().map(|s| (*r, s)))
+            .filter_map(|(r, k)| {
+                uc::seal_key_share(&EcdhPublic(*ecdh), MASTER_SHARE, k).ok().map(|s| (*r, s))
+            })
             .collect();
         if !keys.is_empty() {
             ctx.send(topics::EG_MASTER_KEYS, MasterKeys { to: *to, keys }.encode());
@@ -259,10 +261,13 @@ impl Confidential {
     pub fn on_gatekeeper_event(&mut self, event: &umbra_runtime::gatekeeper::Event) {
         match event {
             umbra_runtime::gatekeeper::Event::Elected { worker }
-                if !self.gatekeepers.iter().any(|g| g.0 == *worker) => {
-                    self.gatekeepers.push((*worker, [0u8; 32]));
-                }
-            umbra_runtime::gatekeeper::Event::Removed { worker } => self.gatekeepers.retain(|g| g.0 != *worker),
+                if !self.gatekeepers.iter().any(|g| g.0 == *worker) =>
+            {
+                self.gatekeepers.push((*worker, [0u8; 32]));
+            }
+            umbra_runtime::gatekeeper::Event::Removed { worker } => {
+                self.gatekeepers.retain(|g| g.0 != *worker)
+            }
             _ => {}
         }
     }
@@ -284,8 +289,17 @@ impl Confidential {
                 if let Some(k) = self.master.get(&rotation) {
                     let secret = uc::contract_secret(k, rotation, &a.contract);
                     for (w, ecdh) in &a.workers {
-                        if let Ok(sealed) = uc::seal_key_share(&EcdhPublic(*ecdh), CONTRACT_SHARE, &secret.to_bytes()) {
-                            let share = ContractKeyShare { contract: a.contract, worker: *w, epoch: a.epoch, sealed };
+                        if let Ok(sealed) = uc::seal_key_share(
+                            &EcdhPublic(*ecdh),
+                            CONTRACT_SHARE,
+                            &secret.to_bytes(),
+                        ) {
+                            let share = ContractKeyShare {
+                                contract: a.contract,
+                                worker: *w,
+                                epoch: a.epoch,
+                                sealed,
+                            };
                             ctx.send(topics::EG_CONTRACT_KEY, share.encode());
                         }
                     }
@@ -300,12 +314,17 @@ impl Confidential {
             if !t.assigned.contains(&me) {
                 return;
             }
-            let Ok(secret) = uc::open_key_share(ctx.ecdh, CONTRACT_SHARE, &share.sealed) else { return };
+            let Ok(secret) = uc::open_key_share(ctx.ecdh, CONTRACT_SHARE, &share.sealed) else {
+                return;
+            };
             // Only accept the key the chain published for this contract.
             if t.pubkey != Some(EcdhSecret::from_bytes(secret).public().0) {
                 return;
             }
-            self.hosted.insert(share.contract, Hosted { secret, instance: None, executed: 0, log_hash: H256::ZERO });
+            self.hosted.insert(
+                share.contract,
+                Hosted { secret, instance: None, executed: 0, log_hash: H256::ZERO },
+            );
         }
     }
 
@@ -345,7 +364,8 @@ impl Confidential {
                 let Some(t) = self.contracts.get_mut(&id) else { return };
                 t.commands = seq + 1;
                 t.log_hash = log_hash;
-                let (kind_interval, max_bytes) = (t.checkpoint_interval, self.params.max_checkpoint_bytes);
+                let (kind_interval, max_bytes) =
+                    (t.checkpoint_interval, self.params.max_checkpoint_bytes);
                 if let Some(h) = self.hosted.get_mut(&id) {
                     if h.instance.is_some() && h.executed == seq {
                         let cmd = LoggedCommand { seq, origin, block: ctx.block, sealed };
@@ -386,8 +406,15 @@ impl Confidential {
 
     /// Rebuilds a contract from its checkpoint (if any) and the commands after it, checking
     /// everything against what the enclave followed on chain. On error nothing changes.
-    pub fn replay(&mut self, ctx: &mut Ctx<'_>, id: &ContractId, checkpoint: Option<&[u8]>, commands: &[LoggedCommand]) -> Result<()> {
-        let reject = |m: &str| Err(EnclaveError::QueryRejected(format!("replay of {id} refused: {m}")));
+    pub fn replay(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: &ContractId,
+        checkpoint: Option<&[u8]>,
+        commands: &[LoggedCommand],
+    ) -> Result<()> {
+        let reject =
+            |m: &str| Err(EnclaveError::QueryRejected(format!("replay of {id} refused: {m}")));
         let Some(t) = self.contracts.get(id).cloned() else { return reject("unknown contract") };
         let Some(h) = self.hosted.get(id) else { return reject("not hosted") };
         let secret = EcdhSecret::from_bytes(h.secret);
@@ -396,8 +423,10 @@ impl Confidential {
                 if H256::hash(blob) != blob_hash {
                     return reject("checkpoint blob does not match the on-chain hash");
                 }
-                let snapshot = uc::open_checkpoint(&secret, id, seq, blob).map_err(|e| EnclaveError::QueryRejected(e.to_string()))?;
-                let inst = Instance::restore(t.kind, &snapshot).map_err(|e| EnclaveError::QueryRejected(e.to_string()))?;
+                let snapshot = uc::open_checkpoint(&secret, id, seq, blob)
+                    .map_err(|e| EnclaveError::QueryRejected(e.to_string()))?;
+                let inst = Instance::restore(t.kind, &snapshot)
+                    .map_err(|e| EnclaveError::QueryRejected(e.to_string()))?;
                 if inst.state_hash() != state_hash {
                     return reject("checkpoint state hash mismatch");
                 }
@@ -420,7 +449,15 @@ impl Confidential {
         // Verified: execute (results go out only for commands the chain has none for yet).
         staged.instance = Some(instance);
         for cmd in commands {
-            run_command(ctx, id, &mut staged, cmd, cmd.seq >= t.results, t.checkpoint_interval, self.params.max_checkpoint_bytes);
+            run_command(
+                ctx,
+                id,
+                &mut staged,
+                cmd,
+                cmd.seq >= t.results,
+                t.checkpoint_interval,
+                self.params.max_checkpoint_bytes,
+            );
         }
         staged.log_hash = log_hash;
         self.hosted.insert(*id, staged);
@@ -447,10 +484,11 @@ impl Confidential {
     }
 
     fn live(&self, id: &ContractId) -> Result<&Instance> {
-        self.hosted
-            .get(id)
-            .and_then(|h| h.instance.as_ref())
-            .ok_or_else(|| EnclaveError::QueryRejected("this worker does not run that contract (not assigned, or still rebuilding)".into()))
+        self.hosted.get(id).and_then(|h| h.instance.as_ref()).ok_or_else(|| {
+            EnclaveError::QueryRejected(
+                "this worker does not run that contract (not assigned, or still rebuilding)".into(),
+            )
+        })
     }
 
     /// Sealable snapshot (everything but master keys, which travel with the identity).
@@ -463,12 +501,15 @@ impl Confidential {
                 .hosted
                 .iter()
                 .map(|(id, h)| {
-                    (*id, HostedSnapshot {
-                        secret: h.secret,
-                        state: h.instance.as_ref().map(|i| (i.kind(), i.snapshot())),
-                        executed: h.executed,
-                        log_hash: h.log_hash,
-                    })
+                    (
+                        *id,
+                        HostedSnapshot {
+                            secret: h.secret,
+                            state: h.instance.as_ref().map(|i| (i.kind(), i.snapshot())),
+                            executed: h.executed,
+                            log_hash: h.log_hash,
+                        },
+                    )
                 })
                 .collect(),
         }
@@ -486,13 +527,20 @@ impl Confidential {
             .into_iter()
             .map(|(id, h)| {
                 let instance = match h.state {
-                    Some((kind, snap)) => Some(Instance::restore(kind, &snap).map_err(|e| EnclaveError::Decode {
-                        what: "contract state",
-                        reason: e.to_string(),
+                    Some((kind, snap)) => Some(Instance::restore(kind, &snap).map_err(|e| {
+                        EnclaveError::Decode { what: "contract state", reason: e.to_string() }
                     })?),
                     None => None,
                 };
-                Ok((id, Hosted { secret: h.secret, instance, executed: h.executed, log_hash: h.log_hash }))
+                Ok((
+                    id,
+                    Hosted {
+                        secret: h.secret,
+                        instance,
+                        executed: h.executed,
+                        log_hash: h.log_hash,
+                    },
+                ))
             })
             .collect::<Result<_>>()?;
         Ok(())
@@ -501,7 +549,15 @@ impl Confidential {
 
 /// Executes one command on a hosted contract and, if `report`, sends its result (and a
 /// checkpoint at interval boundaries).
-fn run_command(ctx: &mut Ctx<'_>, id: &ContractId, h: &mut Hosted, cmd: &LoggedCommand, report: bool, interval: u64, max_bytes: u32) {
+fn run_command(
+    ctx: &mut Ctx<'_>,
+    id: &ContractId,
+    h: &mut Hosted,
+    cmd: &LoggedCommand,
+    report: bool,
+    interval: u64,
+    max_bytes: u32,
+) {
     let Some(inst) = h.instance.as_mut() else { return };
     let secret = EcdhSecret::from_bytes(h.secret);
     let cctx = CommandContext { contract: *id, origin: cmd.origin, block: cmd.block, seq: cmd.seq };
@@ -520,14 +576,20 @@ fn run_command(ctx: &mut Ctx<'_>, id: &ContractId, h: &mut Hosted, cmd: &LoggedC
                 Output::PublicEvent(d) => ChainOutput::PublicEvent(d),
                 Output::PrivateEvent { to, payload } => {
                     let key = uc::event_key(&secret, id, &to);
-                    ChainOutput::PrivateEvent { to, event: uc::seal_event(&key, id, cmd.seq, i as u32, &payload) }
+                    ChainOutput::PrivateEvent {
+                        to,
+                        event: uc::seal_event(&key, id, cmd.seq, i as u32, &payload),
+                    }
                 }
                 Output::Transfer { to, amount } => ChainOutput::Transfer { to, amount },
             })
             .collect()
     });
     let state_hash = inst.state_hash();
-    ctx.send(topics::EG_COMMAND_RESULT, CommandResult { contract: *id, seq: cmd.seq, state_hash, outcome }.encode());
+    ctx.send(
+        topics::EG_COMMAND_RESULT,
+        CommandResult { contract: *id, seq: cmd.seq, state_hash, outcome }.encode(),
+    );
     if interval > 0 && (cmd.seq + 1).is_multiple_of(interval) {
         let blob = uc::seal_checkpoint(&secret, id, cmd.seq, &inst.snapshot());
         if blob.len() <= max_bytes as usize {

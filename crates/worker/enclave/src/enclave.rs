@@ -189,7 +189,9 @@ impl Enclave {
             egress: self.egress.clone(),
             confidential: self.conf.snapshot(),
         };
-        self.platform.seal(CHECKPOINT_LABEL, &cp.encode()).map_err(|e| EnclaveError::Platform(e.to_string()))
+        self.platform
+            .seal(CHECKPOINT_LABEL, &cp.encode())
+            .map_err(|e| EnclaveError::Platform(e.to_string()))
     }
 
     /// The identity key.
@@ -228,9 +230,11 @@ impl Enclave {
             block: number,
         };
         let event = match record.event {
-            Event::Mq(mq::Event::OutboundMessage { origin: MessageOrigin::Module(m), topic, payload })
-                if m == gatekeeper::MODULE.as_bytes() || m == contracts::MODULE.as_bytes() =>
-            {
+            Event::Mq(mq::Event::OutboundMessage {
+                origin: MessageOrigin::Module(m),
+                topic,
+                payload,
+            }) if m == gatekeeper::MODULE.as_bytes() || m == contracts::MODULE.as_bytes() => {
                 // Both modules address gatekeepers and workers; each handler takes its topics.
                 self.conf.on_gatekeeper_message(&mut ctx, &topic, &payload);
                 self.conf.on_contracts_message(&mut ctx, &topic, &payload);
@@ -254,21 +258,40 @@ impl Enclave {
                     && payload == me.encode()
                 {
                     self.registered = true;
-                } else if topic == topics::CHALLENGE && origin == MessageOrigin::Module(computation::MODULE.into()) {
+                } else if topic == topics::CHALLENGE
+                    && origin == MessageOrigin::Module(computation::MODULE.into())
+                {
                     if let Ok(c) = Challenge::decode(&mut &payload[..]) {
                         if c.worker == me {
                             // The challenge block is the one being processed: its hash is known
                             // only now, so a heartbeat cannot be made ahead of time.
-                            let hb = Heartbeat { challenge_block: number, challenge_block_hash: block_hash };
-                            self.egress.push(&self.keys.identity, &self.keys.genesis_hash, topics::HEARTBEAT.to_vec(), hb.encode());
+                            let hb = Heartbeat {
+                                challenge_block: number,
+                                challenge_block_hash: block_hash,
+                            };
+                            self.egress.push(
+                                &self.keys.identity,
+                                &self.keys.genesis_hash,
+                                topics::HEARTBEAT.to_vec(),
+                                hb.encode(),
+                            );
                         }
                     }
                 } else if topic == topics::ping_topic(&me) {
                     let pong = Pong { block: number, ping_hash: H256::hash(&payload) };
-                    self.egress.push(&self.keys.identity, &self.keys.genesis_hash, topics::PONG.to_vec(), pong.encode());
+                    self.egress.push(
+                        &self.keys.identity,
+                        &self.keys.genesis_hash,
+                        topics::PONG.to_vec(),
+                        pong.encode(),
+                    );
                 }
             }
-            Event::Mq(mq::Event::InboundMessage { sender: MessageOrigin::Worker(w), sequence, .. }) if w == me => {
+            Event::Mq(mq::Event::InboundMessage {
+                sender: MessageOrigin::Worker(w),
+                sequence,
+                ..
+            }) if w == me => {
                 self.egress.accepted(sequence);
             }
             _ => {}
@@ -293,7 +316,12 @@ impl Enclave {
 
     /// Rebuilds a contract from its checkpoint blob and the commands after it (as the host fetched
     /// them from the chain); everything is checked against what this enclave followed on chain.
-    pub fn replay(&mut self, id: &umbra_contracts::ContractId, checkpoint: Option<&[u8]>, commands: &[LoggedCommand]) -> Result<()> {
+    pub fn replay(
+        &mut self,
+        id: &umbra_contracts::ContractId,
+        checkpoint: Option<&[u8]>,
+        commands: &[LoggedCommand],
+    ) -> Result<()> {
         let mut ctx = Ctx {
             identity: &self.keys.identity,
             ecdh: &self.keys.ecdh,
@@ -320,11 +348,21 @@ impl Enclave {
         let identity = self.keys.identity.public();
         let ecdh = self.keys.ecdh.public();
         let report_data = registry::expected_report_data(&identity, &ecdh, &self.keys.genesis_hash);
-        let attestation =
-            self.platform.quote(&report_data, now_ms).map_err(|e| EnclaveError::Platform(e.to_string()))?;
-        let benchmark_signature =
-            self.keys.identity.sign(&self.benchmark.signing_payload(&self.keys.genesis_hash, &identity));
-        Ok(RegistrationPayload { identity, ecdh, attestation, benchmark: self.benchmark.clone(), benchmark_signature })
+        let attestation = self
+            .platform
+            .quote(&report_data, now_ms)
+            .map_err(|e| EnclaveError::Platform(e.to_string()))?;
+        let benchmark_signature = self
+            .keys
+            .identity
+            .sign(&self.benchmark.signing_payload(&self.keys.genesis_hash, &identity));
+        Ok(RegistrationPayload {
+            identity,
+            ecdh,
+            attestation,
+            benchmark: self.benchmark.clone(),
+            benchmark_signature,
+        })
     }
 
     /// Public facts.
@@ -348,20 +386,27 @@ impl Enclave {
     pub fn handle_query(&mut self, bytes: &[u8]) -> Result<Vec<u8>> {
         let now = self.light.last().timestamp;
         let q = query::open(bytes, &self.keys.ecdh, &self.keys.identity, &mut self.replay, now)?;
-        let result = decode::<WorkerQuery>("worker query", &q.request.body).and_then(|body| match body {
-            WorkerQuery::Status => Ok(WorkerStatus {
-                identity: self.keys.identity.public(),
-                synced_number: self.light.last().number,
-                synced_hash: self.light.last().hash(),
-                registered: self.registered,
-                asked_by: q.request.origin,
-            }
-            .encode()),
-            WorkerQuery::Echo(bytes) => Ok(bytes),
-            WorkerQuery::Contract { id, query } => self.conf.query(&q.request.origin, &id, &query),
-            WorkerQuery::EventKey { id } => self.conf.event_key(&q.request.origin, &id).map(|k| k.encode()),
-            WorkerQuery::ContractState { id } => self.conf.contract_state(&id).map(|s| s.encode()),
-        });
+        let result =
+            decode::<WorkerQuery>("worker query", &q.request.body).and_then(|body| match body {
+                WorkerQuery::Status => Ok(WorkerStatus {
+                    identity: self.keys.identity.public(),
+                    synced_number: self.light.last().number,
+                    synced_hash: self.light.last().hash(),
+                    registered: self.registered,
+                    asked_by: q.request.origin,
+                }
+                .encode()),
+                WorkerQuery::Echo(bytes) => Ok(bytes),
+                WorkerQuery::Contract { id, query } => {
+                    self.conf.query(&q.request.origin, &id, &query)
+                }
+                WorkerQuery::EventKey { id } => {
+                    self.conf.event_key(&q.request.origin, &id).map(|k| k.encode())
+                }
+                WorkerQuery::ContractState { id } => {
+                    self.conf.contract_state(&id).map(|s| s.encode())
+                }
+            });
         Ok(query::answer(&q, &self.keys.identity, result))
     }
 }

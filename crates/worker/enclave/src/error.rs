@@ -49,9 +49,13 @@ pub type Result<T> = std::result::Result<T, EnclaveError>;
 
 pub(crate) fn decode<T: parity_scale_codec::Decode>(what: &'static str, bytes: &[u8]) -> Result<T> {
     let mut input = bytes;
-    let v = T::decode(&mut input).map_err(|e| EnclaveError::Decode { what, reason: e.to_string() })?;
+    let v =
+        T::decode(&mut input).map_err(|e| EnclaveError::Decode { what, reason: e.to_string() })?;
     if !input.is_empty() {
-        return Err(EnclaveError::Decode { what, reason: format!("{} trailing bytes", input.len()) });
+        return Err(EnclaveError::Decode {
+            what,
+            reason: format!("{} trailing bytes", input.len()),
+        });
     }
     Ok(v)
 }

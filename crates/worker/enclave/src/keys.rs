@@ -57,11 +57,17 @@ impl WorkerKeys {
             ecdh_secret: self.ecdh.to_bytes(),
             master: master.iter().map(|(r, k)| (*r, *k)).collect(),
         };
-        platform.seal(IDENTITY_LABEL, &plain.encode()).map_err(|e| EnclaveError::Platform(e.to_string()))
+        platform
+            .seal(IDENTITY_LABEL, &plain.encode())
+            .map_err(|e| EnclaveError::Platform(e.to_string()))
     }
 
     /// Unseals keys (and master keys); refuses keys of another chain.
-    pub fn unseal(platform: &dyn Platform, blob: &[u8], genesis_hash: H256) -> Result<(Self, MasterKeys)> {
+    pub fn unseal(
+        platform: &dyn Platform,
+        blob: &[u8],
+        genesis_hash: H256,
+    ) -> Result<(Self, MasterKeys)> {
         let plain = platform
             .unseal(IDENTITY_LABEL, blob)
             .map_err(|e| EnclaveError::Unseal { what: "identity", reason: e.to_string() })?;
@@ -72,6 +78,9 @@ impl WorkerKeys {
         let identity = Pair::from_secret_bytes(&sealed.identity_secret)
             .map_err(|e| EnclaveError::Unseal { what: "identity", reason: e.to_string() })?;
         let master = sealed.master.into_iter().collect();
-        Ok((WorkerKeys { identity, ecdh: EcdhSecret::from_bytes(sealed.ecdh_secret), genesis_hash }, master))
+        Ok((
+            WorkerKeys { identity, ecdh: EcdhSecret::from_bytes(sealed.ecdh_secret), genesis_hash },
+            master,
+        ))
     }
 }

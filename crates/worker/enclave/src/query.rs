@@ -5,7 +5,9 @@ use std::collections::{HashMap, VecDeque};
 
 use parity_scale_codec::Encode;
 use umbra_crypto::{EcdhSecret, Pair};
-use umbra_primitives::query::{EncryptedQuery, QueryRequest, QueryResponse, QUERY_AAD, QUERY_MAX_SKEW_MS};
+use umbra_primitives::query::{
+    EncryptedQuery, QueryRequest, QueryResponse, QUERY_AAD, QUERY_MAX_SKEW_MS,
+};
 
 use crate::error::{decode, EnclaveError, Result};
 
@@ -25,7 +27,9 @@ impl ReplayGuard {
     /// Checks `request`'s time window against `now_ms` and records its nonce.
     pub fn check(&mut self, request: &QueryRequest, now_ms: u64) -> Result<()> {
         let reject = |m: String| Err(EnclaveError::QueryRejected(m));
-        if request.timestamp_ms + QUERY_MAX_SKEW_MS < now_ms || request.timestamp_ms > now_ms + QUERY_MAX_SKEW_MS {
+        if request.timestamp_ms + QUERY_MAX_SKEW_MS < now_ms
+            || request.timestamp_ms > now_ms + QUERY_MAX_SKEW_MS
+        {
             return reject(format!(
                 "query timestamp {} is outside the window around chain time {now_ms}",
                 request.timestamp_ms
@@ -62,10 +66,18 @@ pub struct OpenedQuery {
 }
 
 /// Opens and authenticates a wire query addressed to `identity`.
-pub fn open(bytes: &[u8], ecdh: &EcdhSecret, identity: &Pair, guard: &mut ReplayGuard, now_ms: u64) -> Result<OpenedQuery> {
+pub fn open(
+    bytes: &[u8],
+    ecdh: &EcdhSecret,
+    identity: &Pair,
+    guard: &mut ReplayGuard,
+    now_ms: u64,
+) -> Result<OpenedQuery> {
     let q: EncryptedQuery = decode("query", bytes)?;
-    let (plain, key) =
-        q.sealed.open(ecdh, QUERY_AAD).map_err(|_| EnclaveError::QueryRejected("cannot decrypt query".into()))?;
+    let (plain, key) = q
+        .sealed
+        .open(ecdh, QUERY_AAD)
+        .map_err(|_| EnclaveError::QueryRejected("cannot decrypt query".into()))?;
     let request: QueryRequest = decode("query request", &plain)?;
     if !request.verify() {
         return Err(EnclaveError::QueryRejected("bad query signature".into()));

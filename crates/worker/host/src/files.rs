@@ -41,11 +41,13 @@ impl WorkerFiles {
         let tmp = self.path(&format!(".{name}.tmp"));
         let target = self.path(name);
         {
-            let mut f = fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+            let mut f = fs::File::create(&tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
             f.write_all(bytes)?;
             f.sync_all()?;
         }
-        fs::rename(&tmp, &target).with_context(|| format!("cannot replace {}", target.display()))?;
+        fs::rename(&tmp, &target)
+            .with_context(|| format!("cannot replace {}", target.display()))?;
         if let Ok(d) = fs::File::open(&self.dir) {
             let _ = d.sync_all();
         }
@@ -56,7 +58,9 @@ impl WorkerFiles {
     pub fn platform_seed(&self) -> anyhow::Result<[u8; 32]> {
         const NAME: &str = "platform-host.seed";
         if let Some(b) = self.read(NAME)? {
-            return b.try_into().map_err(|_| anyhow::anyhow!("{} is corrupt", self.path(NAME).display()));
+            return b
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{} is corrupt", self.path(NAME).display()));
         }
         let mut seed = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut seed);

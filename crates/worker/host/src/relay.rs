@@ -55,7 +55,12 @@ pub struct Relayer {
 
 impl Relayer {
     /// A relayer for `enclave`.
-    pub fn new(client: Client, enclave: Arc<Mutex<Enclave>>, files: WorkerFiles, operator: Pair) -> Self {
+    pub fn new(
+        client: Client,
+        enclave: Arc<Mutex<Enclave>>,
+        files: WorkerFiles,
+        operator: Pair,
+    ) -> Self {
         let last_checkpoint = enclave.lock().expect("enclave lock").synced_number();
         Relayer {
             client,
@@ -87,18 +92,23 @@ impl Relayer {
         let bar = (head + 1 - from >= PROGRESS_THRESHOLD).then(|| {
             let pb = ProgressBar::new(head + 1 - from);
             pb.set_style(
-                ProgressStyle::with_template("syncing enclave [{bar:40}] {pos}/{len} blocks ({per_sec}, {eta})")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "syncing enclave [{bar:40}] {pos}/{len} blocks ({per_sec}, {eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             tracing::info!(from, head, "enclave catching up");
             pb
         });
         for n in from..=head {
-            let v: Option<Value> = self.client.call("umbra_blockWithEvents", rpc_params![n]).await?;
+            let v: Option<Value> =
+                self.client.call("umbra_blockWithEvents", rpc_params![n]).await?;
             let v = v.ok_or_else(|| anyhow!("node has no block #{n}"))?;
-            let block = from_hex(v["block"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
-            let events = from_hex(v["events"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
+            let block =
+                from_hex(v["block"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
+            let events =
+                from_hex(v["events"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
             self.enclave
                 .lock()
                 .expect("enclave lock")
@@ -142,7 +152,8 @@ impl Relayer {
             self.client.call("umbra_worker", rpc_params![info.identity.to_ss58()]).await?;
         let current = on_chain.as_ref().is_some_and(|w| {
             w["ecdh"].as_str() == Some(&umbra_primitives::json::to_hex(&info.ecdh.0))
-                && w["measurement"].as_str() == Some(&umbra_primitives::json::to_hex(&info.measurement))
+                && w["measurement"].as_str()
+                    == Some(&umbra_primitives::json::to_hex(&info.measurement))
         });
         if current {
             self.registration = Registration::Done;
@@ -192,7 +203,9 @@ impl Relayer {
                         self.submitted.insert(seq, head);
                         break;
                     }
-                    Err(umbra_client::ClientError::Rpc { code: 1006 | 1011 | 1012, .. }) if attempts < 5 => {
+                    Err(umbra_client::ClientError::Rpc { code: 1006 | 1011 | 1012, .. })
+                        if attempts < 5 =>
+                    {
                         attempts += 1;
                         tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
                     }
@@ -224,9 +237,16 @@ impl Relayer {
         for r in requests {
             let checkpoint = match r.checkpoint_seq {
                 Some(_) => {
-                    let hex: Option<String> =
-                        self.client.call("umbra_contractCheckpoint", rpc_params![r.contract]).await?;
-                    Some(from_hex(&hex.ok_or_else(|| anyhow!("checkpoint of {} missing", r.contract))?).map_err(|e| anyhow!(e))?)
+                    let hex: Option<String> = self
+                        .client
+                        .call("umbra_contractCheckpoint", rpc_params![r.contract])
+                        .await?;
+                    Some(
+                        from_hex(
+                            &hex.ok_or_else(|| anyhow!("checkpoint of {} missing", r.contract))?,
+                        )
+                        .map_err(|e| anyhow!(e))?,
+                    )
                 }
                 None => None,
             };
@@ -234,26 +254,40 @@ impl Relayer {
             let mut from = r.from;
             while from < r.to {
                 let to = (from + 1000).min(r.to);
-                let hex: String = self.client.call("umbra_contractCommands", rpc_params![r.contract, from, to]).await?;
+                let hex: String = self
+                    .client
+                    .call("umbra_contractCommands", rpc_params![r.contract, from, to])
+                    .await?;
                 let bytes = from_hex(&hex).map_err(|e| anyhow!(e))?;
                 let records: Vec<(u64, umbra_runtime::contracts::CommandRecord)> =
-                    parity_scale_codec::Decode::decode(&mut &bytes[..]).context("undecodable command log")?;
+                    parity_scale_codec::Decode::decode(&mut &bytes[..])
+                        .context("undecodable command log")?;
                 if records.is_empty() {
                     break;
                 }
                 from += records.len() as u64;
-                commands.extend(records.into_iter().map(|(seq, c)| umbra_enclave::confidential::LoggedCommand {
-                    seq,
-                    origin: c.origin,
-                    block: c.block,
-                    sealed: c.sealed,
+                commands.extend(records.into_iter().map(|(seq, c)| {
+                    umbra_enclave::confidential::LoggedCommand {
+                        seq,
+                        origin: c.origin,
+                        block: c.block,
+                        sealed: c.sealed,
+                    }
                 }));
             }
             let started = std::time::Instant::now();
             let n = commands.len();
-            match self.enclave.lock().expect("enclave lock").replay(&r.contract, checkpoint.as_deref(), &commands) {
-                Ok(()) => tracing::info!(contract = %r.contract, commands = n, from_checkpoint = r.checkpoint_seq.is_some(), ms = started.elapsed().as_millis() as u64, "contract state rebuilt"),
-                Err(e) => tracing::warn!(contract = %r.contract, error = %e, "contract rebuild refused"),
+            match self.enclave.lock().expect("enclave lock").replay(
+                &r.contract,
+                checkpoint.as_deref(),
+                &commands,
+            ) {
+                Ok(()) => {
+                    tracing::info!(contract = %r.contract, commands = n, from_checkpoint = r.checkpoint_seq.is_some(), ms = started.elapsed().as_millis() as u64, "contract state rebuilt")
+                }
+                Err(e) => {
+                    tracing::warn!(contract = %r.contract, error = %e, "contract rebuild refused")
+                }
             }
         }
         Ok(())

@@ -15,7 +15,9 @@ use parity_scale_codec::Decode;
 use serde_json::Value;
 use umbra_client::Client;
 use umbra_enclave::{Enclave, GenesisInfo};
-use umbra_primitives::{json::from_hex, simulated_enclave_measurement, simulated_enclave_signer, Block, Pair};
+use umbra_primitives::{
+    json::from_hex, simulated_enclave_measurement, simulated_enclave_signer, Block, Pair,
+};
 use umbra_runtime::GenesisConfig;
 use umbra_tee::{Platform, SimulatedPlatform, INSECURE_WARNING};
 
@@ -76,12 +78,13 @@ async fn connect(url: &str) -> anyhow::Result<Client> {
 
 async fn genesis(client: &Client) -> anyhow::Result<GenesisInfo> {
     let spec: Value = client.call("umbra_chainSpec", rpc_params![]).await?;
-    let config: GenesisConfig =
-        serde_json::from_value(spec["genesis"].clone()).context("node returned an unreadable chain spec")?;
+    let config: GenesisConfig = serde_json::from_value(spec["genesis"].clone())
+        .context("node returned an unreadable chain spec")?;
     let raw: Option<Value> = client.call("umbra_blockWithEvents", rpc_params![0]).await?;
     let raw = raw.ok_or_else(|| anyhow!("node has no genesis block"))?;
     let bytes = from_hex(raw["block"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
-    let block = Block::decode(&mut &bytes[..]).context("node returned an undecodable genesis block")?;
+    let block =
+        Block::decode(&mut &bytes[..]).context("node returned an undecodable genesis block")?;
     Ok(GenesisInfo { header: block.header, config })
 }
 
@@ -103,26 +106,33 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
 
     let sealed_identity = files.read(IDENTITY_FILE)?;
     let sealed_checkpoint = files.read(CHECKPOINT_FILE)?;
-    let (enclave, out) =
-        match Enclave::init(platform.clone(), &genesis, sealed_identity.as_deref(), sealed_checkpoint.as_deref()) {
-            Ok(r) => r,
-            Err(e) if sealed_checkpoint.is_some() => {
-                tracing::warn!(error = %e, "cannot resume from the sealed checkpoint; syncing from genesis");
-                Enclave::init(platform, &genesis, sealed_identity.as_deref(), None)?
-            }
-            Err(e) => return Err(e).context("enclave failed to start"),
-        };
+    let (enclave, out) = match Enclave::init(
+        platform.clone(),
+        &genesis,
+        sealed_identity.as_deref(),
+        sealed_checkpoint.as_deref(),
+    ) {
+        Ok(r) => r,
+        Err(e) if sealed_checkpoint.is_some() => {
+            tracing::warn!(error = %e, "cannot resume from the sealed checkpoint; syncing from genesis");
+            Enclave::init(platform, &genesis, sealed_identity.as_deref(), None)?
+        }
+        Err(e) => return Err(e).context("enclave failed to start"),
+    };
     if let Some(blob) = &out.new_sealed_identity {
         files.write(IDENTITY_FILE, blob)?;
     }
     let identity = enclave.identity();
     match out.resumed_at {
         Some(n) => tracing::info!(%identity, block = n, "enclave resumed from sealed checkpoint"),
-        None => tracing::info!(%identity, new = out.new_sealed_identity.is_some(), "enclave started from genesis"),
+        None => {
+            tracing::info!(%identity, new = out.new_sealed_identity.is_some(), "enclave started from genesis")
+        }
     }
     let enclave = Arc::new(Mutex::new(enclave));
 
-    let state = Arc::new(ServerState { enclave: enclave.clone(), operator: config.operator.public() });
+    let state =
+        Arc::new(ServerState { enclave: enclave.clone(), operator: config.operator.public() });
     let (bound, server) = server::spawn(config.query_addr, state).await?;
     tracing::info!(addr = %bound, "query endpoint listening (GET /info, POST /query)");
 

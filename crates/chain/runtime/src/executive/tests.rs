@@ -36,7 +36,10 @@ impl Chain {
     }
 
     /// Executes a block with `xts`, returning per-extrinsic results and events, and commits it.
-    fn block(&mut self, xts: &[Vec<u8>]) -> (Vec<Result<ApplyOutcome, InvalidTransaction>>, Vec<EventRecord>) {
+    fn block(
+        &mut self,
+        xts: &[Vec<u8>],
+    ) -> (Vec<Result<ApplyOutcome, InvalidTransaction>>, Vec<EventRecord>) {
         let init = self.init();
         let mut exec = BlockExecutor::new(&self.state, self.genesis, &init);
         let results = xts.iter().map(|x| exec.apply(x, SignatureCheck::Verify)).collect();
@@ -78,7 +81,9 @@ fn transfer_in_block_charges_fee_and_bumps_nonce() {
     assert_eq!(emitted, crate::computation::ComputationParams::dev().budget_per_block);
     assert_eq!(balances::account(&st, &balances::treasury_account()).free, fee + emitted);
     assert_eq!(system::nonce(&st, &alice), 1);
-    assert!(events.iter().any(|r| r.event == Event::System(system::Event::ExtrinsicSuccess { index: 0 })));
+    assert!(events
+        .iter()
+        .any(|r| r.event == Event::System(system::Event::ExtrinsicSuccess { index: 0 })));
     assert!(events.iter().all(|r| r.phase == Phase::ApplyExtrinsic(0)));
 }
 
@@ -97,7 +102,9 @@ fn failed_call_pays_fee_uses_nonce_and_changes_nothing_else() {
         &r.event,
         Event::System(system::Event::ExtrinsicFailed { error, .. }) if error.error == "InsufficientBalance"
     )));
-    assert!(!events.iter().any(|r| matches!(r.event, Event::Balances(balances::Event::Transfer { .. }))));
+    assert!(!events
+        .iter()
+        .any(|r| matches!(r.event, Event::Balances(balances::Event::Transfer { .. }))));
 }
 
 #[test]
@@ -126,7 +133,9 @@ fn each_bad_input_is_refused_with_its_own_error() {
     bad_sig[40] ^= 1; // inside the signature
     assert_eq!(v(&bad_sig).unwrap_err(), InvalidTransaction::BadSignature);
 
-    let other_chain = Extrinsic::new_signed(&pair("//Alice"), transfer("//Bob", 1), 0, 0, H256::hash(b"x")).encode();
+    let other_chain =
+        Extrinsic::new_signed(&pair("//Alice"), transfer("//Bob", 1), 0, 0, H256::hash(b"x"))
+            .encode();
     assert!(matches!(v(&other_chain), Err(InvalidTransaction::WrongGenesis { .. })));
 
     let far = chain.xt("//Alice", MAX_FUTURE_NONCES + 1, transfer("//Bob", 1));

@@ -185,7 +185,12 @@ pub fn total_issuance(st: &Overlay<'_>) -> Balance {
 }
 
 /// Moves `amount` of free balance from `from` to `to`.
-pub fn transfer(ext: &mut Ext<'_>, from: &AccountId, to: &AccountId, amount: Balance) -> Result<(), Error> {
+pub fn transfer(
+    ext: &mut Ext<'_>,
+    from: &AccountId,
+    to: &AccountId,
+    amount: Balance,
+) -> Result<(), Error> {
     let st = &mut ext.state;
     let mut src = account(st, from);
     src.free = src.free.checked_sub(amount).ok_or(Error::InsufficientBalance)?;
@@ -211,7 +216,12 @@ pub fn transfer(ext: &mut Ext<'_>, from: &AccountId, to: &AccountId, amount: Bal
 
 /// Charges a transaction fee: moves `fee` from `who`'s free balance to the treasury. The treasury
 /// is credited without the existential-deposit rule (fees are small).
-pub fn pay_fee(ext: &mut Ext<'_>, who: &AccountId, fee: Balance, tip: Balance) -> Result<(), Error> {
+pub fn pay_fee(
+    ext: &mut Ext<'_>,
+    who: &AccountId,
+    fee: Balance,
+    tip: Balance,
+) -> Result<(), Error> {
     let st = &mut ext.state;
     let mut src = account(st, who);
     src.free = src.free.checked_sub(fee).ok_or(Error::InsufficientBalance)?;
@@ -276,7 +286,9 @@ pub fn issue(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Result<(), 
 /// Dispatches a balances call from `origin`.
 pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), DispatchError> {
     match call {
-        Call::Transfer { dest, amount } => transfer(ext, &origin, &dest, amount).map_err(Into::into),
+        Call::Transfer { dest, amount } => {
+            transfer(ext, &origin, &dest, amount).map_err(Into::into)
+        }
     }
 }
 

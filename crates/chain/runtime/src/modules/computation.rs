@@ -192,13 +192,17 @@ pub const PARAMS: StorageValue<ComputationParams> = StorageValue::new(b"computat
 /// Sessions by worker.
 pub const SESSIONS: StorageMap<Public, Session> = StorageMap::new(b"computation/session/");
 /// Workers whose next challenge is at a block.
-pub const CHALLENGE_AT: BlockList = BlockList::new(b"computation/challenge_n/", b"computation/challenge_at/");
+pub const CHALLENGE_AT: BlockList =
+    BlockList::new(b"computation/challenge_n/", b"computation/challenge_at/");
 /// Workers whose open challenge expires at a block.
-pub const DEADLINE_AT: BlockList = BlockList::new(b"computation/deadline_n/", b"computation/deadline_at/");
+pub const DEADLINE_AT: BlockList =
+    BlockList::new(b"computation/deadline_n/", b"computation/deadline_at/");
 /// Workers whose cool-down ends at a block.
-pub const COOL_DOWN_AT: BlockList = BlockList::new(b"computation/cool_down_n/", b"computation/cool_down_at/");
+pub const COOL_DOWN_AT: BlockList =
+    BlockList::new(b"computation/cool_down_n/", b"computation/cool_down_at/");
 /// Workers that reach the vault's unresponsiveness limit at a block.
-pub const OFFLINE_LIMIT_AT: BlockList = BlockList::new(b"computation/offline_limit_n/", b"computation/offline_limit_at/");
+pub const OFFLINE_LIMIT_AT: BlockList =
+    BlockList::new(b"computation/offline_limit_n/", b"computation/offline_limit_at/");
 /// Sum of the shares of online computing workers.
 pub const ONLINE_SHARES: StorageValue<u128> = StorageValue::new(b"computation/online_shares");
 /// Reward per share, scaled by [`ACC_PRECISION`].
@@ -440,7 +444,12 @@ fn take(list: &BlockList, st: &mut Overlay<'_>, at: BlockNumber) -> Vec<Public> 
     list.take(st, at)
 }
 
-fn schedule_next_challenge(st: &mut Overlay<'_>, p: &ComputationParams, worker: &Public, s: &mut Session) {
+fn schedule_next_challenge(
+    st: &mut Overlay<'_>,
+    p: &ComputationParams,
+    worker: &Public,
+    s: &mut Session,
+) {
     let randomness = system::RANDOMNESS.get_or_default(st);
     let seed = blake2_256(&(b"umbra/challenge", randomness, worker).encode());
     let span = p.mean_challenge_interval.saturating_mul(2).max(1);
@@ -450,7 +459,12 @@ fn schedule_next_challenge(st: &mut Overlay<'_>, p: &ComputationParams, worker: 
     push(&CHALLENGE_AT, st, at, worker);
 }
 
-fn adjust_counts(st: &mut Overlay<'_>, worker: &Public, from: Option<WorkerState>, to: Option<WorkerState>) {
+fn adjust_counts(
+    st: &mut Overlay<'_>,
+    worker: &Public,
+    from: Option<WorkerState>,
+    to: Option<WorkerState>,
+) {
     let (mut c, mut u, mut d) = COUNTS.get_or_default(st);
     if from == Some(WorkerState::Computing) && to != Some(WorkerState::Computing) {
         if let Some(pos) = COMPUTING_POS.get(st, worker) {
@@ -509,7 +523,12 @@ fn set_online_share(st: &mut Overlay<'_>, old: u128, new: u128) {
 }
 
 /// Starts computing for `worker` with `stake` from `pool` (called by `stake_pools`).
-pub fn start_computing(ext: &mut Ext<'_>, worker: &Public, pool: PoolId, stake: Balance) -> Result<(), DispatchError> {
+pub fn start_computing(
+    ext: &mut Ext<'_>,
+    worker: &Public,
+    pool: PoolId,
+    stake: Balance,
+) -> Result<(), DispatchError> {
     let info = registry::worker(&ext.state, worker).ok_or(Error::NotRegistered)?;
     let previous = session(&ext.state, worker);
     if previous.as_ref().is_some_and(|s| s.state != WorkerState::Ready) {
@@ -591,7 +610,9 @@ pub fn on_heartbeat(ext: &mut Ext<'_>, worker: &Public, payload: &[u8]) {
     let reject = |ext: &mut Ext<'_>, reason: &str| {
         ext.deposit_event(Event::HeartbeatRejected { worker: *worker, reason: reason.into() })
     };
-    let Ok(hb) = Heartbeat::decode(&mut &payload[..]) else { return reject(ext, "malformed heartbeat") };
+    let Ok(hb) = Heartbeat::decode(&mut &payload[..]) else {
+        return reject(ext, "malformed heartbeat");
+    };
     let Some(mut s) = session(&ext.state, worker) else { return reject(ext, "not computing") };
     if s.pending.is_none_or(|c| c.block != hb.challenge_block) {
         return reject(ext, "no open challenge at that block");
@@ -612,11 +633,18 @@ pub fn on_heartbeat(ext: &mut Ext<'_>, worker: &Public, payload: &[u8]) {
         }
         WorkerState::Unresponsive => {
             let since = s.unresponsive_since.unwrap_or(n);
-            s.uptime = s.uptime.saturating_sub(n.saturating_sub(since).saturating_mul(p.unresponsive_decay));
+            s.uptime = s
+                .uptime
+                .saturating_sub(n.saturating_sub(since).saturating_mul(p.unresponsive_decay));
             s.share = share_of(&p, s.stake, s.uptime, s.score);
             s.acc_at_settle = ACCUMULATOR.get_or_default(&ext.state);
             set_online_share(&mut ext.state, 0, s.share);
-            adjust_counts(&mut ext.state, worker, Some(WorkerState::Unresponsive), Some(WorkerState::Computing));
+            adjust_counts(
+                &mut ext.state,
+                worker,
+                Some(WorkerState::Unresponsive),
+                Some(WorkerState::Computing),
+            );
             s.state = WorkerState::Computing;
             s.unresponsive_since = None;
             ext.deposit_event(Event::WorkerRecovered { worker: *worker });
@@ -653,7 +681,10 @@ fn emit(ext: &mut Ext<'_>, p: &ComputationParams, n: BlockNumber) {
     }
     if to_workers > 0 {
         let acc = ACCUMULATOR.get_or_default(&ext.state);
-        ACCUMULATOR.put(&mut ext.state, &acc.saturating_add(to_workers.saturating_mul(ACC_PRECISION) / shares));
+        ACCUMULATOR.put(
+            &mut ext.state,
+            &acc.saturating_add(to_workers.saturating_mul(ACC_PRECISION) / shares),
+        );
     }
     e.total_emitted = e.total_emitted.saturating_add(budget);
     e.to_workers = e.to_workers.saturating_add(to_workers);
@@ -669,7 +700,9 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
 
     for worker in take(&CHALLENGE_AT, &mut ext.state, n) {
         let Some(mut s) = session(&ext.state, &worker) else { continue };
-        if s.next_challenge != Some(n) || !matches!(s.state, WorkerState::Computing | WorkerState::Unresponsive) {
+        if s.next_challenge != Some(n)
+            || !matches!(s.state, WorkerState::Computing | WorkerState::Unresponsive)
+        {
             continue;
         }
         let deadline = n + p.heartbeat_window;
@@ -703,7 +736,12 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
         EMISSION.put(&mut ext.state, &e);
         s.acc_at_settle = ACCUMULATOR.get_or_default(&ext.state);
         set_online_share(&mut ext.state, s.share, 0);
-        adjust_counts(&mut ext.state, &worker, Some(WorkerState::Computing), Some(WorkerState::Unresponsive));
+        adjust_counts(
+            &mut ext.state,
+            &worker,
+            Some(WorkerState::Computing),
+            Some(WorkerState::Unresponsive),
+        );
         s.state = WorkerState::Unresponsive;
         s.unresponsive_since = Some(n);
         let limit = vault::params(&ext.state).default_after_blocks;
@@ -716,7 +754,9 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
     for worker in take(&OFFLINE_LIMIT_AT, &mut ext.state, n) {
         let Some(s) = session(&ext.state, &worker) else { continue };
         let limit = vault::params(&ext.state).default_after_blocks.max(1);
-        if s.state == WorkerState::Unresponsive && s.unresponsive_since.map(|u| u + limit) == Some(n) {
+        if s.state == WorkerState::Unresponsive
+            && s.unresponsive_since.map(|u| u + limit) == Some(n)
+        {
             stake_pools::on_unresponsive_limit(ext, s.pool, &worker);
         }
     }

@@ -53,7 +53,12 @@ impl ContractsParams {
     /// Development values: 2 workers per contract, reshuffle every 50 blocks, checkpoint every 100
     /// commands, checkpoints up to 48 KiB.
     pub fn dev() -> Self {
-        ContractsParams { assignment_size: 2, reshuffle_period: 50, checkpoint_interval: 100, max_checkpoint_bytes: 48 * 1024 }
+        ContractsParams {
+            assignment_size: 2,
+            reshuffle_period: 50,
+            checkpoint_interval: 100,
+            max_checkpoint_bytes: 48 * 1024,
+        }
     }
 
     /// Checks ranges.
@@ -190,7 +195,8 @@ pub const CONTRACTS: StorageMap<ContractId, ContractInfo> = StorageMap::new(b"co
 /// All contract ids, in deployment order (reshuffles walk it).
 pub const CONTRACT_LIST: StorageValue<Vec<ContractId>> = StorageValue::new(b"contracts/list");
 /// The command log.
-pub const COMMANDS: StorageMap<(ContractId, u64), CommandRecord> = StorageMap::new(b"contracts/command/");
+pub const COMMANDS: StorageMap<(ContractId, u64), CommandRecord> =
+    StorageMap::new(b"contracts/command/");
 /// Latest encrypted checkpoint of each contract.
 pub const CHECKPOINTS: StorageMap<ContractId, Vec<u8>> = StorageMap::new(b"contracts/checkpoint/");
 /// State hash recorded for each executed command.
@@ -454,7 +460,12 @@ fn assign(ext: &mut Ext<'_>, info: &mut ContractInfo) {
         .iter()
         .filter_map(|w| crate::modules::registry::worker(&ext.state, w).map(|r| (*w, r.ecdh)))
         .collect();
-    mq::push_outbound(ext, origin(), topics::CONTRACT_ASSIGNED.to_vec(), Assignment { contract: info.id, epoch: info.epoch, workers: with_keys }.encode());
+    mq::push_outbound(
+        ext,
+        origin(),
+        topics::CONTRACT_ASSIGNED.to_vec(),
+        Assignment { contract: info.id, epoch: info.epoch, workers: with_keys }.encode(),
+    );
 }
 
 /// Block hook: reshuffles every contract at each period boundary.
@@ -476,12 +487,15 @@ fn apply_outputs(ext: &mut Ext<'_>, id: &ContractId, seq: u64, outputs: Vec<Chai
     let account = umbra_contracts::contract_account(id);
     for o in outputs {
         match o {
-            ChainOutput::PublicEvent(data) => ext.deposit_event(Event::ContractEvent { id: *id, seq, data }),
+            ChainOutput::PublicEvent(data) => {
+                ext.deposit_event(Event::ContractEvent { id: *id, seq, data })
+            }
             ChainOutput::PrivateEvent { to, event } => {
                 ext.deposit_event(Event::PrivateContractEvent { id: *id, seq, to, event })
             }
             ChainOutput::Transfer { to, amount } => {
-                let ok = ext.transactional(|ext| balances::transfer(ext, &account, &to, amount)).is_ok();
+                let ok =
+                    ext.transactional(|ext| balances::transfer(ext, &account, &to, amount)).is_ok();
                 ext.deposit_event(Event::ContractTransfer { id: *id, to, amount, ok });
             }
         }
@@ -489,9 +503,15 @@ fn apply_outputs(ext: &mut Ext<'_>, id: &ContractId, seq: u64, outputs: Vec<Chai
 }
 
 /// Handles a contracts message from an enclave (routed by `mq`).
-pub fn on_message(ext: &mut Ext<'_>, sender: &Public, topic: &[u8], payload: &[u8]) -> Result<(), String> {
+pub fn on_message(
+    ext: &mut Ext<'_>,
+    sender: &Public,
+    topic: &[u8],
+    payload: &[u8],
+) -> Result<(), String> {
     if topic == topics::EG_CONTRACT_PUBKEY {
-        let (id, rotation, pubkey) = <(ContractId, u32, [u8; 32])>::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
+        let (id, rotation, pubkey) =
+            <(ContractId, u32, [u8; 32])>::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
         if gatekeeper::leader(&ext.state) != Some(*sender) {
             return Err("only the gatekeeper leader publishes contract keys".into());
         }
@@ -526,7 +546,11 @@ pub fn on_message(ext: &mut Ext<'_>, sender: &Public, topic: &[u8], payload: &[u
         }
         if let Some(recorded) = RESULTS.get(&ext.state, &(r.contract, r.seq)) {
             if recorded != r.state_hash {
-                ext.deposit_event(Event::StateDiverged { id: r.contract, seq: r.seq, worker: *sender });
+                ext.deposit_event(Event::StateDiverged {
+                    id: r.contract,
+                    seq: r.seq,
+                    worker: *sender,
+                });
             }
             return Ok(());
         }
@@ -539,15 +563,22 @@ pub fn on_message(ext: &mut Ext<'_>, sender: &Public, topic: &[u8], payload: &[u
         CONTRACTS.insert(&mut ext.state, &r.contract, &info);
         match r.outcome {
             Ok(outputs) => {
-                ext.deposit_event(Event::CommandExecuted { id: r.contract, seq: r.seq, state_hash: r.state_hash });
+                ext.deposit_event(Event::CommandExecuted {
+                    id: r.contract,
+                    seq: r.seq,
+                    state_hash: r.state_hash,
+                });
                 apply_outputs(ext, &r.contract, r.seq, outputs);
             }
-            Err(reason) => ext.deposit_event(Event::CommandFailed { id: r.contract, seq: r.seq, reason }),
+            Err(reason) => {
+                ext.deposit_event(Event::CommandFailed { id: r.contract, seq: r.seq, reason })
+            }
         }
         Ok(())
     } else if topic == topics::EG_CHECKPOINT {
         let (id, seq, state_hash, blob) =
-            <(ContractId, u64, H256, Vec<u8>)>::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
+            <(ContractId, u64, H256, Vec<u8>)>::decode(&mut &payload[..])
+                .map_err(|e| e.to_string())?;
         let mut info = contract(&ext.state, &id).ok_or("unknown contract")?;
         if !info.assigned.contains(sender) {
             return Err("sender is not assigned to the contract".into());
@@ -601,7 +632,12 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
                 checkpoint: None,
             };
             ext.deposit_event(Event::Deployed { id, kind, deployer: who, rotation });
-            mq::push_outbound(ext, origin(), topics::GK_DERIVE_CONTRACT_KEY.to_vec(), (id, rotation).encode());
+            mq::push_outbound(
+                ext,
+                origin(),
+                topics::GK_DERIVE_CONTRACT_KEY.to_vec(),
+                (id, rotation).encode(),
+            );
             assign(ext, &mut info);
             CONTRACTS.insert(&mut ext.state, &id, &info);
             let mut list = CONTRACT_LIST.get_or_default(&ext.state);
@@ -616,11 +652,21 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             let seq = info.commands;
             let log_hash = next_log_hash(&info.log_hash, seq, &who, &command);
             let block = system::NUMBER.get_or_default(&ext.state);
-            COMMANDS.insert(&mut ext.state, &(id, seq), &CommandRecord { origin: who, block, sealed: command.clone(), log_hash });
+            COMMANDS.insert(
+                &mut ext.state,
+                &(id, seq),
+                &CommandRecord { origin: who, block, sealed: command.clone(), log_hash },
+            );
             info.commands += 1;
             info.log_hash = log_hash;
             CONTRACTS.insert(&mut ext.state, &id, &info);
-            ext.deposit_event(Event::CommandPushed { id, seq, origin: who, sealed: command, log_hash });
+            ext.deposit_event(Event::CommandPushed {
+                id,
+                seq,
+                origin: who,
+                sealed: command,
+                log_hash,
+            });
         }
         Call::SetParams { params } => {
             if !governance::is_council(&ext.state, &who) {

@@ -181,7 +181,12 @@ fn origin() -> MessageOrigin {
 
 /// Handles a gatekeeper message from an enclave (routed by `mq`). Errors are reported by `mq`
 /// as a rejected message; nothing changes.
-pub fn on_message(ext: &mut Ext<'_>, sender: &Public, topic: &[u8], payload: &[u8]) -> Result<(), String> {
+pub fn on_message(
+    ext: &mut Ext<'_>,
+    sender: &Public,
+    topic: &[u8],
+    payload: &[u8],
+) -> Result<(), String> {
     let st = &ext.state;
     let gks = gatekeepers(st);
     if !gks.contains(sender) {
@@ -189,7 +194,8 @@ pub fn on_message(ext: &mut Ext<'_>, sender: &Public, topic: &[u8], payload: &[u
     }
     let is_leader = gks.first() == Some(sender);
     if topic == topics::EG_MASTER_PUBKEY {
-        let (rotation, pubkey) = <(u32, [u8; 32])>::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
+        let (rotation, pubkey) =
+            <(u32, [u8; 32])>::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
         if !is_leader {
             return Err("only the leader publishes master keys".into());
         }
@@ -201,7 +207,11 @@ pub fn on_message(ext: &mut Ext<'_>, sender: &Public, topic: &[u8], payload: &[u
             return Err(format!("unexpected rotation {rotation}, expected {expected}"));
         }
         let now = system::NUMBER.get_or_default(st);
-        MASTER_KEYS.insert(&mut ext.state, &rotation, &MasterKeyInfo { pubkey, published_at: now, by: *sender });
+        MASTER_KEYS.insert(
+            &mut ext.state,
+            &rotation,
+            &MasterKeyInfo { pubkey, published_at: now, by: *sender },
+        );
         CURRENT_ROTATION.put(&mut ext.state, &rotation);
         ext.state.set(PENDING_ROTATION.key().to_vec(), None);
         HOLDS.insert(&mut ext.state, sender, &rotation);
@@ -245,7 +255,12 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             if gks.len() == 1 && current_rotation(&ext.state).is_none() {
                 mq::push_outbound(ext, origin(), topics::GK_LAUNCH.to_vec(), worker.encode());
             } else {
-                mq::push_outbound(ext, origin(), topics::GK_SHARE_REQUEST.to_vec(), (worker, info.ecdh).encode());
+                mq::push_outbound(
+                    ext,
+                    origin(),
+                    topics::GK_SHARE_REQUEST.to_vec(),
+                    (worker, info.ecdh).encode(),
+                );
             }
         }
         Call::Remove { worker } => {

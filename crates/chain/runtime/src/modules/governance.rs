@@ -218,7 +218,8 @@ mod tests {
         let mut ext = ext();
         let mut p = Parameters::dev();
         p.block_time_ms = 1;
-        let err = dispatch(&mut ext, who("//Alice"), Call::SetParameters { parameters: p }).unwrap_err();
+        let err =
+            dispatch(&mut ext, who("//Alice"), Call::SetParameters { parameters: p }).unwrap_err();
         assert_eq!(err.error, "InvalidParameters");
         assert_eq!(parameters(&ext.state), Parameters::dev());
     }

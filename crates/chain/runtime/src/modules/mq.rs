@@ -165,7 +165,14 @@ fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
         Ok(())
     } else if [tp::EG_MASTER_PUBKEY, tp::EG_MASTER_KEYS].contains(&t) {
         ext.transactional(|ext| crate::modules::gatekeeper::on_message(ext, &identity, t, &payload))
-    } else if [tp::EG_CONTRACT_PUBKEY, tp::EG_CONTRACT_KEY, tp::EG_COMMAND_RESULT, tp::EG_CHECKPOINT].contains(&t) {
+    } else if [
+        tp::EG_CONTRACT_PUBKEY,
+        tp::EG_CONTRACT_KEY,
+        tp::EG_COMMAND_RESULT,
+        tp::EG_CHECKPOINT,
+    ]
+    .contains(&t)
+    {
         ext.transactional(|ext| crate::modules::contracts::on_message(ext, &identity, t, &payload))
     } else {
         Ok(())
@@ -173,7 +180,12 @@ fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
     // The message itself is accepted (its sequence number is used) even when its handler refuses
     // it, so one refused message cannot block the sender's later ones.
     let rejection = routed.err();
-    ext.deposit_event(Event::InboundMessage { sender: sender.clone(), topic: topic.clone(), sequence, payload });
+    ext.deposit_event(Event::InboundMessage {
+        sender: sender.clone(),
+        topic: topic.clone(),
+        sequence,
+        payload,
+    });
     if let Some(reason) = rejection {
         ext.deposit_event(Event::MessageRejected { sender, topic, sequence, reason });
     }
@@ -217,10 +229,15 @@ mod tests {
         let (mut ext, w) = setup();
         let g = ext.genesis_hash();
         for seq in 0..3 {
-            relay(&mut ext, SignedMessage::sign(&w, &g, b"t".to_vec(), seq, vec![seq as u8])).unwrap();
+            relay(&mut ext, SignedMessage::sign(&w, &g, b"t".to_vec(), seq, vec![seq as u8]))
+                .unwrap();
         }
         assert_eq!(next_sequence(&ext.state, &MessageOrigin::Worker(w.public())), 3);
-        let inbound = ext.events().iter().filter(|r| matches!(r.event, crate::Event::Mq(Event::InboundMessage { .. }))).count();
+        let inbound = ext
+            .events()
+            .iter()
+            .filter(|r| matches!(r.event, crate::Event::Mq(Event::InboundMessage { .. })))
+            .count();
         assert_eq!(inbound, 3);
     }
 
@@ -248,7 +265,12 @@ mod tests {
     fn push_message_emits_outbound_from_the_account() {
         let (mut ext, _) = setup();
         let alice = Pair::from_suri("//Alice").unwrap().public();
-        dispatch(&mut ext, alice, Call::PushMessage { topic: b"x".to_vec(), payload: b"y".to_vec() }).unwrap();
+        dispatch(
+            &mut ext,
+            alice,
+            Call::PushMessage { topic: b"x".to_vec(), payload: b"y".to_vec() },
+        )
+        .unwrap();
         assert!(ext.events().iter().any(|r| r.event
             == crate::Event::Mq(Event::OutboundMessage {
                 origin: MessageOrigin::Account(alice),
@@ -256,7 +278,9 @@ mod tests {
                 payload: b"y".to_vec()
             })));
         assert_eq!(
-            dispatch(&mut ext, alice, Call::PushMessage { topic: vec![], payload: vec![] }).unwrap_err().error,
+            dispatch(&mut ext, alice, Call::PushMessage { topic: vec![], payload: vec![] })
+                .unwrap_err()
+                .error,
             "BadTopic"
         );
     }

@@ -47,7 +47,12 @@ pub struct AttestationPolicy {
 impl Default for AttestationPolicy {
     /// Refuses everything until genesis or governance says otherwise.
     fn default() -> Self {
-        AttestationPolicy { allow_simulated: false, simulated_roots: Vec::new(), allow_dcap: false, max_quote_age_ms: 0 }
+        AttestationPolicy {
+            allow_simulated: false,
+            simulated_roots: Vec::new(),
+            allow_dcap: false,
+            max_quote_age_ms: 0,
+        }
     }
 }
 
@@ -117,7 +122,8 @@ impl WorkerInfo {
 /// Registered workers by identity.
 pub const WORKERS: StorageMap<Public, WorkerInfo> = StorageMap::new(b"registry/worker/");
 /// Enclave measurements allowed to register (value: block added).
-pub const MEASUREMENTS: StorageMap<Measurement, BlockNumber> = StorageMap::new(b"registry/measurement/");
+pub const MEASUREMENTS: StorageMap<Measurement, BlockNumber> =
+    StorageMap::new(b"registry/measurement/");
 /// Attestation policy.
 pub const POLICY: StorageValue<AttestationPolicy> = StorageValue::new(b"registry/policy");
 /// Hashes of attestations already used (value: block used).
@@ -287,7 +293,9 @@ impl From<&AttestationError> for Error {
             AttestationError::BadQuoteSignature => Error::BadQuoteSignature,
             AttestationError::Stale { .. } => Error::StaleAttestation,
             AttestationError::FromFuture { .. } => Error::AttestationFromFuture,
-            AttestationError::Dcap(_) | AttestationError::NotSgx(_) => Error::DcapVerificationFailed,
+            AttestationError::Dcap(_) | AttestationError::NotSgx(_) => {
+                Error::DcapVerificationFailed
+            }
             AttestationError::Malformed(_) => Error::MalformedAttestation,
         }
     }
@@ -391,7 +399,12 @@ fn register(
     } else {
         ext.deposit_event(Event::WorkerUpdated { identity, measurement: info.measurement });
     }
-    mq::push_outbound(ext, MessageOrigin::Module(MODULE.into()), topics::WORKER_REGISTERED.to_vec(), identity.encode());
+    mq::push_outbound(
+        ext,
+        MessageOrigin::Module(MODULE.into()),
+        topics::WORKER_REGISTERED.to_vec(),
+        identity.encode(),
+    );
     Ok(())
 }
 
@@ -402,9 +415,23 @@ fn ensure_council(st: &Overlay<'_>, origin: &AccountId) -> Result<(), Error> {
 /// Dispatches a registry call from `origin`.
 pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), DispatchError> {
     match call {
-        Call::RegisterWorker { identity, ecdh, attestation, operator, benchmark, benchmark_signature } => {
-            register(ext, origin, identity, ecdh, attestation, operator, benchmark, benchmark_signature)?
-        }
+        Call::RegisterWorker {
+            identity,
+            ecdh,
+            attestation,
+            operator,
+            benchmark,
+            benchmark_signature,
+        } => register(
+            ext,
+            origin,
+            identity,
+            ecdh,
+            attestation,
+            operator,
+            benchmark,
+            benchmark_signature,
+        )?,
         Call::AddMeasurement { measurement } => {
             ensure_council(&ext.state, &origin)?;
             let now = system::NUMBER.get_or_default(&ext.state);

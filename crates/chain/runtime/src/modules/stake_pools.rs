@@ -197,7 +197,8 @@ pub const STAKES: StorageMap<(PoolId, AccountId), Stake> = StorageMap::new(b"sta
 /// The pool each worker is bound to.
 pub const WORKER_POOLS: StorageMap<Public, WorkerBinding> = StorageMap::new(b"stake_pools/worker/");
 /// Withdraw queues by (pool, index).
-pub const WITHDRAW_QUEUE: StorageMap<(PoolId, u64), WithdrawRequest> = StorageMap::new(b"stake_pools/withdraw/");
+pub const WITHDRAW_QUEUE: StorageMap<(PoolId, u64), WithdrawRequest> =
+    StorageMap::new(b"stake_pools/withdraw/");
 
 // ---- calls ----
 
@@ -616,7 +617,13 @@ fn credit_owner_shares(st: &mut Overlay<'_>, pool: &mut Pool, amount: Balance) {
 
 /// Pays `amount` of stake from the pool account to `who`, burning as many of `who`'s shares
 /// (`queued` of them from the queue).
-fn pay_stake(ext: &mut Ext<'_>, pool: &mut Pool, who: &AccountId, amount: Balance, queued: bool) -> Result<(), DispatchError> {
+fn pay_stake(
+    ext: &mut Ext<'_>,
+    pool: &mut Pool,
+    who: &AccountId,
+    amount: Balance,
+    queued: bool,
+) -> Result<(), DispatchError> {
     let mut s = stake(&ext.state, pool.id, who);
     settle(pool, &mut s);
     s.shares = s.shares.checked_sub(amount).ok_or(Error::InsufficientStake)?;
@@ -640,9 +647,13 @@ fn use_free_stake(ext: &mut Ext<'_>, pool: &mut Pool) {
         if pool.free_stake > 0 {
             let budget = pool.free_stake;
             let account = pool_account(id);
-            match ext.transactional(|ext| vault::repay(ext, id, &account, budget, RepaymentSource::Stake)) {
+            match ext.transactional(|ext| {
+                vault::repay(ext, id, &account, budget, RepaymentSource::Stake)
+            }) {
                 Ok(r) => pool.free_stake -= r.total().min(pool.free_stake),
-                Err(e) => tracing::error!(pool = id, error = %e, "defaulted loan repayment from stake failed"),
+                Err(e) => {
+                    tracing::error!(pool = id, error = %e, "defaulted loan repayment from stake failed")
+                }
             }
         }
         if pool.free_stake == 0 && pool.locked_stake == 0 {
@@ -714,7 +725,12 @@ fn create(ext: &mut Ext<'_>, origin: AccountId, commission: u32) -> Result<(), D
     Ok(())
 }
 
-fn add_worker(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, worker: Public) -> Result<(), DispatchError> {
+fn add_worker(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    id: PoolId,
+    worker: Public,
+) -> Result<(), DispatchError> {
     let mut p = load_owned(&ext.state, id, &origin)?;
     let info = registry::worker(&ext.state, &worker).ok_or(Error::WorkerNotRegistered)?;
     if info.operator != origin {
@@ -740,10 +756,16 @@ fn bound_to(st: &Overlay<'_>, worker: &Public, id: PoolId) -> Result<WorkerBindi
     worker_binding(st, worker).filter(|b| b.pool == id).ok_or(Error::WorkerNotInPool)
 }
 
-fn remove_worker(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, worker: Public) -> Result<(), DispatchError> {
+fn remove_worker(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    id: PoolId,
+    worker: Public,
+) -> Result<(), DispatchError> {
     let mut p = load_owned(&ext.state, id, &origin)?;
     let b = bound_to(&ext.state, &worker, id)?;
-    let busy = computation::session(&ext.state, &worker).is_some_and(|s| s.state != WorkerState::Ready);
+    let busy =
+        computation::session(&ext.state, &worker).is_some_and(|s| s.state != WorkerState::Ready);
     if busy || b.stake > 0 {
         return Err(Error::WorkerBusy.into());
     }
@@ -754,7 +776,12 @@ fn remove_worker(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, worker: Publi
     Ok(())
 }
 
-fn contribute(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, amount: Balance) -> Result<(), DispatchError> {
+fn contribute(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    id: PoolId,
+    amount: Balance,
+) -> Result<(), DispatchError> {
     let mut p = load(&ext.state, id)?;
     if amount < MIN_CONTRIBUTION {
         return Err(Error::ContributionTooLow.into());
@@ -772,7 +799,12 @@ fn contribute(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, amount: Balance)
     Ok(())
 }
 
-fn withdraw(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, amount: Balance) -> Result<(), DispatchError> {
+fn withdraw(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    id: PoolId,
+    amount: Balance,
+) -> Result<(), DispatchError> {
     let mut p = load(&ext.state, id)?;
     if amount == 0 {
         return Err(Error::ZeroAmount.into());
@@ -808,13 +840,24 @@ fn withdraw(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, amount: Balance) -
         save_stake(&mut ext.state, &mut p, &origin, &s);
         let req = WithdrawRequest { who: origin, amount: to_queue, queued_at: now(&ext.state) };
         WITHDRAW_QUEUE.insert(&mut ext.state, &(id, request), &req);
-        ext.deposit_event(Event::WithdrawQueued { pool: id, who: origin, amount: to_queue, request });
+        ext.deposit_event(Event::WithdrawQueued {
+            pool: id,
+            who: origin,
+            amount: to_queue,
+            request,
+        });
     }
     POOLS.insert(&mut ext.state, &id, &p);
     Ok(())
 }
 
-fn start_computing(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, worker: Public, amount: Balance) -> Result<(), DispatchError> {
+fn start_computing(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    id: PoolId,
+    worker: Public,
+    amount: Balance,
+) -> Result<(), DispatchError> {
     let mut p = load_owned(&ext.state, id, &origin)?;
     let mut b = bound_to(&ext.state, &worker, id)?;
     if b.stake > 0 {
@@ -839,7 +882,12 @@ fn start_computing(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, worker: Pub
     Ok(())
 }
 
-fn stop_computing(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, worker: Public) -> Result<(), DispatchError> {
+fn stop_computing(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    id: PoolId,
+    worker: Public,
+) -> Result<(), DispatchError> {
     load_owned(&ext.state, id, &origin)?;
     bound_to(&ext.state, &worker, id)?;
     // Settles the worker's last reward into the pool (through `on_reward`).
@@ -867,7 +915,12 @@ fn claim_rewards(ext: &mut Ext<'_>, origin: AccountId, id: PoolId) -> Result<(),
     Ok(())
 }
 
-fn set_commission(ext: &mut Ext<'_>, origin: AccountId, id: PoolId, commission: u32) -> Result<(), DispatchError> {
+fn set_commission(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    id: PoolId,
+    commission: u32,
+) -> Result<(), DispatchError> {
     let mut p = load_owned(&ext.state, id, &origin)?;
     if commission > PPM {
         return Err(Error::InvalidCommission.into());
@@ -887,7 +940,9 @@ pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), 
         Call::RemoveWorker { pool, worker } => remove_worker(ext, origin, pool, worker),
         Call::Contribute { pool, amount } => contribute(ext, origin, pool, amount),
         Call::Withdraw { pool, amount } => withdraw(ext, origin, pool, amount),
-        Call::StartComputing { pool, worker, stake } => start_computing(ext, origin, pool, worker, stake),
+        Call::StartComputing { pool, worker, stake } => {
+            start_computing(ext, origin, pool, worker, stake)
+        }
         Call::StopComputing { pool, worker } => stop_computing(ext, origin, pool, worker),
         Call::ClaimRewards { pool } => claim_rewards(ext, origin, pool),
     })
@@ -905,7 +960,10 @@ pub fn on_reward(ext: &mut Ext<'_>, pool_id: PoolId, worker: &Public, amount: Ba
         return;
     }
     let Some(mut p) = pool(&ext.state, pool_id) else {
-        tracing::error!(pool = pool_id, "reward for a pool that does not exist; left in its account");
+        tracing::error!(
+            pool = pool_id,
+            "reward for a pool that does not exist; left in its account"
+        );
         return;
     };
     p.total_rewards = p.total_rewards.saturating_add(amount);
@@ -930,7 +988,9 @@ pub fn on_reward(ext: &mut Ext<'_>, pool_id: PoolId, worker: &Public, amount: Ba
     if loan_part > 0 {
         let account = pool_account(pool_id);
         let repaid = ext
-            .transactional(|ext| vault::repay(ext, pool_id, &account, loan_part, RepaymentSource::Rewards))
+            .transactional(|ext| {
+                vault::repay(ext, pool_id, &account, loan_part, RepaymentSource::Rewards)
+            })
             .unwrap_or_else(|e| {
                 tracing::error!(pool = pool_id, error = %e, "loan repayment from rewards failed");
                 Default::default()
@@ -1011,7 +1071,11 @@ pub(crate) fn on_borrowed(ext: &mut Ext<'_>, id: PoolId, amount: Balance) -> Res
 
 /// The owner repaid `principal` of pool `id`'s loan from their own balance: the borrowed stake is
 /// now theirs, as shares.
-pub(crate) fn on_principal_repaid_by_owner(ext: &mut Ext<'_>, id: PoolId, principal: Balance) -> Result<(), Error> {
+pub(crate) fn on_principal_repaid_by_owner(
+    ext: &mut Ext<'_>,
+    id: PoolId,
+    principal: Balance,
+) -> Result<(), Error> {
     let mut p = load(&ext.state, id)?;
     credit_owner_shares(&mut ext.state, &mut p, principal);
     POOLS.insert(&mut ext.state, &id, &p);

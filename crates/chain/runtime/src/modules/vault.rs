@@ -76,7 +76,11 @@ impl Default for VaultParams {
     /// Development values: 3 ppb per block (≈ 9.5% a year at 1 s blocks), at most 10,000 UMB per
     /// borrower, default after 100 unresponsive blocks.
     fn default() -> Self {
-        VaultParams { interest_per_block_ppb: 3, max_loan_per_borrower: 10_000 * UNITS, default_after_blocks: 100 }
+        VaultParams {
+            interest_per_block_ppb: 3,
+            max_loan_per_borrower: 10_000 * UNITS,
+            default_after_blocks: 100,
+        }
     }
 }
 
@@ -397,7 +401,10 @@ pub fn state(st: &Overlay<'_>) -> VaultState {
 
 /// Interest accrued by accruing loans since their last settlement.
 fn unsettled_interest(v: &VaultState) -> Balance {
-    U256::mul(v.accruing_principal, v.index).saturating_sub(v.weighted).div_rem(PPB).map_or(Balance::MAX, |(q, _)| q)
+    U256::mul(v.accruing_principal, v.index)
+        .saturating_sub(v.weighted)
+        .div_rem(PPB)
+        .map_or(Balance::MAX, |(q, _)| q)
 }
 
 /// All interest owed to the vault now (settled and accrued).
@@ -516,7 +523,12 @@ pub(crate) fn mark_defaulting(ext: &mut Ext<'_>, pool: PoolId, worker: &Public) 
     l.defaulted_at = Some(now(&ext.state));
     LOANS.insert(&mut ext.state, &pool, &l);
     STATE.put(&mut ext.state, &v);
-    ext.deposit_event(Event::LoanDefaulted { pool, worker: *worker, principal: l.principal, interest_written_off: written_off });
+    ext.deposit_event(Event::LoanDefaulted {
+        pool,
+        worker: *worker,
+        principal: l.principal,
+        interest_written_off: written_off,
+    });
 }
 
 /// Writes off up to `amount` of `pool`'s principal as lost: the vault's value (and so the share
@@ -598,7 +610,12 @@ fn owned_pool(st: &Overlay<'_>, pool: PoolId, origin: &AccountId) -> Result<(), 
     Ok(())
 }
 
-fn borrow(ext: &mut Ext<'_>, origin: AccountId, pool: PoolId, amount: Balance) -> Result<(), DispatchError> {
+fn borrow(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    pool: PoolId,
+    amount: Balance,
+) -> Result<(), DispatchError> {
     owned_pool(&ext.state, pool, &origin)?;
     if amount < MIN_BORROW {
         return Err(Error::BorrowTooSmall.into());
@@ -607,7 +624,8 @@ fn borrow(ext: &mut Ext<'_>, origin: AccountId, pool: PoolId, amount: Balance) -
     if existing.is_some_and(|l| l.defaulting) {
         return Err(Error::LoanDefaulting.into());
     }
-    let owed = BORROWED.get_or_default(&ext.state, &origin).checked_add(amount).ok_or(Error::Overflow)?;
+    let owed =
+        BORROWED.get_or_default(&ext.state, &origin).checked_add(amount).ok_or(Error::Overflow)?;
     if owed > params(&ext.state).max_loan_per_borrower {
         return Err(Error::LoanLimitExceeded.into());
     }
@@ -643,7 +661,12 @@ fn borrow(ext: &mut Ext<'_>, origin: AccountId, pool: PoolId, amount: Balance) -
     Ok(())
 }
 
-fn repay_call(ext: &mut Ext<'_>, origin: AccountId, pool: PoolId, amount: Balance) -> Result<(), DispatchError> {
+fn repay_call(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    pool: PoolId,
+    amount: Balance,
+) -> Result<(), DispatchError> {
     owned_pool(&ext.state, pool, &origin)?;
     if amount == 0 {
         return Err(Error::ZeroAmount.into());
@@ -772,7 +795,11 @@ pub struct Position {
 pub fn position(st: &Overlay<'_>, who: &AccountId) -> Position {
     let v = state(st);
     let mine = shares(st, who);
-    let value = if v.total_shares == 0 { 0 } else { mul_div(mine, total_value(&v), v.total_shares).unwrap_or(0) };
+    let value = if v.total_shares == 0 {
+        0
+    } else {
+        mul_div(mine, total_value(&v), v.total_shares).unwrap_or(0)
+    };
     Position { who: *who, shares: mine, value, borrowed: BORROWED.get_or_default(st, who) }
 }
 

@@ -31,7 +31,10 @@ impl Chain {
     }
 
     fn genesis(&self) -> GenesisInfo {
-        GenesisInfo { header: self.node.block(0).unwrap().unwrap().header, config: ChainSpec::dev().genesis }
+        GenesisInfo {
+            header: self.node.block(0).unwrap().unwrap().header,
+            config: ChainSpec::dev().genesis,
+        }
     }
 
     fn submit(&self, who: &str, call: Call) {
@@ -69,7 +72,10 @@ fn syncs_real_blocks_and_refuses_forged_reordered_and_skipped_ones() {
     let chain = Chain::new();
     chain.author();
     // Block 2 carries a transaction, so it has events to withhold.
-    chain.submit("//Bob", Call::System(umbra_runtime::system::Call::Remark { data: b"hi".to_vec() }));
+    chain.submit(
+        "//Bob",
+        Call::System(umbra_runtime::system::Call::Remark { data: b"hi".to_vec() }),
+    );
     chain.author();
     chain.author();
     let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
@@ -85,7 +91,10 @@ fn syncs_real_blocks_and_refuses_forged_reordered_and_skipped_ones() {
     let genuine = Block::decode(&mut &b2[..]).unwrap();
     let mut forged = genuine.clone();
     forged.header.state_root = H256::hash(b"forged");
-    assert!(matches!(enclave.sync_block(&forged.encode(), &e2), Err(EnclaveError::BlockRejected(_))));
+    assert!(matches!(
+        enclave.sync_block(&forged.encode(), &e2),
+        Err(EnclaveError::BlockRejected(_))
+    ));
     // Forged and re-sealed by a key that is not an authority.
     let mut resealed = forged;
     resealed.header.seal_with(&Pair::from_suri("//Mallory").unwrap());
@@ -126,7 +135,8 @@ fn identity_survives_restart_and_checkpoint_resumes() {
         feed(&mut enclave, &chain, n).unwrap();
     }
     let cp = enclave.checkpoint().unwrap();
-    let (again, out) = Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&cp)).unwrap();
+    let (again, out) =
+        Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&cp)).unwrap();
     assert_eq!(again.identity(), enclave.identity());
     assert_eq!(out.resumed_at, Some(3));
     assert_eq!(again.synced_number(), 3);
@@ -151,8 +161,14 @@ fn answers_a_ping_from_a_verified_block_with_signed_egress() {
     let chain = Chain::new();
     let (mut enclave, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
     let topic = topics::ping_topic(&enclave.identity());
-    chain.submit("//Bob", Call::Mq(mq::Call::PushMessage { topic, payload: b"are you there".to_vec() }));
-    chain.submit("//Bob", Call::Mq(mq::Call::PushMessage { topic: b"someone/else".to_vec(), payload: vec![] }));
+    chain.submit(
+        "//Bob",
+        Call::Mq(mq::Call::PushMessage { topic, payload: b"are you there".to_vec() }),
+    );
+    chain.submit(
+        "//Bob",
+        Call::Mq(mq::Call::PushMessage { topic: b"someone/else".to_vec(), payload: vec![] }),
+    );
     let n = chain.author();
     feed(&mut enclave, &chain, n).unwrap();
     let egress = enclave.pending_egress();
@@ -165,7 +181,13 @@ fn answers_a_ping_from_a_verified_block_with_signed_egress() {
     assert_eq!(pong, Pong { block: n, ping_hash: H256::hash(b"are you there") });
 }
 
-fn query(enclave: &Enclave, who: &Pair, ts: u64, nonce: [u8; 16], body: WorkerQuery) -> (Vec<u8>, EncryptedQuery, [u8; 32]) {
+fn query(
+    enclave: &Enclave,
+    who: &Pair,
+    ts: u64,
+    nonce: [u8; 16],
+    body: WorkerQuery,
+) -> (Vec<u8>, EncryptedQuery, [u8; 32]) {
     let info = enclave.info();
     let req = QueryRequest::new_signed(who, info.identity, nonce, ts, body.encode());
     let (q, key) = EncryptedQuery::seal(&req, &info.ecdh).unwrap();
@@ -190,7 +212,9 @@ fn encrypted_queries_are_answered_and_tampering_or_replay_refused() {
     assert_eq!(status.asked_by, alice.public());
 
     // The same bytes again: a replay.
-    assert!(matches!(enclave.handle_query(&bytes), Err(EnclaveError::QueryRejected(m)) if m.contains("replayed")));
+    assert!(
+        matches!(enclave.handle_query(&bytes), Err(EnclaveError::QueryRejected(m)) if m.contains("replayed"))
+    );
     // Tampered ciphertext.
     let (bytes, _, _) = query(&enclave, &alice, now, [2; 16], WorkerQuery::Echo(b"x".to_vec()));
     let mut tampered = bytes.clone();

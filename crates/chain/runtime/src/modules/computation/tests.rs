@@ -82,7 +82,11 @@ fn answer(ext: &mut Ext<'_>, w: &Pair) {
     let Some(s) = session(&ext.state, &w.public()) else { return };
     let Some(c) = s.pending else { return };
     let hash = system::BLOCK_HASHES.get(&ext.state, &c.block).unwrap_or_default();
-    on_heartbeat(ext, &w.public(), &Heartbeat { challenge_block: c.block, challenge_block_hash: hash }.encode());
+    on_heartbeat(
+        ext,
+        &w.public(),
+        &Heartbeat { challenge_block: c.block, challenge_block_hash: hash }.encode(),
+    );
 }
 
 const STAKE: Balance = 10_000 * UNITS;
@@ -102,7 +106,10 @@ fn cannot_start_unregistered_or_understaked_workers() {
     sim.block(|ext| {
         let stranger = worker(9).public();
         assert_eq!(start_computing(ext, &stranger, 0, STAKE).unwrap_err().error, "NotRegistered");
-        let min = min_stake(&ext.state, registry::worker(&ext.state, &w.public()).unwrap().benchmark_score);
+        let min = min_stake(
+            &ext.state,
+            registry::worker(&ext.state, &w.public()).unwrap().benchmark_score,
+        );
         assert!(min > 0);
         assert_eq!(start_computing(ext, &w.public(), 0, min - 1).unwrap_err().error, "StakeTooLow");
         start_computing(ext, &w.public(), 0, min).unwrap();
@@ -139,7 +146,10 @@ fn answered_challenges_pay_missed_ones_make_unresponsive_and_answering_recovers(
     let mut became_unresponsive = false;
     for _ in 0..100 {
         let (_, events) = sim.block(|_| {});
-        if events.iter().any(|r| matches!(r.event, crate::Event::Computation(Event::WorkerUnresponsive { .. }))) {
+        if events
+            .iter()
+            .any(|r| matches!(r.event, crate::Event::Computation(Event::WorkerUnresponsive { .. })))
+        {
             became_unresponsive = true;
             break;
         }
@@ -159,7 +169,10 @@ fn answered_challenges_pay_missed_ones_make_unresponsive_and_answering_recovers(
     let mut recovered = false;
     for _ in 0..100 {
         let (_, events) = sim.block(|ext| answer(ext, &w));
-        if events.iter().any(|r| matches!(r.event, crate::Event::Computation(Event::WorkerRecovered { .. }))) {
+        if events
+            .iter()
+            .any(|r| matches!(r.event, crate::Event::Computation(Event::WorkerRecovered { .. })))
+        {
             recovered = true;
             break;
         }
@@ -178,12 +191,24 @@ fn forged_or_stale_heartbeats_are_rejected() {
     }
     let c = sim.session(&w).pending.unwrap();
     let (_, events) = sim.block(|ext| {
-        on_heartbeat(ext, &w.public(), &Heartbeat { challenge_block: c.block, challenge_block_hash: H256::hash(b"x") }.encode());
-        on_heartbeat(ext, &w.public(), &Heartbeat { challenge_block: c.block + 1, challenge_block_hash: H256::ZERO }.encode());
+        on_heartbeat(
+            ext,
+            &w.public(),
+            &Heartbeat { challenge_block: c.block, challenge_block_hash: H256::hash(b"x") }
+                .encode(),
+        );
+        on_heartbeat(
+            ext,
+            &w.public(),
+            &Heartbeat { challenge_block: c.block + 1, challenge_block_hash: H256::ZERO }.encode(),
+        );
         on_heartbeat(ext, &w.public(), &[1, 2]);
         on_heartbeat(ext, &worker(5).public(), &[]);
     });
-    let rejected = events.iter().filter(|r| matches!(r.event, crate::Event::Computation(Event::HeartbeatRejected { .. }))).count();
+    let rejected = events
+        .iter()
+        .filter(|r| matches!(r.event, crate::Event::Computation(Event::HeartbeatRejected { .. })))
+        .count();
     assert_eq!(rejected, 4);
     assert!(sim.session(&w).pending.is_some(), "the challenge is still open");
 }
@@ -216,7 +241,8 @@ fn computing_index_stays_dense_as_workers_come_and_go() {
     });
     let listed: std::collections::BTreeSet<Public> =
         sim.read(|st| (0..computing_count(st)).map(|i| computing_at(st, i).unwrap()).collect());
-    let expected: std::collections::BTreeSet<Public> = [0, 2, 3].iter().map(|i| workers[*i].public()).collect();
+    let expected: std::collections::BTreeSet<Public> =
+        [0, 2, 3].iter().map(|i| workers[*i].public()).collect();
     assert_eq!(listed, expected);
     assert_eq!(sim.read(|st| computing_at(st, 3)), None);
     for w in &expected {
@@ -235,9 +261,8 @@ fn block_cost_does_not_grow_with_the_number_of_workers() {
         // Find a block where no worker has anything due.
         loop {
             let next = sim.number + 1;
-            let due = sim.read(|st| {
-                !CHALLENGE_AT.is_empty(st, next) || !DEADLINE_AT.is_empty(st, next)
-            });
+            let due =
+                sim.read(|st| !CHALLENGE_AT.is_empty(st, next) || !DEADLINE_AT.is_empty(st, next));
             if !due {
                 let snapshot = sim.state.clone();
                 let mut ext = Ext::with_genesis(Overlay::new(&snapshot), H256::hash(b"genesis"));
@@ -270,7 +295,10 @@ fn emission_decays_on_schedule() {
     let b = 10 * UNITS;
     assert_eq!(budgets, vec![b, b, b, b / 2, b / 2, b / 2, b / 4]);
     // With no worker online, everything went to the treasury.
-    assert_eq!(sim.read(|st| balances::account(st, &balances::treasury_account()).free), budgets.iter().sum::<u128>());
+    assert_eq!(
+        sim.read(|st| balances::account(st, &balances::treasury_account()).free),
+        budgets.iter().sum::<u128>()
+    );
 }
 
 fn sum_of_balances(sim: &Sim) -> Balance {
@@ -345,15 +373,23 @@ proptest! {
 #[test]
 fn params_only_by_council_and_validated() {
     let mut sim = Sim::new(&[]);
-    sim.with(|ext| governance::KEY.put(&mut ext.state, &Pair::from_suri("//Alice").unwrap().public()));
+    sim.with(|ext| {
+        governance::KEY.put(&mut ext.state, &Pair::from_suri("//Alice").unwrap().public())
+    });
     sim.block(|ext| {
         let bob = Pair::from_suri("//Bob").unwrap().public();
         let alice = Pair::from_suri("//Alice").unwrap().public();
         let p = ComputationParams::dev();
-        assert_eq!(dispatch(ext, bob, Call::SetParams { params: p.clone() }).unwrap_err().error, "RequireCouncil");
+        assert_eq!(
+            dispatch(ext, bob, Call::SetParams { params: p.clone() }).unwrap_err().error,
+            "RequireCouncil"
+        );
         let mut bad = p.clone();
         bad.heartbeat_window = 0;
-        assert_eq!(dispatch(ext, alice, Call::SetParams { params: bad }).unwrap_err().error, "InvalidParameters");
+        assert_eq!(
+            dispatch(ext, alice, Call::SetParams { params: bad }).unwrap_err().error,
+            "InvalidParameters"
+        );
         let mut good = p;
         good.budget_per_block = 5 * UNITS;
         dispatch(ext, alice, Call::SetParams { params: good }).unwrap();

@@ -2,9 +2,7 @@ use umbra_crypto::{EcdhSecret, Pair};
 
 use super::*;
 use crate::{
-    modules::registry::tests::registered_worker,
-    state::EmptyState,
-    Event as RuntimeEvent,
+    modules::registry::tests::registered_worker, state::EmptyState, Event as RuntimeEvent,
 };
 
 pub(crate) fn alice() -> AccountId {
@@ -16,7 +14,8 @@ pub(crate) fn worker(i: u32) -> Pair {
 }
 
 pub(crate) fn ext_with_workers(n: u32) -> Ext<'static> {
-    let mut ext = Ext::with_genesis(Overlay::new(&EmptyState), umbra_primitives::H256::hash(b"genesis"));
+    let mut ext =
+        Ext::with_genesis(Overlay::new(&EmptyState), umbra_primitives::H256::hash(b"genesis"));
     governance::KEY.put(&mut ext.state, &alice());
     for i in 0..n {
         registered_worker(&mut ext, &worker(i));
@@ -38,7 +37,13 @@ fn outbound_topics(ext: &Ext<'_>) -> Vec<Vec<u8>> {
 pub(crate) fn launched(n: u32) -> Ext<'static> {
     let mut ext = ext_with_workers(n);
     dispatch(&mut ext, alice(), Call::Elect { worker: worker(0).public() }).unwrap();
-    on_message(&mut ext, &worker(0).public(), topics::EG_MASTER_PUBKEY, &(0u32, [7u8; 32]).encode()).unwrap();
+    on_message(
+        &mut ext,
+        &worker(0).public(),
+        topics::EG_MASTER_PUBKEY,
+        &(0u32, [7u8; 32]).encode(),
+    )
+    .unwrap();
     ext
 }
 
@@ -46,14 +51,23 @@ pub(crate) fn launched(n: u32) -> Ext<'static> {
 fn first_election_launches_later_ones_request_shares() {
     let mut ext = ext_with_workers(2);
     let bob = Pair::from_suri("//Bob").unwrap().public();
-    assert_eq!(dispatch(&mut ext, bob, Call::Elect { worker: worker(0).public() }).unwrap_err().error, "RequireCouncil");
+    assert_eq!(
+        dispatch(&mut ext, bob, Call::Elect { worker: worker(0).public() }).unwrap_err().error,
+        "RequireCouncil"
+    );
     let stranger = Pair::from_suri("//Stranger").unwrap().public();
-    assert_eq!(dispatch(&mut ext, alice(), Call::Elect { worker: stranger }).unwrap_err().error, "NotRegistered");
+    assert_eq!(
+        dispatch(&mut ext, alice(), Call::Elect { worker: stranger }).unwrap_err().error,
+        "NotRegistered"
+    );
     dispatch(&mut ext, alice(), Call::Elect { worker: worker(0).public() }).unwrap();
     assert_eq!(outbound_topics(&ext).last().unwrap(), topics::GK_LAUNCH);
     dispatch(&mut ext, alice(), Call::Elect { worker: worker(1).public() }).unwrap();
     assert_eq!(outbound_topics(&ext).last().unwrap(), topics::GK_SHARE_REQUEST);
-    assert_eq!(dispatch(&mut ext, alice(), Call::Elect { worker: worker(1).public() }).unwrap_err().error, "AlreadyGatekeeper");
+    assert_eq!(
+        dispatch(&mut ext, alice(), Call::Elect { worker: worker(1).public() }).unwrap_err().error,
+        "AlreadyGatekeeper"
+    );
     assert_eq!(leader(&ext.state), Some(worker(0).public()));
 }
 
@@ -63,17 +77,42 @@ fn only_the_leader_publishes_the_expected_rotation() {
     dispatch(&mut ext, alice(), Call::Elect { worker: worker(0).public() }).unwrap();
     dispatch(&mut ext, alice(), Call::Elect { worker: worker(1).public() }).unwrap();
     let key = (0u32, [7u8; 32]).encode();
-    assert!(on_message(&mut ext, &worker(1).public(), topics::EG_MASTER_PUBKEY, &key).unwrap_err().contains("leader"));
-    assert!(on_message(&mut ext, &worker(2).public(), topics::EG_MASTER_PUBKEY, &key).unwrap_err().contains("not a gatekeeper"));
-    assert!(on_message(&mut ext, &worker(0).public(), topics::EG_MASTER_PUBKEY, &(3u32, [7u8; 32]).encode()).is_err());
+    assert!(on_message(&mut ext, &worker(1).public(), topics::EG_MASTER_PUBKEY, &key)
+        .unwrap_err()
+        .contains("leader"));
+    assert!(on_message(&mut ext, &worker(2).public(), topics::EG_MASTER_PUBKEY, &key)
+        .unwrap_err()
+        .contains("not a gatekeeper"));
+    assert!(on_message(
+        &mut ext,
+        &worker(0).public(),
+        topics::EG_MASTER_PUBKEY,
+        &(3u32, [7u8; 32]).encode()
+    )
+    .is_err());
     assert_eq!(current_rotation(&ext.state), None);
     on_message(&mut ext, &worker(0).public(), topics::EG_MASTER_PUBKEY, &key).unwrap();
     assert_eq!(current_rotation(&ext.state), Some(0));
     // Without a pending rotation a second publication is refused.
-    assert!(on_message(&mut ext, &worker(0).public(), topics::EG_MASTER_PUBKEY, &(1u32, [8u8; 32]).encode()).is_err());
+    assert!(on_message(
+        &mut ext,
+        &worker(0).public(),
+        topics::EG_MASTER_PUBKEY,
+        &(1u32, [8u8; 32]).encode()
+    )
+    .is_err());
     dispatch(&mut ext, alice(), Call::RotateMasterKey).unwrap();
-    assert_eq!(dispatch(&mut ext, alice(), Call::RotateMasterKey).unwrap_err().error, "RotationNotPossible");
-    on_message(&mut ext, &worker(0).public(), topics::EG_MASTER_PUBKEY, &(1u32, [8u8; 32]).encode()).unwrap();
+    assert_eq!(
+        dispatch(&mut ext, alice(), Call::RotateMasterKey).unwrap_err().error,
+        "RotationNotPossible"
+    );
+    on_message(
+        &mut ext,
+        &worker(0).public(),
+        topics::EG_MASTER_PUBKEY,
+        &(1u32, [8u8; 32]).encode(),
+    )
+    .unwrap();
     assert_eq!(current_rotation(&ext.state), Some(1));
     // Old keys stay for old data.
     assert_eq!(MASTER_KEYS.get(&ext.state, &0).unwrap().pubkey, [7u8; 32]);
@@ -83,16 +122,31 @@ fn only_the_leader_publishes_the_expected_rotation() {
 fn master_keys_go_only_to_gatekeepers_and_the_last_holder_stays() {
     let mut ext = launched(3);
     dispatch(&mut ext, alice(), Call::Elect { worker: worker(1).public() }).unwrap();
-    let sealed = umbra_crypto::SealedBox::seal(&EcdhSecret::from_bytes([1u8; 32]).public(), b"x", b"k").unwrap().0;
+    let sealed =
+        umbra_crypto::SealedBox::seal(&EcdhSecret::from_bytes([1u8; 32]).public(), b"x", b"k")
+            .unwrap()
+            .0;
     let to_outsider = MasterKeys { to: worker(2).public(), keys: vec![(0, sealed.clone())] };
-    assert!(on_message(&mut ext, &worker(0).public(), topics::EG_MASTER_KEYS, &to_outsider.encode()).is_err());
+    assert!(on_message(
+        &mut ext,
+        &worker(0).public(),
+        topics::EG_MASTER_KEYS,
+        &to_outsider.encode()
+    )
+    .is_err());
     let to_gk = MasterKeys { to: worker(1).public(), keys: vec![(0, sealed)] };
-    assert!(on_message(&mut ext, &worker(1).public(), topics::EG_MASTER_KEYS, &to_gk.encode()).is_err(), "not from the leader");
+    assert!(
+        on_message(&mut ext, &worker(1).public(), topics::EG_MASTER_KEYS, &to_gk.encode()).is_err(),
+        "not from the leader"
+    );
     on_message(&mut ext, &worker(0).public(), topics::EG_MASTER_KEYS, &to_gk.encode()).unwrap();
     assert_eq!(HOLDS.get(&ext.state, &worker(1).public()), Some(0));
     assert_eq!(outbound_topics(&ext).last().unwrap(), topics::GK_MASTER_KEYS);
     // The leader may go: worker 1 holds the key and leads.
     dispatch(&mut ext, alice(), Call::Remove { worker: worker(0).public() }).unwrap();
     assert_eq!(leader(&ext.state), Some(worker(1).public()));
-    assert_eq!(dispatch(&mut ext, alice(), Call::Remove { worker: worker(1).public() }).unwrap_err().error, "LastKeyHolder");
+    assert_eq!(
+        dispatch(&mut ext, alice(), Call::Remove { worker: worker(1).public() }).unwrap_err().error,
+        "LastKeyHolder"
+    );
 }

@@ -45,12 +45,18 @@ struct Reg {
     call: Call,
 }
 
-fn registration(identity: &Pair, platform: &SimulatedPlatform, quote_time: u64, genesis: H256) -> Reg {
+fn registration(
+    identity: &Pair,
+    platform: &SimulatedPlatform,
+    quote_time: u64,
+    genesis: H256,
+) -> Reg {
     let ecdh = EcdhSecret::from_bytes([3u8; 32]);
     let rd = expected_report_data(&identity.public(), &ecdh.public(), &genesis);
     let attestation = platform.quote(&rd, quote_time).unwrap();
     let benchmark = BenchmarkReport { iterations: 5000, elapsed_ms: 100 };
-    let benchmark_signature = identity.sign(&benchmark.signing_payload(&genesis, &identity.public()));
+    let benchmark_signature =
+        identity.sign(&benchmark.signing_payload(&genesis, &identity.public()));
     let call = Call::RegisterWorker {
         identity: identity.public(),
         ecdh: ecdh.public(),
@@ -99,8 +105,13 @@ fn register_worker_basics_emits_events_correctly() {
     assert_eq!(w.registered_at, 5);
     assert_eq!(WORKER_COUNT.get(&ext.state), Some(1));
     let evs: Vec<_> = ext.events().iter().map(|r| r.event.clone()).collect();
-    assert!(evs.iter().any(|e| matches!(e, crate::Event::Registry(Event::WorkerRegistered { insecure: true, .. }))));
-    assert!(evs.iter().any(|e| matches!(e, crate::Event::Mq(mq::Event::OutboundMessage { topic, payload, .. })
+    assert!(evs.iter().any(|e| matches!(
+        e,
+        crate::Event::Registry(Event::WorkerRegistered { insecure: true, .. })
+    )));
+    assert!(evs
+        .iter()
+        .any(|e| matches!(e, crate::Event::Mq(mq::Event::OutboundMessage { topic, payload, .. })
         if topic == topics::WORKER_REGISTERED && payload == &id.public().encode())));
     let _ = reg.identity;
 }
@@ -114,7 +125,12 @@ fn each_forged_attestation_is_refused_and_changes_nothing() {
             "UnknownVendorRoot",
             registration(
                 &id,
-                &SimulatedPlatform::new([7u8; 32], &Pair::from_suri("//EvilVendor").unwrap(), simulated_enclave_measurement(), simulated_enclave_signer()),
+                &SimulatedPlatform::new(
+                    [7u8; 32],
+                    &Pair::from_suri("//EvilVendor").unwrap(),
+                    simulated_enclave_measurement(),
+                    simulated_enclave_signer(),
+                ),
                 NOW,
                 genesis(),
             )
@@ -180,7 +196,11 @@ fn simulated_platform_refused_when_policy_disallows_it() {
 fn re_registration_after_upgrade_keeps_identity() {
     let mut ext = ext();
     let id = Pair::from_suri("//W1").unwrap();
-    submit(&mut ext, registration(&id, &platform(simulated_enclave_measurement()), NOW, genesis()).call).unwrap();
+    submit(
+        &mut ext,
+        registration(&id, &platform(simulated_enclave_measurement()), NOW, genesis()).call,
+    )
+    .unwrap();
     // Governance allows the new build; the upgraded enclave re-registers with the same identity.
     let upgraded = [42u8; 32];
     submit(&mut ext, Call::AddMeasurement { measurement: upgraded }).unwrap();
@@ -190,17 +210,26 @@ fn re_registration_after_upgrade_keeps_identity() {
     assert_eq!(w.measurement, upgraded);
     assert_eq!((w.registered_at, w.updated_at), (5, 9));
     assert_eq!(WORKER_COUNT.get(&ext.state), Some(1));
-    assert!(ext.events().iter().any(|r| matches!(r.event, crate::Event::Registry(Event::WorkerUpdated { .. }))));
+    assert!(ext
+        .events()
+        .iter()
+        .any(|r| matches!(r.event, crate::Event::Registry(Event::WorkerUpdated { .. }))));
 }
 
 #[test]
 fn only_council_changes_the_allow_list() {
     let mut ext = ext();
     let bob = Pair::from_suri("//Bob").unwrap().public();
-    let err = ext.transactional(|ext| dispatch(ext, bob, Call::AddMeasurement { measurement: [1; 32] })).unwrap_err();
+    let err = ext
+        .transactional(|ext| dispatch(ext, bob, Call::AddMeasurement { measurement: [1; 32] }))
+        .unwrap_err();
     assert_eq!(err.error, "RequireCouncil");
     assert!(!is_allowed(&ext.state, &[1; 32]));
-    submit(&mut ext, Call::RemoveMeasurement { measurement: simulated_enclave_measurement() }).unwrap();
+    submit(&mut ext, Call::RemoveMeasurement { measurement: simulated_enclave_measurement() })
+        .unwrap();
     assert!(!is_allowed(&ext.state, &simulated_enclave_measurement()));
-    assert_eq!(submit(&mut ext, Call::RemoveMeasurement { measurement: [1; 32] }).unwrap_err(), "UnknownMeasurement");
+    assert_eq!(
+        submit(&mut ext, Call::RemoveMeasurement { measurement: [1; 32] }).unwrap_err(),
+        "UnknownMeasurement"
+    );
 }

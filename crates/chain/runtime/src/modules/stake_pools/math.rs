@@ -113,7 +113,10 @@ mod tests {
         assert_eq!(mul_div_rem(10, 10, 7), Some((14, 2)));
         assert_eq!(U256::from_u128(1).checked_sub(U256::from_u128(2)), None);
         assert_eq!(U256 { hi: max, lo: max }.checked_add(U256::from_u128(1)), None);
-        assert_eq!(U256::from_u128(max).checked_add(U256::from_u128(1)), Some(U256 { hi: 1, lo: 0 }));
+        assert_eq!(
+            U256::from_u128(max).checked_add(U256::from_u128(1)),
+            Some(U256 { hi: 1, lo: 0 })
+        );
     }
 
     proptest! {

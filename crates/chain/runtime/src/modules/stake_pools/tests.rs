@@ -81,7 +81,11 @@ impl Sim {
     }
 
     /// Dispatches `call` signed by `who`. A failing call must leave no change and no event.
-    pub(crate) fn call(&mut self, who: &AccountId, call: crate::Call) -> Result<Vec<RuntimeEvent>, String> {
+    pub(crate) fn call(
+        &mut self,
+        who: &AccountId,
+        call: crate::Call,
+    ) -> Result<Vec<RuntimeEvent>, String> {
         let snapshot = self.state.clone();
         let mut ext = Ext::with_genesis(Overlay::new(&snapshot), H256::hash(b"genesis"));
         let result = crate::dispatch(&mut ext, *who, call);
@@ -99,11 +103,19 @@ impl Sim {
         }
     }
 
-    pub(crate) fn pools(&mut self, who: &AccountId, call: Call) -> Result<Vec<RuntimeEvent>, String> {
+    pub(crate) fn pools(
+        &mut self,
+        who: &AccountId,
+        call: Call,
+    ) -> Result<Vec<RuntimeEvent>, String> {
         self.call(who, crate::Call::StakePools(call))
     }
 
-    pub(crate) fn vault(&mut self, who: &AccountId, call: vault::Call) -> Result<Vec<RuntimeEvent>, String> {
+    pub(crate) fn vault(
+        &mut self,
+        who: &AccountId,
+        call: vault::Call,
+    ) -> Result<Vec<RuntimeEvent>, String> {
         self.call(who, crate::Call::Vault(call))
     }
 
@@ -132,7 +144,12 @@ impl Sim {
     }
 
     /// Mints `amount` into the pool account and hands it to `on_reward`, as computation does.
-    pub(crate) fn reward(&mut self, pool: PoolId, worker: &str, amount: Balance) -> Vec<RuntimeEvent> {
+    pub(crate) fn reward(
+        &mut self,
+        pool: PoolId,
+        worker: &str,
+        amount: Balance,
+    ) -> Vec<RuntimeEvent> {
         let w = acc(worker);
         self.with(|ext| {
             balances::issue(ext, &pool_account(pool), amount).unwrap();
@@ -170,17 +187,29 @@ pub(crate) fn create_pool(sim: &mut Sim, commission: u32) -> PoolId {
 }
 
 pub(crate) fn pool_events(events: &[RuntimeEvent]) -> Vec<Event> {
-    events.iter().filter_map(|e| if let RuntimeEvent::StakePools(e) = e { Some(e.clone()) } else { None }).collect()
+    events
+        .iter()
+        .filter_map(|e| if let RuntimeEvent::StakePools(e) = e { Some(e.clone()) } else { None })
+        .collect()
 }
 
 pub(crate) fn vault_events(events: &[RuntimeEvent]) -> Vec<vault::Event> {
-    events.iter().filter_map(|e| if let RuntimeEvent::Vault(e) = e { Some(e.clone()) } else { None }).collect()
+    events
+        .iter()
+        .filter_map(|e| if let RuntimeEvent::Vault(e) = e { Some(e.clone()) } else { None })
+        .collect()
 }
 
 fn withdrawn(events: &[RuntimeEvent]) -> Vec<(AccountId, Balance)> {
     pool_events(events)
         .into_iter()
-        .filter_map(|e| if let Event::Withdrawn { who, amount, .. } = e { Some((who, amount)) } else { None })
+        .filter_map(|e| {
+            if let Event::Withdrawn { who, amount, .. } = e {
+                Some((who, amount))
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
@@ -190,16 +219,21 @@ pub(crate) fn check_pool(sim: &Sim, id: PoolId, who: &[AccountId]) {
     let principal = sim.read(|st| vault::loan(st, id).map_or(0, |l| l.principal));
     assert_eq!(p.free_stake + p.locked_stake, p.total_shares + principal, "stake equation");
     let account = sim.free(&pool_account(id));
-    assert!(p.free_stake + p.locked_stake + p.reward_held <= account, "bookkeeping exceeds the pool account");
+    assert!(
+        p.free_stake + p.locked_stake + p.reward_held <= account,
+        "bookkeeping exceeds the pool account"
+    );
     let stakes: Vec<Stake> = who.iter().map(|w| sim.stake(id, w)).collect();
     assert_eq!(stakes.iter().map(|s| s.shares).sum::<Balance>(), p.total_shares);
     assert_eq!(stakes.iter().map(|s| s.queued).sum::<Balance>(), p.queued);
     assert_eq!(stakes.iter().filter(|s| !s.is_empty()).count() as u32, p.contributors);
-    let queue: Vec<WithdrawRequest> =
-        sim.read(|st| (p.queue_head..p.queue_tail).map(|i| WITHDRAW_QUEUE.get(st, &(id, i)).unwrap()).collect());
+    let queue: Vec<WithdrawRequest> = sim.read(|st| {
+        (p.queue_head..p.queue_tail).map(|i| WITHDRAW_QUEUE.get(st, &(id, i)).unwrap()).collect()
+    });
     assert_eq!(queue.iter().map(|r| r.amount).sum::<Balance>(), p.queued);
     assert_eq!(stakes.iter().map(|s| s.requests as u64).sum::<u64>(), p.queue_len());
-    let locked: Balance = p.workers.iter().map(|w| sim.read(|st| worker_binding(st, w).unwrap().stake)).sum();
+    let locked: Balance =
+        p.workers.iter().map(|w| sim.read(|st| worker_binding(st, w).unwrap().stake)).sum();
     assert_eq!(locked, p.locked_stake);
     assert!(p.queue_len() == 0 || p.free_stake == 0, "free stake while withdrawals wait");
     // Exact reward identity, in REWARD_SCALE units.
@@ -212,7 +246,8 @@ pub(crate) fn check_pool(sim: &Sim, id: PoolId, who: &[AccountId]) {
     }
     assert_eq!(scaled(p.reward_held), rhs, "reward money == owner + dust + Σ contributors (exact)");
     assert!(p.dust_frac < REWARD_SCALE);
-    let promised: Balance = who.iter().map(|w| sim.pending(id, w)).sum::<Balance>() + p.owner_reward + p.dust;
+    let promised: Balance =
+        who.iter().map(|w| sim.pending(id, w)).sum::<Balance>() + p.owner_reward + p.dust;
     assert!(promised <= p.reward_held && p.reward_held - promised <= who.len() as Balance + 1);
 }
 
@@ -238,7 +273,10 @@ fn call_indices_match_the_call_enum() {
         let full = crate::Call::StakePools(c.clone()).encode();
         assert_eq!(full[0], 6);
         assert!(crate::is_known_call(full[0], full[1]));
-        assert_eq!(crate::Call::decode(&mut &full[..]).unwrap(), crate::Call::StakePools(c.clone()));
+        assert_eq!(
+            crate::Call::decode(&mut &full[..]).unwrap(),
+            crate::Call::StakePools(c.clone())
+        );
     }
 }
 
@@ -252,14 +290,29 @@ fn pool_account_is_keyless_and_distinct() {
 fn create_and_set_commission_basics_emit_events() {
     let mut sim = Sim::new(&[]);
     let events = sim.pools(&owner(), Call::Create { commission: 50_000 }).unwrap();
-    assert_eq!(pool_events(&events), vec![Event::PoolCreated { pool: 0, owner: owner(), commission: 50_000 }]);
+    assert_eq!(
+        pool_events(&events),
+        vec![Event::PoolCreated { pool: 0, owner: owner(), commission: 50_000 }]
+    );
     assert_eq!(create_pool(&mut sim, 0), 1);
     let p = sim.pool(0);
     assert_eq!((p.owner, p.commission, p.total_shares), (owner(), 50_000, 0));
-    assert_eq!(sim.pools(&owner(), Call::Create { commission: PPM + 1 }), Err("InvalidCommission".into()));
-    assert_eq!(sim.pools(&acc("//Bob"), Call::SetCommission { pool: 0, commission: 1 }), Err("NotPoolOwner".into()));
-    assert_eq!(sim.pools(&owner(), Call::SetCommission { pool: 9, commission: 1 }), Err("PoolNotFound".into()));
-    assert_eq!(sim.pools(&owner(), Call::SetCommission { pool: 0, commission: PPM + 1 }), Err("InvalidCommission".into()));
+    assert_eq!(
+        sim.pools(&owner(), Call::Create { commission: PPM + 1 }),
+        Err("InvalidCommission".into())
+    );
+    assert_eq!(
+        sim.pools(&acc("//Bob"), Call::SetCommission { pool: 0, commission: 1 }),
+        Err("NotPoolOwner".into())
+    );
+    assert_eq!(
+        sim.pools(&owner(), Call::SetCommission { pool: 9, commission: 1 }),
+        Err("PoolNotFound".into())
+    );
+    assert_eq!(
+        sim.pools(&owner(), Call::SetCommission { pool: 0, commission: PPM + 1 }),
+        Err("InvalidCommission".into())
+    );
     let events = sim.pools(&owner(), Call::SetCommission { pool: 0, commission: PPM }).unwrap();
     assert_eq!(pool_events(&events), vec![Event::CommissionChanged { pool: 0, commission: PPM }]);
     assert_eq!(sim.pool(0).commission, PPM);
@@ -272,8 +325,14 @@ fn add_and_remove_worker_rules() {
     let w1 = acc("//W1");
     let bob = acc("//Bob");
     sim.pools(&bob, Call::Create { commission: 0 }).unwrap(); // pool 1, owned by Bob
-    assert_eq!(sim.pools(&bob, Call::AddWorker { pool: id, worker: w1 }), Err("NotPoolOwner".into()));
-    assert_eq!(sim.pools(&bob, Call::AddWorker { pool: 1, worker: w1 }), Err("NotWorkerOperator".into()));
+    assert_eq!(
+        sim.pools(&bob, Call::AddWorker { pool: id, worker: w1 }),
+        Err("NotPoolOwner".into())
+    );
+    assert_eq!(
+        sim.pools(&bob, Call::AddWorker { pool: 1, worker: w1 }),
+        Err("NotWorkerOperator".into())
+    );
     assert_eq!(
         sim.pools(&owner(), Call::AddWorker { pool: id, worker: acc("//Nobody") }),
         Err("WorkerNotRegistered".into())
@@ -282,8 +341,14 @@ fn add_and_remove_worker_rules() {
     assert_eq!(pool_events(&events), vec![Event::WorkerAdded { pool: id, worker: w1 }]);
     assert_eq!(sim.read(|st| worker_binding(st, &w1)), Some(WorkerBinding { pool: id, stake: 0 }));
     let other = create_pool(&mut sim, 0);
-    assert_eq!(sim.pools(&owner(), Call::AddWorker { pool: other, worker: w1 }), Err("WorkerAlreadyBound".into()));
-    assert_eq!(sim.pools(&owner(), Call::AddWorker { pool: id, worker: w1 }), Err("WorkerAlreadyBound".into()));
+    assert_eq!(
+        sim.pools(&owner(), Call::AddWorker { pool: other, worker: w1 }),
+        Err("WorkerAlreadyBound".into())
+    );
+    assert_eq!(
+        sim.pools(&owner(), Call::AddWorker { pool: id, worker: w1 }),
+        Err("WorkerAlreadyBound".into())
+    );
 
     // Bounded: a full pool refuses more.
     sim.with(|ext| {
@@ -291,17 +356,29 @@ fn add_and_remove_worker_rules() {
         p.workers = (0..MAX_POOL_WORKERS as u8).map(|i| Public([i; 32])).collect();
         POOLS.insert(&mut ext.state, &other, &p);
     });
-    assert_eq!(sim.pools(&owner(), Call::AddWorker { pool: other, worker: acc("//W2") }), Err("TooManyWorkers".into()));
+    assert_eq!(
+        sim.pools(&owner(), Call::AddWorker { pool: other, worker: acc("//W2") }),
+        Err("TooManyWorkers".into())
+    );
 
     // Not while computing or cooling down.
     sim.pools(&bob, Call::Contribute { pool: id, amount: 1000 * U }).unwrap();
     sim.pools(&owner(), Call::StartComputing { pool: id, worker: w1, stake: 500 * U }).unwrap();
-    assert_eq!(sim.pools(&owner(), Call::RemoveWorker { pool: id, worker: w1 }), Err("WorkerBusy".into()));
+    assert_eq!(
+        sim.pools(&owner(), Call::RemoveWorker { pool: id, worker: w1 }),
+        Err("WorkerBusy".into())
+    );
     sim.pools(&owner(), Call::StopComputing { pool: id, worker: w1 }).unwrap();
-    assert_eq!(sim.pools(&owner(), Call::RemoveWorker { pool: id, worker: w1 }), Err("WorkerBusy".into()));
+    assert_eq!(
+        sim.pools(&owner(), Call::RemoveWorker { pool: id, worker: w1 }),
+        Err("WorkerBusy".into())
+    );
     sim.blocks(ComputationParams::dev().cool_down_blocks);
     assert_eq!(sim.read(|st| computation::session(st, &w1).unwrap().state), WorkerState::Ready);
-    assert_eq!(sim.pools(&owner(), Call::RemoveWorker { pool: other, worker: w1 }), Err("WorkerNotInPool".into()));
+    assert_eq!(
+        sim.pools(&owner(), Call::RemoveWorker { pool: other, worker: w1 }),
+        Err("WorkerNotInPool".into())
+    );
     let events = sim.pools(&owner(), Call::RemoveWorker { pool: id, worker: w1 }).unwrap();
     assert_eq!(pool_events(&events), vec![Event::WorkerRemoved { pool: id, worker: w1 }]);
     assert!(sim.pool(id).workers.is_empty());
@@ -317,22 +394,38 @@ fn contribute_and_immediate_withdraw() {
     let id = create_pool(&mut sim, 0);
     let bob = acc("//Bob");
     let before = sim.free(&bob);
-    assert_eq!(sim.pools(&bob, Call::Contribute { pool: id, amount: U - 1 }), Err("ContributionTooLow".into()));
-    assert_eq!(sim.pools(&bob, Call::Contribute { pool: 5, amount: U }), Err("PoolNotFound".into()));
+    assert_eq!(
+        sim.pools(&bob, Call::Contribute { pool: id, amount: U - 1 }),
+        Err("ContributionTooLow".into())
+    );
+    assert_eq!(
+        sim.pools(&bob, Call::Contribute { pool: 5, amount: U }),
+        Err("PoolNotFound".into())
+    );
     assert_eq!(
         sim.pools(&bob, Call::Contribute { pool: id, amount: 2_000_000 * U }),
         Err("InsufficientBalance".into())
     );
     let events = sim.pools(&bob, Call::Contribute { pool: id, amount: 100 * U }).unwrap();
-    assert!(pool_events(&events).contains(&Event::Contributed { pool: id, who: bob, amount: 100 * U }));
+    assert!(pool_events(&events).contains(&Event::Contributed {
+        pool: id,
+        who: bob,
+        amount: 100 * U
+    }));
     assert_eq!(sim.free(&bob), before - 100 * U);
     assert_eq!(sim.free(&pool_account(id)), 100 * U);
     let p = sim.pool(id);
     assert_eq!((p.total_shares, p.free_stake, p.contributors), (100 * U, 100 * U, 1));
 
     assert_eq!(sim.pools(&bob, Call::Withdraw { pool: id, amount: 0 }), Err("ZeroAmount".into()));
-    assert_eq!(sim.pools(&bob, Call::Withdraw { pool: id, amount: 101 * U }), Err("InsufficientStake".into()));
-    assert_eq!(sim.pools(&acc("//Dave"), Call::Withdraw { pool: id, amount: U }), Err("InsufficientStake".into()));
+    assert_eq!(
+        sim.pools(&bob, Call::Withdraw { pool: id, amount: 101 * U }),
+        Err("InsufficientStake".into())
+    );
+    assert_eq!(
+        sim.pools(&acc("//Dave"), Call::Withdraw { pool: id, amount: U }),
+        Err("InsufficientStake".into())
+    );
     let events = sim.pools(&bob, Call::Withdraw { pool: id, amount: 40 * U }).unwrap();
     assert_eq!(withdrawn(&events), vec![(bob, 40 * U)]);
     assert_eq!(sim.stake(id, &bob).shares, 60 * U);
@@ -373,7 +466,11 @@ fn rewards_pay_commission_then_contributors_pro_rata() {
     // Claims pay exactly what is pending; a second claim has nothing.
     let b0 = sim.free(&bob);
     let events = sim.pools(&bob, Call::ClaimRewards { pool: id }).unwrap();
-    assert!(pool_events(&events).contains(&Event::RewardsClaimed { pool: id, who: bob, amount: 27 * U }));
+    assert!(pool_events(&events).contains(&Event::RewardsClaimed {
+        pool: id,
+        who: bob,
+        amount: 27 * U
+    }));
     assert_eq!(sim.free(&bob), b0 + 27 * U);
     assert_eq!(sim.pools(&bob, Call::ClaimRewards { pool: id }), Err("NothingToClaim".into()));
     let a0 = sim.free(&owner());
@@ -444,7 +541,11 @@ fn withdraw_queue_is_served_in_fifo_order_exactly_as_stake_frees() {
     // W1's 500 frees: all of it goes to the head of the queue (Bob), nothing to Charlie.
     sim.pools(&owner(), Call::StopComputing { pool: id, worker: w1 }).unwrap();
     let events = sim.blocks(ComputationParams::dev().cool_down_blocks);
-    assert!(pool_events(&events).contains(&Event::StakeReleased { pool: id, worker: w1, stake: 500 * U }));
+    assert!(pool_events(&events).contains(&Event::StakeReleased {
+        pool: id,
+        worker: w1,
+        stake: 500 * U
+    }));
     assert_eq!(withdrawn(&events), vec![(bob, 500 * U)]);
     check_pool(&sim, id, &all);
 
@@ -490,7 +591,10 @@ fn withdraw_queue_is_bounded() {
     for _ in 0..MAX_REQUESTS_PER_ACCOUNT {
         sim.pools(&bob, Call::Withdraw { pool: id, amount: 10 * U }).unwrap();
     }
-    assert_eq!(sim.pools(&bob, Call::Withdraw { pool: id, amount: 10 * U }), Err("TooManyRequests".into()));
+    assert_eq!(
+        sim.pools(&bob, Call::Withdraw { pool: id, amount: 10 * U }),
+        Err("TooManyRequests".into())
+    );
     check_pool(&sim, id, &[bob, charlie, owner()]);
     // A full queue refuses new requests with a clear error.
     sim.with(|ext| {
@@ -498,7 +602,10 @@ fn withdraw_queue_is_bounded() {
         p.queue_tail = p.queue_head + MAX_WITHDRAW_QUEUE;
         POOLS.insert(&mut ext.state, &id, &p);
     });
-    assert_eq!(sim.pools(&charlie, Call::Withdraw { pool: id, amount: 10 * U }), Err("WithdrawQueueFull".into()));
+    assert_eq!(
+        sim.pools(&charlie, Call::Withdraw { pool: id, amount: 10 * U }),
+        Err("WithdrawQueueFull".into())
+    );
 }
 
 #[test]
@@ -514,9 +621,16 @@ fn start_and_stop_rules() {
     assert_eq!(sim.pools(&owner(), start(w2, 500 * U)), Err("WorkerNotInPool".into()));
     assert_eq!(sim.pools(&owner(), start(w1, 0)), Err("ZeroAmount".into()));
     assert_eq!(sim.pools(&owner(), start(w1, 10 * U)), Err("StakeTooLow".into()));
-    assert_eq!(sim.pools(&owner(), Call::StopComputing { pool: id, worker: w1 }), Err("NotComputing".into()));
+    assert_eq!(
+        sim.pools(&owner(), Call::StopComputing { pool: id, worker: w1 }),
+        Err("NotComputing".into())
+    );
     let events = sim.pools(&owner(), start(w1, 500 * U)).unwrap();
-    assert!(pool_events(&events).contains(&Event::ComputingStarted { pool: id, worker: w1, stake: 500 * U }));
+    assert!(pool_events(&events).contains(&Event::ComputingStarted {
+        pool: id,
+        worker: w1,
+        stake: 500 * U
+    }));
     assert_eq!(sim.read(|st| computation::session(st, &w1).unwrap().state), WorkerState::Computing);
     assert_eq!(sim.pools(&owner(), start(w1, 300 * U)), Err("WorkerBusy".into()));
     let p = sim.pool(id);
@@ -582,7 +696,8 @@ fn rpc_views_serialize() {
     let list = sim.read(pools);
     assert_eq!(list.len(), 1);
     assert!(serde_json::to_value(&list[0]).unwrap().get("withdrawQueue").is_none());
-    let s = serde_json::to_value(sim.read(|st| stake_info(st, id, &acc("//Bob"))).unwrap()).unwrap();
+    let s =
+        serde_json::to_value(sim.read(|st| stake_info(st, id, &acc("//Bob"))).unwrap()).unwrap();
     assert_eq!(s["shares"], (10 * U).to_string());
     assert_eq!(s["pendingRewards"], "0");
     assert!(sim.read(|st| pool_info(st, 9, false)).is_none());
@@ -641,7 +756,13 @@ impl Flows {
             }
         }
         for e in vault_events(events) {
-            if let vault::Event::Repaid { source: vault::RepaymentSource::Rewards, interest, principal, .. } = e {
+            if let vault::Event::Repaid {
+                source: vault::RepaymentSource::Rewards,
+                interest,
+                principal,
+                ..
+            } = e
+            {
                 self.to_vault_from_rewards += interest + principal;
             }
         }

@@ -4,7 +4,9 @@ use crate::{
         computation::{self, ComputationParams, WorkerState},
         stake_pools::{
             self,
-            tests::{acc, check_pool, council, create_pool, owner, pool_events, vault_events, Sim, U},
+            tests::{
+                acc, check_pool, council, create_pool, owner, pool_events, vault_events, Sim, U,
+            },
         },
     },
     Event as RuntimeEvent,
@@ -29,17 +31,27 @@ pub(crate) fn check_vault(sim: &Sim, lenders: &[AccountId]) {
     assert_eq!(accruing.iter().map(|l| l.principal).sum::<Balance>(), v.accruing_principal);
     assert_eq!(loans.iter().map(|l| l.interest_due).sum::<Balance>(), v.interest_due);
     assert!(loans.iter().filter(|l| l.defaulting).all(|l| l.interest_due == 0));
-    let weighted = accruing.iter().fold(U256::ZERO, |w, l| w.checked_add(U256::mul(l.principal, l.index_snapshot)).unwrap());
+    let weighted = accruing
+        .iter()
+        .fold(U256::ZERO, |w, l| w.checked_add(U256::mul(l.principal, l.index_snapshot)).unwrap());
     assert_eq!(weighted, v.weighted);
     for l in &loans {
-        let owed: Balance = loans.iter().filter(|m| m.borrower == l.borrower).map(|m| m.principal).sum();
+        let owed: Balance =
+            loans.iter().filter(|m| m.borrower == l.borrower).map(|m| m.principal).sum();
         assert_eq!(sim.read(|st| BORROWED.get_or_default(st, &l.borrower)), owed);
     }
-    assert_eq!(lenders.iter().map(|w| sim.read(|st| shares(st, w))).sum::<Balance>(), v.total_shares);
+    assert_eq!(
+        lenders.iter().map(|w| sim.read(|st| shares(st, w))).sum::<Balance>(),
+        v.total_shares
+    );
 }
 
 fn set_params(sim: &mut Sim, interest_per_block_ppb: u64, default_after_blocks: u64) {
-    let params = VaultParams { interest_per_block_ppb, max_loan_per_borrower: 10_000 * U, default_after_blocks };
+    let params = VaultParams {
+        interest_per_block_ppb,
+        max_loan_per_borrower: 10_000 * U,
+        default_after_blocks,
+    };
     sim.vault(&council(), Call::SetParams { params }).unwrap();
 }
 
@@ -51,7 +63,9 @@ fn repaid(events: &[RuntimeEvent]) -> Vec<(RepaymentSource, Balance, Balance)> {
     vault_events(events)
         .into_iter()
         .filter_map(|e| match e {
-            Event::Repaid { source, interest, principal, .. } => Some((source, interest, principal)),
+            Event::Repaid { source, interest, principal, .. } => {
+                Some((source, interest, principal))
+            }
             _ => None,
         })
         .collect()
@@ -83,7 +97,9 @@ fn params_default_validate_and_serde() {
     assert_eq!(json["maxLoanPerBorrower"], (10_000 * U).to_string());
     assert_eq!(serde_json::from_value::<VaultParams>(json).unwrap(), p);
     assert!(VaultParams { default_after_blocks: 0, ..p.clone() }.validate().is_err());
-    assert!(VaultParams { interest_per_block_ppb: MAX_INTEREST_PER_BLOCK_PPB + 1, ..p }.validate().is_err());
+    assert!(VaultParams { interest_per_block_ppb: MAX_INTEREST_PER_BLOCK_PPB + 1, ..p }
+        .validate()
+        .is_err());
 }
 
 #[test]
@@ -92,17 +108,33 @@ fn deposit_and_withdraw_at_par_without_loans() {
     let eve = acc("//Eve");
     let e0 = sim.free(&eve);
     assert_eq!(sim.vault(&eve, Call::Deposit { amount: U - 1 }), Err("DepositTooSmall".into()));
-    assert_eq!(sim.vault(&eve, Call::Deposit { amount: 2_000_000 * U }), Err("InsufficientBalance".into()));
+    assert_eq!(
+        sim.vault(&eve, Call::Deposit { amount: 2_000_000 * U }),
+        Err("InsufficientBalance".into())
+    );
     let events = sim.vault(&eve, Call::Deposit { amount: 1000 * U }).unwrap();
-    assert_eq!(vault_events(&events), vec![Event::Deposited { who: eve, amount: 1000 * U, shares: 1000 * U }]);
+    assert_eq!(
+        vault_events(&events),
+        vec![Event::Deposited { who: eve, amount: 1000 * U, shares: 1000 * U }]
+    );
     sim.vault(&acc("//Bob"), Call::Deposit { amount: 500 * U }).unwrap();
     let i = info(&sim);
-    assert_eq!((i.cash, i.value, i.total_shares, i.share_price.as_str()), (1500 * U, 1500 * U, 1500 * U, "1.000000000000"));
+    assert_eq!(
+        (i.cash, i.value, i.total_shares, i.share_price.as_str()),
+        (1500 * U, 1500 * U, 1500 * U, "1.000000000000")
+    );
     assert_eq!(sim.free(&vault_account()), 1500 * U);
     assert_eq!(sim.vault(&eve, Call::Withdraw { shares: 0 }), Err("ZeroAmount".into()));
-    assert_eq!(sim.vault(&eve, Call::Withdraw { shares: 1001 * U }), Err("InsufficientShares".into()));
+    assert_eq!(
+        sim.vault(&eve, Call::Withdraw { shares: 1001 * U }),
+        Err("InsufficientShares".into())
+    );
     let events = sim.vault(&eve, Call::Withdraw { shares: 1000 * U }).unwrap();
-    assert!(vault_events(&events).contains(&Event::Withdrawn { who: eve, shares: 1000 * U, amount: 1000 * U }));
+    assert!(vault_events(&events).contains(&Event::Withdrawn {
+        who: eve,
+        shares: 1000 * U,
+        amount: 1000 * U
+    }));
     assert_eq!(sim.free(&eve), e0);
     assert_eq!(sim.read(|st| position(st, &eve)).shares, 0);
     check_vault(&sim, &[eve, acc("//Bob")]);
@@ -117,14 +149,24 @@ fn borrow_rules_and_borrowed_money_is_free_stake_without_shares() {
     assert_eq!(sim.vault(&owner(), borrow(100 * U)), Err("InsufficientLiquidity".into()));
     sim.vault(&eve, Call::Deposit { amount: 20_000 * U }).unwrap();
     assert_eq!(sim.vault(&acc("//Bob"), borrow(100 * U)), Err("NotPoolOwner".into()));
-    assert_eq!(sim.vault(&owner(), Call::Borrow { pool: 9, amount: 100 * U }), Err("PoolNotFound".into()));
+    assert_eq!(
+        sim.vault(&owner(), Call::Borrow { pool: 9, amount: 100 * U }),
+        Err("PoolNotFound".into())
+    );
     assert_eq!(sim.vault(&owner(), borrow(U - 1)), Err("BorrowTooSmall".into()));
     assert_eq!(sim.vault(&owner(), borrow(10_001 * U)), Err("LoanLimitExceeded".into()));
     let events = sim.vault(&owner(), borrow(6_000 * U)).unwrap();
-    assert!(vault_events(&events).contains(&Event::Borrowed { pool: id, borrower: owner(), amount: 6_000 * U }));
+    assert!(vault_events(&events).contains(&Event::Borrowed {
+        pool: id,
+        borrower: owner(),
+        amount: 6_000 * U
+    }));
     // The limit is per borrower, over all their pools.
     let other = create_pool(&mut sim, 0);
-    assert_eq!(sim.vault(&owner(), Call::Borrow { pool: other, amount: 4_001 * U }), Err("LoanLimitExceeded".into()));
+    assert_eq!(
+        sim.vault(&owner(), Call::Borrow { pool: other, amount: 4_001 * U }),
+        Err("LoanLimitExceeded".into())
+    );
     sim.vault(&owner(), Call::Borrow { pool: other, amount: 4_000 * U }).unwrap();
     assert_eq!(sim.read(|st| position(st, &owner())).borrowed, 10_000 * U);
 
@@ -134,7 +176,10 @@ fn borrow_rules_and_borrowed_money_is_free_stake_without_shares() {
     let i = info(&sim);
     assert_eq!((i.cash, i.principal, i.value, i.loans), (10_000 * U, 10_000 * U, 20_000 * U, 2));
     // Lent money cannot be withdrawn.
-    assert_eq!(sim.vault(&eve, Call::Withdraw { shares: 10_001 * U }), Err("InsufficientLiquidity".into()));
+    assert_eq!(
+        sim.vault(&eve, Call::Withdraw { shares: 10_001 * U }),
+        Err("InsufficientLiquidity".into())
+    );
     check_pool(&sim, id, &[owner()]);
     check_vault(&sim, &[eve]);
 }
@@ -148,7 +193,10 @@ fn rewards_repay_interest_then_principal_and_lenders_profit() {
     sim.vault(&eve, Call::Deposit { amount: 10_000 * U }).unwrap();
     let id = create_pool(&mut sim, 100_000);
     sim.vault(&owner(), Call::Borrow { pool: id, amount: 1000 * U }).unwrap();
-    assert_eq!(sim.vault(&eve, Call::Withdraw { shares: 10_000 * U }), Err("InsufficientLiquidity".into()));
+    assert_eq!(
+        sim.vault(&eve, Call::Withdraw { shares: 10_000 * U }),
+        Err("InsufficientLiquidity".into())
+    );
 
     // 10 blocks at 1000 ppb per block on 1000 UMB: 0.01 UMB of interest.
     sim.blocks(10);
@@ -194,7 +242,11 @@ fn rewards_repay_interest_then_principal_and_lenders_profit() {
 
     // The lender takes everything back with the interest.
     let events = sim.vault(&eve, Call::Withdraw { shares: 10_000 * U }).unwrap();
-    assert!(vault_events(&events).contains(&Event::Withdrawn { who: eve, shares: 10_000 * U, amount: 10_000 * U + U / 100 }));
+    assert!(vault_events(&events).contains(&Event::Withdrawn {
+        who: eve,
+        shares: 10_000 * U,
+        amount: 10_000 * U + U / 100
+    }));
     assert_eq!(sim.free(&eve), e0 + U / 100);
     let i = info(&sim);
     assert_eq!((i.cash, i.total_shares, i.interest_paid), (0, 0, U / 100));
@@ -236,7 +288,10 @@ fn owner_repayment_pays_interest_first() {
     let no_loan = create_pool(&mut sim, 0);
     sim.vault(&owner(), Call::Borrow { pool: id, amount: 1000 * U }).unwrap();
     sim.blocks(100); // 0.1 UMB of interest
-    assert_eq!(sim.vault(&acc("//Bob"), Call::Repay { pool: id, amount: U }), Err("NotPoolOwner".into()));
+    assert_eq!(
+        sim.vault(&acc("//Bob"), Call::Repay { pool: id, amount: U }),
+        Err("NotPoolOwner".into())
+    );
     assert_eq!(sim.vault(&owner(), Call::Repay { pool: no_loan, amount: U }), Err("NoLoan".into()));
     assert_eq!(sim.vault(&owner(), Call::Repay { pool: id, amount: 0 }), Err("ZeroAmount".into()));
     let events = sim.vault(&owner(), Call::Repay { pool: id, amount: U / 20 }).unwrap();
@@ -263,36 +318,57 @@ fn default_stops_the_worker_writes_off_interest_and_released_stake_repays_princi
     }
     sim.pools(&bob, stake_pools::Call::Contribute { pool: id, amount: 500 * U }).unwrap();
     sim.vault(&owner(), Call::Borrow { pool: id, amount: 1000 * U }).unwrap();
-    sim.pools(&owner(), stake_pools::Call::StartComputing { pool: id, worker: w1, stake: 1500 * U }).unwrap();
+    sim.pools(
+        &owner(),
+        stake_pools::Call::StartComputing { pool: id, worker: w1, stake: 1500 * U },
+    )
+    .unwrap();
 
     // The worker never answers its challenges: unresponsive, then default 5 blocks later.
     let mut defaulted = None;
     for _ in 0..200 {
         let events = sim.block();
-        if let Some(e) = vault_events(&events).into_iter().find(|e| matches!(e, Event::LoanDefaulted { .. })) {
-            assert!(pool_events(&events).contains(&stake_pools::Event::ComputingStopped { pool: id, worker: w1 }));
+        if let Some(e) =
+            vault_events(&events).into_iter().find(|e| matches!(e, Event::LoanDefaulted { .. }))
+        {
+            assert!(pool_events(&events)
+                .contains(&stake_pools::Event::ComputingStopped { pool: id, worker: w1 }));
             defaulted = Some((sim.number, e));
             break;
         }
     }
     let (at, event) = defaulted.expect("the loan defaulted");
-    let Event::LoanDefaulted { principal, interest_written_off, .. } = event else { unreachable!() };
+    let Event::LoanDefaulted { principal, interest_written_off, .. } = event else {
+        unreachable!()
+    };
     // Simple interest of 1000 ppb per block on 1000 UMB for `at` blocks, written off.
     assert_eq!(principal, 1000 * U);
     assert_eq!(interest_written_off, 1000 * U * 1000 * at as u128 / PPB);
     assert!(interest_written_off > 0);
-    assert_eq!(sim.read(|st| computation::session(st, &w1)).unwrap().state, WorkerState::CoolingDown);
+    assert_eq!(
+        sim.read(|st| computation::session(st, &w1)).unwrap().state,
+        WorkerState::CoolingDown
+    );
     let l = sim.read(|st| loan_info(st, id)).unwrap();
     assert!(l.defaulting);
     assert_eq!((l.interest_due, l.defaulted_at), (0, Some(at)));
     // Lenders lost the interest, not the principal: the share price is back at par, and stays.
     sim.blocks(3);
     let i = info(&sim);
-    assert_eq!((i.value, i.share_price.as_str(), i.interest_written_off), (10_000 * U, "1.000000000000", interest_written_off));
-    // While in default: no new loan, no restart.
-    assert_eq!(sim.vault(&owner(), Call::Borrow { pool: id, amount: U }), Err("LoanDefaulting".into()));
     assert_eq!(
-        sim.pools(&owner(), stake_pools::Call::StartComputing { pool: id, worker: w2, stake: 500 * U }),
+        (i.value, i.share_price.as_str(), i.interest_written_off),
+        (10_000 * U, "1.000000000000", interest_written_off)
+    );
+    // While in default: no new loan, no restart.
+    assert_eq!(
+        sim.vault(&owner(), Call::Borrow { pool: id, amount: U }),
+        Err("LoanDefaulting".into())
+    );
+    assert_eq!(
+        sim.pools(
+            &owner(),
+            stake_pools::Call::StartComputing { pool: id, worker: w2, stake: 500 * U }
+        ),
         Err("LoanDefaulting".into())
     );
     sim.pools(&bob, stake_pools::Call::Withdraw { pool: id, amount: 100 * U }).unwrap();
@@ -305,7 +381,12 @@ fn default_stops_the_worker_writes_off_interest_and_released_stake_repays_princi
     assert!(vault_events(&events).contains(&Event::LoanClosed { pool: id }));
     let order: Vec<_> = pool_events(&events)
         .into_iter()
-        .filter(|e| matches!(e, stake_pools::Event::StakeReleased { .. } | stake_pools::Event::Withdrawn { .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                stake_pools::Event::StakeReleased { .. } | stake_pools::Event::Withdrawn { .. }
+            )
+        })
         .collect();
     assert_eq!(
         order,
@@ -322,7 +403,8 @@ fn default_stops_the_worker_writes_off_interest_and_released_stake_repays_princi
     sim.vault(&eve, Call::Withdraw { shares: 10_000 * U }).unwrap();
     assert_eq!(sim.free(&eve), e0);
     // The pool works normally again.
-    sim.pools(&owner(), stake_pools::Call::StartComputing { pool: id, worker: w1, stake: 400 * U }).unwrap();
+    sim.pools(&owner(), stake_pools::Call::StartComputing { pool: id, worker: w1, stake: 400 * U })
+        .unwrap();
 }
 
 #[test]
@@ -332,7 +414,8 @@ fn unresponsive_limit_without_a_loan_changes_nothing() {
     let w1 = acc("//W1");
     sim.pools(&owner(), stake_pools::Call::AddWorker { pool: id, worker: w1 }).unwrap();
     sim.pools(&acc("//Bob"), stake_pools::Call::Contribute { pool: id, amount: 500 * U }).unwrap();
-    sim.pools(&owner(), stake_pools::Call::StartComputing { pool: id, worker: w1, stake: 500 * U }).unwrap();
+    sim.pools(&owner(), stake_pools::Call::StartComputing { pool: id, worker: w1, stake: 500 * U })
+        .unwrap();
     let (_, events) = sim.with(|ext| stake_pools::on_unresponsive_limit(ext, id, &w1));
     assert!(events.is_empty());
     assert_eq!(sim.read(|st| computation::session(st, &w1)).unwrap().state, WorkerState::Computing);
@@ -348,7 +431,10 @@ fn lost_principal_lowers_the_share_price() {
     let (_, events) = sim.with(|ext| write_off(ext, id, 100 * U));
     assert_eq!(vault_events(&events), vec![Event::LossWrittenOff { pool: id, amount: 100 * U }]);
     let i = info(&sim);
-    assert_eq!((i.value, i.share_price.as_str(), i.principal_written_off), (900 * U, "0.900000000000", 100 * U));
+    assert_eq!(
+        (i.value, i.share_price.as_str(), i.principal_written_off),
+        (900 * U, "0.900000000000", 100 * U)
+    );
     assert_eq!(sim.read(|st| position(st, &eve)).value, 900 * U);
     let e0 = sim.free(&eve);
     sim.vault(&eve, Call::Withdraw { shares: 600 * U }).unwrap();
@@ -363,14 +449,24 @@ fn lost_principal_lowers_the_share_price() {
         v.cash = 0;
         STATE.put(&mut ext.state, &v);
     });
-    assert_eq!(sim.vault(&acc("//Bob"), Call::Deposit { amount: 10 * U }), Err("VaultInsolvent".into()));
+    assert_eq!(
+        sim.vault(&acc("//Bob"), Call::Deposit { amount: 10 * U }),
+        Err("VaultInsolvent".into())
+    );
 }
 
 #[test]
 fn only_the_council_sets_params_and_old_rates_apply_until_the_change() {
     let mut sim = Sim::new(&[]);
-    let p = VaultParams { interest_per_block_ppb: 1000, max_loan_per_borrower: 10_000 * U, default_after_blocks: 50 };
-    assert_eq!(sim.vault(&owner(), Call::SetParams { params: p.clone() }), Err("RequireCouncil".into()));
+    let p = VaultParams {
+        interest_per_block_ppb: 1000,
+        max_loan_per_borrower: 10_000 * U,
+        default_after_blocks: 50,
+    };
+    assert_eq!(
+        sim.vault(&owner(), Call::SetParams { params: p.clone() }),
+        Err("RequireCouncil".into())
+    );
     let bad = VaultParams { default_after_blocks: 0, ..p.clone() };
     assert_eq!(sim.vault(&council(), Call::SetParams { params: bad }), Err("InvalidParams".into()));
     let events = sim.vault(&council(), Call::SetParams { params: p.clone() }).unwrap();
@@ -406,7 +502,8 @@ fn interest_owed_by_all_loans_is_known_without_visiting_them() {
     sim.reward(b, "//W1", 999_999_999);
     sim.blocks(3);
     let owed = info(&sim).interest_owed;
-    let sum = sim.read(|st| loan_info(st, a).unwrap().interest_due + loan_info(st, b).unwrap().interest_due);
+    let sum = sim
+        .read(|st| loan_info(st, a).unwrap().interest_due + loan_info(st, b).unwrap().interest_due);
     assert!(owed >= sum && owed - sum < 2, "vault {owed} vs loans {sum}");
     check_vault(&sim, &[acc("//Eve")]);
 }
