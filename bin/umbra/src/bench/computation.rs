@@ -87,7 +87,7 @@ fn identities(n: usize) -> Vec<Public> {
 fn seeded_genesis(
     args: &ComputationBenchArgs,
     spec: &mut ChainSpec,
-) -> anyhow::Result<(Vec<(Vec<u8>, Vec<u8>)>, Block)> {
+) -> anyhow::Result<(umbra_runtime::genesis::GenesisState, Block)> {
     spec.genesis.parameters.max_block_extrinsics = 100_000;
     spec.genesis.computation = ComputationParams {
         mean_challenge_interval: (args.workers / args.challenges_per_block.max(1)).max(1) as u64,

@@ -52,7 +52,7 @@ impl ChainSpec {
     }
 
     /// The genesis state (sorted key/value pairs) and the genesis block.
-    pub fn genesis(&self) -> anyhow::Result<(Vec<(Vec<u8>, Vec<u8>)>, Block)> {
+    pub fn genesis(&self) -> anyhow::Result<(umbra_runtime::genesis::GenesisState, Block)> {
         let state = self.genesis.build().context("cannot build genesis state")?;
         let state_root = H256(umbra_chain_storage::compute_root(state.iter().cloned()));
         let header = Header::genesis(state_root, self.genesis_timestamp);

@@ -99,6 +99,9 @@ impl RegistryGenesis {
     }
 }
 
+/// The genesis state: sorted `(key, value)` pairs.
+pub type GenesisState = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Why a genesis configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenesisError {
@@ -164,7 +167,7 @@ impl GenesisConfig {
     }
 
     /// Builds the genesis state as sorted key/value pairs.
-    pub fn build(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GenesisError> {
+    pub fn build(&self) -> Result<GenesisState, GenesisError> {
         self.validate()?;
         let mut ext = Ext::new(Overlay::new(&EmptyState));
         let authorities: Vec<AccountId> = self.authorities.iter().map(|a| a.0).collect();

@@ -134,6 +134,7 @@ pub const WORKER_COUNT: StorageValue<u64> = StorageValue::new(b"registry/worker_
 // ---- calls ----
 
 /// Calls of the registry module.
+#[allow(clippy::large_enum_variant)] // decoded once per extrinsic; see `crate::Call`
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub enum Call {
     /// Registers (or re-registers) a worker. Origin: the operator.
