@@ -58,6 +58,10 @@ pub const MIN_BORROW: Balance = UNITS;
 pub const PPB: u128 = 1_000_000_000;
 /// Highest interest rate governance may set: 0.1% per block.
 pub const MAX_INTEREST_PER_BLOCK_PPB: u64 = 1_000_000;
+/// Largest `max_loan_per_borrower` (one billion UMB).
+pub const MAX_LOAN_PER_BORROWER: Balance = 1_000_000_000 * UNITS;
+/// Longest `default_after_blocks`.
+pub const MAX_DEFAULT_AFTER_BLOCKS: u64 = 10_000_000;
 
 /// Lending parameters. Governance sets them; part of genesis.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, Deserialize)]
@@ -85,11 +89,16 @@ impl Default for VaultParams {
 }
 
 impl VaultParams {
-    /// Checks ranges.
+    /// Checks every parameter against its allowed range, naming the first one out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        let ok = self.interest_per_block_ppb <= MAX_INTEREST_PER_BLOCK_PPB
-            && (1..=10_000_000).contains(&self.default_after_blocks);
-        ok.then_some(()).ok_or(Error::InvalidParams)
+        let check = |name, ok: bool| ok.then_some(()).ok_or(Error::InvalidParams(name));
+        check("interestPerBlockPpb", self.interest_per_block_ppb <= MAX_INTEREST_PER_BLOCK_PPB)?;
+        check("maxLoanPerBorrower", self.max_loan_per_borrower <= MAX_LOAN_PER_BORROWER)?;
+        check(
+            "defaultAfterBlocks",
+            (1..=MAX_DEFAULT_AFTER_BLOCKS).contains(&self.default_after_blocks),
+        )?;
+        Ok(())
     }
 }
 
@@ -347,9 +356,9 @@ pub enum Error {
     /// The caller is not the council key.
     #[error("the caller is not the council key")]
     RequireCouncil,
-    /// The parameters are out of range.
-    #[error("parameters out of range")]
-    InvalidParams,
+    /// A parameter is out of its allowed range (named).
+    #[error("parameter {0} is out of its allowed range")]
+    InvalidParams(&'static str),
     /// Arithmetic overflow.
     #[error("overflow")]
     Overflow,

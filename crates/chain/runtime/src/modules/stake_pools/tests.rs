@@ -649,6 +649,58 @@ fn start_and_stop_rules() {
     check_pool(&sim, id, &[bob, owner()]);
 }
 
+/// The attack: an owner starts a registered worker that is never online (it never answers a
+/// challenge), stops it before its first deadline, waits out the cool-down and repeats. Stopping
+/// forfeits what no heartbeat covers, so the pool earns exactly 0 and the treasury gets it.
+#[test]
+fn offline_worker_started_and_stopped_before_its_deadline_earns_nothing() {
+    let mut sim = Sim::new(&["//W1", "//W2"]);
+    let id = create_pool(&mut sim, 0);
+    let bob = acc("//Bob");
+    let (w1, w2) = (acc("//W1"), acc("//W2"));
+    sim.pools(&owner(), Call::AddWorker { pool: id, worker: w1 }).unwrap();
+    sim.pools(&bob, Call::Contribute { pool: id, amount: 1000 * U }).unwrap();
+    // Another pool's worker keeps the chain's online set non-empty either way.
+    let other = create_pool(&mut sim, 0);
+    sim.pools(&owner(), Call::AddWorker { pool: other, worker: w2 }).unwrap();
+    sim.pools(&bob, Call::Contribute { pool: other, amount: 1000 * U }).unwrap();
+    sim.pools(&owner(), Call::StartComputing { pool: other, worker: w2, stake: 500 * U }).unwrap();
+    let p = ComputationParams::dev();
+    for _round in 0..3 {
+        sim.pools(&owner(), Call::StartComputing { pool: id, worker: w1, stake: 500 * U }).unwrap();
+        // Stay computing (accruing) for fewer blocks than the heartbeat window, so whatever
+        // challenge came cannot have expired yet: the worker is still Computing when stopped.
+        sim.blocks(p.heartbeat_window - 1);
+        let s = sim.read(|st| computation::session(st, &w1).unwrap());
+        assert_eq!(s.state, WorkerState::Computing);
+        let forfeited_before = sim.read(|st| computation::EMISSION.get_or_default(st).forfeited);
+        let events = sim.pools(&owner(), Call::StopComputing { pool: id, worker: w1 }).unwrap();
+        let forfeited = events
+            .iter()
+            .find_map(|e| match e {
+                RuntimeEvent::Computation(computation::Event::WorkerStopped {
+                    forfeited, ..
+                }) => Some(*forfeited),
+                _ => None,
+            })
+            .unwrap();
+        assert!(forfeited > 0, "it accrued a share while computing");
+        assert_eq!(
+            sim.read(|st| computation::EMISSION.get_or_default(st).forfeited),
+            forfeited_before + forfeited
+        );
+        sim.blocks(p.cool_down_blocks);
+        assert_eq!(sim.read(|st| computation::session(st, &w1).unwrap().state), WorkerState::Ready);
+    }
+    let s = sim.read(|st| computation::session(st, &w1).unwrap());
+    assert_eq!(s.total_reward, 0);
+    assert_eq!(sim.pool(id).reward_acc, 0);
+    // Nothing but the contributed stake is in the pool's account.
+    assert_eq!(sim.free(&pool_account(id)), 1000 * U);
+    assert_eq!(sim.pending(id, &bob), 0);
+    assert_eq!(sim.sum_of_balances(), sim.read(balances::total_issuance));
+}
+
 #[test]
 fn release_for_an_unknown_binding_or_twice_changes_nothing() {
     let mut sim = Sim::new(&["//W1"]);
