@@ -402,7 +402,9 @@ pub fn state(st: &Overlay<'_>) -> VaultState {
     let n = now(st);
     if n > v.index_updated_at {
         let rate = params(st).interest_per_block_ppb as u128;
-        v.index = v.index.saturating_add(rate.saturating_mul((n - v.index_updated_at) as u128));
+        v.index = v
+            .index
+            .saturating_add(rate.saturating_mul(u128::from(n.saturating_sub(v.index_updated_at))));
         v.index_updated_at = n;
     }
     v
@@ -441,7 +443,7 @@ fn settle_loan(v: &mut VaultState, loan: &mut Loan) {
 
 /// Takes `amount` of principal off `loan` (settled), keeping the accruing sums.
 fn reduce_principal(st: &mut Overlay<'_>, v: &mut VaultState, loan: &mut Loan, amount: Balance) {
-    loan.principal -= amount;
+    loan.principal = loan.principal.saturating_sub(amount);
     v.principal = v.principal.saturating_sub(amount);
     if !loan.defaulting {
         v.accruing_principal = v.accruing_principal.saturating_sub(amount);
@@ -500,13 +502,13 @@ pub(crate) fn repay(
     let mut v = state(&ext.state);
     settle_loan(&mut v, &mut l);
     let interest = budget.min(l.interest_due);
-    let principal = (budget - interest).min(l.principal);
+    let principal = budget.saturating_sub(interest).min(l.principal);
     let r = Repayment { interest, principal };
     if r.total() == 0 {
         return Ok(r);
     }
     balances::transfer(ext, payer, &vault_account(), r.total())?;
-    l.interest_due -= interest;
+    l.interest_due = l.interest_due.checked_sub(interest).ok_or(Error::Overflow)?;
     v.interest_due = v.interest_due.saturating_sub(interest);
     v.interest_paid = v.interest_paid.saturating_add(interest);
     v.cash = v.cash.checked_add(r.total()).ok_or(Error::Overflow)?;
@@ -599,12 +601,12 @@ fn withdraw(ext: &mut Ext<'_>, origin: AccountId, burn: Balance) -> Result<(), D
     if amount > 0 {
         balances::transfer(ext, &vault_account(), &origin, amount)?;
     }
-    v.cash -= amount;
-    v.total_shares -= burn;
+    v.cash = v.cash.checked_sub(amount).ok_or(Error::Overflow)?;
+    v.total_shares = v.total_shares.checked_sub(burn).ok_or(Error::Overflow)?;
     if mine == burn {
         SHARES.remove(&mut ext.state, &origin);
     } else {
-        SHARES.insert(&mut ext.state, &origin, &(mine - burn));
+        SHARES.insert(&mut ext.state, &origin, &mine.saturating_sub(burn));
     }
     STATE.put(&mut ext.state, &v);
     ext.deposit_event(Event::Withdrawn { who: origin, shares: burn, amount });
@@ -660,7 +662,7 @@ fn borrow(
     v.principal = v.principal.checked_add(amount).ok_or(Error::Overflow)?;
     v.accruing_principal = v.accruing_principal.checked_add(amount).ok_or(Error::Overflow)?;
     v.weighted = v.weighted.checked_add(U256::mul(amount, v.index)).ok_or(Error::Overflow)?;
-    v.cash -= amount;
+    v.cash = v.cash.checked_sub(amount).ok_or(Error::Overflow)?;
     balances::transfer(ext, &vault_account(), &stake_pools::pool_account(pool), amount)?;
     LOANS.insert(&mut ext.state, &pool, &l);
     BORROWED.insert(&mut ext.state, &origin, &owed);

@@ -42,7 +42,7 @@ impl Sim {
 
     /// Starts the next block (system + computation hooks), then runs `f` inside it.
     fn block<T>(&mut self, f: impl FnOnce(&mut Ext<'_>) -> T) -> (T, Vec<crate::EventRecord>) {
-        let randomness = blake2_256(&(self.number + 1).to_le_bytes());
+        let randomness = blake2_256(&self.number.saturating_add(1).to_le_bytes());
         self.block_with(randomness, f)
     }
 
@@ -52,7 +52,7 @@ impl Sim {
         randomness: [u8; 32],
         f: impl FnOnce(&mut Ext<'_>) -> T,
     ) -> (T, Vec<crate::EventRecord>) {
-        self.number += 1;
+        self.number = self.number.saturating_add(1);
         let n = self.number;
         let snapshot = self.state.clone();
         let mut ext = Ext::with_genesis(Overlay::new(&snapshot), H256::hash(b"genesis"));
@@ -60,8 +60,8 @@ impl Sim {
             &mut ext,
             &BlockInit {
                 number: n,
-                parent_hash: H256::hash(&(n - 1).to_le_bytes()),
-                timestamp: 1_700_000_000_000 + n * 1000,
+                parent_hash: H256::hash(&n.saturating_sub(1).to_le_bytes()),
+                timestamp: n.saturating_mul(1000).saturating_add(1_700_000_000_000),
                 author: Pair::from_suri("//Alice").unwrap().public(),
                 randomness,
             },
@@ -473,12 +473,12 @@ proptest! {
         }
         let e = sim.read(|st| EMISSION.get_or_default(st));
         let issuance = sim.read(balances::total_issuance);
-        prop_assert_eq!(issuance, issuance0 + e.total_emitted);
+        prop_assert_eq!(issuance, issuance0.checked_add(e.total_emitted).unwrap());
         prop_assert_eq!(issuance, sum_of_balances(&sim));
         let pot = sim.read(|st| balances::account(st, &pot_account()).free);
-        prop_assert_eq!(e.paid_to_workers + e.forfeited + pot, e.to_workers);
+        prop_assert_eq!(e.paid_to_workers.checked_add(e.forfeited).and_then(|x| x.checked_add(pot)), Some(e.to_workers));
         // Blocks with nobody online send everything to the treasury, so workers get at most 70%.
-        prop_assert!(e.to_workers <= e.total_emitted * 7 / 10);
+        prop_assert!(e.to_workers <= e.total_emitted.checked_mul(7).unwrap().checked_div(10).unwrap());
     }
 
     /// When every worker always answers, workers receive exactly 70% of emission: once all are
@@ -497,15 +497,15 @@ proptest! {
         sim.block(|ext| for w in &workers { stop_computing(ext, &w.public()).unwrap() });
         let e = sim.read(|st| EMISSION.get_or_default(st));
         // The start block emitted before anyone was online.
-        let emitted = e.total_emitted - emitted_before;
-        prop_assert_eq!(e.to_workers, emitted * 7 / 10);
+        let emitted = e.total_emitted.checked_sub(emitted_before).unwrap();
+        prop_assert_eq!(Some(e.to_workers), emitted.checked_mul(7).and_then(|x| x.checked_div(10)));
         let pools: Balance = (0..3).map(|i| sim.read(|st| balances::account(st, &stake_pools::pool_account(i)).free)).sum();
         prop_assert_eq!(pools, e.paid_to_workers);
         // Stopping forfeits only the tail since each worker's last heartbeat.
         let pot = sim.read(|st| balances::account(st, &pot_account()).free);
-        prop_assert_eq!(e.paid_to_workers + e.forfeited + pot, e.to_workers);
+        prop_assert_eq!(e.paid_to_workers.checked_add(e.forfeited).and_then(|x| x.checked_add(pot)), Some(e.to_workers));
         let dust = pot;
-        prop_assert!(dust <= (blocks as u128 + 2) * 3, "dust {} too large", dust);
+        prop_assert!(dust <= (blocks as u128).saturating_add(2).saturating_mul(3), "dust {} too large", dust);
     }
 }
 
