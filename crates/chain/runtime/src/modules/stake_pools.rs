@@ -890,7 +890,8 @@ fn stop_computing(
 ) -> Result<(), DispatchError> {
     load_owned(&ext.state, id, &origin)?;
     bound_to(&ext.state, &worker, id)?;
-    // Settles the worker's last reward into the pool (through `on_reward`).
+    // What the worker accrued since its last heartbeat is forfeited (paid only for answered
+    // challenges); the stake stays locked during the cool-down.
     computation::stop_computing(ext, &worker)?;
     ext.deposit_event(Event::ComputingStopped { pool: id, worker });
     Ok(())
