@@ -112,7 +112,7 @@ fn start_all(sim: &mut Sim, workers: &[Pair]) {
 #[test]
 fn cannot_start_unregistered_or_understaked_workers() {
     let w = worker(0);
-    let mut sim = Sim::new(&[w.clone()]);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
     sim.block(|ext| {
         let stranger = worker(9).public();
         assert_eq!(start_computing(ext, &stranger, 0, STAKE).unwrap_err().error, "NotRegistered");
@@ -132,8 +132,8 @@ fn cannot_start_unregistered_or_understaked_workers() {
 #[test]
 fn answered_challenges_pay_missed_ones_make_unresponsive_and_answering_recovers() {
     let w = worker(0);
-    let mut sim = Sim::new(&[w.clone()]);
-    start_all(&mut sim, &[w.clone()]);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
+    start_all(&mut sim, std::slice::from_ref(&w));
     let pool_account = stake_pools::pool_account(0);
     // Run until challenged, answer promptly.
     let mut paid = 0;
@@ -194,8 +194,8 @@ fn answered_challenges_pay_missed_ones_make_unresponsive_and_answering_recovers(
 #[test]
 fn forged_or_stale_heartbeats_are_rejected() {
     let w = worker(0);
-    let mut sim = Sim::new(&[w.clone()]);
-    start_all(&mut sim, &[w.clone()]);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
+    start_all(&mut sim, std::slice::from_ref(&w));
     while sim.session(&w).pending.is_none() {
         sim.block(|_| {});
     }
@@ -226,8 +226,8 @@ fn forged_or_stale_heartbeats_are_rejected() {
 #[test]
 fn stop_cools_down_then_releases() {
     let w = worker(0);
-    let mut sim = Sim::new(&[w.clone()]);
-    start_all(&mut sim, &[w.clone()]);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
+    start_all(&mut sim, std::slice::from_ref(&w));
     sim.block(|ext| stop_computing(ext, &w.public()).unwrap());
     assert_eq!(sim.session(&w).state, WorkerState::CoolingDown);
     for _ in 0..ComputationParams::dev().cool_down_blocks {
@@ -379,8 +379,8 @@ fn who_is_challenged_at_a_block_is_unknown_before_that_block() {
 #[test]
 fn unresponsive_workers_keep_being_challenged_and_late_answers_do_not_count() {
     let w = worker(0);
-    let mut sim = Sim::new(&[w.clone()]);
-    start_all(&mut sim, &[w.clone()]);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
+    start_all(&mut sim, std::slice::from_ref(&w));
     // Never answer until unresponsive.
     while sim.session(&w).state != WorkerState::Unresponsive {
         sim.block(|_| {});
