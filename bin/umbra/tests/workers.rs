@@ -453,6 +453,56 @@ async fn encrypted_queries_are_answered_signed_and_refused_when_tampered_or_repl
         .expect("alpha still answers");
 }
 
+/// The attacks: a captured query is replayed after the worker is killed (SIGKILL) and restarted,
+/// within the query's time window; and a query with an absurd timestamp tries to overflow the
+/// window check (it used to panic while holding the enclave lock). The replay memory is sealed
+/// into the checkpoint right after the answer, so the restarted worker refuses the replay; the
+/// timestamp is a clear 400, and the worker keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_replayed_after_a_worker_restart_is_refused() {
+    let node = TestNode::dev();
+    let mut worker = TestWorker::start(&node, "gamma", "//Bob");
+    let id: Public = account(&worker.wait_registered(&node));
+    let client = Client::connect(&node.url()).await.expect("connect");
+    let keys = wclient::registered_keys(&client, &id).await.expect("registered keys");
+    let signer = pair("//Ferdie");
+
+    // A huge timestamp: refused with a clear message, no panic.
+    let request = QueryRequest::new_signed(
+        &signer,
+        id,
+        random_bytes::<16>(),
+        u64::MAX,
+        WorkerQuery::Status.encode(),
+    );
+    let (huge, _) = EncryptedQuery::seal(&request, &keys.ecdh).expect("seal query");
+    let (code, body) = post_query(&worker, &huge.encode());
+    assert_eq!(code, 400);
+    assert!(String::from_utf8_lossy(&body).contains("query timestamp"), "{body:?}");
+
+    let checkpoint = worker.base_path().join(umbra_worker::files::CHECKPOINT_FILE);
+    let before = std::fs::read(&checkpoint).ok();
+    let (query, _) = sealed_query(&signer, id, &keys.ecdh, WorkerQuery::Status);
+    let (code, body) = post_query(&worker, &query.encode());
+    assert_eq!(code, 200, "fresh query: {}", String::from_utf8_lossy(&body));
+    // The relayer seals a checkpoint within a round after an answered query.
+    wait_for(Duration::from_secs(30), "a checkpoint sealed after the query", || {
+        (std::fs::read(&checkpoint).ok() != before).then_some(())
+    });
+    node.wait_blocks(1);
+
+    worker.kill();
+    worker.restart();
+    assert!(worker.log().contains("enclave resumed from sealed checkpoint"), "{}", worker.log());
+    let (code, body) = post_query(&worker, &query.encode());
+    let message = String::from_utf8_lossy(&body);
+    assert_eq!(code, 400, "the replay after restart was answered: {message}");
+    assert!(message.contains("replayed query nonce"), "replay message: {message}");
+    wclient::query(&worker.url(), &keys, &signer, WorkerQuery::Status.encode())
+        .await
+        .expect("a fresh query is still answered");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Chain → enclave → chain
 // ---------------------------------------------------------------------------------------------

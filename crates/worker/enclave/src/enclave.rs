@@ -98,6 +98,9 @@ struct Checkpoint {
     registered: bool,
     egress: Egress,
     confidential: Vec<u8>,
+    /// The query replay memory ([`ReplayGuard::snapshot`]), so a restart does not forget which
+    /// queries were answered.
+    replay: Vec<u8>,
 }
 
 /// The trusted runtime.
@@ -175,6 +178,7 @@ impl Enclave {
         self.egress = cp.egress;
         self.registered = cp.registered;
         self.conf.restore(&cp.confidential)?;
+        self.replay = ReplayGuard::restore(&cp.replay)?;
         Ok(())
     }
 
@@ -188,10 +192,17 @@ impl Enclave {
             registered: self.registered,
             egress: self.egress.clone(),
             confidential: self.conf.snapshot(),
+            replay: self.replay.snapshot(),
         };
         self.platform
             .seal(CHECKPOINT_LABEL, &cp.encode())
             .map_err(|e| EnclaveError::Platform(e.to_string()))
+    }
+
+    /// How many query nonces the replay memory recorded since start (wrapping): when it changes
+    /// the host seals a checkpoint, so that a restart does not forget them.
+    pub fn queries_recorded(&self) -> u64 {
+        self.replay.recorded()
     }
 
     /// The identity key.

@@ -50,6 +50,8 @@ pub struct Relayer {
     operator: Pair,
     submitted: HashMap<u64, u64>,
     last_checkpoint: u64,
+    /// The enclave's count of recorded query nonces at the last checkpoint.
+    queries_at_checkpoint: u64,
     registration: Registration,
 }
 
@@ -61,7 +63,10 @@ impl Relayer {
         files: WorkerFiles,
         operator: Pair,
     ) -> Self {
-        let last_checkpoint = enclave.lock().expect("enclave lock").synced_number();
+        let (last_checkpoint, queries_at_checkpoint) = {
+            let e = enclave.lock().expect("enclave lock");
+            (e.synced_number(), e.queries_recorded())
+        };
         Relayer {
             client,
             enclave,
@@ -69,6 +74,7 @@ impl Relayer {
             operator,
             submitted: HashMap::new(),
             last_checkpoint,
+            queries_at_checkpoint,
             registration: Registration::Unknown,
         }
     }
@@ -130,12 +136,23 @@ impl Relayer {
 
     /// Seals a checkpoint to disk.
     pub fn checkpoint(&mut self) -> anyhow::Result<()> {
-        let (blob, number) = {
+        let (blob, number, queries) = {
             let e = self.enclave.lock().expect("enclave lock");
-            (e.checkpoint()?, e.synced_number())
+            (e.checkpoint()?, e.synced_number(), e.queries_recorded())
         };
         self.files.write(CHECKPOINT_FILE, &blob)?;
         self.last_checkpoint = number;
+        self.queries_at_checkpoint = queries;
+        Ok(())
+    }
+
+    /// Seals a checkpoint if the enclave answered queries since the last one, so that their
+    /// nonces survive a restart (the replay memory is part of the checkpoint).
+    pub fn persist_query_nonces(&mut self) -> anyhow::Result<()> {
+        let queries = self.enclave.lock().expect("enclave lock").queries_recorded();
+        if queries != self.queries_at_checkpoint {
+            self.checkpoint()?;
+        }
         Ok(())
     }
 
@@ -297,6 +314,7 @@ impl Relayer {
     pub async fn step(&mut self) -> anyhow::Result<()> {
         let head = self.sync_to_head().await?;
         self.persist_secrets()?;
+        self.persist_query_nonces()?;
         self.rebuild_contracts().await?;
         self.ensure_registered(head).await?;
         self.submit_egress(head).await?;

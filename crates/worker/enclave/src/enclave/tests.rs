@@ -5,7 +5,9 @@ use umbra_crypto::Pair;
 use umbra_node::{consensus::DevAuthority, ChainSpec, Node};
 use umbra_primitives::{
     mq::topics,
-    query::{EncryptedQuery, QueryRequest, QueryResponse, WorkerQuery, WorkerStatus},
+    query::{
+        EncryptedQuery, QueryRequest, QueryResponse, WorkerQuery, WorkerStatus, QUERY_MAX_SKEW_MS,
+    },
     simulated_enclave_measurement, simulated_enclave_signer, Block,
 };
 use umbra_runtime::{Call, Extrinsic};
@@ -235,4 +237,57 @@ fn encrypted_queries_are_answered_and_tampering_or_replay_refused() {
         enclave.handle_query(&q.encode()),
         Err(EnclaveError::QueryRejected(m)) if m.contains("another worker")
     ));
+}
+
+/// The attack: a query answered before a worker restart is replayed after it, within the time
+/// window. The replay memory is part of the sealed checkpoint, so the restarted enclave refuses
+/// it.
+#[test]
+fn a_query_replayed_after_a_restart_is_refused() {
+    let chain = Chain::new();
+    chain.author();
+    let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    let sealed = out.new_sealed_identity.unwrap();
+    feed(&mut enclave, &chain, 1).unwrap();
+    let now = chain.node.head().timestamp;
+    let alice = Pair::from_suri("//Alice").unwrap();
+    let (bytes, _, _) = query(&enclave, &alice, now, [7; 16], WorkerQuery::Status);
+    let recorded = enclave.queries_recorded();
+    enclave.handle_query(&bytes).unwrap();
+    assert_ne!(enclave.queries_recorded(), recorded, "the host sees it must checkpoint");
+    let cp = enclave.checkpoint().unwrap();
+    drop(enclave);
+
+    let (mut again, _) =
+        Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&cp)).unwrap();
+    assert!(matches!(
+        again.handle_query(&bytes),
+        Err(EnclaveError::QueryRejected(m)) if m.contains("replayed")
+    ));
+    // A fresh query from the same origin is answered.
+    let (fresh, _, _) = query(&again, &alice, now, [8; 16], WorkerQuery::Status);
+    again.handle_query(&fresh).unwrap();
+}
+
+/// The attack: a client-chosen timestamp near `u64::MAX` overflowed the window check and
+/// panicked while the host held the enclave lock. It is now a clear error, and the enclave keeps
+/// answering.
+#[test]
+fn a_huge_query_timestamp_is_refused_without_a_panic() {
+    let chain = Chain::new();
+    chain.author();
+    let (mut enclave, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    feed(&mut enclave, &chain, 1).unwrap();
+    let now = chain.node.head().timestamp;
+    let alice = Pair::from_suri("//Alice").unwrap();
+    for ts in [u64::MAX, u64::MAX.saturating_sub(QUERY_MAX_SKEW_MS / 2), 9_223_372_036_854_775_807]
+    {
+        let (bytes, _, _) = query(&enclave, &alice, ts, [9; 16], WorkerQuery::Status);
+        match enclave.handle_query(&bytes) {
+            Err(EnclaveError::QueryRejected(m)) => assert!(m.contains("query timestamp"), "{m}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    let (bytes, _, _) = query(&enclave, &alice, now, [9; 16], WorkerQuery::Status);
+    enclave.handle_query(&bytes).unwrap();
 }

@@ -468,7 +468,26 @@ fn only_the_council_sets_params_and_old_rates_apply_until_the_change() {
         Err("RequireCouncil".into())
     );
     let bad = VaultParams { default_after_blocks: 0, ..p.clone() };
-    assert_eq!(sim.vault(&council(), Call::SetParams { params: bad }), Err("InvalidParams".into()));
+    assert_eq!(
+        sim.vault(&council(), Call::SetParams { params: bad }),
+        Err("InvalidParams(\"defaultAfterBlocks\")".into())
+    );
+    // Every bound is enforced through the council call; `Sim::vault` also checks that a refused
+    // call leaves no state change and no event.
+    for (name, bad) in [
+        ("defaultAfterBlocks", VaultParams { default_after_blocks: u64::MAX, ..p.clone() }),
+        ("maxLoanPerBorrower", VaultParams { max_loan_per_borrower: Balance::MAX, ..p.clone() }),
+        (
+            "interestPerBlockPpb",
+            VaultParams { interest_per_block_ppb: MAX_INTEREST_PER_BLOCK_PPB + 1, ..p.clone() },
+        ),
+    ] {
+        assert_eq!(
+            sim.vault(&council(), Call::SetParams { params: bad }),
+            Err(format!("InvalidParams({name:?})"))
+        );
+    }
+    assert_eq!(sim.read(params), VaultParams::default());
     let events = sim.vault(&council(), Call::SetParams { params: p.clone() }).unwrap();
     assert_eq!(vault_events(&events), vec![Event::ParamsChanged { params: p.clone() }]);
     assert_eq!(sim.read(params), p);
