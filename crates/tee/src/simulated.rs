@@ -346,6 +346,8 @@ mod tests {
             allow_simulated: true,
             simulated_roots: vec![dev_vendor_root().public()],
             allow_dcap: false,
+            allow_tdx: false,
+            dcap: crate::DcapPolicy::default(),
             now_ms: NOW,
             max_age_ms: 60_000,
         }

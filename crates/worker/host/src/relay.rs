@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jsonrpsee::rpc_params;
 use serde_json::Value;
 use umbra_client::{cli::failure_reason, Client};
-use umbra_enclave::Enclave;
+use umbra_enclave::{Enclave, EnclaveError};
 use umbra_primitives::{json::from_hex, Pair};
 use umbra_runtime::{mq, registry, Call};
 
@@ -159,12 +159,21 @@ impl Relayer {
             self.registration = Registration::Done;
             return Ok(());
         }
-        let payload = self.enclave.lock().expect("enclave lock").registration(now_ms())?;
+        let operator = self.operator.public();
+        let payload =
+            match self.enclave.lock().expect("enclave lock").registration(&operator, now_ms()) {
+                Ok(p) => p,
+                Err(EnclaveError::BenchmarkRunning { blocks_left }) => {
+                    tracing::debug!(blocks_left, "benchmark running before registration");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
         let call = Call::Registry(registry::Call::RegisterWorker {
             identity: payload.identity,
             ecdh: payload.ecdh,
             attestation: payload.attestation,
-            operator: self.operator.public(),
+            operator: payload.operator,
             benchmark: payload.benchmark,
             benchmark_signature: payload.benchmark_signature,
         });
