@@ -241,7 +241,7 @@ mod tests {
     }
 
     fn reg48(quote: &[u8], offset: usize) -> [u8; 48] {
-        quote[offset..offset + 48].try_into().unwrap()
+        quote[offset..offset.saturating_add(48)].try_into().unwrap()
     }
 
     /// 2025-07-01T00:00:00Z, inside the collateral's validity window.

@@ -88,7 +88,7 @@ async fn produce_blocks(node: Arc<Node>, block_time_override: Option<u64>) {
         let due = node.head().timestamp.saturating_add(block_time);
         let now = now_ms();
         if due > now {
-            tokio::time::sleep(Duration::from_millis(due - now)).await;
+            tokio::time::sleep(Duration::from_millis(due.saturating_sub(now))).await;
         }
         let n = node.clone();
         match tokio::task::spawn_blocking(move || n.author_block()).await {

@@ -85,12 +85,13 @@ impl Relayer {
     /// Feeds every block up to the chain head into the enclave; returns the head number.
     pub async fn sync_to_head(&mut self) -> anyhow::Result<u64> {
         let head = self.client.head().await?.number;
-        let from = self.synced() + 1;
+        let from = self.synced().saturating_add(1);
         if from > head {
             return Ok(head);
         }
-        let bar = (head + 1 - from >= PROGRESS_THRESHOLD).then(|| {
-            let pb = ProgressBar::new(head + 1 - from);
+        let behind = head.saturating_add(1).saturating_sub(from);
+        let bar = (behind >= PROGRESS_THRESHOLD).then(|| {
+            let pb = ProgressBar::new(behind);
             pb.set_style(
                 ProgressStyle::with_template(
                     "syncing enclave [{bar:40}] {pos}/{len} blocks ({per_sec}, {eta})",
@@ -117,7 +118,7 @@ impl Relayer {
             if let Some(pb) = &bar {
                 pb.inc(1);
             }
-            if n >= self.last_checkpoint + CHECKPOINT_EVERY {
+            if n >= self.last_checkpoint.saturating_add(CHECKPOINT_EVERY) {
                 self.checkpoint()?;
             }
         }
@@ -184,7 +185,7 @@ impl Relayer {
         } else {
             let reason = failure_reason(&inclusion).unwrap_or_else(|| "unknown error".into());
             tracing::error!(%reason, "worker registration refused by the chain");
-            self.registration = Registration::RetryAt(head + REGISTER_RETRY);
+            self.registration = Registration::RetryAt(head.saturating_add(REGISTER_RETRY));
         }
         Ok(())
     }
@@ -196,14 +197,18 @@ impl Relayer {
         let pending_seqs: Vec<u64> = pending.iter().map(|m| m.sequence).collect();
         self.submitted.retain(|seq, _| pending_seqs.contains(seq));
         for message in pending {
-            if self.submitted.get(&message.sequence).is_some_and(|at| head < at + RESUBMIT_AFTER) {
+            if self
+                .submitted
+                .get(&message.sequence)
+                .is_some_and(|at| head < at.saturating_add(RESUBMIT_AFTER))
+            {
                 continue;
             }
             let seq = message.sequence;
             let call = Call::Mq(mq::Call::SyncOffchainMessage { message });
             // Several workers may share one operator account: when another one took the nonce
             // first, sign again with the next free nonce.
-            let mut attempts = 0;
+            let mut attempts: u64 = 0;
             loop {
                 let bytes = self.client.sign(&self.operator, call.clone(), 0).await?;
                 match self.client.submit(&bytes).await {
@@ -215,8 +220,11 @@ impl Relayer {
                     Err(umbra_client::ClientError::Rpc { code: 1006 | 1011 | 1012, .. })
                         if attempts < 5 =>
                     {
-                        attempts += 1;
-                        tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
+                        attempts = attempts.saturating_add(1);
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            attempts.saturating_mul(20),
+                        ))
+                        .await;
                     }
                     Err(e) => {
                         tracing::warn!(seq, error = %e, "egress submission refused");
@@ -262,7 +270,7 @@ impl Relayer {
             let mut commands = Vec::new();
             let mut from = r.from;
             while from < r.to {
-                let to = (from + 1000).min(r.to);
+                let to = from.saturating_add(1000).min(r.to);
                 let hex: String = self
                     .client
                     .call("umbra_contractCommands", rpc_params![r.contract, from, to])
@@ -274,7 +282,7 @@ impl Relayer {
                 if records.is_empty() {
                     break;
                 }
-                from += records.len() as u64;
+                from = from.saturating_add(records.len() as u64);
                 commands.extend(records.into_iter().map(|(seq, c)| {
                     umbra_enclave::confidential::LoggedCommand {
                         seq,

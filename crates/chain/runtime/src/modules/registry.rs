@@ -210,7 +210,12 @@ impl BenchmarkReport {
     /// (not `end_number`) means withholding blocks from the enclave cannot shrink the span.
     pub fn score_at(&self, now: BlockNumber, cap: u64) -> u64 {
         let blocks = now.saturating_sub(self.start_number).max(1);
-        (self.work / blocks / WORK_UNITS_PER_POINT).min(cap)
+        self.work
+            .checked_div(blocks)
+            .unwrap_or(0)
+            .checked_div(WORK_UNITS_PER_POINT)
+            .unwrap_or(0)
+            .min(cap)
     }
 }
 

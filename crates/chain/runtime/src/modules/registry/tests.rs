@@ -569,9 +569,13 @@ fn policy_parameters_are_bounded() {
     let ok = dev_policy();
     assert_eq!(ok.validate(), Ok(()));
     assert_eq!(crate::genesis::RegistryGenesis::local().policy.validate(), Ok(()));
-    let cases: Vec<(fn(&mut AttestationPolicy), &str)> = vec![
+    type Breaker = fn(&mut AttestationPolicy);
+    let cases: Vec<(Breaker, &str)> = vec![
         (|p| p.max_anchor_age_blocks = 0, "maxAnchorAgeBlocks"),
-        (|p| p.max_anchor_age_blocks = system::BLOCK_HASH_COUNT + 1, "maxAnchorAgeBlocks"),
+        (
+            |p| p.max_anchor_age_blocks = system::BLOCK_HASH_COUNT.saturating_add(1),
+            "maxAnchorAgeBlocks",
+        ),
         (|p| p.max_benchmark_score = 0, "maxBenchmarkScore"),
         (|p| p.max_benchmark_score = MAX_SCORE + 1, "maxBenchmarkScore"),
         (|p| p.max_quote_age_ms = 10, "maxQuoteAgeMs"),
