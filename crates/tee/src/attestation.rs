@@ -65,10 +65,13 @@ impl Attestation {
     /// The key under which a verifier remembers this attestation as used: BLAKE2b-256 of
     /// SCALE(`"umbra/attestation-reuse/v1"`, kind, quote). It covers the quote alone, never
     /// the collateral: the same DCAP quote presented with other (also valid) collateral has
-    /// the same key, so it cannot be used twice.
+    /// the same key, so it cannot be used twice. A simulated quote is signed whole (its
+    /// platform certificate included), so its key covers all of it.
     pub fn reuse_key(&self) -> [u8; 32] {
         const DOMAIN: &[u8] = b"umbra/attestation-reuse/v1";
         match self {
+            // The platform key's signature covers the whole simulated quote, certificate
+            // included: there is no separate collateral.
             Attestation::Simulated(q) => {
                 umbra_crypto::blake2_256(&(DOMAIN, AttestationType::Simulated, q).encode())
             }

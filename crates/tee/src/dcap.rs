@@ -212,7 +212,8 @@ mod tests {
     //! `sample/sgx_quote_collateral.json`). The quote is signed by an Intel-issued PCK
     //! certificate chaining to Intel's SGX root CA. Its collateral is valid from
     //! 2025-06-19T10:56:11Z (TCB info issue date) to 2025-07-19T10:01:18Z (QE identity
-    //! next update). `sample/tdx_quote` is a genuine TDX quote from the same repository.
+    //! next update). `sample/tdx_quote` with `sample/tdx_quote_collateral.json` is a genuine
+    //! TDX quote from the same repository (see `testdata/README.md`).
 
     use super::*;
     use crate::attestation::{
@@ -483,8 +484,8 @@ mod tests {
     #[test]
     fn collateral_older_than_the_maximum_is_refused() {
         let collateral: QuoteCollateralV3 = serde_json::from_slice(SGX_COLLATERAL_JSON).unwrap();
-        // The older issue date is the TCB info's? Both dates are 2025-06-19; the age at
-        // WINDOW_START_MS (TCB info issue date) is at most a few minutes.
+        // The age counts from the older of the TCB info and QE identity issue dates, which is
+        // at or before the TCB info's (WINDOW_START_MS).
         let age = collateral_age_ms(&collateral, INSIDE_WINDOW_MS).unwrap();
         assert!(age >= INSIDE_WINDOW_MS - WINDOW_START_MS, "{age}");
         let mut p = policy(INSIDE_WINDOW_MS);
