@@ -24,18 +24,24 @@ pub const BENCHMARK_BLOCKS: BlockNumber = 2;
 /// hashes; a registration refused and retried later needs a fresh span).
 pub const BENCHMARK_MAX_AGE: BlockNumber = 100;
 
+/// A benchmark whose report was taken stops this many blocks later if its registration has not
+/// been seen by then (a refused registration must not keep the host's CPU busy; a retry starts
+/// a new one).
+pub const BENCHMARK_LINGER: BlockNumber = 10;
+
 /// A running benchmark.
 #[derive(Clone, Debug)]
 pub struct Benchmark {
     start: Option<(BlockNumber, H256)>,
     work: u64,
     done: bool,
+    reported_at: Option<BlockNumber>,
     buf: [u8; UNIT_BYTES],
 }
 
 impl Default for Benchmark {
     fn default() -> Self {
-        Benchmark { start: None, work: 0, done: false, buf: [0u8; UNIT_BYTES] }
+        Benchmark { start: None, work: 0, done: false, reported_at: None, buf: [0u8; UNIT_BYTES] }
     }
 }
 
@@ -45,6 +51,7 @@ impl Benchmark {
         self.start = Some((number, hash));
         self.work = 0;
         self.done = false;
+        self.reported_at = None;
         self.buf = [0u8; UNIT_BYTES];
         self.buf[..32].copy_from_slice(hash.as_bytes());
     }
@@ -62,6 +69,19 @@ impl Benchmark {
     /// Stops counting (the registration landed).
     pub fn finish(&mut self) {
         self.done = true;
+    }
+
+    /// Notes that a report was handed out at block `number`.
+    pub fn reported(&mut self, number: BlockNumber) {
+        self.reported_at = Some(number);
+    }
+
+    /// Called for each verified block: stops a benchmark whose report was handed out more than
+    /// [`BENCHMARK_LINGER`] blocks ago.
+    pub fn on_block(&mut self, number: BlockNumber) {
+        if self.reported_at.is_some_and(|r| number > r.saturating_add(BENCHMARK_LINGER)) {
+            self.done = true;
+        }
     }
 
     /// Work units counted so far.
@@ -115,5 +135,11 @@ mod tests {
         b.start(9, H256::hash(b"9"));
         assert_eq!(b.work(), 0, "a restart counts from zero");
         assert!(b.is_running());
+        // A report handed out and no registration seen: it stops after the linger period.
+        b.reported(11);
+        b.on_block(11 + BENCHMARK_LINGER);
+        assert!(b.is_running());
+        b.on_block(12 + BENCHMARK_LINGER);
+        assert!(!b.is_running() && !b.round());
     }
 }

@@ -220,6 +220,7 @@ impl Enclave {
         for record in events {
             self.process(number, hash, record);
         }
+        self.benchmark.on_block(number);
         Ok(number)
     }
 
@@ -401,6 +402,7 @@ impl Enclave {
             .map_err(|e| EnclaveError::Platform(e.to_string()))?;
         let benchmark_signature =
             self.keys.identity.sign(&benchmark.signing_payload(&genesis, &identity, operator));
+        self.benchmark.reported(end_number);
         Ok(RegistrationPayload {
             identity,
             ecdh,
