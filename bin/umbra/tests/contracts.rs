@@ -256,11 +256,23 @@ async fn confidential_contract_lifecycle() {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
             as u64;
-    let attestation =
-        platform.quote(&expected_report_data(&rogue.public(), &ecdh, &genesis), now).unwrap();
-    let benchmark = BenchmarkReport { iterations: 10_000, elapsed_ms: 200 };
-    let benchmark_signature = rogue.sign(&benchmark.signing_payload(&genesis, &rogue.public()));
     let ferdie = pair("//Ferdie");
+    let head = Client::connect(&node.url()).await.expect("connect").head().await.expect("head");
+    let benchmark = BenchmarkReport {
+        work: 10_000,
+        start_number: head.number,
+        start_hash: head.hash(),
+        end_number: head.number,
+        end_hash: head.hash(),
+    };
+    let attestation = platform
+        .quote(
+            &expected_report_data(&rogue.public(), &ecdh, &genesis, &ferdie.public(), &benchmark),
+            now,
+        )
+        .unwrap();
+    let benchmark_signature =
+        rogue.sign(&benchmark.signing_payload(&genesis, &rogue.public(), &ferdie.public()));
     ok(
         &client,
         &ferdie,

@@ -38,8 +38,7 @@ pub type Extrinsic = umbra_primitives::UncheckedExtrinsic<Call>;
 
 /// Every call of the runtime. The first byte of an encoded call is the module index, the second
 /// the call index inside the module; both are stable.
-// Calls are decoded once per extrinsic and moved, never stored in bulk: boxing the attestation
-// would only add an allocation.
+// `registry::register_worker` (quote and benchmark) is the largest call; see there.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub enum Call {

@@ -7,7 +7,7 @@ use umbra_crypto::{EcdhPublic, Public, Signature};
 use umbra_primitives::{
     mq::{topics, Challenge, Heartbeat, MessageOrigin, Pong},
     query::{WorkerQuery, WorkerStatus},
-    BlockNumber, Header, H256,
+    AccountId, BlockNumber, Header, H256,
 };
 use umbra_runtime::{
     computation, contracts, gatekeeper, mq,
@@ -17,7 +17,7 @@ use umbra_runtime::{
 use umbra_tee::{Attestation, AttestationType, Measurement, Platform};
 
 use crate::{
-    benchmark,
+    benchmark::{Benchmark, BENCHMARK_BLOCKS, BENCHMARK_MAX_AGE},
     confidential::{Confidential, Ctx, LoggedCommand, ReplayRequest},
     egress::Egress,
     error::{decode, EnclaveError, Result},
@@ -28,8 +28,6 @@ use crate::{
 
 /// Seal label of checkpoints.
 pub const CHECKPOINT_LABEL: &[u8] = b"umbra/enclave/checkpoint/v1";
-/// How long the start-up benchmark runs.
-pub const BENCHMARK_MS: u64 = 200;
 
 /// The genesis the host supplies (checked by the light client).
 #[derive(Clone, Debug)]
@@ -56,11 +54,14 @@ pub struct RegistrationPayload {
     pub identity: Public,
     /// ECDH key.
     pub ecdh: EcdhPublic,
-    /// Quote binding both keys and the genesis.
+    /// Quote over [`registry::expected_report_data`]: both keys, the genesis, the operator and
+    /// the benchmark (whose end block is a recent block this enclave verified).
     pub attestation: Attestation,
-    /// Start-up benchmark.
+    /// The operator the enclave was asked to register under.
+    pub operator: AccountId,
+    /// Benchmark measured in chain blocks.
     pub benchmark: BenchmarkReport,
-    /// Identity's signature over the benchmark.
+    /// Identity's signature over operator and benchmark.
     pub benchmark_signature: Signature,
 }
 
@@ -85,7 +86,8 @@ pub struct EnclaveInfo {
     pub registered: bool,
     /// Egress messages waiting for the chain.
     pub pending_egress: usize,
-    /// Benchmark score.
+    /// Benchmark score so far (work per block since its start block, up to the last verified
+    /// block; the chain computes the recorded one).
     pub benchmark_score: u64,
 }
 
@@ -111,7 +113,7 @@ pub struct Enclave {
     egress: Egress,
     registered: bool,
     replay: ReplayGuard,
-    benchmark: BenchmarkReport,
+    benchmark: Benchmark,
     conf: Confidential,
 }
 
@@ -125,8 +127,9 @@ impl std::fmt::Debug for Enclave {
 }
 
 impl Enclave {
-    /// Starts the enclave: checks the genesis, unseals (or generates and seals) its keys, resumes
-    /// from a sealed checkpoint if one is given and valid, and runs the start-up benchmark.
+    /// Starts the enclave: checks the genesis, unseals (or generates and seals) its keys and
+    /// resumes from a sealed checkpoint if one is given and valid. The benchmark starts with
+    /// the first [`Enclave::registration`] request.
     pub fn init(
         platform: Arc<dyn Platform>,
         genesis: &GenesisInfo,
@@ -154,7 +157,7 @@ impl Enclave {
             egress: Egress::default(),
             registered: false,
             replay: ReplayGuard::default(),
-            benchmark: benchmark::run(BENCHMARK_MS),
+            benchmark: Benchmark::default(),
             conf,
         };
         let mut resumed_at = None;
@@ -228,6 +231,7 @@ impl Enclave {
         for record in events {
             self.process(number, hash, record);
         }
+        self.benchmark.on_block(number);
         Ok(number)
     }
 
@@ -269,6 +273,9 @@ impl Enclave {
                     && payload == me.encode()
                 {
                     self.registered = true;
+                    if self.benchmark.started_at().is_some_and(|s| s <= number) {
+                        self.benchmark.finish();
+                    }
                 } else if topic == topics::CHALLENGE
                     && origin == MessageOrigin::Module(computation::MODULE.into())
                 {
@@ -353,25 +360,66 @@ impl Enclave {
         self.egress.pending()
     }
 
-    /// Builds the registration payload: a fresh quote over
-    /// `blake2_256(identity ‖ ecdh ‖ genesis)` and the signed benchmark.
-    pub fn registration(&self, now_ms: u64) -> Result<RegistrationPayload> {
+    /// Does one round of benchmark work if a benchmark is running; returns whether it did. The
+    /// host calls this in a loop while it waits for blocks; the work counts toward the score
+    /// only per chain block (see [`crate::benchmark`]).
+    pub fn benchmark_round(&mut self) -> bool {
+        self.benchmark.round()
+    }
+
+    /// Whether a benchmark is running (the host should keep calling
+    /// [`Enclave::benchmark_round`]).
+    pub fn benchmark_running(&self) -> bool {
+        self.benchmark.is_running()
+    }
+
+    /// Builds the registration payload for `operator`: the benchmark over chain blocks, ending at
+    /// the last block this enclave's light client verified (a recent block hash, the quote's
+    /// freshness), a fresh quote over [`registry::expected_report_data`] (keys, genesis,
+    /// operator, benchmark), and the identity's signature over operator and benchmark.
+    ///
+    /// The first call (or one whose benchmark started more than
+    /// [`crate::benchmark::BENCHMARK_MAX_AGE`] blocks ago) starts the benchmark at the last
+    /// verified block and returns [`EnclaveError::BenchmarkRunning`]; so does any call before
+    /// [`BENCHMARK_BLOCKS`] more blocks were verified.
+    pub fn registration(
+        &mut self,
+        operator: &AccountId,
+        now_ms: u64,
+    ) -> Result<RegistrationPayload> {
+        let last = self.light.last();
+        let (end_number, end_hash) = (last.number, last.hash());
+        let stale = self
+            .benchmark
+            .started_at()
+            .is_none_or(|s| end_number.saturating_sub(s) > BENCHMARK_MAX_AGE);
+        if stale || !self.benchmark.is_running() {
+            self.benchmark.start(end_number, end_hash);
+        }
+        let Some(benchmark) = self.benchmark.report(end_number, end_hash) else {
+            let target = self.benchmark.started_at().unwrap_or(end_number);
+            return Err(EnclaveError::BenchmarkRunning {
+                blocks_left: target.saturating_add(BENCHMARK_BLOCKS).saturating_sub(end_number),
+            });
+        };
         let identity = self.keys.identity.public();
         let ecdh = self.keys.ecdh.public();
-        let report_data = registry::expected_report_data(&identity, &ecdh, &self.keys.genesis_hash);
+        let genesis = self.keys.genesis_hash;
+        let report_data =
+            registry::expected_report_data(&identity, &ecdh, &genesis, operator, &benchmark);
         let attestation = self
             .platform
             .quote(&report_data, now_ms)
             .map_err(|e| EnclaveError::Platform(e.to_string()))?;
-        let benchmark_signature = self
-            .keys
-            .identity
-            .sign(&self.benchmark.signing_payload(&self.keys.genesis_hash, &identity));
+        let benchmark_signature =
+            self.keys.identity.sign(&benchmark.signing_payload(&genesis, &identity, operator));
+        self.benchmark.reported(end_number);
         Ok(RegistrationPayload {
             identity,
             ecdh,
             attestation,
-            benchmark: self.benchmark.clone(),
+            operator: *operator,
+            benchmark,
             benchmark_signature,
         })
     }
@@ -388,7 +436,10 @@ impl Enclave {
             synced_hash: self.light.last().hash(),
             registered: self.registered,
             pending_egress: self.egress.pending().len(),
-            benchmark_score: self.benchmark.score(),
+            benchmark_score: self
+                .benchmark
+                .report(self.light.last().number, self.light.last().hash())
+                .map_or(0, |r| r.score_at(r.end_number, registry::MAX_SCORE)),
         }
     }
 

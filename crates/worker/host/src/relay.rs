@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jsonrpsee::rpc_params;
 use serde_json::Value;
 use umbra_client::{cli::failure_reason, Client};
-use umbra_enclave::Enclave;
+use umbra_enclave::{Enclave, EnclaveError};
 use umbra_primitives::{json::from_hex, Pair};
 use umbra_runtime::{mq, registry, Call};
 
@@ -91,12 +91,13 @@ impl Relayer {
     /// Feeds every block up to the chain head into the enclave; returns the head number.
     pub async fn sync_to_head(&mut self) -> anyhow::Result<u64> {
         let head = self.client.head().await?.number;
-        let from = self.synced() + 1;
+        let from = self.synced().saturating_add(1);
         if from > head {
             return Ok(head);
         }
-        let bar = (head + 1 - from >= PROGRESS_THRESHOLD).then(|| {
-            let pb = ProgressBar::new(head + 1 - from);
+        let behind = head.saturating_add(1).saturating_sub(from);
+        let bar = (behind >= PROGRESS_THRESHOLD).then(|| {
+            let pb = ProgressBar::new(behind);
             pb.set_style(
                 ProgressStyle::with_template(
                     "syncing enclave [{bar:40}] {pos}/{len} blocks ({per_sec}, {eta})",
@@ -123,7 +124,7 @@ impl Relayer {
             if let Some(pb) = &bar {
                 pb.inc(1);
             }
-            if n >= self.last_checkpoint + CHECKPOINT_EVERY {
+            if n >= self.last_checkpoint.saturating_add(CHECKPOINT_EVERY) {
                 self.checkpoint()?;
             }
         }
@@ -176,12 +177,21 @@ impl Relayer {
             self.registration = Registration::Done;
             return Ok(());
         }
-        let payload = self.enclave.lock().expect("enclave lock").registration(now_ms())?;
+        let operator = self.operator.public();
+        let payload =
+            match self.enclave.lock().expect("enclave lock").registration(&operator, now_ms()) {
+                Ok(p) => p,
+                Err(EnclaveError::BenchmarkRunning { blocks_left }) => {
+                    tracing::debug!(blocks_left, "benchmark running before registration");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
         let call = Call::Registry(registry::Call::RegisterWorker {
             identity: payload.identity,
             ecdh: payload.ecdh,
             attestation: payload.attestation,
-            operator: self.operator.public(),
+            operator: payload.operator,
             benchmark: payload.benchmark,
             benchmark_signature: payload.benchmark_signature,
         });
@@ -192,7 +202,7 @@ impl Relayer {
         } else {
             let reason = failure_reason(&inclusion).unwrap_or_else(|| "unknown error".into());
             tracing::error!(%reason, "worker registration refused by the chain");
-            self.registration = Registration::RetryAt(head + REGISTER_RETRY);
+            self.registration = Registration::RetryAt(head.saturating_add(REGISTER_RETRY));
         }
         Ok(())
     }
@@ -204,14 +214,18 @@ impl Relayer {
         let pending_seqs: Vec<u64> = pending.iter().map(|m| m.sequence).collect();
         self.submitted.retain(|seq, _| pending_seqs.contains(seq));
         for message in pending {
-            if self.submitted.get(&message.sequence).is_some_and(|at| head < at + RESUBMIT_AFTER) {
+            if self
+                .submitted
+                .get(&message.sequence)
+                .is_some_and(|at| head < at.saturating_add(RESUBMIT_AFTER))
+            {
                 continue;
             }
             let seq = message.sequence;
             let call = Call::Mq(mq::Call::SyncOffchainMessage { message });
             // Several workers may share one operator account: when another one took the nonce
             // first, sign again with the next free nonce.
-            let mut attempts = 0;
+            let mut attempts: u64 = 0;
             loop {
                 let bytes = self.client.sign(&self.operator, call.clone(), 0).await?;
                 match self.client.submit(&bytes).await {
@@ -223,8 +237,11 @@ impl Relayer {
                     Err(umbra_client::ClientError::Rpc { code: 1006 | 1011 | 1012, .. })
                         if attempts < 5 =>
                     {
-                        attempts += 1;
-                        tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
+                        attempts = attempts.saturating_add(1);
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            attempts.saturating_mul(20),
+                        ))
+                        .await;
                     }
                     Err(e) => {
                         tracing::warn!(seq, error = %e, "egress submission refused");
@@ -270,7 +287,7 @@ impl Relayer {
             let mut commands = Vec::new();
             let mut from = r.from;
             while from < r.to {
-                let to = (from + 1000).min(r.to);
+                let to = from.saturating_add(1000).min(r.to);
                 let hex: String = self
                     .client
                     .call("umbra_contractCommands", rpc_params![r.contract, from, to])
@@ -282,7 +299,7 @@ impl Relayer {
                 if records.is_empty() {
                     break;
                 }
-                from += records.len() as u64;
+                from = from.saturating_add(records.len() as u64);
                 commands.extend(records.into_iter().map(|(seq, c)| {
                     umbra_enclave::confidential::LoggedCommand {
                         seq,
