@@ -149,7 +149,11 @@ async fn start_confidential(client: &Client) -> anyhow::Result<()> {
     let inc = client
         .sign_and_watch(
             &alice,
-            Call::Contracts(contracts::Call::Deploy { kind, salt: b"umbra-dev-demo".to_vec() }),
+            Call::Contracts(contracts::Call::Deploy {
+                kind,
+                salt: b"umbra-dev-demo".to_vec(),
+                quorum: None,
+            }),
             0,
         )
         .await?;
