@@ -12,7 +12,8 @@
 //! | `umbra_workerSession(identity)`, `umbra_computation` | computing state, emission, counts |
 //! | `umbra_pools`, `umbra_pool(id)`, `umbra_poolStake(id, address)` | stake pools, one pool with its queue and loan, an account's shares and pending rewards |
 //! | `umbra_vault`, `umbra_vaultPosition(address)`, `umbra_loan(pool)` | the lending vault (state, parameters, share price), a lender's position, a pool's loan |
-//! | `umbra_contract(id)`, `umbra_contracts`, `umbra_contractCommands(id, from, to)`, `umbra_contractCheckpoint(id)`, `umbra_gatekeepers` | contracts and gatekeepers |
+//! | `umbra_contract(id)`, `umbra_contracts`, `umbra_contractCommands(id, from, to)`, `umbra_gatekeepers` | contracts and gatekeepers |
+//! | `umbra_putCheckpoint(id, seq, hex)`, `umbra_getCheckpoint(id, seq)` | the off-chain store of encrypted contract checkpoints (a blob is accepted only if its hash is the one the chain recorded) |
 //! | `umbra_blockWithEvents(number)` | SCALE block and events, for a worker's enclave to verify |
 //!
 //! A refused transaction gets the runtime's stable error code (1001–1013) and a one-line message.
@@ -308,10 +309,10 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
     })?;
     m.register_method("umbra_contracts", |_, node, _| -> Result<Value, ErrorObjectOwned> {
         node.with_state(|st| {
-            let ids = umbra_runtime::contracts::CONTRACT_LIST.get_or_default(st);
-            json!(ids
-                .iter()
-                .filter_map(|id| umbra_runtime::contracts::contract(st, id))
+            use umbra_runtime::contracts as c;
+            json!((0..c::contract_count(st))
+                .filter_map(|i| c::CONTRACT_AT.get(st, &i))
+                .filter_map(|id| c::contract(st, &id))
                 .collect::<Vec<_>>())
         })
         .map_err(internal)
@@ -335,14 +336,52 @@ pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
             Ok(to_hex(&parity_scale_codec::Encode::encode(&records)))
         },
     )?;
+    // Off-chain checkpoint blobs: files `<id>-<seq>.bin` in `Node::checkpoint_dir`.
     m.register_method(
-        "umbra_contractCheckpoint",
+        "umbra_putCheckpoint",
+        |params, node, _| -> Result<H256, ErrorObjectOwned> {
+            let (id, seq, hex): (H256, u64, String) = params.parse()?;
+            use umbra_runtime::contracts as c;
+            let (record, max) = node
+                .with_state(|st| (c::CHECKPOINTS.get(st, &(id, seq)), c::params(st)))
+                .map_err(internal)?;
+            let max = usize::try_from(max.max_checkpoint_bytes).unwrap_or(usize::MAX);
+            if hex.len() / 2 > max.saturating_add(1) {
+                return Err(invalid_params(format!("checkpoint larger than {max} bytes")));
+            }
+            let blob = from_hex(&hex).map_err(invalid_params)?;
+            let record = record.ok_or_else(|| {
+                invalid_params(format!("no checkpoint of {id} at #{seq} is recorded on chain"))
+            })?;
+            let hash = H256::hash(&blob);
+            if hash != record.blob_hash {
+                return Err(invalid_params(format!(
+                    "blob hash {hash} differs from the recorded {}",
+                    record.blob_hash
+                )));
+            }
+            let dir = node.checkpoint_dir();
+            let write = || -> std::io::Result<()> {
+                std::fs::create_dir_all(&dir)?;
+                let name = format!("{id}-{seq}.bin");
+                let tmp = dir.join(format!("{name}.tmp"));
+                std::fs::write(&tmp, &blob)?;
+                std::fs::rename(&tmp, dir.join(name))
+            };
+            write().map_err(internal)?;
+            Ok(hash)
+        },
+    )?;
+    m.register_method(
+        "umbra_getCheckpoint",
         |params, node, _| -> Result<Option<String>, ErrorObjectOwned> {
-            let (id,): (H256,) = params.parse()?;
-            Ok(node
-                .with_state(|st| umbra_runtime::contracts::CHECKPOINTS.get(st, &id))
-                .map_err(internal)?
-                .map(|b| to_hex(&b)))
+            let (id, seq): (H256, u64) = params.parse()?;
+            let path = node.checkpoint_dir().join(format!("{id}-{seq}.bin"));
+            match std::fs::read(path) {
+                Ok(blob) => Ok(Some(to_hex(&blob))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(internal(e)),
+            }
         },
     )?;
     m.register_method("umbra_gatekeepers", |_, node, _| -> Result<Value, ErrorObjectOwned> {
@@ -393,4 +432,67 @@ pub async fn start(
     let bound = server.local_addr()?;
     let handle = server.start(module(node)?);
     Ok((bound, handle))
+}
+
+#[cfg(test)]
+mod checkpoint_store_tests {
+    use umbra_primitives::{Block, Header, Pair};
+    use umbra_runtime::contracts::{CheckpointRecord, CHECKPOINTS};
+
+    use super::*;
+    use crate::{chain_spec::ChainSpec, consensus::DevAuthority};
+
+    /// A dev node whose genesis state also records a checkpoint hash of `blob` for `(id, 7)`.
+    fn node_with_recorded(dir: &std::path::Path, id: H256, blob: &[u8]) -> Arc<Node> {
+        let spec = ChainSpec::dev();
+        let (mut state, _) = spec.genesis().unwrap();
+        let record = CheckpointRecord {
+            seq: 7,
+            state_hash: H256([1; 32]),
+            log_hash: H256([2; 32]),
+            blob_hash: H256::hash(blob),
+        };
+        state.push((CHECKPOINTS.key(&(id, 7)), parity_scale_codec::Encode::encode(&record)));
+        state.sort();
+        let root = H256(umbra_chain_storage::compute_root(state.iter().cloned()));
+        let genesis = Block { header: Header::genesis(root, 0), extrinsics: Vec::new() };
+        let alice = Pair::from_suri("//Alice").unwrap();
+        Node::open_with_genesis(dir, spec, Arc::new(DevAuthority::new(alice)), state, genesis)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn large_checkpoints_are_stored_off_chain_only_under_the_recorded_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = H256([9; 32]);
+        // Larger than the 48 KiB an on-chain value used to allow.
+        let blob: Vec<u8> = (0..200 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let node = node_with_recorded(dir.path(), id, &blob);
+        let rpc = module(node.clone()).unwrap();
+        let get = |seq: u64| {
+            let rpc = &rpc;
+            async move { rpc.call::<_, Option<String>>("umbra_getCheckpoint", (id, seq)).await.unwrap() }
+        };
+        assert_eq!(get(7).await, None, "nothing stored yet");
+
+        // A blob whose hash is not the recorded one is refused, and nothing is written.
+        let mut bad = blob.clone();
+        bad[1000] ^= 1;
+        let err =
+            rpc.call::<_, H256>("umbra_putCheckpoint", (id, 7u64, to_hex(&bad))).await.unwrap_err();
+        assert!(err.to_string().contains("differs from the recorded"), "{err}");
+        assert_eq!(get(7).await, None);
+        // No checkpoint recorded at that sequence number.
+        let err = rpc
+            .call::<_, H256>("umbra_putCheckpoint", (id, 8u64, to_hex(&blob)))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no checkpoint"), "{err}");
+
+        // The real blob is stored and served back byte for byte.
+        let hash: H256 = rpc.call("umbra_putCheckpoint", (id, 7u64, to_hex(&blob))).await.unwrap();
+        assert_eq!(hash, H256::hash(&blob));
+        assert_eq!(get(7).await.map(|h| from_hex(&h).unwrap()), Some(blob.clone()));
+        assert!(node.checkpoint_dir().join(format!("{id}-7.bin")).exists());
+    }
 }

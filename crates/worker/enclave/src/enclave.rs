@@ -332,12 +332,13 @@ impl Enclave {
         self.conf.replay_requests()
     }
 
-    /// Rebuilds a contract from its checkpoint blob and the commands after it (as the host fetched
-    /// them from the chain); everything is checked against what this enclave followed on chain.
+    /// Rebuilds a contract from a checkpoint `(seq, blob)` and the commands after it (as the host
+    /// fetched them from the node); everything is checked against what this enclave followed on
+    /// chain.
     pub fn replay(
         &mut self,
         id: &umbra_contracts::ContractId,
-        checkpoint: Option<&[u8]>,
+        checkpoint: Option<(u64, &[u8])>,
         commands: &[LoggedCommand],
     ) -> Result<()> {
         let mut ctx = Ctx {
@@ -348,6 +349,12 @@ impl Enclave {
             block: self.light.last().number,
         };
         self.conf.replay(&mut ctx, id, checkpoint, commands)
+    }
+
+    /// Encrypted contract checkpoints made since the last call, for the host to store in the
+    /// node's off-chain blob store (`umbra_putCheckpoint`).
+    pub fn take_checkpoint_blobs(&mut self) -> Vec<crate::confidential::CheckpointBlob> {
+        self.conf.take_checkpoint_blobs()
     }
 
     /// Whether this worker runs contract `id` with its state rebuilt.

@@ -23,6 +23,9 @@ pub const CHECKPOINT_EVERY: u64 = 10;
 pub const RESUBMIT_AFTER: u64 = 10;
 /// Retry a failed registration after this many blocks.
 pub const REGISTER_RETRY: u64 = 20;
+/// Attempts (one per relay round) to store a checkpoint blob before giving up on it (the chain
+/// records its hash only once a quorum of the contract's workers reported it).
+pub const BLOB_ATTEMPTS: u32 = 60;
 /// Show a progress bar when this far behind.
 const PROGRESS_THRESHOLD: u64 = 20;
 
@@ -53,6 +56,7 @@ pub struct Relayer {
     /// The enclave's count of recorded query nonces at the last checkpoint.
     queries_at_checkpoint: u64,
     registration: Registration,
+    blobs: Vec<(umbra_enclave::confidential::CheckpointBlob, u32)>,
 }
 
 impl Relayer {
@@ -76,6 +80,7 @@ impl Relayer {
             last_checkpoint,
             queries_at_checkpoint,
             registration: Registration::Unknown,
+            blobs: Vec::new(),
         }
     }
 
@@ -264,63 +269,108 @@ impl Relayer {
         Ok(())
     }
 
-    /// Rebuilds newly assigned contracts: fetches each one's encrypted checkpoint and command log
-    /// from the chain and hands them to the enclave, which checks them against what it followed.
+    /// Stores the enclave's new encrypted checkpoints in the node's off-chain blob store. The node
+    /// accepts a blob once the chain recorded its hash, so a refused one is retried for
+    /// [`BLOB_ATTEMPTS`] rounds.
+    pub async fn store_checkpoints(&mut self) {
+        let new = self.enclave.lock().expect("enclave lock").take_checkpoint_blobs();
+        self.blobs.extend(new.into_iter().map(|b| (b, 0)));
+        let mut keep = Vec::new();
+        for (b, attempts) in std::mem::take(&mut self.blobs) {
+            let hex = umbra_primitives::json::to_hex(&b.blob);
+            let put: Result<Value, _> =
+                self.client.call("umbra_putCheckpoint", rpc_params![b.contract, b.seq, hex]).await;
+            match put {
+                Ok(_) => {
+                    tracing::info!(contract = %b.contract, seq = b.seq, bytes = b.blob.len(), "checkpoint stored")
+                }
+                Err(e) if attempts.saturating_add(1) < BLOB_ATTEMPTS => {
+                    tracing::debug!(contract = %b.contract, seq = b.seq, error = %e, "checkpoint not stored yet");
+                    keep.push((b, attempts.saturating_add(1)));
+                }
+                Err(e) => {
+                    tracing::warn!(contract = %b.contract, seq = b.seq, error = %e, "checkpoint dropped")
+                }
+            }
+        }
+        self.blobs = keep;
+    }
+
+    async fn fetch_commands(
+        &self,
+        contract: &umbra_primitives::H256,
+        mut from: u64,
+        to: u64,
+    ) -> anyhow::Result<Vec<umbra_enclave::confidential::LoggedCommand>> {
+        let mut commands = Vec::new();
+        while from < to {
+            let end = from.saturating_add(1000).min(to);
+            let hex: String = self
+                .client
+                .call("umbra_contractCommands", rpc_params![contract, from, end])
+                .await?;
+            let bytes = from_hex(&hex).map_err(|e| anyhow!(e))?;
+            let records: Vec<(u64, umbra_runtime::contracts::CommandRecord)> =
+                parity_scale_codec::Decode::decode(&mut &bytes[..])
+                    .context("undecodable command log")?;
+            if records.is_empty() {
+                break;
+            }
+            from = from.saturating_add(records.len() as u64);
+            commands.extend(records.into_iter().map(|(seq, c)| {
+                umbra_enclave::confidential::LoggedCommand {
+                    seq,
+                    origin: c.origin,
+                    block: c.block,
+                    sealed: c.sealed,
+                }
+            }));
+        }
+        Ok(commands)
+    }
+
+    /// Rebuilds newly assigned contracts: for each, tries the checkpoints the chain recorded,
+    /// newest first (the blob from the node's off-chain store plus the commands after it), then
+    /// the full command log; the enclave checks each attempt against what it followed on chain,
+    /// so a missing or bad checkpoint only costs a longer replay.
     pub async fn rebuild_contracts(&mut self) -> anyhow::Result<()> {
         let requests = self.enclave.lock().expect("enclave lock").replay_requests();
         for r in requests {
-            let checkpoint = match r.checkpoint_seq {
-                Some(_) => {
-                    let hex: Option<String> = self
-                        .client
-                        .call("umbra_contractCheckpoint", rpc_params![r.contract])
-                        .await?;
-                    Some(
-                        from_hex(
-                            &hex.ok_or_else(|| anyhow!("checkpoint of {} missing", r.contract))?,
-                        )
-                        .map_err(|e| anyhow!(e))?,
-                    )
-                }
-                None => None,
-            };
-            let mut commands = Vec::new();
-            let mut from = r.from;
-            while from < r.to {
-                let to = from.saturating_add(1000).min(r.to);
-                let hex: String = self
-                    .client
-                    .call("umbra_contractCommands", rpc_params![r.contract, from, to])
-                    .await?;
-                let bytes = from_hex(&hex).map_err(|e| anyhow!(e))?;
-                let records: Vec<(u64, umbra_runtime::contracts::CommandRecord)> =
-                    parity_scale_codec::Decode::decode(&mut &bytes[..])
-                        .context("undecodable command log")?;
-                if records.is_empty() {
-                    break;
-                }
-                from = from.saturating_add(records.len() as u64);
-                commands.extend(records.into_iter().map(|(seq, c)| {
-                    umbra_enclave::confidential::LoggedCommand {
-                        seq,
-                        origin: c.origin,
-                        block: c.block,
-                        sealed: c.sealed,
+            let attempts = r.checkpoints.iter().map(|s| Some(*s)).chain(std::iter::once(None));
+            for checkpoint in attempts {
+                let blob = match checkpoint {
+                    Some(seq) => {
+                        let hex: Option<String> = self
+                            .client
+                            .call("umbra_getCheckpoint", rpc_params![r.contract, seq])
+                            .await?;
+                        match hex.map(|h| from_hex(&h)) {
+                            Some(Ok(b)) => Some((seq, b)),
+                            _ => {
+                                tracing::warn!(contract = %r.contract, seq, "checkpoint missing from the node's blob store; falling back");
+                                continue;
+                            }
+                        }
                     }
-                }));
-            }
-            let started = std::time::Instant::now();
-            let n = commands.len();
-            match self.enclave.lock().expect("enclave lock").replay(
-                &r.contract,
-                checkpoint.as_deref(),
-                &commands,
-            ) {
-                Ok(()) => {
-                    tracing::info!(contract = %r.contract, commands = n, from_checkpoint = r.checkpoint_seq.is_some(), ms = started.elapsed().as_millis() as u64, "contract state rebuilt")
-                }
-                Err(e) => {
-                    tracing::warn!(contract = %r.contract, error = %e, "contract rebuild refused")
+                    None => None,
+                };
+                let from = blob.as_ref().map_or(0, |(seq, _)| seq.saturating_add(1));
+                let commands = self.fetch_commands(&r.contract, from, r.to).await?;
+                let started = std::time::Instant::now();
+                let n = commands.len();
+                let done = self.enclave.lock().expect("enclave lock").replay(
+                    &r.contract,
+                    blob.as_ref().map(|(seq, b)| (*seq, b.as_slice())),
+                    &commands,
+                );
+                match done {
+                    Ok(()) => {
+                        tracing::info!(contract = %r.contract, commands = n, from_checkpoint = ?checkpoint, ms = started.elapsed().as_millis() as u64, "contract state rebuilt");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(contract = %r.contract, checkpoint = ?checkpoint, error = %e, "contract rebuild refused")
+                    }
                 }
             }
         }
@@ -333,6 +383,7 @@ impl Relayer {
         self.persist_secrets()?;
         self.persist_query_nonces()?;
         self.rebuild_contracts().await?;
+        self.store_checkpoints().await;
         self.ensure_registered(head).await?;
         self.submit_egress(head).await?;
         Ok(())

@@ -284,7 +284,7 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             if PENDING_ROTATION.get(&ext.state).is_some() {
                 return Err(Error::RotationNotPossible.into());
             }
-            let rotation = current + 1;
+            let rotation = current.checked_add(1).ok_or(Error::RotationNotPossible)?;
             PENDING_ROTATION.put(&mut ext.state, &rotation);
             ext.deposit_event(Event::RotationRequested { rotation });
             mq::push_outbound(ext, origin(), topics::GK_ROTATE.to_vec(), rotation.encode());
