@@ -135,9 +135,6 @@ impl RegistryGenesis {
     }
 }
 
-/// The genesis state: sorted `(key, value)` pairs.
-pub type GenesisState = Vec<(Vec<u8>, Vec<u8>)>;
-
 /// Why a genesis configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenesisError {
