@@ -511,11 +511,12 @@ async fn encrypted_queries_are_answered_signed_and_refused_when_tampered_or_repl
         .expect("alpha still answers");
 }
 
-/// The attacks: a captured query is replayed after the worker is killed (SIGKILL) and restarted,
-/// within the query's time window; and a query with an absurd timestamp tries to overflow the
-/// window check (it used to panic while holding the enclave lock). The replay memory is sealed
-/// into the checkpoint right after the answer, so the restarted worker refuses the replay; the
-/// timestamp is a clear 400, and the worker keeps answering.
+/// The attacks: a captured query is replayed after the worker is killed (SIGKILL) right after
+/// answering it and restarted, within the query's time window; and a query with an absurd
+/// timestamp tries to overflow the window check (it used to panic while holding the enclave
+/// lock). The query's sealed replay record is journaled before the answer leaves (and the replay
+/// memory is in every checkpoint), so the restarted worker refuses the replay; the timestamp is
+/// a clear 400, and the worker keeps answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_replayed_after_a_worker_restart_is_refused() {
     let node = TestNode::dev();
@@ -539,16 +540,14 @@ async fn a_query_replayed_after_a_worker_restart_is_refused() {
     assert!(String::from_utf8_lossy(&body).contains("query timestamp"), "{body:?}");
 
     let checkpoint = worker.base_path().join(umbra_worker::files::CHECKPOINT_FILE);
-    let before = std::fs::read(&checkpoint).ok();
+    wait_for(Duration::from_secs(60), "the first sealed checkpoint", || {
+        checkpoint.exists().then_some(())
+    });
     let (query, _) = sealed_query(&signer, id, &keys.ecdh, WorkerQuery::Status);
     let (code, body) = post_query(&worker, &query.encode());
     assert_eq!(code, 200, "fresh query: {}", String::from_utf8_lossy(&body));
-    // The relayer seals a checkpoint within a round after an answered query.
-    wait_for(Duration::from_secs(30), "a checkpoint sealed after the query", || {
-        (std::fs::read(&checkpoint).ok() != before).then_some(())
-    });
-    node.wait_blocks(1);
-
+    // Killed right after the answer, before any later checkpoint: the journal written before the
+    // answer left carries its replay record.
     worker.kill();
     worker.restart();
     assert!(worker.log().contains("enclave resumed from sealed checkpoint"), "{}", worker.log());

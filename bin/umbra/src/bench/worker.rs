@@ -150,7 +150,11 @@ async fn bench_queries(n: usize) -> anyhow::Result<Vec<Row>> {
     let info = enclave.info();
     let keys = RegisteredKeys { identity: info.identity, ecdh: info.ecdh };
     let operator = Pair::from_suri("//Bob")?.public();
-    let state = Arc::new(ServerState { enclave: Arc::new(Mutex::new(enclave)), operator });
+    let state = Arc::new(ServerState {
+        enclave: Arc::new(Mutex::new(enclave)),
+        operator,
+        query_journal: None,
+    });
     let (addr, server) = server::spawn("127.0.0.1:0".parse()?, state).await?;
     let url = format!("http://{addr}");
     let signer = Pair::from_suri("//Alice")?;

@@ -28,6 +28,21 @@ use crate::{
 
 /// Seal label of checkpoints.
 pub const CHECKPOINT_LABEL: &[u8] = b"umbra/enclave/checkpoint/v1";
+/// Seal label of query journal records.
+pub const QUERY_JOURNAL_LABEL: &[u8] = b"umbra/enclave/query-journal/v1";
+
+/// Most sealed query journal records kept for a host that does not take them.
+const MAX_UNTAKEN_JOURNAL_RECORDS: usize = 10_000;
+
+/// One accepted query's replay record, sealed so the host can keep it until the next checkpoint.
+#[derive(Encode, Decode)]
+struct QueryJournalRecord {
+    genesis_hash: H256,
+    identity: Public,
+    origin: Public,
+    nonce: [u8; 16],
+    timestamp_ms: u64,
+}
 
 /// The genesis the host supplies (checked by the light client).
 #[derive(Clone, Debug)]
@@ -113,6 +128,7 @@ pub struct Enclave {
     egress: Egress,
     registered: bool,
     replay: ReplayGuard,
+    query_journal: Vec<Vec<u8>>,
     benchmark: Benchmark,
     conf: Confidential,
 }
@@ -157,6 +173,7 @@ impl Enclave {
             egress: Egress::default(),
             registered: false,
             replay: ReplayGuard::default(),
+            query_journal: Vec::new(),
             benchmark: Benchmark::default(),
             conf,
         };
@@ -200,6 +217,39 @@ impl Enclave {
         self.platform
             .seal(CHECKPOINT_LABEL, &cp.encode())
             .map_err(|e| EnclaveError::Platform(e.to_string()))
+    }
+
+    /// Sealed replay records of the queries answered since the last call. The host appends them to
+    /// its query journal before releasing the answers, and empties the journal when it writes a
+    /// checkpoint (which holds the whole replay memory).
+    pub fn take_query_journal(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.query_journal)
+    }
+
+    /// Restores replay records from the host's query journal after a restart. Records that do not
+    /// unseal to this enclave's identity and chain are skipped; returns how many were accepted
+    /// and how many skipped.
+    pub fn restore_query_journal(&mut self, records: &[Vec<u8>]) -> (usize, usize) {
+        let (mut accepted, mut skipped) = (0usize, 0usize);
+        for blob in records {
+            let record = self
+                .platform
+                .unseal(QUERY_JOURNAL_LABEL, blob)
+                .ok()
+                .and_then(|plain| decode::<QueryJournalRecord>("query journal record", &plain).ok())
+                .filter(|r| {
+                    r.genesis_hash == self.keys.genesis_hash
+                        && r.identity == self.keys.identity.public()
+                });
+            match record {
+                Some(r) => {
+                    self.replay.remember(&r.origin, &r.nonce, r.timestamp_ms);
+                    accepted = accepted.saturating_add(1);
+                }
+                None => skipped = skipped.saturating_add(1),
+            }
+        }
+        (accepted, skipped)
     }
 
     /// How many query nonces the replay memory recorded since start (wrapping): when it changes
@@ -455,6 +505,25 @@ impl Enclave {
     pub fn handle_query(&mut self, bytes: &[u8]) -> Result<Vec<u8>> {
         let now = self.light.last().timestamp;
         let q = query::open(bytes, &self.keys.ecdh, &self.keys.identity, &mut self.replay, now)?;
+        // The host must store this record before it releases the answer (see
+        // `take_query_journal`), so that a crash before the next checkpoint forgets nothing.
+        let record = QueryJournalRecord {
+            genesis_hash: self.keys.genesis_hash,
+            identity: self.keys.identity.public(),
+            origin: q.request.origin,
+            nonce: q.request.nonce,
+            timestamp_ms: q.request.timestamp_ms,
+        };
+        let sealed = self
+            .platform
+            .seal(QUERY_JOURNAL_LABEL, &record.encode())
+            .map_err(|e| EnclaveError::Platform(e.to_string()))?;
+        if self.query_journal.len() >= MAX_UNTAKEN_JOURNAL_RECORDS {
+            // A host that never takes its records only has checkpoints to protect it; keep the
+            // enclave's memory bounded regardless.
+            self.query_journal.clear();
+        }
+        self.query_journal.push(sealed);
         let result =
             decode::<WorkerQuery>("worker query", &q.request.body).and_then(|body| match body {
                 WorkerQuery::Status => Ok(WorkerStatus {

@@ -32,8 +32,10 @@ type Entry = (u64, AccountId, [u8; 16]);
 ///   and the *floor* rises to its timestamp: a query at or below the floor is refused (its nonce
 ///   might have been forgotten), so eviction never opens a replay, and a fresh query is never
 ///   refused because the table is full.
-/// - The guard is part of the enclave's sealed checkpoint ([`ReplayGuard::snapshot`]), so a
-///   query answered before a restart is still refused after it.
+/// - The guard is part of the enclave's sealed checkpoint ([`ReplayGuard::snapshot`]), and each
+///   answered query's sealed record is journaled by the host before the answer leaves
+///   ([`ReplayGuard::remember`] restores them), so a query answered before a restart is still
+///   refused after it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReplayGuard {
     by_time: BTreeSet<Entry>,
@@ -121,6 +123,21 @@ impl ReplayGuard {
                 self.by_origin.remove(origin);
             }
         }
+    }
+
+    /// Records a query that was accepted before a restart (from the sealed query journal), without
+    /// the window or quota checks it already passed; the global bound still holds.
+    pub fn remember(&mut self, origin: &AccountId, nonce: &[u8; 16], ts: u64) {
+        if self.by_origin.get(origin).is_some_and(|m| m.contains_key(nonce)) {
+            return;
+        }
+        while self.by_time.len() >= MAX_REMEMBERED_NONCES {
+            let Some(oldest) = self.by_time.pop_first() else { break };
+            self.floor_ms = self.floor_ms.max(oldest.0);
+            self.forget_origin_entry(&oldest);
+        }
+        self.by_time.insert((ts, *origin, *nonce));
+        self.by_origin.entry(*origin).or_default().insert(*nonce, ts);
     }
 
     /// Number of remembered nonces.

@@ -142,11 +142,15 @@ impl Relayer {
 
     /// Seals a checkpoint to disk.
     pub fn checkpoint(&mut self) -> anyhow::Result<()> {
-        let (blob, number, queries) = {
+        // Under the enclave lock, so that no query is answered between sealing the checkpoint
+        // (which holds the whole replay memory) and emptying the query journal.
+        let (number, queries) = {
             let e = self.enclave.lock().expect("enclave lock");
-            (e.checkpoint()?, e.synced_number(), e.queries_recorded())
+            let blob = e.checkpoint()?;
+            self.files.write(CHECKPOINT_FILE, &blob)?;
+            self.files.query_journal().clear()?;
+            (e.synced_number(), e.queries_recorded())
         };
-        self.files.write(CHECKPOINT_FILE, &blob)?;
         self.last_checkpoint = number;
         self.queries_at_checkpoint = queries;
         Ok(())

@@ -149,10 +149,19 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
             tracing::info!(%identity, new = out.new_sealed_identity.is_some(), "enclave started from genesis")
         }
     }
+    let mut enclave = enclave;
+    let journal = files.query_journal();
+    let (restored, skipped) = enclave.restore_query_journal(&journal.read()?);
+    if restored > 0 || skipped > 0 {
+        tracing::info!(restored, skipped, "query replay records restored from the journal");
+    }
     let enclave = Arc::new(Mutex::new(enclave));
 
-    let state =
-        Arc::new(ServerState { enclave: enclave.clone(), operator: config.operator.public() });
+    let state = Arc::new(ServerState {
+        enclave: enclave.clone(),
+        operator: config.operator.public(),
+        query_journal: Some(journal),
+    });
     let (bound, server) = server::spawn(config.query_addr, state).await?;
     tracing::info!(addr = %bound, "query endpoint listening (GET /info, POST /query)");
 

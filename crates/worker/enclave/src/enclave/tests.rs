@@ -292,6 +292,47 @@ fn a_huge_query_timestamp_is_refused_without_a_panic() {
     enclave.handle_query(&bytes).unwrap();
 }
 
+/// The attack: the worker crashes right after answering a query, before any checkpoint holds its
+/// nonce, and the query is replayed after the restart. The sealed journal record the host stored
+/// before the answer left restores the nonce; records of another enclave are skipped.
+#[test]
+fn a_query_replayed_after_a_crash_before_the_next_checkpoint_is_refused() {
+    let chain = Chain::new();
+    chain.author();
+    let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    let sealed = out.new_sealed_identity.unwrap();
+    feed(&mut enclave, &chain, 1).unwrap();
+    let cp = enclave.checkpoint().unwrap();
+    let now = chain.node.head().timestamp;
+    let alice = Pair::from_suri("//Alice").unwrap();
+    let (bytes, _, _) = query(&enclave, &alice, now, [5; 16], WorkerQuery::Status);
+    enclave.handle_query(&bytes).unwrap();
+    let journal = enclave.take_query_journal();
+    assert_eq!(journal.len(), 1);
+    assert!(enclave.take_query_journal().is_empty());
+    drop(enclave);
+
+    // Without the journal, the checkpoint from before the query would forget it.
+    let (mut forgetful, _) =
+        Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&cp)).unwrap();
+    assert!(forgetful.handle_query(&bytes).is_ok(), "the gap the journal closes");
+
+    let (mut again, _) =
+        Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&cp)).unwrap();
+    // Another enclave's record (another platform seals differently) and garbage are skipped.
+    let (mut other, _) = Enclave::init(platform(2), &chain.genesis(), None, None).unwrap();
+    feed(&mut other, &chain, 1).unwrap();
+    let (foreign, _, _) = query(&other, &alice, now, [6; 16], WorkerQuery::Status);
+    other.handle_query(&foreign).unwrap();
+    let mut records = journal.clone();
+    records.extend(other.take_query_journal());
+    records.push(b"garbage".to_vec());
+    assert_eq!(again.restore_query_journal(&records), (1, 2));
+    assert!(matches!(
+        again.handle_query(&bytes),
+        Err(EnclaveError::QueryRejected(m)) if m.contains("replayed")
+    ));
+
 fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
