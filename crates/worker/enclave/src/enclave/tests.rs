@@ -332,6 +332,7 @@ fn a_query_replayed_after_a_crash_before_the_next_checkpoint_is_refused() {
         again.handle_query(&bytes),
         Err(EnclaveError::QueryRejected(m)) if m.contains("replayed")
     ));
+}
 
 fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
