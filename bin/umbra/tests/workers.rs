@@ -77,6 +77,9 @@ async fn simulated_worker_registers_with_its_attested_facts_and_follows_the_chai
     assert_eq!(entry["measurement"], json!(to_hex(&simulated_enclave_measurement())), "{entry}");
     assert_eq!(entry["tcbStatus"], json!("Simulated"), "{entry}");
     assert!(entry["registeredAt"].as_u64().is_some_and(|n| n >= 1), "{entry}");
+    // The benchmark was measured in chain blocks: some work per block, within the dev cap.
+    let cap = umbra_node::ChainSpec::dev().genesis.registry.policy.max_benchmark_score;
+    assert!(entry["benchmarkScore"].as_u64().is_some_and(|s| s >= 1 && s <= cap), "{entry}");
     assert_eq!(worker_on_chain(&node, &identity), entry, "umbra_worker agrees with umbra_workers");
 
     // The enclave sees its own registration in a block its light client verified.

@@ -629,3 +629,26 @@ fn policy_parameters_are_bounded() {
     p.max_quote_age_ms = 0;
     assert_eq!(p.validate(), Ok(()));
 }
+
+#[test]
+fn tdx_quote_is_held_to_the_measurement_allow_list() {
+    let quote = include_bytes!("../../../../../tee/testdata/tdx_quote.bin").to_vec();
+    let collateral = umbra_tee::collateral_from_json(include_bytes!(
+        "../../../../../tee/testdata/tdx_quote_collateral.json"
+    ))
+    .unwrap();
+    let att = Attestation::TdxDcap { quote, collateral };
+    let mut ext = dcap_ext();
+    // Inside the TDX sample collateral's window; the sample is UpToDate.
+    system::TIMESTAMP.put(&mut ext.state, &DCAP_NOW);
+    assert_eq!(submit(&mut ext, dcap_call(att.clone())).unwrap_err(), "MeasurementNotAllowed");
+    let mut vp = umbra_tee::VerifyPolicy::development(DCAP_NOW);
+    vp.allow_simulated = false;
+    let measurement = umbra_tee::verify(&att, &vp).unwrap().measurement;
+    submit(&mut ext, Call::AddMeasurement { measurement }).unwrap();
+    assert_eq!(submit(&mut ext, dcap_call(att.clone())).unwrap_err(), "ReportDataMismatch");
+    let mut p = policy(&ext.state);
+    p.allow_tdx = false;
+    submit(&mut ext, Call::SetAttestationPolicy { policy: p }).unwrap();
+    assert_eq!(submit(&mut ext, dcap_call(att)).unwrap_err(), "AttestationTypeNotAllowed");
+}
