@@ -415,7 +415,10 @@ async fn confidential_contract_lifecycle() {
 
     // Kill an assigned worker: once it is unresponsive a reshuffle moves the contract, and the
     // new assignee rebuilds the identical state from the checkpoint and the command log.
-    // (Not the gatekeeper: it must stay up to hand the key to the new assignee.)
+    // (Not the gatekeeper: it must stay up to hand the key to the new assignee.) The assignment
+    // is read again now: regular reshuffles (every 24 blocks) may have moved the contract since
+    // the first commands.
+    let chosen = assigned(&node, &cid_text);
     let victim = chosen
         .iter()
         .map(|w| by_id(w))
