@@ -316,7 +316,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the computation module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The worker is not registered.
     #[error("worker not registered")]

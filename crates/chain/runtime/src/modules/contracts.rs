@@ -85,6 +85,7 @@ pub struct ContractInfo {
     /// Master key rotation its key derives from.
     pub rotation: u32,
     /// Its public (x25519) key, once the gatekeeper published it.
+    #[serde(with = "umbra_primitives::serde_helpers::opt_bytes_hex")]
     pub pubkey: Option<[u8; 32]>,
     /// Block of deployment.
     pub deployed_at: BlockNumber,
@@ -371,7 +372,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the contracts module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// No master key exists yet (no gatekeeper launched).
     #[error("no master key yet")]

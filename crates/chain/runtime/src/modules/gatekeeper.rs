@@ -130,7 +130,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the gatekeeper module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The caller is not the council key.
     #[error("the caller is not the council key")]

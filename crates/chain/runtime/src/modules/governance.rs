@@ -123,7 +123,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the governance module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The caller is not the council key.
     #[error("the caller is not the council key")]
@@ -209,7 +209,7 @@ mod tests {
     fn cannot_change_anything_without_council_key() {
         let mut ext = ext();
         let err = dispatch(&mut ext, who("//Bob"), Call::SetKey { new: who("//Bob") }).unwrap_err();
-        assert_eq!(err.error, "RequireCouncil");
+        assert_eq!(err.variant(), "RequireCouncil");
         assert_eq!(key(&ext.state), Some(who("//Alice")));
     }
 
@@ -220,7 +220,7 @@ mod tests {
         p.block_time_ms = 1;
         let err =
             dispatch(&mut ext, who("//Alice"), Call::SetParameters { parameters: p }).unwrap_err();
-        assert_eq!(err.error, "InvalidParameters");
+        assert_eq!(err.variant(), "InvalidParameters");
         assert_eq!(parameters(&ext.state), Parameters::dev());
     }
 

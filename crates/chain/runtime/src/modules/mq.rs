@@ -103,7 +103,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the mq module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The sender is not a registered worker.
     #[error("sender is not a registered worker")]
@@ -247,17 +247,17 @@ mod tests {
         let g = ext.genesis_hash();
         let m0 = SignedMessage::sign(&w, &g, b"t".to_vec(), 0, vec![]);
         relay(&mut ext, m0.clone()).unwrap();
-        assert_eq!(relay(&mut ext, m0).unwrap_err().error, "Replayed");
+        assert_eq!(relay(&mut ext, m0).unwrap_err().variant(), "Replayed");
         let gap = SignedMessage::sign(&w, &g, b"t".to_vec(), 2, vec![]);
-        assert_eq!(relay(&mut ext, gap).unwrap_err().error, "SequenceGap");
+        assert_eq!(relay(&mut ext, gap).unwrap_err().variant(), "SequenceGap");
         let mut forged = SignedMessage::sign(&w, &g, b"t".to_vec(), 1, vec![]);
         forged.payload = b"evil".to_vec();
-        assert_eq!(relay(&mut ext, forged).unwrap_err().error, "BadSignature");
+        assert_eq!(relay(&mut ext, forged).unwrap_err().variant(), "BadSignature");
         let other_chain = SignedMessage::sign(&w, &H256::hash(b"x"), b"t".to_vec(), 1, vec![]);
-        assert_eq!(relay(&mut ext, other_chain).unwrap_err().error, "BadSignature");
+        assert_eq!(relay(&mut ext, other_chain).unwrap_err().variant(), "BadSignature");
         let stranger = Pair::from_suri("//Stranger").unwrap();
         let m = SignedMessage::sign(&stranger, &g, b"t".to_vec(), 0, vec![]);
-        assert_eq!(relay(&mut ext, m).unwrap_err().error, "UnknownSender");
+        assert_eq!(relay(&mut ext, m).unwrap_err().variant(), "UnknownSender");
         assert_eq!(next_sequence(&ext.state, &MessageOrigin::Worker(w.public())), 1);
     }
 
@@ -280,7 +280,7 @@ mod tests {
         assert_eq!(
             dispatch(&mut ext, alice, Call::PushMessage { topic: vec![], payload: vec![] })
                 .unwrap_err()
-                .error,
+                .variant(),
             "BadTopic"
         );
     }

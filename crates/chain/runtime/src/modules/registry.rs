@@ -229,7 +229,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the registry module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The signer is not the operator named in the call.
     #[error("the signer must be the operator")]

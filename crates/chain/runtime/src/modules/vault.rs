@@ -309,7 +309,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the vault module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The amount is zero.
     #[error("amount must be positive")]

@@ -52,7 +52,7 @@ fn deploy_needs_a_master_key_and_assigns_k_distinct_computing_workers() {
     let err =
         dispatch(&mut ext, alice(), Call::Deploy { kind: ContractKind::Guestbook, salt: vec![] })
             .unwrap_err();
-    assert_eq!(err.error, "NoMasterKey");
+    assert_eq!(err.variant(), "NoMasterKey");
     let (ext, id) = deployed();
     let info = contract(&ext.state, &id).unwrap();
     assert_eq!(info.assigned.len(), 2);
@@ -69,7 +69,7 @@ fn commands_wait_for_the_key_and_build_the_log_hash_chain() {
     assert_eq!(
         dispatch(&mut ext, eve, Call::PushCommand { contract: id, command: sealed() })
             .unwrap_err()
-            .error,
+            .variant(),
         "KeyNotReady"
     );
     // Only the leader may publish the key.
