@@ -53,7 +53,7 @@ pub fn internal_hash(left: &Hash, right: &Hash) -> Hash {
 /// Callers keep `index < PATH_BITS`; an index past the end reads as `false`.
 pub fn bit(path: &Hash, index: usize) -> bool {
     match path.get(index / 8) {
-        Some(byte) => (byte >> (7 - index % 8)) & 1 == 1,
+        Some(byte) => (byte >> 7usize.saturating_sub(index % 8)) & 1 == 1,
         None => false,
     }
 }

@@ -36,7 +36,10 @@ fn subtree_root(depth: usize, leaves: &[(Hash, Hash)]) -> Hash {
         _ => {
             let mid = leaves.partition_point(|(path, _)| !bit(path, depth));
             let (left, right) = leaves.split_at(mid);
-            internal_hash(&subtree_root(depth + 1, left), &subtree_root(depth + 1, right))
+            internal_hash(
+                &subtree_root(depth.saturating_add(1), left),
+                &subtree_root(depth.saturating_add(1), right),
+            )
         }
     }
 }

@@ -18,6 +18,7 @@ use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use umbra_contracts::{ContractId, ContractKind, EncryptedEvent};
 use umbra_crypto::{blake2_256, Public, SealedBox};
+#[allow(unused_imports)] // the module's tests use them through `super::*`
 use umbra_primitives::{
     mq::{topics, MessageOrigin},
     serde_helpers::{account_ss58, balance_str, bytes_hex},
@@ -119,69 +120,11 @@ pub struct CommandRecord {
     pub log_hash: H256,
 }
 
-/// What an assigned worker reports for one command (payload of [`topics::EG_COMMAND_RESULT`]).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct CommandResult {
-    /// Contract.
-    pub contract: ContractId,
-    /// Command sequence number.
-    pub seq: u64,
-    /// State hash after it (unchanged on failure).
-    pub state_hash: H256,
-    /// Outputs, or why the command failed.
-    pub outcome: Result<Vec<ChainOutput>, String>,
-}
-
-/// A command output as the chain sees it (private events already encrypted).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
-pub enum ChainOutput {
-    /// A public event.
-    PublicEvent(#[serde(with = "bytes_hex")] Vec<u8>),
-    /// An event only `to` can decrypt.
-    PrivateEvent {
-        /// Recipient.
-        #[serde(with = "account_ss58")]
-        to: AccountId,
-        /// The encrypted payload.
-        #[serde(skip)]
-        event: EncryptedEvent,
-    },
-    /// A transfer out of the contract's on-chain account.
-    Transfer {
-        /// Recipient.
-        #[serde(with = "account_ss58")]
-        to: AccountId,
-        /// Amount.
-        #[serde(with = "balance_str")]
-        amount: Balance,
-    },
-}
-
-/// Payload of [`topics::CONTRACT_ASSIGNED`]: who runs a contract in an epoch, with the ECDH keys
-/// the registry holds for them (the gatekeeper seals the contract key to those).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct Assignment {
-    /// Contract.
-    pub contract: ContractId,
-    /// Epoch.
-    pub epoch: u64,
-    /// Workers and their ECDH keys.
-    pub workers: Vec<(Public, [u8; 32])>,
-}
-
-/// A contract key sealed to an assigned worker (payload of [`topics::EG_CONTRACT_KEY`] and
-/// [`topics::CONTRACT_KEY`]).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct ContractKeyShare {
-    /// Contract.
-    pub contract: ContractId,
-    /// Receiving worker.
-    pub worker: Public,
-    /// Assignment epoch it is for.
-    pub epoch: u64,
-    /// The contract secret sealed to the worker's ECDH key.
-    pub sealed: SealedBox,
-}
+// The boundary messages (defined with every other one in `umbra-protocol`).
+pub use umbra_protocol::{Assignment, ChainOutput, CommandResult, ContractKeyShare};
+use umbra_protocol::{
+    Checkpoint, ContractPubkey, DeriveContractKey, FromWorker, ToEnclave, ToGatekeeper, ToWorker,
+};
 
 fn ss58_list<S: serde::Serializer>(v: &[Public], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|p| p.to_ss58()))
@@ -420,10 +363,6 @@ pub fn next_log_hash(prev: &H256, seq: u64, origin: &AccountId, sealed: &SealedB
     H256(blake2_256(&(b"umbra/contract-log/v1", prev, seq, origin, sealed).encode()))
 }
 
-fn origin() -> MessageOrigin {
-    MessageOrigin::Module(MODULE.into())
-}
-
 /// Picks `k` distinct computing workers from chain randomness.
 fn pick_workers(st: &Overlay<'_>, id: &ContractId, epoch: u64, k: u32) -> Vec<Public> {
     let count = computation::computing_count(st);
@@ -461,12 +400,8 @@ fn assign(ext: &mut Ext<'_>, info: &mut ContractInfo) {
         .iter()
         .filter_map(|w| crate::modules::registry::worker(&ext.state, w).map(|r| (*w, r.ecdh)))
         .collect();
-    mq::push_outbound(
-        ext,
-        origin(),
-        topics::CONTRACT_ASSIGNED.to_vec(),
-        Assignment { contract: info.id, epoch: info.epoch, workers: with_keys }.encode(),
-    );
+    let assignment = Assignment { contract: info.id, epoch: info.epoch, workers: with_keys };
+    mq::send(ext, MODULE, ToEnclave::Contracts(ToWorker::Assigned(assignment)));
 }
 
 /// Block hook: reshuffles every contract at each period boundary.
@@ -503,105 +438,110 @@ fn apply_outputs(ext: &mut Ext<'_>, id: &ContractId, seq: u64, outputs: Vec<Chai
     }
 }
 
-/// Handles a contracts message from an enclave (routed by `mq`).
+/// Decodes a contracts message from its wire form and handles it (for tests and tools; `mq`
+/// routes decoded messages to [`handle`]).
 pub fn on_message(
     ext: &mut Ext<'_>,
     sender: &Public,
     topic: &[u8],
     payload: &[u8],
 ) -> Result<(), String> {
-    if topic == topics::EG_CONTRACT_PUBKEY {
-        let (id, rotation, pubkey) =
-            <(ContractId, u32, [u8; 32])>::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
-        if gatekeeper::leader(&ext.state) != Some(*sender) {
-            return Err("only the gatekeeper leader publishes contract keys".into());
-        }
-        let mut info = contract(&ext.state, &id).ok_or("unknown contract")?;
-        if info.pubkey.is_some() || info.rotation != rotation {
-            return Err("contract key already published or wrong rotation".into());
-        }
-        info.pubkey = Some(pubkey);
-        CONTRACTS.insert(&mut ext.state, &id, &info);
-        ext.deposit_event(Event::KeyPublished { id, pubkey });
-        Ok(())
-    } else if topic == topics::EG_CONTRACT_KEY {
-        let share = ContractKeyShare::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
-        if gatekeeper::leader(&ext.state) != Some(*sender) {
-            return Err("only the gatekeeper leader hands out contract keys".into());
-        }
-        let info = contract(&ext.state, &share.contract).ok_or("unknown contract")?;
-        // A share made for an earlier epoch is still good if the worker is assigned now.
-        if share.epoch > info.epoch || !info.assigned.contains(&share.worker) {
-            return Err("the worker is not assigned to the contract".into());
-        }
-        mq::push_outbound(ext, origin(), topics::CONTRACT_KEY.to_vec(), share.encode());
-        Ok(())
-    } else if topic == topics::EG_COMMAND_RESULT {
-        let r = CommandResult::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
-        let mut info = contract(&ext.state, &r.contract).ok_or("unknown contract")?;
-        if !info.assigned.contains(sender) {
-            return Err("sender is not assigned to the contract".into());
-        }
-        if r.seq >= info.commands {
-            return Err("no such command".into());
-        }
-        if let Some(recorded) = RESULTS.get(&ext.state, &(r.contract, r.seq)) {
-            if recorded != r.state_hash {
-                ext.deposit_event(Event::StateDiverged {
-                    id: r.contract,
-                    seq: r.seq,
-                    worker: *sender,
-                });
+    match umbra_protocol::FromEnclave::from_wire(topic, payload).map_err(|e| e.to_string())? {
+        umbra_protocol::FromEnclave::Contracts(m) => handle(ext, sender, m),
+        _ => Err("unknown contracts topic".into()),
+    }
+}
+
+/// Handles a contracts message from an enclave (routed by `mq`).
+pub fn handle(ext: &mut Ext<'_>, sender: &Public, message: FromWorker) -> Result<(), String> {
+    match message {
+        FromWorker::ContractPubkey(ContractPubkey { contract: id, rotation, pubkey }) => {
+            if gatekeeper::leader(&ext.state) != Some(*sender) {
+                return Err("only the gatekeeper leader publishes contract keys".into());
             }
-            return Ok(());
-        }
-        if r.seq != info.executed {
-            return Err(format!("result for #{} before #{}", r.seq, info.executed));
-        }
-        RESULTS.insert(&mut ext.state, &(r.contract, r.seq), &r.state_hash);
-        info.executed = r.seq + 1;
-        info.state_hash = r.state_hash;
-        CONTRACTS.insert(&mut ext.state, &r.contract, &info);
-        match r.outcome {
-            Ok(outputs) => {
-                ext.deposit_event(Event::CommandExecuted {
-                    id: r.contract,
-                    seq: r.seq,
-                    state_hash: r.state_hash,
-                });
-                apply_outputs(ext, &r.contract, r.seq, outputs);
+            let mut info = contract(&ext.state, &id).ok_or("unknown contract")?;
+            if info.pubkey.is_some() || info.rotation != rotation {
+                return Err("contract key already published or wrong rotation".into());
             }
-            Err(reason) => {
-                ext.deposit_event(Event::CommandFailed { id: r.contract, seq: r.seq, reason })
+            info.pubkey = Some(pubkey);
+            CONTRACTS.insert(&mut ext.state, &id, &info);
+            ext.deposit_event(Event::KeyPublished { id, pubkey });
+            Ok(())
+        }
+        FromWorker::ContractKey(share) => {
+            if gatekeeper::leader(&ext.state) != Some(*sender) {
+                return Err("only the gatekeeper leader hands out contract keys".into());
             }
+            let info = contract(&ext.state, &share.contract).ok_or("unknown contract")?;
+            // A share made for an earlier epoch is still good if the worker is assigned now.
+            if share.epoch > info.epoch || !info.assigned.contains(&share.worker) {
+                return Err("the worker is not assigned to the contract".into());
+            }
+            mq::send(ext, MODULE, ToEnclave::Contracts(ToWorker::ContractKey(share)));
+            Ok(())
         }
-        Ok(())
-    } else if topic == topics::EG_CHECKPOINT {
-        let (id, seq, state_hash, blob) =
-            <(ContractId, u64, H256, Vec<u8>)>::decode(&mut &payload[..])
-                .map_err(|e| e.to_string())?;
-        let mut info = contract(&ext.state, &id).ok_or("unknown contract")?;
-        if !info.assigned.contains(sender) {
-            return Err("sender is not assigned to the contract".into());
+        FromWorker::CommandResult(r) => {
+            let mut info = contract(&ext.state, &r.contract).ok_or("unknown contract")?;
+            if !info.assigned.contains(sender) {
+                return Err("sender is not assigned to the contract".into());
+            }
+            if r.seq >= info.commands {
+                return Err("no such command".into());
+            }
+            if let Some(recorded) = RESULTS.get(&ext.state, &(r.contract, r.seq)) {
+                if recorded != r.state_hash {
+                    ext.deposit_event(Event::StateDiverged {
+                        id: r.contract,
+                        seq: r.seq,
+                        worker: *sender,
+                    });
+                }
+                return Ok(());
+            }
+            if r.seq != info.executed {
+                return Err(format!("result for #{} before #{}", r.seq, info.executed));
+            }
+            RESULTS.insert(&mut ext.state, &(r.contract, r.seq), &r.state_hash);
+            info.executed = r.seq + 1;
+            info.state_hash = r.state_hash;
+            CONTRACTS.insert(&mut ext.state, &r.contract, &info);
+            match r.outcome {
+                Ok(outputs) => {
+                    ext.deposit_event(Event::CommandExecuted {
+                        id: r.contract,
+                        seq: r.seq,
+                        state_hash: r.state_hash,
+                    });
+                    apply_outputs(ext, &r.contract, r.seq, outputs);
+                }
+                Err(reason) => {
+                    ext.deposit_event(Event::CommandFailed { id: r.contract, seq: r.seq, reason })
+                }
+            }
+            Ok(())
         }
-        if blob.len() > params(&ext.state).max_checkpoint_bytes as usize {
-            return Err("checkpoint too large".into());
+        FromWorker::Checkpoint(Checkpoint { contract: id, seq, state_hash, blob }) => {
+            let mut info = contract(&ext.state, &id).ok_or("unknown contract")?;
+            if !info.assigned.contains(sender) {
+                return Err("sender is not assigned to the contract".into());
+            }
+            if blob.len() > params(&ext.state).max_checkpoint_bytes as usize {
+                return Err("checkpoint too large".into());
+            }
+            if RESULTS.get(&ext.state, &(id, seq)) != Some(state_hash) {
+                return Err("checkpoint state hash does not match the recorded result".into());
+            }
+            if info.checkpoint.is_some_and(|(s, _, _)| s >= seq) {
+                return Ok(());
+            }
+            let log_hash = COMMANDS.get(&ext.state, &(id, seq)).ok_or("no such command")?.log_hash;
+            let blob_hash = H256::hash(&blob);
+            info.checkpoint = Some((seq, state_hash, log_hash));
+            CONTRACTS.insert(&mut ext.state, &id, &info);
+            CHECKPOINTS.insert(&mut ext.state, &id, &blob);
+            ext.deposit_event(Event::Checkpointed { id, seq, state_hash, log_hash, blob_hash });
+            Ok(())
         }
-        if RESULTS.get(&ext.state, &(id, seq)) != Some(state_hash) {
-            return Err("checkpoint state hash does not match the recorded result".into());
-        }
-        if info.checkpoint.is_some_and(|(s, _, _)| s >= seq) {
-            return Ok(());
-        }
-        let log_hash = COMMANDS.get(&ext.state, &(id, seq)).ok_or("no such command")?.log_hash;
-        let blob_hash = H256::hash(&blob);
-        info.checkpoint = Some((seq, state_hash, log_hash));
-        CONTRACTS.insert(&mut ext.state, &id, &info);
-        CHECKPOINTS.insert(&mut ext.state, &id, &blob);
-        ext.deposit_event(Event::Checkpointed { id, seq, state_hash, log_hash, blob_hash });
-        Ok(())
-    } else {
-        Err("unknown contracts topic".into())
     }
 }
 
@@ -633,12 +573,8 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
                 checkpoint: None,
             };
             ext.deposit_event(Event::Deployed { id, kind, deployer: who, rotation });
-            mq::push_outbound(
-                ext,
-                origin(),
-                topics::GK_DERIVE_CONTRACT_KEY.to_vec(),
-                (id, rotation).encode(),
-            );
+            let derive = DeriveContractKey { contract: id, rotation };
+            mq::send(ext, MODULE, ToEnclave::Gatekeeper(ToGatekeeper::DeriveContractKey(derive)));
             assign(ext, &mut info);
             CONTRACTS.insert(&mut ext.state, &id, &info);
             let mut list = CONTRACT_LIST.get_or_default(&ext.state);

@@ -15,6 +15,7 @@ use umbra_primitives::{
     serde_helpers::bytes_hex,
     AccountId,
 };
+use umbra_protocol::{FromEnclave, ProtocolError, ToEnclave};
 
 use crate::{
     ext::{DispatchError, Ext},
@@ -130,6 +131,12 @@ impl From<Error> for DispatchError {
 
 // ---- logic ----
 
+/// Sends `message` to enclaves from module `module` (its `MODULE` name), in its wire form.
+pub fn send(ext: &mut Ext<'_>, module: &str, message: ToEnclave) {
+    let (topic, payload) = message.to_wire();
+    push_outbound(ext, MessageOrigin::Module(module.into()), topic, payload);
+}
+
 /// Emits a message to enclaves.
 pub fn push_outbound(ext: &mut Ext<'_>, origin: MessageOrigin, topic: Vec<u8>, payload: Vec<u8>) {
     ext.deposit_event(Event::OutboundMessage { origin, topic, payload });
@@ -155,28 +162,10 @@ fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
     if message.sequence > expected {
         return Err(Error::SequenceGap);
     }
-    INGRESS_SEQ.insert(&mut ext.state, &message.sender, &(expected + 1));
+    INGRESS_SEQ.insert(&mut ext.state, &message.sender, &expected.saturating_add(1));
     let identity = *identity;
     let SignedMessage { sender, topic, sequence, payload, .. } = message;
-    use umbra_primitives::mq::topics as tp;
-    let t = topic.as_slice();
-    let routed = if t == tp::HEARTBEAT {
-        crate::modules::computation::on_heartbeat(ext, &identity, &payload);
-        Ok(())
-    } else if [tp::EG_MASTER_PUBKEY, tp::EG_MASTER_KEYS].contains(&t) {
-        ext.transactional(|ext| crate::modules::gatekeeper::on_message(ext, &identity, t, &payload))
-    } else if [
-        tp::EG_CONTRACT_PUBKEY,
-        tp::EG_CONTRACT_KEY,
-        tp::EG_COMMAND_RESULT,
-        tp::EG_CHECKPOINT,
-    ]
-    .contains(&t)
-    {
-        ext.transactional(|ext| crate::modules::contracts::on_message(ext, &identity, t, &payload))
-    } else {
-        Ok(())
-    };
+    let routed = route(ext, &identity, &topic, &payload);
     // The message itself is accepted (its sequence number is used) even when its handler refuses
     // it, so one refused message cannot block the sender's later ones.
     let rejection = routed.err();
@@ -190,6 +179,31 @@ fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
         ext.deposit_event(Event::MessageRejected { sender, topic, sequence, reason });
     }
     Ok(())
+}
+
+/// Routes one accepted enclave message to the module that handles it: the one place the
+/// runtime matches on [`FromEnclave`]. A message of no known topic is recorded and ignored; a
+/// malformed one, or one its handler refuses, is rejected without changing anything.
+fn route(
+    ext: &mut Ext<'_>,
+    sender: &AccountId,
+    topic: &[u8],
+    payload: &[u8],
+) -> Result<(), String> {
+    use crate::modules::{computation, contracts, gatekeeper};
+    match FromEnclave::from_wire(topic, payload) {
+        Err(ProtocolError::UnknownTopic(_)) => Ok(()),
+        Err(e) => Err(e.to_string()),
+        Ok(FromEnclave::Heartbeat(hb)) => {
+            computation::heartbeat(ext, sender, &hb);
+            Ok(())
+        }
+        Ok(FromEnclave::Pong(_)) => Ok(()),
+        Ok(FromEnclave::Gatekeeper(m)) => {
+            ext.transactional(|ext| gatekeeper::handle(ext, sender, m))
+        }
+        Ok(FromEnclave::Contracts(m)) => ext.transactional(|ext| contracts::handle(ext, sender, m)),
+    }
 }
 
 /// Dispatches an mq call from `origin`.
@@ -259,6 +273,49 @@ mod tests {
         let m = SignedMessage::sign(&stranger, &g, b"t".to_vec(), 0, vec![]);
         assert_eq!(relay(&mut ext, m).unwrap_err().variant(), "UnknownSender");
         assert_eq!(next_sequence(&ext.state, &MessageOrigin::Worker(w.public())), 1);
+    }
+
+    #[test]
+    fn messages_are_routed_by_the_protocol_and_malformed_ones_rejected() {
+        let (mut ext, w) = setup();
+        let g = ext.genesis_hash();
+        let rejected = |ext: &Ext<'_>| {
+            ext.events()
+                .iter()
+                .filter_map(|r| match &r.event {
+                    crate::Event::Mq(Event::MessageRejected { reason, .. }) => Some(reason.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // A known topic whose payload is not its message: accepted (sequence used), rejected.
+        let bad = SignedMessage::sign(
+            &w,
+            &g,
+            umbra_primitives::mq::topics::EG_MASTER_PUBKEY.to_vec(),
+            0,
+            vec![1, 2, 3],
+        );
+        relay(&mut ext, bad).unwrap();
+        assert_eq!(next_sequence(&ext.state, &MessageOrigin::Worker(w.public())), 1);
+        let reasons = rejected(&ext);
+        assert_eq!(reasons.len(), 1);
+        assert!(reasons[0].contains("malformed"), "{reasons:?}");
+        // A well-formed gatekeeper message from a worker that is no gatekeeper: routed to the
+        // gatekeeper module, which refuses it.
+        let (topic, payload) =
+            FromEnclave::Gatekeeper(umbra_protocol::FromGatekeeper::MasterPubkey(
+                umbra_protocol::MasterPubkey { rotation: 0, pubkey: [7; 32] },
+            ))
+            .to_wire();
+        relay(&mut ext, SignedMessage::sign(&w, &g, topic, 1, payload)).unwrap();
+        let reasons = rejected(&ext);
+        assert_eq!(reasons.len(), 2);
+        assert!(reasons[1].contains("not a gatekeeper"), "{reasons:?}");
+        assert!(crate::gatekeeper::MASTER_KEYS.get(&ext.state, &0).is_none());
+        // An unknown topic is recorded and ignored.
+        relay(&mut ext, SignedMessage::sign(&w, &g, b"t".to_vec(), 2, vec![])).unwrap();
+        assert_eq!(rejected(&ext).len(), 2);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use umbra_crypto::{blake2_256, EcdhPublic, Public, Signature};
+#[allow(unused_imports)] // the module's tests use them through `super::*`
 use umbra_primitives::{
     mq::{topics, MessageOrigin},
     serde_helpers::{account_ss58, bytes_hex},
@@ -399,11 +400,10 @@ fn register(
     } else {
         ext.deposit_event(Event::WorkerUpdated { identity, measurement: info.measurement });
     }
-    mq::push_outbound(
+    mq::send(
         ext,
-        MessageOrigin::Module(MODULE.into()),
-        topics::WORKER_REGISTERED.to_vec(),
-        identity.encode(),
+        MODULE,
+        umbra_protocol::ToEnclave::WorkerRegistered(umbra_protocol::WorkerRegistered { identity }),
     );
     Ok(())
 }
