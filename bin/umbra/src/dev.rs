@@ -113,8 +113,9 @@ fn jsonrpsee_params() -> umbra_client::sdk::RpcParams {
 }
 
 /// Elects the first worker as gatekeeper, waits for the master key, and deploys a demo
-/// guestbook (its init command is encrypted to the contract key like any other).
-async fn start_confidential(client: &Client) -> anyhow::Result<()> {
+/// guestbook (its init command is encrypted to the contract key like any other). Its quorum is
+/// the default majority of K, or every worker when fewer than two run.
+async fn start_confidential(client: &Client, workers: usize) -> anyhow::Result<()> {
     use umbra_runtime::{contracts, gatekeeper, Call};
     let alice = umbra_client::cli::pair_from_uri("//Alice")?;
     let first: umbra_primitives::AccountId = client
@@ -149,7 +150,11 @@ async fn start_confidential(client: &Client) -> anyhow::Result<()> {
     let inc = client
         .sign_and_watch(
             &alice,
-            Call::Contracts(contracts::Call::Deploy { kind, salt: b"umbra-dev-demo".to_vec() }),
+            Call::Contracts(contracts::Call::Deploy {
+                kind,
+                salt: b"umbra-dev-demo".to_vec(),
+                quorum: (workers < 2).then_some(1),
+            }),
             0,
         )
         .await?;
@@ -359,7 +364,7 @@ pub(crate) async fn run(
     if args.workers > 0 {
         tokio::select! {
             _ = &mut shutdown => { println!("stopping the network"); stop_all(&mut procs); return Ok(()); }
-            r = start_confidential(&client) => if let Err(e) = r {
+            r = start_confidential(&client, args.workers) => if let Err(e) = r {
                 stop_all(&mut procs);
                 return Err(e.context("cannot set up the gatekeeper and the demo contract"));
             }

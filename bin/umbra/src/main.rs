@@ -25,9 +25,13 @@ enum Command {
     Node(NodeArgs),
     /// Prints a chain spec as JSON (edit it, then `umbra node --chain FILE`).
     BuildSpec {
-        /// The built-in development chain.
-        #[arg(long)]
+        /// The built-in development chain (same as `--chain dev`).
+        #[arg(long, conflicts_with = "chain")]
         dev: bool,
+        /// A built-in chain: `dev` (accepts the insecure simulated platform) or `local`
+        /// (production-like: simulated workers can never register).
+        #[arg(long)]
+        chain: Option<String>,
     },
     /// Key management.
     #[command(subcommand)]
@@ -197,9 +201,13 @@ async fn node(args: NodeArgs) -> anyhow::Result<()> {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Node(args) => node(args).await,
-        Command::BuildSpec { dev } => {
-            anyhow::ensure!(dev, "only --dev is built in; edit its output for other chains");
-            println!("{}", ChainSpec::dev().to_json());
+        Command::BuildSpec { dev, chain } => {
+            let name = match (dev, chain.as_deref()) {
+                (true, _) => "dev",
+                (false, Some(name)) => name,
+                (false, None) => anyhow::bail!("choose a chain: --dev or --chain dev|local"),
+            };
+            println!("{}", ChainSpec::by_name(name)?.to_json());
             Ok(())
         }
         Command::Key(cmd) => cli::key(cmd),

@@ -346,6 +346,72 @@ fn build_spec_output_runs_the_same_chain_as_dev() {
     from_file.cli(&["transfer", "--from", "//Alice", "--to", BOB, "--amount", "1"]).ok();
 }
 
+/// The first line of the insecure-chain banner the node prints.
+const BANNER: &str = "INSECURE CHAIN: this chain accepts SIMULATED TEE workers";
+
+#[test]
+fn dev_node_prints_the_insecure_banner_and_the_local_chain_forbids_simulated_workers() {
+    // The dev chain accepts simulated workers: the node says so, loudly, at warn level.
+    let dev = TestNode::dev();
+    let log = dev.log();
+    let banner: Vec<&str> =
+        log.lines().filter(|l| l.contains("WARN") && l.contains("##")).collect();
+    assert!(banner.len() >= 5, "multi-line banner expected:\n{log}");
+    assert!(banner.iter().any(|l| l.contains(BANNER)), "{log}");
+
+    // `build-spec --chain local` is production-like.
+    let specs = tempfile::tempdir().unwrap();
+    let run = umbra(&["build-spec", "--chain", "local"]);
+    let spec: Value = serde_json::from_str(run.ok()).expect("build-spec prints JSON");
+    assert_eq!(spec["id"], json!("umbra_local"));
+    assert_eq!(spec["genesis"]["registry"]["allowInsecurePlatforms"], json!(false));
+    assert_eq!(spec["genesis"]["registry"]["policy"]["allowSimulated"], json!(false));
+    let file = write_spec(specs.path(), "local.json", &spec);
+    let local = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
+    assert_eq!(local.rpc("system_chain", json!([])), json!("Umbra Local Testnet"));
+    local.wait_for_block(1);
+    let log = local.log();
+    assert!(!log.contains(BANNER), "no banner on a chain that forbids simulated workers:\n{log}");
+    assert!(log.contains("node started"), "{log}");
+
+    // The council cannot enable the simulated platform on it.
+    let mut policy = umbra_runtime::genesis::RegistryGenesis::local().policy;
+    policy.allow_simulated = true;
+    policy.simulated_roots =
+        vec![umbra_runtime::genesis::Authority(umbra_tee::dev_vendor_root().public())];
+    let call = umbra_runtime::Call::Registry(umbra_runtime::registry::Call::SetAttestationPolicy {
+        policy,
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let inc = rt.block_on(async {
+        let client = umbra_client::Client::connect(&local.url()).await.expect("connect");
+        client.sign_and_watch(&pair("//Alice"), call, 0).await.expect("included")
+    });
+    assert!(!inc.success, "{:?}", inc.events);
+    assert_eq!(
+        umbra_client::cli::failure_reason(&inc).as_deref(),
+        Some("registry::InsecurePlatformForbidden")
+    );
+
+    // A local spec edited to allow the simulated platform is refused at start-up.
+    let mut bad = spec.clone();
+    bad["genesis"]["registry"]["policy"] = dev_spec_json()["genesis"]["registry"]["policy"].clone();
+    let bad_file = write_spec(specs.path(), "bad.json", &bad);
+    let bad_path = bad_file.display().to_string();
+    let run = umbra(&[
+        "node",
+        "--chain",
+        &bad_path,
+        "--authority",
+        "//Alice",
+        "--base-path",
+        &specs.path().join("db").display().to_string(),
+    ]);
+    assert!(!run.success());
+    assert!(run.stderr.contains("forbids insecure platforms"), "{}", run.stderr);
+    assert!(umbra(&["build-spec", "--chain", "mainnet"]).stderr.contains("unknown chain"));
+}
+
 #[test]
 fn edited_spec_gives_another_genesis_with_the_new_account() {
     let specs = tempfile::tempdir().unwrap();

@@ -1,9 +1,11 @@
 //! Gatekeepers and confidential contracts end to end, with real processes on loopback: a
 //! gatekeeper creates the master key, a guestbook is deployed and assigned to random workers,
 //! encrypted commands run and queries are answered only by assigned workers, the plaintext never
-//! reaches the chain's storage, a tampered command fails without changing state, a forged
-//! gatekeeper message is refused, and after the assigned worker is killed and the contract
-//! reshuffled the new assignee rebuilds the identical state.
+//! reaches the chain's storage, a tampered command fails without changing state, another
+//! account's ciphertext re-pushed as one's own fails without changing state, a forged gatekeeper
+//! message is refused, and after the assigned worker is killed, the latest off-chain checkpoint
+//! corrupted and the contract reshuffled, the new assignee falls back to an older checkpoint and
+//! rebuilds the identical state.
 
 mod common;
 
@@ -195,14 +197,16 @@ async fn confidential_contract_lifecycle() {
     let (next, hash) = state_of(&workers[a0], &node, cid).await.unwrap();
     assert_eq!(next, record["commands"].as_u64().unwrap());
     assert_eq!(serde_json::to_value(hash).unwrap(), record["stateHash"]);
-    assert!(record["checkpoint"].is_array(), "a checkpoint was committed: {record}");
+    assert!(record["checkpoint"].is_object(), "a checkpoint was committed: {record}");
 
     // A tampered command: an error event and no state change.
     let before = contract_info(&node, &cid_text);
     let key = hex::decode(before["pubkey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let contract_key = EcdhPublic(key.try_into().unwrap());
     let mut sealed = umbra_contracts::seal_command(
-        &EcdhPublic(key.try_into().unwrap()),
+        &contract_key,
         &cid,
+        &pair("//Eve").public(),
         &GuestbookCommand::Post { text: "tampered".into() }.encode(),
     )
     .unwrap();
@@ -232,9 +236,57 @@ async fn confidential_contract_lifecycle() {
         .expect("a CommandFailed event for the tampered command");
     assert!(reason.contains("cannot open command"), "{reason}");
 
+    // Eve's command runs for Eve; the same ciphertext re-pushed by Ferdie as his own fails and
+    // changes nothing (the sealing binds the origin the chain records).
+    let eves = umbra_contracts::seal_command(
+        &contract_key,
+        &cid,
+        &pair("//Eve").public(),
+        &GuestbookCommand::Post { text: "eve's own words".into() }.encode(),
+    )
+    .unwrap();
+    ok(
+        &client,
+        &pair("//Eve"),
+        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: eves.clone() }),
+    )
+    .await;
+    let with_eves = wait_executed(&node, &cid_text);
+    assert_ne!(with_eves["stateHash"], after["stateHash"], "Eve's own command runs");
+    let repushed = ok(
+        &client,
+        &pair("//Ferdie"),
+        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: eves }),
+    )
+    .await;
+    let seq = repushed
+        .events
+        .iter()
+        .find_map(|e| e["Contracts"]["CommandPushed"]["seq"].as_u64())
+        .unwrap();
+    let after_repush = wait_executed(&node, &cid_text);
+    assert_eq!(
+        after_repush["stateHash"], with_eves["stateHash"],
+        "a re-pushed ciphertext changes nothing"
+    );
+    let reason = (repushed.block_number..=node.head_number())
+        .flat_map(|n| {
+            node.rpc("umbra_events", json!([node.block_hash(n)]))
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find_map(|r| {
+            let f = &r["event"]["Contracts"]["CommandFailed"];
+            (f["seq"].as_u64() == Some(seq))
+                .then(|| f["reason"].as_str().unwrap_or_default().to_string())
+        })
+        .expect("a CommandFailed event for the re-pushed command");
+    assert!(reason.contains("cannot open command"), "{reason}");
+
     // The plaintext never reaches blocks or the node's storage.
     let db = std::fs::read(node.base_path().join("chain.redb")).expect("read the database file");
-    for secret in [MARKER.as_bytes(), TITLE.as_bytes(), b"tampered"] {
+    for secret in [MARKER.as_bytes(), TITLE.as_bytes(), b"tampered", b"eve's own words"] {
         assert!(
             !db.windows(secret.len()).any(|w| w == secret),
             "plaintext {:?} found in the chain database",
@@ -255,11 +307,23 @@ async fn confidential_contract_lifecycle() {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
             as u64;
-    let attestation =
-        platform.quote(&expected_report_data(&rogue.public(), &ecdh, &genesis), now).unwrap();
-    let benchmark = BenchmarkReport { iterations: 10_000, elapsed_ms: 200 };
-    let benchmark_signature = rogue.sign(&benchmark.signing_payload(&genesis, &rogue.public()));
     let ferdie = pair("//Ferdie");
+    let head = Client::connect(&node.url()).await.expect("connect").head().await.expect("head");
+    let benchmark = BenchmarkReport {
+        work: 10_000,
+        start_number: head.number,
+        start_hash: head.hash(),
+        end_number: head.number,
+        end_hash: head.hash(),
+    };
+    let attestation = platform
+        .quote(
+            &expected_report_data(&rogue.public(), &ecdh, &genesis, &ferdie.public(), &benchmark),
+            now,
+        )
+        .unwrap();
+    let benchmark_signature =
+        rogue.sign(&benchmark.signing_payload(&genesis, &rogue.public(), &ferdie.public()));
     ok(
         &client,
         &ferdie,
@@ -342,8 +406,8 @@ async fn confidential_contract_lifecycle() {
         let t = posts(&workers[w], &node, cid).await.unwrap();
         assert_eq!(
             t.len(),
-            c["commands"].as_u64().unwrap() as usize - 2,
-            "init and the tampered command add no post"
+            c["commands"].as_u64().unwrap() as usize - 3,
+            "init, the tampered and the re-pushed command add no post"
         );
         t
     };
@@ -358,6 +422,26 @@ async fn confidential_contract_lifecycle() {
         .expect("an assigned worker that is not the gatekeeper");
     workers[victim].kill();
     let victim_id = ids[victim].clone();
+    // Corrupt the latest checkpoint in the node's off-chain blob store: the rebuild must refuse
+    // it and fall back to the one before.
+    let checkpoint = contract_info(&node, &cid_text)["checkpoint"].clone();
+    let latest = checkpoint["seq"].as_u64().expect("a checkpoint was recorded");
+    assert!(latest >= 5, "at least two checkpoints (interval 3): {checkpoint}");
+    let blob_file = node.base_path().join("checkpoints").join(format!("{cid_text}-{latest}.bin"));
+    let older_file =
+        node.base_path().join("checkpoints").join(format!("{cid_text}-{}.bin", latest - 3));
+    // Wait until every live worker that made the latest checkpoint stored it (so no later store
+    // repairs the corruption before the rebuild).
+    let stored = format!("seq={latest} ");
+    wait_for(Duration::from_secs(30), "the workers stored the checkpoints off chain", || {
+        let all = chosen.iter().map(|w| by_id(w)).filter(|i| *i != victim).all(|i| {
+            workers[i].log().lines().any(|l| l.contains("checkpoint stored") && l.contains(&stored))
+        });
+        (all && blob_file.exists() && older_file.exists()).then_some(())
+    });
+    let mut blob = std::fs::read(&blob_file).unwrap();
+    blob[10] ^= 1;
+    std::fs::write(&blob_file, &blob).unwrap();
     let moved = wait_for(
         Duration::from_secs(90),
         "contract reassigned away from the killed worker",
@@ -394,10 +478,16 @@ async fn confidential_contract_lifecycle() {
         "rebuilt state is identical"
     );
     assert_eq!(posts(&workers[newcomer], &node, cid).await.unwrap(), texts);
+    let log = workers[newcomer].log();
+    assert!(log.contains("contract state rebuilt"), "{log}");
     assert!(
-        workers[newcomer].log().contains("contract state rebuilt"),
-        "{}",
-        workers[newcomer].log()
+        log.contains("contract rebuild refused")
+            && log.contains("does not match the on-chain hash"),
+        "the corrupted checkpoint is refused: {log}"
+    );
+    assert!(
+        log.contains(&format!("from_checkpoint=Some({})", latest - 3)),
+        "rebuilt from the older checkpoint: {log}"
     );
 
     // And the contract keeps working with its new workers.

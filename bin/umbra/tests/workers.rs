@@ -148,17 +148,31 @@ fn platform(vendor_root: &Pair, measurement: [u8; 32]) -> SimulatedPlatform {
     )
 }
 
-/// `registry::register_worker` for `identity`/`ecdh` with `attestation`, naming `operator`.
+/// A benchmark over the chain's current head block (a recent block hash, as an enclave binds).
+async fn recent_benchmark(client: &Client) -> BenchmarkReport {
+    let head = client.head().await.expect("head");
+    BenchmarkReport {
+        work: 10_000,
+        start_number: head.number,
+        start_hash: head.hash(),
+        end_number: head.number,
+        end_hash: head.hash(),
+    }
+}
+
+/// `registry::register_worker` for `identity`/`ecdh` with `attestation`, naming `operator`,
+/// signed by the identity over `operator` and `benchmark`.
 fn register_call(
     identity: &Pair,
     ecdh: EcdhPublic,
     attestation: Attestation,
     operator: AccountId,
     genesis: H256,
+    benchmark: &BenchmarkReport,
 ) -> Call {
-    let benchmark = BenchmarkReport { iterations: 10_000, elapsed_ms: 200 };
+    let benchmark = benchmark.clone();
     let benchmark_signature =
-        identity.sign(&benchmark.signing_payload(&genesis, &identity.public()));
+        identity.sign(&benchmark.signing_payload(&genesis, &identity.public(), &operator));
     Call::Registry(registry::Call::RegisterWorker {
         identity: identity.public(),
         ecdh,
@@ -206,24 +220,39 @@ async fn forged_attestations_are_refused_by_the_chain_and_register_nothing() {
     let operator = pair("//Dave");
     let good_measurement = simulated_enclave_measurement();
     let dev_root = dev_vendor_root();
+    let bench = recent_benchmark(&client).await;
 
     // Unknown vendor root: a platform certified by a root the chain does not trust.
     let (id, ecdh) = enclave_keys();
     let rogue_root = pair("//NotTheUmbraVendorRoot");
     let att = platform(&rogue_root, good_measurement)
-        .quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms())
+        .quote(
+            &expected_report_data(&id.public(), &ecdh, &genesis, &operator.public(), &bench),
+            now_ms(),
+        )
         .unwrap();
-    let inc =
-        submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
+    let inc = submit(
+        &client,
+        &operator,
+        register_call(&id, ecdh, att, operator.public(), genesis, &bench),
+    )
+    .await;
     assert_refused(&node, &inc, "registry::UnknownVendorRoot", &id, "wrong vendor root");
 
     // A measurement not on the allow-list.
     let (id, ecdh) = enclave_keys();
     let att = platform(&dev_root, [0x42; 32])
-        .quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms())
+        .quote(
+            &expected_report_data(&id.public(), &ecdh, &genesis, &operator.public(), &bench),
+            now_ms(),
+        )
         .unwrap();
-    let inc =
-        submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
+    let inc = submit(
+        &client,
+        &operator,
+        register_call(&id, ecdh, att, operator.public(), genesis, &bench),
+    )
+    .await;
     assert_refused(&node, &inc, "registry::MeasurementNotAllowed", &id, "wrong measurement");
 
     // Report data binding the keys to another chain (a real genesis hash of another spec).
@@ -233,10 +262,17 @@ async fn forged_attestations_are_refused_by_the_chain_and_register_nothing() {
     let other_genesis = other.genesis_hash().expect("other genesis");
     assert_ne!(other_genesis, genesis);
     let att = platform(&dev_root, good_measurement)
-        .quote(&expected_report_data(&id.public(), &ecdh, &other_genesis), now_ms())
+        .quote(
+            &expected_report_data(&id.public(), &ecdh, &other_genesis, &operator.public(), &bench),
+            now_ms(),
+        )
         .unwrap();
-    let inc =
-        submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
+    let inc = submit(
+        &client,
+        &operator,
+        register_call(&id, ecdh, att, operator.public(), genesis, &bench),
+    )
+    .await;
     assert_refused(
         &node,
         &inc,
@@ -248,10 +284,17 @@ async fn forged_attestations_are_refused_by_the_chain_and_register_nothing() {
     // A quote from 11 minutes ago (the dev chain accepts 10).
     let (id, ecdh) = enclave_keys();
     let att = platform(&dev_root, good_measurement)
-        .quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms() - 11 * 60 * 1000)
+        .quote(
+            &expected_report_data(&id.public(), &ecdh, &genesis, &operator.public(), &bench),
+            now_ms() - 11 * 60 * 1000,
+        )
         .unwrap();
-    let inc =
-        submit(&client, &operator, register_call(&id, ecdh, att, operator.public(), genesis)).await;
+    let inc = submit(
+        &client,
+        &operator,
+        register_call(&id, ecdh, att, operator.public(), genesis, &bench),
+    )
+    .await;
     assert_refused(&node, &inc, "registry::StaleAttestation", &id, "stale quote");
 
     assert!(workers_on_chain(&node).is_empty(), "no refused registration left a worker behind");
@@ -259,12 +302,26 @@ async fn forged_attestations_are_refused_by_the_chain_and_register_nothing() {
     // The genuine registration, built the same way, succeeds: the harness is right.
     let (id, ecdh) = enclave_keys();
     let att = platform(&dev_root, good_measurement)
-        .quote(&expected_report_data(&id.public(), &ecdh, &genesis), now_ms())
+        .quote(
+            &expected_report_data(&id.public(), &ecdh, &genesis, &operator.public(), &bench),
+            now_ms(),
+        )
         .unwrap();
+
+    // Front-running: someone copies the pending registration and names themselves. The quote
+    // binds the operator, so the copy is refused and the genuine one still goes through.
+    let thief = pair("//Eve");
+    let mut copied = register_call(&id, ecdh, att.clone(), operator.public(), genesis, &bench);
+    if let Call::Registry(registry::Call::RegisterWorker { operator, .. }) = &mut copied {
+        *operator = thief.public();
+    }
+    let inc = submit(&client, &thief, copied).await;
+    assert_refused(&node, &inc, "registry::ReportDataMismatch", &id, "copied registration");
+
     let inc = submit(
         &client,
         &operator,
-        register_call(&id, ecdh, att.clone(), operator.public(), genesis),
+        register_call(&id, ecdh, att.clone(), operator.public(), genesis, &bench),
     )
     .await;
     assert!(inc.success, "genuine registration: {:?}", inc.events);
@@ -282,8 +339,9 @@ async fn forged_attestations_are_refused_by_the_chain_and_register_nothing() {
 
     // Replaying that attestation (someone who saw it on chain tries to take the worker over for
     // their own operator account) is refused, and the entry is untouched.
-    let thief = pair("//Eve");
-    let inc = submit(&client, &thief, register_call(&id, ecdh, att, thief.public(), genesis)).await;
+    let inc =
+        submit(&client, &thief, register_call(&id, ecdh, att, thief.public(), genesis, &bench))
+            .await;
     assert!(!inc.success, "replayed attestation should fail: {:?}", inc.events);
     assert_eq!(
         failure_reason(&inc).as_deref(),
@@ -451,6 +509,55 @@ async fn encrypted_queries_are_answered_signed_and_refused_when_tampered_or_repl
     wclient::query(&alpha.url(), &keys, &signer, WorkerQuery::Status.encode())
         .await
         .expect("alpha still answers");
+}
+
+/// The attacks: a captured query is replayed after the worker is killed (SIGKILL) right after
+/// answering it and restarted, within the query's time window; and a query with an absurd
+/// timestamp tries to overflow the window check (it used to panic while holding the enclave
+/// lock). The query's sealed replay record is journaled before the answer leaves (and the replay
+/// memory is in every checkpoint), so the restarted worker refuses the replay; the timestamp is
+/// a clear 400, and the worker keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_replayed_after_a_worker_restart_is_refused() {
+    let node = TestNode::dev();
+    let mut worker = TestWorker::start(&node, "gamma", "//Bob");
+    let id: Public = account(&worker.wait_registered(&node));
+    let client = Client::connect(&node.url()).await.expect("connect");
+    let keys = wclient::registered_keys(&client, &id).await.expect("registered keys");
+    let signer = pair("//Ferdie");
+
+    // A huge timestamp: refused with a clear message, no panic.
+    let request = QueryRequest::new_signed(
+        &signer,
+        id,
+        random_bytes::<16>(),
+        u64::MAX,
+        WorkerQuery::Status.encode(),
+    );
+    let (huge, _) = EncryptedQuery::seal(&request, &keys.ecdh).expect("seal query");
+    let (code, body) = post_query(&worker, &huge.encode());
+    assert_eq!(code, 400);
+    assert!(String::from_utf8_lossy(&body).contains("query timestamp"), "{body:?}");
+
+    let checkpoint = worker.base_path().join(umbra_worker::files::CHECKPOINT_FILE);
+    wait_for(Duration::from_secs(60), "the first sealed checkpoint", || {
+        checkpoint.exists().then_some(())
+    });
+    let (query, _) = sealed_query(&signer, id, &keys.ecdh, WorkerQuery::Status);
+    let (code, body) = post_query(&worker, &query.encode());
+    assert_eq!(code, 200, "fresh query: {}", String::from_utf8_lossy(&body));
+    // Killed right after the answer, before any later checkpoint: the journal written before the
+    // answer left carries its replay record.
+    worker.kill();
+    worker.restart();
+    assert!(worker.log().contains("enclave resumed from sealed checkpoint"), "{}", worker.log());
+    let (code, body) = post_query(&worker, &query.encode());
+    let message = String::from_utf8_lossy(&body);
+    assert_eq!(code, 400, "the replay after restart was answered: {message}");
+    assert!(message.contains("replayed query nonce"), "replay message: {message}");
+    wclient::query(&worker.url(), &keys, &signer, WorkerQuery::Status.encode())
+        .await
+        .expect("a fresh query is still answered");
 }
 
 // ---------------------------------------------------------------------------------------------

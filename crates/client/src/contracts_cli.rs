@@ -38,6 +38,20 @@ pub enum ContractCommand {
         /// Init command as JSON, e.g. '{"Init":{"title":"hello"}}'.
         #[arg(long)]
         init: Option<String>,
+        /// Matching worker reports needed to apply a result, 1..=K (default: a majority of K).
+        #[arg(long)]
+        quorum: Option<u32>,
+        /// Node.
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Resumes a contract paused after its workers diverged (council).
+    Resume {
+        /// Contract id.
+        id: String,
+        /// Council key.
+        #[arg(long, default_value = "//Alice")]
+        from: String,
         /// Node.
         #[command(flatten)]
         rpc: RpcArgs,
@@ -174,7 +188,7 @@ pub async fn send_command(
     let key =
         umbra_primitives::json::from_hex(key).map_err(|e| anyhow!("bad contract key: {e}"))?;
     let key: [u8; 32] = key.try_into().map_err(|_| anyhow!("bad contract key on chain"))?;
-    let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, command)?;
+    let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, &from.public(), command)?;
     let inc = client
         .sign_and_watch(
             from,
@@ -217,6 +231,11 @@ pub async fn send_command(
         }) {
             return Ok((seq, events));
         }
+        if let Some(reason) =
+            events.iter().find_map(|e| e["Contracts"]["Paused"]["reason"].as_str())
+        {
+            bail!("the contract paused on command #{seq}: {reason}");
+        }
         if Instant::now() > deadline {
             bail!("no worker reported the result of command #{seq} within 120 s");
         }
@@ -227,7 +246,7 @@ pub async fn send_command(
 /// Runs `umbra contract ...`.
 pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
     match cmd {
-        ContractCommand::Deploy { kind, from, salt, init, rpc } => {
+        ContractCommand::Deploy { kind, from, salt, init, quorum, rpc } => {
             let kind = parse_kind(&kind)?;
             let from = pair_from_uri(&from)?;
             let client = rpc.connect().await?;
@@ -242,7 +261,11 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
                     .to_vec(),
             };
             let inc = client
-                .sign_and_watch(&from, Call::Contracts(contracts::Call::Deploy { kind, salt }), 0)
+                .sign_and_watch(
+                    &from,
+                    Call::Contracts(contracts::Call::Deploy { kind, salt, quorum }),
+                    0,
+                )
                 .await?;
             if !inc.success {
                 bail!("deploy refused: {}", failure_reason(&inc).unwrap_or_default());
@@ -311,6 +334,13 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
             let body = WorkerQuery::Contract { id, query: encode_query(kind, &json)? }.encode();
             let answer = crate::worker::query(&worker, &keys, &signer, body).await?;
             println!("{}", serde_json::to_string_pretty(&decode_response(kind, &answer)?)?);
+        }
+        ContractCommand::Resume { id, from, rpc } => {
+            let id: ContractId = id.parse().map_err(|e| anyhow!("invalid contract id: {e}"))?;
+            let from = pair_from_uri(&from)?;
+            let client = rpc.connect().await?;
+            let call = Call::Contracts(contracts::Call::Resume { contract: id });
+            crate::cli::sign_and_report(&client, &from, call, 0, "resume").await?;
         }
         ContractCommand::Info { id, rpc } => {
             let id: ContractId = id.parse().map_err(|e| anyhow!("invalid contract id: {e}"))?;

@@ -62,11 +62,13 @@ pub fn bench_account(n: u64) -> AccountId {
 /// Deterministic text of 12 to 280 bytes for post `n`.
 fn post_text(n: u64) -> String {
     let h = blake2_256(&("umbra/bench/text", n).encode());
-    let target = 12 + usize::from(h[0]) * (MAX_TEXT_LEN - 12) / 255;
+    // At most 12 + 255 * 268 / 255 = 280: no overflow.
+    let span = usize::from(h[0]).saturating_mul(MAX_TEXT_LEN.saturating_sub(12)) / 255;
+    let target = span.saturating_add(12);
     let mut text = format!("#{n}");
     for (i, byte) in h.iter().cycle().enumerate().skip(1) {
-        let word = WORDS[(usize::from(*byte) + i) % WORDS.len()];
-        if text.len() + 1 + word.len() > target {
+        let word = WORDS[usize::from(*byte).wrapping_add(i).checked_rem(WORDS.len()).unwrap_or(0)];
+        if text.len().saturating_add(1).saturating_add(word.len()) > target {
             break;
         }
         text.push(' ');
@@ -88,14 +90,14 @@ pub fn guestbook_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
     let ctx = |seq: u64, origin: AccountId| CommandContext {
         contract,
         origin,
-        block: 1 + seq / BENCH_COMMANDS_PER_BLOCK,
+        block: (seq / BENCH_COMMANDS_PER_BLOCK).saturating_add(1),
         seq,
     };
     let mut commands = Vec::with_capacity(n.saturating_add(1));
     let init = GuestbookCommand::Init { title: "Umbra benchmark guestbook".into() };
     commands.push((ctx(0, owner), init.encode()));
     for (i, seq) in (0..n as u64).zip(1u64..) {
-        let author = bench_account(1 + i % BENCH_AUTHORS);
+        let author = bench_account((i % BENCH_AUTHORS).saturating_add(1));
         let post = GuestbookCommand::Post { text: post_text(i) };
         commands.push((ctx(seq, author), post.encode()));
     }

@@ -19,41 +19,45 @@ use crate::contract::{ContractId, Output};
 use crate::error::ContractError;
 use crate::keys::event_key;
 
-/// Associated-data prefix of sealed commands (followed by the contract id).
-pub const COMMAND_AAD: &[u8] = b"umbra/contract-command/v1";
+/// Associated-data prefix of sealed commands (followed by the contract id and the origin).
+pub const COMMAND_AAD: &[u8] = b"umbra/contract-command/v2";
 /// HKDF salt of checkpoint keys.
 pub const CHECKPOINT_SALT: &[u8] = b"umbra/contract-checkpoint/v1";
 
-/// `"umbra/contract-command/v1" ‖ id`.
-fn command_aad(id: &ContractId) -> Vec<u8> {
-    [COMMAND_AAD, id.as_bytes()].concat()
+/// `"umbra/contract-command/v2" ‖ id ‖ origin`.
+fn command_aad(id: &ContractId, origin: &AccountId) -> Vec<u8> {
+    [COMMAND_AAD, id.as_bytes(), &origin.0].concat()
 }
 
 /// Seals a command to the contract's public key, with
-/// `aad = "umbra/contract-command/v1" ‖ contract id` so a ciphertext cannot be moved to
-/// another contract.
+/// `aad = "umbra/contract-command/v2" ‖ contract id ‖ origin` so a ciphertext cannot be moved
+/// to another contract, nor re-pushed by another account as its own command: the enclave opens
+/// it only with the origin the chain recorded for it (the extrinsic's signer).
 ///
 /// Fails with [`ContractError::Crypto`] if `contract_pub` is a low-order point.
 pub fn seal_command(
     contract_pub: &EcdhPublic,
     id: &ContractId,
+    origin: &AccountId,
     command: &[u8],
 ) -> Result<SealedBox, ContractError> {
-    let (sealed, key) = SealedBox::seal(contract_pub, &command_aad(id), command)?;
+    let (sealed, key) = SealedBox::seal(contract_pub, &command_aad(id, origin), command)?;
     let _key = Zeroizing::new(key);
     Ok(sealed)
 }
 
-/// Opens a command sealed by [`seal_command`] with the contract's secret.
+/// Opens a command sealed by [`seal_command`] with the contract's secret, for the origin the
+/// chain recorded.
 ///
-/// Fails with [`ContractError::Crypto`] for another contract's id, another key or any
-/// tampering.
+/// Fails with [`ContractError::Crypto`] for another contract's id, another origin, another key
+/// or any tampering.
 pub fn open_command(
     secret: &EcdhSecret,
     id: &ContractId,
+    origin: &AccountId,
     sealed: &SealedBox,
 ) -> Result<Vec<u8>, ContractError> {
-    let (plain, key) = sealed.open(secret, &command_aad(id))?;
+    let (plain, key) = sealed.open(secret, &command_aad(id, origin))?;
     let _key = Zeroizing::new(key);
     Ok(plain)
 }
@@ -210,51 +214,73 @@ mod tests {
         H256([n; 32])
     }
 
+    const ALICE: AccountId = umbra_crypto::Public([1u8; 32]);
+    const MALLORY: AccountId = umbra_crypto::Public([66u8; 32]);
+
     #[test]
     fn command_round_trip() {
         let secret = contract_secret(&MASTER, 0, &id(1));
-        let sealed = seal_command(&secret.public(), &id(1), b"post hello").unwrap();
-        assert_eq!(open_command(&secret, &id(1), &sealed), Ok(b"post hello".to_vec()));
+        let sealed = seal_command(&secret.public(), &id(1), &ALICE, b"post hello").unwrap();
+        assert_eq!(open_command(&secret, &id(1), &ALICE, &sealed), Ok(b"post hello".to_vec()));
         // Survives its SCALE encoding (as it travels in an extrinsic).
         let decoded = SealedBox::decode(&mut &sealed.encode()[..]).unwrap();
-        assert_eq!(open_command(&secret, &id(1), &decoded), Ok(b"post hello".to_vec()));
+        assert_eq!(open_command(&secret, &id(1), &ALICE, &decoded), Ok(b"post hello".to_vec()));
         // The AAD is exactly the documented one.
         assert!(sealed
-            .open(&secret, &[b"umbra/contract-command/v1".as_slice(), &[1u8; 32]].concat())
+            .open(
+                &secret,
+                &[b"umbra/contract-command/v2".as_slice(), &[1u8; 32], &[1u8; 32]].concat()
+            )
             .is_ok());
+    }
+
+    #[test]
+    fn a_command_re_pushed_by_another_account_does_not_open() {
+        // Mallory copies Alice's ciphertext from the chain and pushes it as her own command:
+        // the enclave opens it with the origin the chain recorded (Mallory) and fails.
+        let secret = contract_secret(&MASTER, 0, &id(1));
+        let sealed = seal_command(&secret.public(), &id(1), &ALICE, b"withdraw all").unwrap();
+        assert_eq!(open_command(&secret, &id(1), &MALLORY, &sealed), FAILED);
+        assert_eq!(open_command(&secret, &id(1), &ALICE, &sealed), Ok(b"withdraw all".to_vec()));
     }
 
     #[test]
     fn open_command_refuses_tampering_other_contract_and_other_key() {
         let secret = contract_secret(&MASTER, 0, &id(1));
-        let sealed = seal_command(&secret.public(), &id(1), b"cmd").unwrap();
+        let sealed = seal_command(&secret.public(), &id(1), &ALICE, b"cmd").unwrap();
 
         for i in [0, sealed.ciphertext.len() - 1] {
             let mut bad = sealed.clone();
             bad.ciphertext[i] ^= 1;
-            assert_eq!(open_command(&secret, &id(1), &bad), FAILED);
+            assert_eq!(open_command(&secret, &id(1), &ALICE, &bad), FAILED);
         }
         let mut bad = sealed.clone();
         bad.nonce[5] ^= 1;
-        assert_eq!(open_command(&secret, &id(1), &bad), FAILED);
+        assert_eq!(open_command(&secret, &id(1), &ALICE, &bad), FAILED);
         let mut bad = sealed.clone();
         bad.ciphertext.truncate(5);
-        assert_eq!(open_command(&secret, &id(1), &bad), FAILED);
+        assert_eq!(open_command(&secret, &id(1), &ALICE, &bad), FAILED);
 
         // Moved to another contract, even one holding the same key.
-        assert_eq!(open_command(&secret, &id(2), &sealed), FAILED);
+        assert_eq!(open_command(&secret, &id(2), &ALICE, &sealed), FAILED);
         // Another contract's key, another rotation.
-        assert_eq!(open_command(&contract_secret(&MASTER, 0, &id(2)), &id(1), &sealed), FAILED);
-        assert_eq!(open_command(&contract_secret(&MASTER, 1, &id(1)), &id(1), &sealed), FAILED);
+        assert_eq!(
+            open_command(&contract_secret(&MASTER, 0, &id(2)), &id(1), &ALICE, &sealed),
+            FAILED
+        );
+        assert_eq!(
+            open_command(&contract_secret(&MASTER, 1, &id(1)), &id(1), &ALICE, &sealed),
+            FAILED
+        );
         // Low-order keys are refused on both sides.
         assert_eq!(
-            seal_command(&EcdhPublic([0u8; 32]), &id(1), b"x").map(|_| ()),
+            seal_command(&EcdhPublic([0u8; 32]), &id(1), &ALICE, b"x").map(|_| ()),
             Err(ContractError::Crypto(CryptoError::LowOrderPoint))
         );
         let mut bad = sealed;
         bad.ephemeral = EcdhPublic([0u8; 32]);
         assert_eq!(
-            open_command(&secret, &id(1), &bad),
+            open_command(&secret, &id(1), &ALICE, &bad),
             Err(ContractError::Crypto(CryptoError::LowOrderPoint))
         );
     }
@@ -397,8 +423,9 @@ mod tests {
         ) {
             let cid = H256(cid);
             let secret = contract_secret(&master, rotation, &cid);
-            let sealed = seal_command(&secret.public(), &cid, &data).unwrap();
-            prop_assert_eq!(open_command(&secret, &cid, &sealed), Ok(data.clone()));
+            let origin = AccountId::from(to);
+            let sealed = seal_command(&secret.public(), &cid, &origin, &data).unwrap();
+            prop_assert_eq!(open_command(&secret, &cid, &origin, &sealed), Ok(data.clone()));
 
             let key = event_key(&secret, &cid, &AccountId::from(to));
             let ev = seal_event(&key, &cid, seq, index, &data);

@@ -290,10 +290,10 @@ mod tests {
             let ctx = CommandContext {
                 contract: H256([7; 32]),
                 origin: acct(who),
-                block: 10 + self.seq,
+                block: self.seq.saturating_add(10),
                 seq: self.seq,
             };
-            self.seq += 1;
+            self.seq = self.seq.saturating_add(1);
             self.inst.execute(&ctx, &cmd.encode())
         }
 

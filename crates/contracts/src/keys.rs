@@ -38,7 +38,7 @@ pub const CONTRACT_ACCOUNT_DOMAIN: &str = "umbra/contract-account";
 
 /// `id ‖ rest` as one buffer.
 fn concat(id: &ContractId, rest: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + rest.len());
+    let mut out = Vec::with_capacity(rest.len().saturating_add(32));
     out.extend_from_slice(id.as_bytes());
     out.extend_from_slice(rest);
     out

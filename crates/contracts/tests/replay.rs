@@ -48,7 +48,15 @@ fn log(steps: &[Step]) -> Vec<(CommandContext, Vec<u8>)> {
                 Step::Cmd(w, c) => (*w, c.encode()),
                 Step::Raw(w, b) => (*w, b.clone()),
             };
-            (CommandContext { contract, origin: acct(who), block: 1 + seq / 4, seq }, bytes)
+            (
+                CommandContext {
+                    contract,
+                    origin: acct(who),
+                    block: (seq / 4).saturating_add(1),
+                    seq,
+                },
+                bytes,
+            )
         })
         .collect()
 }
@@ -107,7 +115,7 @@ proptest! {
         split in any::<proptest::sample::Index>(),
     ) {
         let log = log(&steps);
-        let k = split.index(log.len() + 1);
+        let k = split.index(log.len().saturating_add(1));
         let id = log.first().map(|(c, _)| c.contract).unwrap_or(H256::ZERO);
         let secret = contract_secret(&[1u8; 32], 0, &id);
 
@@ -161,8 +169,8 @@ fn end_to_end_pipeline() {
     .into_iter()
     .enumerate()
     {
-        let sealed = seal_command(&contract_pub, &id, &cmd.encode()).unwrap();
-        let plain = open_command(&secret, &id, &sealed).unwrap();
+        let sealed = seal_command(&contract_pub, &id, &who, &cmd.encode()).unwrap();
+        let plain = open_command(&secret, &id, &who, &sealed).unwrap();
         let ctx = CommandContext { contract: id, origin: who, block: 3, seq: seq as u64 };
         let outputs = inst.execute(&ctx, &plain).unwrap();
         egress.push((seq as u64, seal_outputs(&secret, &id, seq as u64, outputs)));

@@ -5,6 +5,7 @@
 //! inside an enclave.
 
 use parity_scale_codec::{Decode, Encode};
+use serde::{Deserialize, Serialize};
 
 use crate::dcap::{self, QuoteCollateralV3};
 use crate::error::AttestationError;
@@ -36,6 +37,14 @@ pub enum Attestation {
         /// [`collateral_from_json`](crate::collateral_from_json).
         collateral: Vec<u8>,
     },
+    /// An Intel TDX DCAP quote (version 4 or 5) with the collateral needed to verify it
+    /// offline (same collateral encoding as [`Attestation::SgxDcap`]).
+    TdxDcap {
+        /// The raw quote as produced by the TD quoting enclave.
+        quote: Vec<u8>,
+        /// The SCALE encoding of `dcap_qvl::QuoteCollateralV3`.
+        collateral: Vec<u8>,
+    },
 }
 
 impl Attestation {
@@ -49,6 +58,97 @@ impl Attestation {
         match self {
             Attestation::Simulated(_) => AttestationType::Simulated,
             Attestation::SgxDcap { .. } => AttestationType::SgxDcap,
+            Attestation::TdxDcap { .. } => AttestationType::TdxDcap,
+        }
+    }
+
+    /// The key under which a verifier remembers this attestation as used: BLAKE2b-256 of
+    /// SCALE(`"umbra/attestation-reuse/v1"`, kind, quote). It covers the quote alone, never
+    /// the collateral: the same DCAP quote presented with other (also valid) collateral has
+    /// the same key, so it cannot be used twice. A simulated quote is signed whole (its
+    /// platform certificate included), so its key covers all of it.
+    pub fn reuse_key(&self) -> [u8; 32] {
+        const DOMAIN: &[u8] = b"umbra/attestation-reuse/v1";
+        match self {
+            // The platform key's signature covers the whole simulated quote, certificate
+            // included: there is no separate collateral.
+            Attestation::Simulated(q) => {
+                umbra_crypto::blake2_256(&(DOMAIN, AttestationType::Simulated, q).encode())
+            }
+            Attestation::SgxDcap { quote, .. } => {
+                umbra_crypto::blake2_256(&(DOMAIN, AttestationType::SgxDcap, quote).encode())
+            }
+            Attestation::TdxDcap { quote, .. } => {
+                umbra_crypto::blake2_256(&(DOMAIN, AttestationType::TdxDcap, quote).encode())
+            }
+        }
+    }
+}
+
+/// A TCB status other than `UpToDate` that a verifier accepts, and the security advisories
+/// under which it accepts it.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TcbAllowance {
+    /// The status as `dcap-qvl` names it (`SWHardeningNeeded`, `ConfigurationNeeded`,
+    /// `ConfigurationAndSWHardeningNeeded`, `TDRelaunchAdvised`, ...). `OutOfDate`,
+    /// `OutOfDateConfigurationNeeded` and `Revoked` are never accepted.
+    pub status: String,
+    /// Intel advisory ids (`INTEL-SA-00615`, ...) accepted with this status: a quote is
+    /// accepted only if every advisory it reports is listed here.
+    pub advisory_ids: Vec<String>,
+}
+
+/// What a DCAP (SGX or TDX) quote must satisfy beyond a valid signature chain.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DcapPolicy {
+    /// TCB statuses accepted besides `UpToDate` (which is always accepted).
+    pub accepted_tcb: Vec<TcbAllowance>,
+    /// Largest age of the collateral at verification, in ms: the time since the older of
+    /// the TCB info and QE identity issue dates.
+    pub max_collateral_age_ms: u64,
+}
+
+impl Default for DcapPolicy {
+    /// `UpToDate` only, collateral at most [`DEFAULT_MAX_COLLATERAL_AGE_MS`] old.
+    fn default() -> Self {
+        DcapPolicy {
+            accepted_tcb: Vec::new(),
+            max_collateral_age_ms: DEFAULT_MAX_COLLATERAL_AGE_MS,
+        }
+    }
+}
+
+/// Default largest collateral age: 30 days (Intel reissues TCB info and QE identity about
+/// monthly).
+pub const DEFAULT_MAX_COLLATERAL_AGE_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// TCB statuses refused whatever the policy lists.
+pub const NEVER_ACCEPTED_TCB: [&str; 3] = ["OutOfDate", "OutOfDateConfigurationNeeded", "Revoked"];
+
+impl DcapPolicy {
+    /// Decides whether a verified TCB `status` with `advisory_ids` is acceptable: `UpToDate`
+    /// always; out-of-date and revoked never; any other status only if an allowance names it
+    /// and lists every reported advisory.
+    pub fn check_tcb(&self, status: &str, advisory_ids: &[String]) -> Result<(), AttestationError> {
+        if status == "UpToDate" {
+            return Ok(());
+        }
+        let refused = || AttestationError::TcbNotAccepted {
+            status: status.to_string(),
+            advisory_ids: advisory_ids.to_vec(),
+        };
+        if NEVER_ACCEPTED_TCB.contains(&status) {
+            return Err(refused());
+        }
+        let allowed = self.accepted_tcb.iter().any(|a| {
+            a.status == status && advisory_ids.iter().all(|id| a.advisory_ids.contains(id))
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(refused())
         }
     }
 }
@@ -62,22 +162,31 @@ pub struct VerifyPolicy {
     pub simulated_roots: Vec<umbra_crypto::Public>,
     /// Whether SGX DCAP quotes are accepted.
     pub allow_dcap: bool,
+    /// Whether TDX DCAP quotes are accepted.
+    pub allow_tdx: bool,
+    /// TCB status and collateral age rules for SGX and TDX quotes.
+    pub dcap: DcapPolicy,
     /// The verification time, Unix milliseconds.
     pub now_ms: u64,
-    /// The maximum age of a simulated quote, in milliseconds. (DCAP freshness is the
-    /// validity of its collateral at `now_ms`.)
+    /// The maximum age of a simulated quote, in milliseconds. (A DCAP quote carries no
+    /// time: its collateral must be valid at `now_ms` and younger than
+    /// [`DcapPolicy::max_collateral_age_ms`]; freshness of the quote itself is the caller's,
+    /// e.g. a recent block hash in the report data.)
     pub max_age_ms: u64,
 }
 
 impl VerifyPolicy {
     /// The development policy: simulated quotes certified by the
-    /// [development vendor root](crate::dev_vendor_root) and SGX DCAP quotes are accepted,
-    /// with a maximum quote age of [`DEFAULT_MAX_QUOTE_AGE_MS`].
+    /// [development vendor root](crate::dev_vendor_root) and SGX and TDX DCAP quotes
+    /// (`UpToDate` only, default collateral age) are accepted, with a maximum quote age of
+    /// [`DEFAULT_MAX_QUOTE_AGE_MS`].
     pub fn development(now_ms: u64) -> VerifyPolicy {
         VerifyPolicy {
             allow_simulated: true,
             simulated_roots: vec![simulated::dev_vendor_root().public()],
             allow_dcap: true,
+            allow_tdx: true,
+            dcap: DcapPolicy::default(),
             now_ms,
             max_age_ms: DEFAULT_MAX_QUOTE_AGE_MS,
         }
@@ -89,9 +198,11 @@ impl VerifyPolicy {
 pub struct VerifiedReport {
     /// The kind of TEE that produced the attestation.
     pub kind: AttestationType,
-    /// The enclave's code identity (MRENCLAVE on SGX).
+    /// The enclave's code identity (MRENCLAVE on SGX, [`tdx_measurement`](crate::tdx_measurement)
+    /// on TDX).
     pub measurement: Measurement,
-    /// The enclave signer's identity (MRSIGNER on SGX).
+    /// The enclave signer's identity (MRSIGNER on SGX; on TDX BLAKE2b-256 of the domain
+    /// `"umbra/tdx-owner/v1"` and MROWNER).
     pub signer: [u8; 32],
     /// The 64 bytes of data the enclave bound into the quote.
     pub report_data: [u8; 64],
@@ -127,7 +238,13 @@ pub fn verify(
             if !policy.allow_dcap {
                 return Err(AttestationError::TypeNotAllowed(AttestationType::SgxDcap));
             }
-            dcap::verify_quote(quote, collateral, policy.now_ms)
+            dcap::verify_quote(quote, collateral, policy, AttestationType::SgxDcap)
+        }
+        Attestation::TdxDcap { quote, collateral } => {
+            if !policy.allow_tdx {
+                return Err(AttestationError::TypeNotAllowed(AttestationType::TdxDcap));
+            }
+            dcap::verify_quote(quote, collateral, policy, AttestationType::TdxDcap)
         }
     }
 }
@@ -139,7 +256,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn any_kind() -> impl Strategy<Value = AttestationType> {
-        prop_oneof![Just(AttestationType::Simulated), Just(AttestationType::SgxDcap)]
+        prop_oneof![
+            Just(AttestationType::Simulated),
+            Just(AttestationType::SgxDcap),
+            Just(AttestationType::TdxDcap)
+        ]
     }
 
     fn any_report() -> impl Strategy<Value = VerifiedReport> {

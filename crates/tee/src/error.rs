@@ -63,6 +63,26 @@ pub enum AttestationError {
     /// enclave quote.
     #[error("DCAP quote is not an SGX enclave quote: {0}")]
     NotSgx(&'static str),
+    /// The DCAP quote is a valid SGX quote, not the TDX quote it was presented as.
+    #[error("DCAP quote is not a TDX quote: {0}")]
+    NotTdx(&'static str),
+    /// The platform's TCB status is not accepted by the policy (out of date, revoked, or a
+    /// status or advisory governance has not listed).
+    #[error("TCB status {status} with advisories {advisory_ids:?} is not accepted")]
+    TcbNotAccepted {
+        /// The verified TCB status.
+        status: String,
+        /// The advisories the quote reported.
+        advisory_ids: Vec<String>,
+    },
+    /// The DCAP collateral was issued longer ago than the policy allows.
+    #[error("DCAP collateral is {age_ms} ms old, maximum is {max_ms} ms")]
+    CollateralTooOld {
+        /// Time since the older of the TCB info and QE identity issue dates.
+        age_ms: u64,
+        /// The policy's maximum.
+        max_ms: u64,
+    },
     /// The attestation or its collateral cannot be decoded, or its fields are inconsistent.
     #[error("malformed attestation: {0}")]
     Malformed(String),

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::attestation::Attestation;
 use crate::error::TeeError;
 
-/// The code identity of an enclave: MRENCLAVE on SGX, a configured 32-byte value on the
-/// simulated platform.
+/// The code identity of an enclave: MRENCLAVE on SGX, the hash of MRTD and the RTMRs on TDX
+/// ([`tdx_measurement`](crate::tdx_measurement)), a configured 32-byte value on the simulated
+/// platform.
 pub type Measurement = [u8; 32];
 
 /// The kind of TEE that produced an attestation.
@@ -18,6 +19,9 @@ pub enum AttestationType {
     Simulated,
     /// An Intel SGX enclave attested with a DCAP (ECDSA) quote.
     SgxDcap,
+    /// An Intel TDX trust domain attested with a DCAP (ECDSA) quote; its measurement is
+    /// [`tdx_measurement`](crate::tdx_measurement) of MRTD and the four RTMRs.
+    TdxDcap,
 }
 
 /// The TEE services the enclave runtime needs: identity, attestation and sealing.

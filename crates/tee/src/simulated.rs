@@ -175,12 +175,12 @@ fn check_freshness(
     max_age_ms: u64,
 ) -> Result<(), AttestationError> {
     if timestamp_ms > now_ms {
-        let ahead_ms = timestamp_ms - now_ms;
+        let ahead_ms = timestamp_ms.saturating_sub(now_ms);
         if ahead_ms > MAX_CLOCK_SKEW_MS {
             return Err(AttestationError::FromFuture { ahead_ms, max_skew_ms: MAX_CLOCK_SKEW_MS });
         }
     } else {
-        let age_ms = now_ms - timestamp_ms;
+        let age_ms = now_ms.saturating_sub(timestamp_ms);
         if age_ms > max_age_ms {
             return Err(AttestationError::Stale { age_ms, max_ms: max_age_ms });
         }
@@ -226,7 +226,7 @@ impl SimulatedPlatform {
         let host_seed = Zeroizing::new(host_seed);
         let platform_seed = Zeroizing::new(hkdf_sha256(&*host_seed, KDF_SALT, PLATFORM_KEY_INFO));
         let platform_key = Pair::from_seed(&platform_seed);
-        let mut seal_info = Vec::with_capacity(SEAL_KEY_INFO.len() + signer.len());
+        let mut seal_info = Vec::with_capacity(SEAL_KEY_INFO.len().saturating_add(signer.len()));
         seal_info.extend_from_slice(SEAL_KEY_INFO);
         seal_info.extend_from_slice(&signer);
         let seal_key = Zeroizing::new(hkdf_sha256(&*host_seed, KDF_SALT, &seal_info));
@@ -290,7 +290,8 @@ impl Platform for SimulatedPlatform {
     fn seal(&self, label: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, TeeError> {
         let nonce = aead::random_nonce();
         let ciphertext = aead::encrypt(&self.seal_key, &nonce, &Self::seal_aad(label), plaintext);
-        let mut blob = Vec::with_capacity(1 + nonce.len() + ciphertext.len());
+        let mut blob =
+            Vec::with_capacity(nonce.len().saturating_add(ciphertext.len()).saturating_add(1));
         blob.push(SEALED_BLOB_VERSION);
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&ciphertext);
@@ -346,6 +347,8 @@ mod tests {
             allow_simulated: true,
             simulated_roots: vec![dev_vendor_root().public()],
             allow_dcap: false,
+            allow_tdx: false,
+            dcap: crate::DcapPolicy::default(),
             now_ms: NOW,
             max_age_ms: 60_000,
         }

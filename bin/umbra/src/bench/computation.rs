@@ -1,8 +1,9 @@
 //! `umbra bench computation`: block import time with many registered computing workers under a
 //! heartbeat load, and the memory it takes.
 //!
-//! Setup seeds a genesis state with N registered, computing workers (their sessions and challenge
-//! schedules, exactly as `computation::start_computing` writes them), commits it once, and copies
+//! Setup seeds a genesis state with N registered, computing workers (their sessions and the dense
+//! index challenges are drawn from, exactly as `computation::start_computing` writes them),
+//! commits it once, and copies
 //! the database so an authoring node and an importing node start from the same state. Then each
 //! block: the workers challenged in the previous block answer with heartbeats (mq messages signed
 //! by their identity keys, relayed in extrinsics signed by relayer accounts), the author builds
@@ -38,11 +39,11 @@ pub(crate) struct ComputationBenchArgs {
     /// Registered computing workers.
     #[arg(long, default_value_t = 100_000)]
     workers: usize,
-    /// Sets the mean challenge interval to workers / this. Challenges are spread uniformly over
-    /// twice the mean interval, so about half this many workers are challenged (and answer) per
-    /// block. The default 40 gives ~20 heartbeats per block, Phala's expected heartbeat count per
-    /// block (see shared/reference/phala.md); raise it to stress the chain.
-    #[arg(long, default_value_t = 40)]
+    /// Sets the mean challenge interval to workers / this: each block challenges this many
+    /// workers on average (drawn from the block's randomness), and they answer in the next block.
+    /// The default 20 is Phala's expected heartbeat count per block (see
+    /// shared/reference/phala.md); raise it to stress the chain.
+    #[arg(long, default_value_t = 20)]
     challenges_per_block: usize,
     /// Blocks to time.
     #[arg(long, default_value_t = 40)]
@@ -51,7 +52,7 @@ pub(crate) struct ComputationBenchArgs {
 
 impl Default for ComputationBenchArgs {
     fn default() -> Self {
-        ComputationBenchArgs { workers: 100_000, challenges_per_block: 40, blocks: 40 }
+        ComputationBenchArgs { workers: 100_000, challenges_per_block: 20, blocks: 40 }
     }
 }
 
@@ -87,7 +88,7 @@ fn identities(n: usize) -> Vec<Public> {
 fn seeded_genesis(
     args: &ComputationBenchArgs,
     spec: &mut ChainSpec,
-) -> anyhow::Result<(Vec<(Vec<u8>, Vec<u8>)>, Block)> {
+) -> anyhow::Result<(umbra_runtime::genesis::GenesisState, Block)> {
     spec.genesis.parameters.max_block_extrinsics = 100_000;
     spec.genesis.computation = ComputationParams {
         mean_challenge_interval: (args.workers / args.challenges_per_block.max(1)).max(1) as u64,

@@ -43,7 +43,7 @@ fn prepare(n: usize) -> anyhow::Result<Prepared> {
     let pb = bar(n, "sealing commands");
     let mut commands = Vec::with_capacity(n + 1);
     for (i, (ctx, plain)) in uc::bench::guestbook_commands(n).into_iter().enumerate() {
-        commands.push((ctx, uc::seal_command(&public, &id, &plain)?));
+        commands.push((ctx, uc::seal_command(&public, &id, &ctx.origin, &plain)?));
         if i % 1000 == 0 {
             pb.set_position(i as u64);
         }
@@ -63,7 +63,7 @@ pub(crate) fn run(args: &ContractsBenchArgs) -> anyhow::Result<Vec<Row>> {
     let mut inst = Instance::new(ContractKind::Guestbook);
     let start = Instant::now();
     for (ctx, sealed) in &live.commands {
-        let plain = uc::open_command(&live.secret, &live.id, sealed)?;
+        let plain = uc::open_command(&live.secret, &live.id, &ctx.origin, sealed)?;
         inst.execute(ctx, &plain)?;
         std::hint::black_box(inst.state_hash());
     }
@@ -75,8 +75,8 @@ pub(crate) fn run(args: &ContractsBenchArgs) -> anyhow::Result<Vec<Row>> {
     let mut inst = Instance::new(ContractKind::Guestbook);
     let mut log = H256::ZERO;
     for (ctx, sealed) in &replay.commands {
-        log = next_log_hash(&log, ctx.seq, &ctx.origin, sealed);
-        let plain = uc::open_command(&replay.secret, &replay.id, sealed)?;
+        log = next_log_hash(&log, ctx, sealed);
+        let plain = uc::open_command(&replay.secret, &replay.id, &ctx.origin, sealed)?;
         inst.execute(ctx, &plain)?;
     }
     let final_hash = inst.state_hash();

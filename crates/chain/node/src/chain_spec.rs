@@ -7,7 +7,7 @@ use anyhow::Context;
 use parity_scale_codec::Encode;
 use serde::{Deserialize, Serialize};
 use umbra_primitives::{Block, Header, H256};
-use umbra_runtime::GenesisConfig;
+use umbra_runtime::{genesis::GenesisState, GenesisConfig};
 
 /// A chain specification.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -34,6 +34,27 @@ impl ChainSpec {
         }
     }
 
+    /// The built-in production-like local testnet: the dev accounts and authority, but insecure
+    /// (simulated) platforms are forbidden for good, so only SGX/TDX DCAP workers whose
+    /// measurement governance allows can register.
+    pub fn local() -> Self {
+        ChainSpec {
+            name: "Umbra Local Testnet".into(),
+            id: "umbra_local".into(),
+            genesis_timestamp: 0,
+            genesis: GenesisConfig::local(),
+        }
+    }
+
+    /// A built-in spec by name: `dev` or `local`.
+    pub fn by_name(name: &str) -> anyhow::Result<Self> {
+        match name {
+            "dev" => Ok(Self::dev()),
+            "local" => Ok(Self::local()),
+            other => anyhow::bail!("unknown chain `{other}` (built in: dev, local)"),
+        }
+    }
+
     /// Loads and validates a chain spec from a JSON file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -52,7 +73,7 @@ impl ChainSpec {
     }
 
     /// The genesis state (sorted key/value pairs) and the genesis block.
-    pub fn genesis(&self) -> anyhow::Result<(Vec<(Vec<u8>, Vec<u8>)>, Block)> {
+    pub fn genesis(&self) -> anyhow::Result<(GenesisState, Block)> {
         let state = self.genesis.build().context("cannot build genesis state")?;
         let state_root = H256(umbra_chain_storage::compute_root(state.iter().cloned()));
         let header = Header::genesis(state_root, self.genesis_timestamp);
@@ -82,6 +103,24 @@ mod tests {
         let loaded = ChainSpec::load(&path).unwrap();
         assert_eq!(loaded, ChainSpec::dev());
         assert_eq!(loaded.genesis_hash().unwrap(), ChainSpec::dev().genesis_hash().unwrap());
+    }
+
+    #[test]
+    fn local_spec_builds_and_refuses_simulated_platforms() {
+        let local = ChainSpec::by_name("local").unwrap();
+        assert_eq!(local, ChainSpec::local());
+        assert!(!local.genesis.registry.allow_insecure_platforms);
+        assert_ne!(local.genesis_hash().unwrap(), ChainSpec::dev().genesis_hash().unwrap());
+        assert!(ChainSpec::by_name("main").is_err());
+        // A local spec edited to allow the simulated platform does not load.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("local.json");
+        let mut bad = ChainSpec::local();
+        bad.genesis.registry.policy = ChainSpec::dev().genesis.registry.policy;
+        std::fs::write(&path, bad.to_json()).unwrap();
+        let err = format!("{:#}", ChainSpec::load(&path).unwrap_err());
+        assert!(err.contains("forbids insecure platforms"), "{err}");
+        assert!(bad.genesis().is_err());
     }
 
     #[test]

@@ -335,9 +335,10 @@ impl UmbraApiServer for Rpc {
     fn umbra_contracts(&self) -> RpcResult<Vec<ModuleView>> {
         self.node
             .with_state(|st| {
-                let ids = umbra_runtime::contracts::CONTRACT_LIST.get_or_default(st);
-                ids.iter()
-                    .filter_map(|id| umbra_runtime::contracts::contract(st, id))
+                use umbra_runtime::contracts as c;
+                (0..c::contract_count(st))
+                    .filter_map(|i| c::CONTRACT_AT.get(st, &i))
+                    .filter_map(|id| c::contract(st, &id))
                     .collect::<Vec<_>>()
             })
             .map_err(internal)?
@@ -363,12 +364,48 @@ impl UmbraApiServer for Rpc {
         Ok(Bytes(parity_scale_codec::Encode::encode(&records)))
     }
 
-    fn umbra_contract_checkpoint(&self, id: H256) -> RpcResult<Option<Bytes>> {
-        Ok(self
-            .node
-            .with_state(|st| umbra_runtime::contracts::CHECKPOINTS.get(st, &id))
-            .map_err(internal)?
-            .map(Bytes))
+    // Off-chain checkpoint blobs: files `<id>-<seq>.bin` in `Node::checkpoint_dir`.
+    fn umbra_put_checkpoint(&self, id: H256, seq: u64, blob: String) -> RpcResult<H256> {
+        use umbra_runtime::contracts as c;
+        let node = &self.node;
+        let (record, max) = node
+            .with_state(|st| (c::CHECKPOINTS.get(st, &(id, seq)), c::params(st)))
+            .map_err(internal)?;
+        let max = usize::try_from(max.max_checkpoint_bytes).unwrap_or(usize::MAX);
+        // Checked on the hex text, before decoding it.
+        if blob.len() / 2 > max.saturating_add(1) {
+            return Err(invalid_params(format!("checkpoint larger than {max} bytes")));
+        }
+        let blob = from_hex(&blob).map_err(invalid_params)?;
+        let record = record.ok_or_else(|| {
+            invalid_params(format!("no checkpoint of {id} at #{seq} is recorded on chain"))
+        })?;
+        let hash = H256::hash(&blob);
+        if hash != record.blob_hash {
+            return Err(invalid_params(format!(
+                "blob hash {hash} differs from the recorded {}",
+                record.blob_hash
+            )));
+        }
+        let dir = node.checkpoint_dir();
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let name = format!("{id}-{seq}.bin");
+            let tmp = dir.join(format!("{name}.tmp"));
+            std::fs::write(&tmp, &blob)?;
+            std::fs::rename(&tmp, dir.join(name))
+        };
+        write().map_err(internal)?;
+        Ok(hash)
+    }
+
+    fn umbra_get_checkpoint(&self, id: H256, seq: u64) -> RpcResult<Option<Bytes>> {
+        let path = self.node.checkpoint_dir().join(format!("{id}-{seq}.bin"));
+        match std::fs::read(path) {
+            Ok(blob) => Ok(Some(Bytes(blob))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(internal(e)),
+        }
     }
 
     fn umbra_gatekeepers(&self) -> RpcResult<ModuleView> {
@@ -425,4 +462,67 @@ pub async fn start(
     let bound = server.local_addr()?;
     let handle = server.start(module(node)?);
     Ok((bound, handle))
+}
+
+#[cfg(test)]
+mod checkpoint_store_tests {
+    use umbra_primitives::{json::to_hex, Block, Header, Pair};
+    use umbra_runtime::contracts::{CheckpointRecord, CHECKPOINTS};
+
+    use super::*;
+    use crate::{chain_spec::ChainSpec, consensus::DevAuthority};
+
+    /// A dev node whose genesis state also records a checkpoint hash of `blob` for `(id, 7)`.
+    fn node_with_recorded(dir: &std::path::Path, id: H256, blob: &[u8]) -> Arc<Node> {
+        let spec = ChainSpec::dev();
+        let (mut state, _) = spec.genesis().unwrap();
+        let record = CheckpointRecord {
+            seq: 7,
+            state_hash: H256([1; 32]),
+            log_hash: H256([2; 32]),
+            blob_hash: H256::hash(blob),
+        };
+        state.push((CHECKPOINTS.key(&(id, 7)), parity_scale_codec::Encode::encode(&record)));
+        state.sort();
+        let root = H256(umbra_chain_storage::compute_root(state.iter().cloned()));
+        let genesis = Block { header: Header::genesis(root, 0), extrinsics: Vec::new() };
+        let alice = Pair::from_suri("//Alice").unwrap();
+        Node::open_with_genesis(dir, spec, Arc::new(DevAuthority::new(alice)), state, genesis)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn large_checkpoints_are_stored_off_chain_only_under_the_recorded_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = H256([9; 32]);
+        // Larger than the 48 KiB an on-chain value used to allow.
+        let blob: Vec<u8> = (0..200 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let node = node_with_recorded(dir.path(), id, &blob);
+        let rpc = module(node.clone()).unwrap();
+        let get = |seq: u64| {
+            let rpc = &rpc;
+            async move { rpc.call::<_, Option<String>>("umbra_getCheckpoint", (id, seq)).await.unwrap() }
+        };
+        assert_eq!(get(7).await, None, "nothing stored yet");
+
+        // A blob whose hash is not the recorded one is refused, and nothing is written.
+        let mut bad = blob.clone();
+        bad[1000] ^= 1;
+        let err =
+            rpc.call::<_, H256>("umbra_putCheckpoint", (id, 7u64, to_hex(&bad))).await.unwrap_err();
+        assert!(err.to_string().contains("differs from the recorded"), "{err}");
+        assert_eq!(get(7).await, None);
+        // No checkpoint recorded at that sequence number.
+        let err = rpc
+            .call::<_, H256>("umbra_putCheckpoint", (id, 8u64, to_hex(&blob)))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no checkpoint"), "{err}");
+
+        // The real blob is stored and served back byte for byte.
+        let hash: H256 = rpc.call("umbra_putCheckpoint", (id, 7u64, to_hex(&blob))).await.unwrap();
+        assert_eq!(hash, H256::hash(&blob));
+        assert_eq!(get(7).await.map(|h| from_hex(&h).unwrap()), Some(blob.clone()));
+        assert!(node.checkpoint_dir().join(format!("{id}-7.bin")).exists());
+    }
 }

@@ -28,6 +28,16 @@ pub struct NodeConfig {
     pub block_time_ms: Option<u64>,
 }
 
+/// Printed (warn level, one log line each) at start-up when the chain accepts simulated workers.
+pub const INSECURE_CHAIN_BANNER: &str = "\
+################################################################################
+##  INSECURE CHAIN: this chain accepts SIMULATED TEE workers.                 ##
+##  Simulated attestations are certified by a vendor root anyone can derive:  ##
+##  any host can forge them and read every secret its worker holds.          ##
+##  Use this chain for development and tests only, never for real value.     ##
+##  Production-like chains: `umbra build-spec --chain local`.                ##
+################################################################################";
+
 /// Runs the node until `shutdown` resolves. Each block is committed before the next starts, so
 /// stopping (or being killed) between blocks loses nothing committed.
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -48,6 +58,11 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         consensus = node.consensus_name(),
         "node started"
     );
+    if node.with_state(umbra_runtime::registry::accepts_insecure)? {
+        for line in INSECURE_CHAIN_BANNER.lines() {
+            tracing::warn!("{line}");
+        }
+    }
     let (addr, handle) = rpc::start(node.clone(), config.rpc_addr).await?;
     tracing::info!(%addr, "JSON-RPC (HTTP and WebSocket) listening");
     let producer = tokio::spawn(produce_blocks(node.clone(), config.block_time_ms));
@@ -73,7 +88,7 @@ async fn produce_blocks(node: Arc<Node>, block_time_override: Option<u64>) {
         let due = node.head().timestamp.saturating_add(block_time);
         let now = now_ms();
         if due > now {
-            tokio::time::sleep(Duration::from_millis(due - now)).await;
+            tokio::time::sleep(Duration::from_millis(due.saturating_sub(now))).await;
         }
         let n = node.clone();
         match tokio::task::spawn_blocking(move || n.author_block()).await {

@@ -187,6 +187,12 @@ impl Node {
         }))
     }
 
+    /// Directory of the off-chain contract checkpoint blobs, next to the chain database. Not
+    /// consensus state: the chain records only each blob's hash (`contracts::CHECKPOINTS`).
+    pub fn checkpoint_dir(&self) -> std::path::PathBuf {
+        self.store.path().with_file_name("checkpoints")
+    }
+
     fn load_block(store: &Store, number: BlockNumber) -> anyhow::Result<Block> {
         let bytes = store.block(number)?.ok_or_else(|| anyhow!("block #{number} missing"))?;
         Block::decode(&mut &bytes[..]).map_err(|e| anyhow!("block #{number} is corrupt: {e}"))

@@ -15,7 +15,8 @@
 //! | `umbra_workerSession(identity)`, `umbra_computation` | computing state, emission, counts |
 //! | `umbra_pools`, `umbra_pool(id)`, `umbra_poolStake(id, address)` | stake pools, one pool with its queue and loan, an account's shares and pending rewards |
 //! | `umbra_vault`, `umbra_vaultPosition(address)`, `umbra_loan(pool)` | the lending vault (state, parameters, share price), a lender's position, a pool's loan |
-//! | `umbra_contract(id)`, `umbra_contracts`, `umbra_contractCommands(id, from, to)`, `umbra_contractCheckpoint(id)`, `umbra_gatekeepers` | contracts and gatekeepers |
+//! | `umbra_contract(id)`, `umbra_contracts`, `umbra_contractCommands(id, from, to)`, `umbra_gatekeepers` | contracts and gatekeepers |
+//! | `umbra_putCheckpoint(id, seq, hex)`, `umbra_getCheckpoint(id, seq)` | the off-chain store of encrypted contract checkpoints (a blob is accepted only if its hash is the one the chain recorded) |
 //! | `umbra_blockWithEvents(number)` | SCALE block and events, for a worker's enclave to verify |
 //!
 //! Responses of the chain itself (headers, blocks, accounts, events' phases, extrinsic status,
@@ -304,9 +305,14 @@ pub trait UmbraApi {
     #[method(name = "umbra_contractCommands")]
     fn umbra_contract_commands(&self, id: H256, from: u64, to: u64) -> RpcResult<Bytes>;
 
-    /// A contract's latest encrypted checkpoint.
-    #[method(name = "umbra_contractCheckpoint")]
-    fn umbra_contract_checkpoint(&self, id: H256) -> RpcResult<Option<Bytes>>;
+    /// Stores an encrypted contract checkpoint blob (hex) off chain; accepted only if its hash is
+    /// the one the chain recorded for `(id, seq)`. Returns that hash.
+    #[method(name = "umbra_putCheckpoint")]
+    fn umbra_put_checkpoint(&self, id: H256, sequence: u64, blob: String) -> RpcResult<H256>;
+
+    /// The stored checkpoint blob of `(id, seq)`.
+    #[method(name = "umbra_getCheckpoint")]
+    fn umbra_get_checkpoint(&self, id: H256, sequence: u64) -> RpcResult<Option<Bytes>>;
 
     /// Gatekeepers, their master keys and who holds which.
     #[method(name = "umbra_gatekeepers")]

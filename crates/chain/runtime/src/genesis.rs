@@ -19,6 +19,9 @@ use crate::{
     system,
 };
 
+/// The genesis state: sorted key/value pairs.
+pub type GenesisState = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// An account funded at genesis.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,10 +71,16 @@ pub struct GenesisConfig {
     pub vault: crate::vault::VaultParams,
 }
 
-/// The registry's genesis: attestation policy and allowed enclave measurements.
+/// The registry's genesis: whether insecure platforms may ever register, the attestation
+/// policy and the allowed enclave measurements.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistryGenesis {
+    /// Whether this chain is a development chain that may accept the simulated (insecure)
+    /// platform. False declares the chain production-like: genesis refuses a policy allowing
+    /// simulated quotes and governance can never enable them. Stored on chain, never changed.
+    #[serde(default)]
+    pub allow_insecure_platforms: bool,
     /// Accepted attestation types and vendor roots.
     pub policy: AttestationPolicy,
     /// Allowed enclave measurements, hex.
@@ -84,17 +93,44 @@ pub struct RegistryGenesis {
 pub struct Measurement(#[serde(with = "bytes_hex")] pub [u8; 32]);
 
 impl RegistryGenesis {
-    /// Development: the simulated platform certified by the well-known dev vendor root, SGX DCAP
-    /// allowed, quotes valid for 10 minutes, and this build's simulated enclave measurement.
+    /// Development: insecure platforms allowed, the simulated platform certified by the
+    /// well-known dev vendor root, SGX and TDX DCAP allowed, and this build's simulated enclave
+    /// measurement; see [`RegistryGenesis::secure_policy`] for the other values.
     pub fn dev() -> Self {
+        let mut policy = Self::secure_policy();
+        policy.allow_simulated = true;
+        policy.simulated_roots = vec![Authority(umbra_tee::dev_vendor_root().public())];
         RegistryGenesis {
-            policy: AttestationPolicy {
-                allow_simulated: true,
-                simulated_roots: vec![Authority(umbra_tee::dev_vendor_root().public())],
-                allow_dcap: true,
-                max_quote_age_ms: 10 * 60 * 1000,
-            },
+            allow_insecure_platforms: true,
+            policy,
             measurements: vec![Measurement(umbra_primitives::simulated_enclave_measurement())],
+        }
+    }
+
+    /// A production-like chain: insecure platforms forbidden for good, SGX and TDX DCAP quotes
+    /// only, and no measurement allowed yet (governance adds the hardware enclave builds).
+    pub fn local() -> Self {
+        RegistryGenesis {
+            allow_insecure_platforms: false,
+            policy: Self::secure_policy(),
+            measurements: Vec::new(),
+        }
+    }
+
+    /// The policy without simulated quotes: SGX and TDX DCAP with TCB `UpToDate` only,
+    /// collateral at most 30 days old, the registration's block at most 20 blocks old,
+    /// simulated quotes (if enabled) at most 10 minutes old, score capped at 10,000.
+    pub fn secure_policy() -> AttestationPolicy {
+        AttestationPolicy {
+            allow_simulated: false,
+            simulated_roots: Vec::new(),
+            allow_dcap: true,
+            allow_tdx: true,
+            max_quote_age_ms: 10 * 60 * 1000,
+            accepted_tcb: Vec::new(),
+            max_collateral_age_ms: umbra_tee::DEFAULT_MAX_COLLATERAL_AGE_MS,
+            max_anchor_age_blocks: 20,
+            max_benchmark_score: 10_000,
         }
     }
 }
@@ -117,6 +153,12 @@ pub enum GenesisError {
     /// Total issuance overflows.
     #[error("genesis balances overflow the total issuance")]
     Overflow,
+    /// The attestation policy is out of bounds.
+    #[error("genesis attestation policy: {0}")]
+    BadRegistryPolicy(String),
+    /// The policy allows simulated quotes on a chain that forbids insecure platforms.
+    #[error("genesis forbids insecure platforms (allowInsecurePlatforms is false) but its attestation policy allows the simulated platform")]
+    SimulatedOnSecureChain,
 }
 
 /// The well-known development accounts.
@@ -143,12 +185,25 @@ impl GenesisConfig {
         }
     }
 
+    /// A production-like local testnet: the dev accounts and parameters, but a registry that
+    /// forbids insecure (simulated) platforms for good ([`RegistryGenesis::local`]).
+    pub fn local() -> Self {
+        GenesisConfig { registry: RegistryGenesis::local(), ..Self::dev() }
+    }
+
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), GenesisError> {
         if self.authorities.is_empty() {
             return Err(GenesisError::NoAuthority);
         }
         self.parameters.validate().map_err(|_| GenesisError::BadParameters)?;
+        self.registry
+            .policy
+            .validate()
+            .map_err(|e| GenesisError::BadRegistryPolicy(e.to_string()))?;
+        if self.registry.policy.allow_simulated && !self.registry.allow_insecure_platforms {
+            return Err(GenesisError::SimulatedOnSecureChain);
+        }
         let mut seen = BTreeMap::new();
         let mut total: Balance = 0;
         for a in &self.balances {
@@ -164,7 +219,7 @@ impl GenesisConfig {
     }
 
     /// Builds the genesis state as sorted key/value pairs.
-    pub fn build(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GenesisError> {
+    pub fn build(&self) -> Result<GenesisState, GenesisError> {
         self.validate()?;
         let mut ext = Ext::new(Overlay::new(&EmptyState));
         let authorities: Vec<AccountId> = self.authorities.iter().map(|a| a.0).collect();
@@ -179,6 +234,7 @@ impl GenesisConfig {
         self.vault.validate().map_err(|_| GenesisError::BadParameters)?;
         crate::vault::PARAMS.put(&mut ext.state, &self.vault);
         registry::POLICY.put(&mut ext.state, &self.registry.policy);
+        registry::INSECURE_ALLOWED.put(&mut ext.state, &self.registry.allow_insecure_platforms);
         for m in &self.registry.measurements {
             registry::MEASUREMENTS.insert(&mut ext.state, &m.0, &0);
         }
@@ -214,6 +270,36 @@ mod tests {
         assert!(json.contains("\"1000000000000000000\""));
         let back: GenesisConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back, g);
+    }
+
+    #[test]
+    fn local_genesis_forbids_simulated_platforms() {
+        let g = GenesisConfig::local();
+        let state: BTreeMap<Vec<u8>, Vec<u8>> = g.build().unwrap().into_iter().collect();
+        let st = Overlay::new(&state);
+        assert!(!registry::accepts_insecure(&st));
+        assert_eq!(registry::INSECURE_ALLOWED.get(&st), Some(false));
+        // Allowing the simulated platform on it cannot even be built.
+        let mut bad = GenesisConfig::local();
+        bad.registry.policy = RegistryGenesis::dev().policy;
+        assert_eq!(bad.build(), Err(GenesisError::SimulatedOnSecureChain));
+        // The dev chain accepts them, and says so.
+        let state: BTreeMap<Vec<u8>, Vec<u8>> =
+            GenesisConfig::dev().build().unwrap().into_iter().collect();
+        assert!(registry::accepts_insecure(&Overlay::new(&state)));
+        // A spec without the flag is production-like.
+        let mut json: serde_json::Value = serde_json::to_value(GenesisConfig::dev()).unwrap();
+        json["registry"].as_object_mut().unwrap().remove("allowInsecurePlatforms");
+        let parsed: GenesisConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.validate(), Err(GenesisError::SimulatedOnSecureChain));
+    }
+
+    #[test]
+    fn genesis_refuses_an_out_of_bounds_policy() {
+        let mut g = GenesisConfig::dev();
+        g.registry.policy.max_anchor_age_blocks = 0;
+        let err = g.build().unwrap_err();
+        assert!(err.to_string().contains("maxAnchorAgeBlocks"), "{err}");
     }
 
     #[test]

@@ -5,22 +5,24 @@
 //! bytes per contract. The gatekeeper leader additionally holds the master keys, derives contract
 //! keys and seals them to the workers the chain assigns. An assigned worker holds its contracts'
 //! keys and states, executes their commands in log order, reports results, and rebuilds a newly
-//! assigned contract from its last on-chain checkpoint plus the command log, checking the log the
-//! host hands it against the log hash it followed itself.
+//! assigned contract from a checkpoint the chain recorded (the blob itself comes from the node's
+//! off-chain store; an older one, or none, when it is missing or bad) plus the command log,
+//! checking the log the host hands it against the log hash it followed itself and the rebuilt
+//! state against the state hash the chain decided.
 
 use std::collections::BTreeMap;
 
 use parity_scale_codec::{Decode, Encode};
 use rand::RngCore;
-use umbra_contracts::{self as uc, CommandContext, ContractId, ContractKind, Instance, Output};
+use umbra_contracts::{self as uc, CommandContext, ContractId, ContractKind, Instance};
 use umbra_crypto::{EcdhPublic, EcdhSecret, Pair, Public, SealedBox};
 use umbra_primitives::{AccountId, H256};
 use umbra_protocol::{
-    Checkpoint, ContractPubkey, DeriveContractKey, FromEnclave, FromGatekeeper, FromWorker, Launch,
-    MasterPubkey, Rotate, ShareRequest, ToGatekeeper, ToWorker,
+    ContractPubkey, DeriveContractKey, FromEnclave, FromGatekeeper, FromWorker, Launch,
+    MasterPubkey, Rotate, ShareRequest, ToEnclave, ToGatekeeper, ToWorker,
 };
 use umbra_runtime::{
-    contracts::{self, ChainOutput, CommandResult, ContractKeyShare},
+    contracts::{self, ChainOutput, CheckpointRecord, CommandResult, ContractKeyShare},
     gatekeeper::MasterKeys,
 };
 
@@ -33,6 +35,11 @@ use crate::{
 pub const MASTER_SHARE: &[u8] = b"master-key";
 /// Purpose bytes of contract key shares.
 pub const CONTRACT_SHARE: &[u8] = b"contract-key";
+/// Checkpoints each enclave remembers per contract (newest last): a rebuild falls back to an
+/// older one, then to the full log, when a newer blob is missing or bad.
+pub const KEPT_CHECKPOINTS: usize = 4;
+/// Checkpoint blobs kept for the host to store (oldest dropped first).
+pub const PENDING_BLOBS: usize = 32;
 
 /// What every enclave knows about a contract.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -51,10 +58,12 @@ pub struct Tracked {
     pub epoch: u64,
     /// Assigned workers.
     pub assigned: Vec<Public>,
-    /// Results the chain recorded (`0..results`).
+    /// Results the chain decided (`0..results`).
     pub results: u64,
-    /// Latest checkpoint: (seq, state hash, log hash at seq, blob hash).
-    pub checkpoint: Option<(u64, H256, H256, H256)>,
+    /// State hash after the last decided result.
+    pub result_hash: H256,
+    /// Latest checkpoints the chain recorded, oldest first (at most [`KEPT_CHECKPOINTS`]).
+    pub checkpoints: Vec<CheckpointRecord>,
     /// Checkpoint interval (commands).
     pub checkpoint_interval: u64,
 }
@@ -76,17 +85,28 @@ struct HostedSnapshot {
     log_hash: H256,
 }
 
-/// A request to the host: bring the checkpoint and commands of a contract to rebuild it.
+/// A request to the host: bring a checkpoint and the commands after it to rebuild a contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayRequest {
     /// Contract.
     pub contract: ContractId,
-    /// The checkpoint to start from, if any: its sequence number.
-    pub checkpoint_seq: Option<u64>,
-    /// Commands needed: `from..to`.
-    pub from: u64,
-    /// End (exclusive).
+    /// Sequence numbers of the checkpoints the chain recorded, newest first: try each (the blob
+    /// and the commands after it), then the full log from command 0.
+    pub checkpoints: Vec<u64>,
+    /// End of the log (exclusive).
     pub to: u64,
+}
+
+/// An encrypted checkpoint blob for the host to store off chain (`umbra_putCheckpoint`); the
+/// chain records its hash when a quorum of the contract's workers reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointBlob {
+    /// Contract.
+    pub contract: ContractId,
+    /// Sequence number it covers.
+    pub seq: u64,
+    /// The encrypted blob.
+    pub blob: Vec<u8>,
 }
 
 /// One command as the host relays it from the chain's log.
@@ -110,6 +130,7 @@ pub struct Confidential {
     master: BTreeMap<u32, [u8; 32]>,
     contracts: BTreeMap<ContractId, Tracked>,
     hosted: BTreeMap<ContractId, Hosted>,
+    blobs: Vec<CheckpointBlob>,
     /// Set when master keys changed and the sealed secrets must be rewritten.
     pub secrets_dirty: bool,
 }
@@ -164,8 +185,21 @@ impl Confidential {
             master: BTreeMap::new(),
             contracts: BTreeMap::new(),
             hosted: BTreeMap::new(),
+            blobs: Vec::new(),
             secrets_dirty: false,
         }
+    }
+
+    /// Takes the checkpoint blobs made since the last call, for the host to store off chain.
+    pub fn take_checkpoint_blobs(&mut self) -> Vec<CheckpointBlob> {
+        std::mem::take(&mut self.blobs)
+    }
+
+    fn keep_blob(&mut self, blob: CheckpointBlob) {
+        if self.blobs.len() >= PENDING_BLOBS {
+            self.blobs.remove(0);
+        }
+        self.blobs.push(blob);
     }
 
     /// Master keys (sealed with the identity).
@@ -217,8 +251,16 @@ impl Confidential {
         }
     }
 
+    /// Handles a gatekeeper message in its wire form (for tests and tools; the enclave routes
+    /// decoded messages to [`Confidential::handle_gatekeeper`]).
+    pub fn on_gatekeeper_message(&mut self, ctx: &mut Ctx<'_>, topic: &[u8], payload: &[u8]) {
+        if let Ok(ToEnclave::Gatekeeper(m)) = ToEnclave::from_wire(topic, payload) {
+            self.handle_gatekeeper(ctx, m)
+        }
+    }
+
     /// Handles a gatekeeper duty from the chain.
-    pub fn on_gatekeeper_message(&mut self, ctx: &mut Ctx<'_>, message: ToGatekeeper) {
+    pub fn handle_gatekeeper(&mut self, ctx: &mut Ctx<'_>, message: ToGatekeeper) {
         let me = ctx.me();
         match message {
             ToGatekeeper::Launch(Launch { first }) => {
@@ -288,8 +330,16 @@ impl Confidential {
         }
     }
 
+    /// Handles a contracts message in its wire form (for tests and tools; the enclave routes
+    /// decoded messages to [`Confidential::handle_contracts`]).
+    pub fn on_contracts_message(&mut self, ctx: &mut Ctx<'_>, topic: &[u8], payload: &[u8]) {
+        if let Ok(ToEnclave::Contracts(m)) = ToEnclave::from_wire(topic, payload) {
+            self.handle_contracts(ctx, m)
+        }
+    }
+
     /// Handles a contract assignment or key from the chain.
-    pub fn on_contracts_message(&mut self, ctx: &mut Ctx<'_>, message: ToWorker) {
+    pub fn handle_contracts(&mut self, ctx: &mut Ctx<'_>, message: ToWorker) {
         let me = ctx.me();
         match message {
             ToWorker::Assigned(a) => {
@@ -361,7 +411,8 @@ impl Confidential {
                         epoch: 0,
                         assigned: Vec::new(),
                         results: 0,
-                        checkpoint: None,
+                        result_hash: H256::ZERO,
+                        checkpoints: Vec::new(),
                         checkpoint_interval: self.params.checkpoint_interval,
                     },
                 );
@@ -379,26 +430,50 @@ impl Confidential {
             }
             E::CommandPushed { id, seq, origin, sealed, log_hash } => {
                 let Some(t) = self.contracts.get_mut(&id) else { return };
-                t.commands = seq + 1;
+                t.commands = seq.saturating_add(1);
                 t.log_hash = log_hash;
-                let (kind_interval, max_bytes) =
-                    (t.checkpoint_interval, self.params.max_checkpoint_bytes);
+                let interval = t.checkpoint_interval;
+                let max_bytes = self.params.max_checkpoint_bytes;
+                let mut blob = None;
                 if let Some(h) = self.hosted.get_mut(&id) {
                     if h.instance.is_some() && h.executed == seq {
                         let cmd = LoggedCommand { seq, origin, block: ctx.block, sealed };
-                        run_command(ctx, &id, h, &cmd, true, kind_interval, max_bytes);
+                        if let Some((result, b)) =
+                            run_command(&id, h, &cmd, true, interval, max_bytes)
+                        {
+                            ctx.send(FromEnclave::Contracts(FromWorker::CommandResult(result)));
+                            blob = b;
+                        }
                         h.log_hash = log_hash;
                     }
                 }
+                if let Some(b) = blob {
+                    self.keep_blob(b);
+                }
             }
-            E::CommandExecuted { id, seq, .. } | E::CommandFailed { id, seq, .. } => {
+            E::CommandExecuted { id, seq, state_hash }
+            | E::CommandFailed { id, seq, state_hash, .. } => {
                 if let Some(t) = self.contracts.get_mut(&id) {
-                    t.results = t.results.max(seq + 1);
+                    let next = seq.saturating_add(1);
+                    if next >= t.results {
+                        t.results = next;
+                        t.result_hash = state_hash;
+                    }
                 }
             }
             E::Checkpointed { id, seq, state_hash, log_hash, blob_hash } => {
                 if let Some(t) = self.contracts.get_mut(&id) {
-                    t.checkpoint = Some((seq, state_hash, log_hash, blob_hash));
+                    t.checkpoints.push(CheckpointRecord { seq, state_hash, log_hash, blob_hash });
+                    if t.checkpoints.len() > KEPT_CHECKPOINTS {
+                        t.checkpoints.remove(0);
+                    }
+                }
+            }
+            E::Resumed { id } => {
+                // The undecided reports were dropped: rebuild from the chain's record and report
+                // again.
+                if let Some(h) = self.hosted.get_mut(&id) {
+                    h.instance = None;
                 }
             }
             _ => {}
@@ -412,22 +487,23 @@ impl Confidential {
             .filter(|(_, h)| h.instance.is_none())
             .filter_map(|(id, _)| {
                 let t = self.contracts.get(id)?;
-                let (checkpoint_seq, from) = match t.checkpoint {
-                    Some((s, ..)) => (Some(s), s + 1),
-                    None => (None, 0),
-                };
-                Some(ReplayRequest { contract: *id, checkpoint_seq, from, to: t.commands })
+                let checkpoints = t.checkpoints.iter().rev().map(|c| c.seq).collect();
+                Some(ReplayRequest { contract: *id, checkpoints, to: t.commands })
             })
             .collect()
     }
 
-    /// Rebuilds a contract from its checkpoint (if any) and the commands after it, checking
-    /// everything against what the enclave followed on chain. On error nothing changes.
+    /// Rebuilds a contract from a checkpoint `(seq, blob)` the chain recorded (or from nothing)
+    /// and the commands after it, checking everything against what the enclave followed on
+    /// chain: the blob against the recorded hash and state hash, the commands — with their whole
+    /// context (origin, block, sequence number) — against the log hash, and the rebuilt state
+    /// against the state hash the chain decided for the last executed command. On error nothing
+    /// changes and nothing is sent.
     pub fn replay(
         &mut self,
         ctx: &mut Ctx<'_>,
         id: &ContractId,
-        checkpoint: Option<&[u8]>,
+        checkpoint: Option<(u64, &[u8])>,
         commands: &[LoggedCommand],
     ) -> Result<()> {
         let reject =
@@ -435,46 +511,80 @@ impl Confidential {
         let Some(t) = self.contracts.get(id).cloned() else { return reject("unknown contract") };
         let Some(h) = self.hosted.get(id) else { return reject("not hosted") };
         let secret = EcdhSecret::from_bytes(h.secret);
-        let (instance, mut next, mut log_hash) = match (t.checkpoint, checkpoint) {
-            (Some((seq, state_hash, cp_log, blob_hash)), Some(blob)) => {
-                if H256::hash(blob) != blob_hash {
+        let (instance, mut next, mut log_hash) = match checkpoint {
+            Some((seq, blob)) => {
+                let Some(record) = t.checkpoints.iter().find(|c| c.seq == seq) else {
+                    return reject("not a checkpoint the chain recorded");
+                };
+                if H256::hash(blob) != record.blob_hash {
                     return reject("checkpoint blob does not match the on-chain hash");
                 }
                 let snapshot = uc::open_checkpoint(&secret, id, seq, blob)
                     .map_err(|e| EnclaveError::QueryRejected(e.to_string()))?;
                 let inst = Instance::restore(t.kind, &snapshot)
                     .map_err(|e| EnclaveError::QueryRejected(e.to_string()))?;
-                if inst.state_hash() != state_hash {
+                if inst.state_hash() != record.state_hash {
                     return reject("checkpoint state hash mismatch");
                 }
-                (inst, seq + 1, cp_log)
+                (inst, seq.saturating_add(1), record.log_hash)
             }
-            (Some(_), None) => return reject("checkpoint missing"),
-            (None, _) => (Instance::new(t.kind), 0, H256::ZERO),
+            None => (Instance::new(t.kind), 0, H256::ZERO),
         };
+        if next > t.results {
+            return reject("checkpoint after the last decided result");
+        }
         let mut staged = Hosted { secret: h.secret, instance: None, executed: next, log_hash };
         for cmd in commands {
             if cmd.seq != next {
                 return reject("commands are not contiguous");
             }
-            log_hash = contracts::next_log_hash(&log_hash, cmd.seq, &cmd.origin, &cmd.sealed);
-            next += 1;
+            let cctx = CommandContext {
+                contract: *id,
+                origin: cmd.origin,
+                block: cmd.block,
+                seq: cmd.seq,
+            };
+            log_hash = contracts::next_log_hash(&log_hash, &cctx, &cmd.sealed);
+            next = next.saturating_add(1);
         }
         if next != t.commands || log_hash != t.log_hash {
             return reject("the command log does not match the chain's log hash");
         }
-        // Verified: execute (results go out only for commands the chain has none for yet).
+        // Verified: execute. Results go out only for commands the chain has none for yet, and
+        // only once the rebuilt state matched the chain's decided state hash.
+        let differs = |inst: &Instance| inst.state_hash() != t.result_hash;
+        let mut matched = t.results == 0;
+        if !matched && staged.executed == t.results && differs(&instance) {
+            return reject("the rebuilt state differs from the chain's state hash");
+        }
+        matched |= staged.executed == t.results;
         staged.instance = Some(instance);
+        let mut out = Vec::new();
         for cmd in commands {
-            run_command(
-                ctx,
+            let report = cmd.seq >= t.results;
+            out.extend(run_command(
                 id,
                 &mut staged,
                 cmd,
-                cmd.seq >= t.results,
+                report,
                 t.checkpoint_interval,
                 self.params.max_checkpoint_bytes,
-            );
+            ));
+            if !matched && staged.executed == t.results {
+                if staged.instance.as_ref().is_none_or(differs) {
+                    return reject("the rebuilt state differs from the chain's state hash");
+                }
+                matched = true;
+            }
+        }
+        if !matched {
+            return reject("the log ends before the chain's last result");
+        }
+        for (result, blob) in out {
+            ctx.send(FromEnclave::Contracts(FromWorker::CommandResult(result)));
+            if let Some(b) = blob {
+                self.keep_blob(b);
+            }
         }
         staged.log_hash = log_hash;
         self.hosted.insert(*id, staged);
@@ -564,52 +674,408 @@ impl Confidential {
     }
 }
 
-/// Executes one command on a hosted contract and, if `report`, sends its result (and a
-/// checkpoint at interval boundaries).
+/// Executes one command on a hosted contract and, if `report`, returns its result (and, at
+/// checkpoint boundaries, the encrypted checkpoint whose hash the result carries).
 fn run_command(
-    ctx: &mut Ctx<'_>,
     id: &ContractId,
     h: &mut Hosted,
     cmd: &LoggedCommand,
     report: bool,
     interval: u64,
     max_bytes: u32,
-) {
-    let Some(inst) = h.instance.as_mut() else { return };
+) -> Option<(CommandResult, Option<CheckpointBlob>)> {
+    let inst = h.instance.as_mut()?;
     let secret = EcdhSecret::from_bytes(h.secret);
     let cctx = CommandContext { contract: *id, origin: cmd.origin, block: cmd.block, seq: cmd.seq };
-    let outcome = uc::open_command(&secret, id, &cmd.sealed)
+    // The command opens only with the origin the chain recorded for it.
+    let outcome = uc::open_command(&secret, id, &cmd.origin, &cmd.sealed)
         .map_err(|e| format!("cannot open command: {e}"))
         .and_then(|plain| inst.execute(&cctx, &plain).map_err(|e| e.to_string()));
-    h.executed = cmd.seq + 1;
+    h.executed = cmd.seq.saturating_add(1);
     if !report {
-        return;
+        return None;
     }
     let outcome = outcome.map(|outputs| {
-        outputs
+        uc::seal_outputs(&secret, id, cmd.seq, outputs)
             .into_iter()
-            .enumerate()
-            .map(|(i, o)| match o {
-                Output::PublicEvent(d) => ChainOutput::PublicEvent(d),
-                Output::PrivateEvent { to, payload } => {
-                    let key = uc::event_key(&secret, id, &to);
-                    ChainOutput::PrivateEvent {
-                        to,
-                        event: uc::seal_event(&key, id, cmd.seq, i as u32, &payload),
-                    }
+            .map(|o| match o {
+                uc::SealedOutput::PublicEvent(d) => ChainOutput::PublicEvent(d),
+                uc::SealedOutput::PrivateEvent { to, event } => {
+                    ChainOutput::PrivateEvent { to, event }
                 }
-                Output::Transfer { to, amount } => ChainOutput::Transfer { to, amount },
+                uc::SealedOutput::Transfer { to, amount } => ChainOutput::Transfer { to, amount },
             })
             .collect()
     });
     let state_hash = inst.state_hash();
-    let result = CommandResult { contract: *id, seq: cmd.seq, state_hash, outcome };
-    ctx.send(FromEnclave::Contracts(FromWorker::CommandResult(result)));
-    if interval > 0 && (cmd.seq + 1).is_multiple_of(interval) {
-        let blob = uc::seal_checkpoint(&secret, id, cmd.seq, &inst.snapshot());
-        if blob.len() <= max_bytes as usize {
-            let checkpoint = Checkpoint { contract: *id, seq: cmd.seq, state_hash, blob };
-            ctx.send(FromEnclave::Contracts(FromWorker::Checkpoint(checkpoint)));
+    let mut blob = None;
+    if interval > 0 && h.executed.is_multiple_of(interval) {
+        let sealed = uc::seal_checkpoint(&secret, id, cmd.seq, &inst.snapshot());
+        if sealed.len() <= usize::try_from(max_bytes).unwrap_or(usize::MAX) {
+            blob = Some(CheckpointBlob { contract: *id, seq: cmd.seq, blob: sealed });
         }
+    }
+    let checkpoint = blob.as_ref().map(|b| H256::hash(&b.blob));
+    Some((CommandResult { contract: *id, seq: cmd.seq, state_hash, outcome, checkpoint }, blob))
+}
+
+#[cfg(test)]
+mod tests {
+    use umbra_contracts::guestbook::GuestbookCommand;
+    use umbra_primitives::mq::topics;
+    use umbra_runtime::contracts::Assignment;
+    use umbra_runtime::contracts::Event as E;
+
+    use super::*;
+
+    const BLOCK: u64 = 5;
+
+    /// One enclave's confidential state with its keys and egress.
+    struct Node {
+        pair: Pair,
+        ecdh: EcdhSecret,
+        egress: Egress,
+        conf: Confidential,
+    }
+
+    fn params(interval: u64) -> contracts::ContractsParams {
+        contracts::ContractsParams {
+            checkpoint_interval: interval,
+            ..contracts::ContractsParams::dev()
+        }
+    }
+
+    fn account(s: &str) -> AccountId {
+        Pair::from_suri(s).unwrap().public()
+    }
+
+    impl Node {
+        fn new(seed: u8, interval: u64) -> Node {
+            Node {
+                pair: Pair::from_seed(&[seed; 32]),
+                ecdh: EcdhSecret::from_bytes([seed.wrapping_add(100); 32]),
+                egress: Egress::default(),
+                conf: Confidential::new(params(interval)),
+            }
+        }
+
+        fn with<T>(
+            &mut self,
+            block: u64,
+            f: impl FnOnce(&mut Confidential, &mut Ctx<'_>) -> T,
+        ) -> T {
+            let mut ctx = Ctx {
+                identity: &self.pair,
+                ecdh: &self.ecdh,
+                genesis: H256::hash(b"genesis"),
+                egress: &mut self.egress,
+                block,
+            };
+            f(&mut self.conf, &mut ctx)
+        }
+
+        fn event(&mut self, block: u64, e: E) {
+            self.with(block, |c, ctx| c.on_contracts_event(ctx, e));
+        }
+
+        /// Results this enclave sent, in order (and clears the egress).
+        fn results(&mut self) -> Vec<CommandResult> {
+            let out = self
+                .egress
+                .pending()
+                .into_iter()
+                .filter(|m| m.topic == topics::EG_COMMAND_RESULT)
+                .map(|m| CommandResult::decode(&mut &m.payload[..]).unwrap())
+                .collect();
+            self.egress = Egress::default();
+            out
+        }
+    }
+
+    /// The chain as the tests see it: one guestbook, its log, its decided results.
+    struct Chain {
+        id: ContractId,
+        master: [u8; 32],
+        log_hash: H256,
+        log: Vec<LoggedCommand>,
+        events: Vec<(u64, E)>,
+    }
+
+    impl Chain {
+        /// `leader` launches the master key; the guestbook is deployed and its key published.
+        fn new(leader: &mut Node) -> Chain {
+            let me = leader.pair.public();
+            leader.with(1, |c, ctx| c.on_gatekeeper_message(ctx, topics::GK_LAUNCH, &me.encode()));
+            let master = leader.conf.master_keys()[&0];
+            let id = H256::hash(b"guestbook");
+            let pubkey = uc::contract_secret(&master, 0, &id).public().0;
+            let events = vec![
+                (
+                    2,
+                    E::Deployed {
+                        id,
+                        kind: ContractKind::Guestbook,
+                        deployer: account("//Dave"),
+                        rotation: 0,
+                    },
+                ),
+                (3, E::KeyPublished { id, pubkey }),
+            ];
+            Chain { id, master, log_hash: H256::ZERO, log: Vec::new(), events }
+        }
+
+        fn secret(&self) -> EcdhSecret {
+            uc::contract_secret(&self.master, 0, &self.id)
+        }
+
+        /// Appends a command as `push_command` would, at `block`.
+        fn push(&mut self, block: u64, origin: AccountId, sealed: SealedBox) -> E {
+            let seq = self.log.len() as u64;
+            let cctx = CommandContext { contract: self.id, origin, block, seq };
+            self.log_hash = contracts::next_log_hash(&self.log_hash, &cctx, &sealed);
+            self.log.push(LoggedCommand { seq, origin, block, sealed: sealed.clone() });
+            let e = E::CommandPushed { id: self.id, seq, origin, sealed, log_hash: self.log_hash };
+            self.events.push((block, e.clone()));
+            e
+        }
+
+        fn seal(&self, origin: &AccountId, cmd: &GuestbookCommand) -> SealedBox {
+            uc::seal_command(&self.secret().public(), &self.id, origin, &cmd.encode()).unwrap()
+        }
+
+        /// Records a decided result (and its checkpoint) as the chain would.
+        fn decide(&mut self, r: &CommandResult) {
+            let e = match &r.outcome {
+                Ok(_) => E::CommandExecuted { id: self.id, seq: r.seq, state_hash: r.state_hash },
+                Err(reason) => E::CommandFailed {
+                    id: self.id,
+                    seq: r.seq,
+                    reason: reason.clone(),
+                    state_hash: r.state_hash,
+                },
+            };
+            self.events.push((BLOCK, e));
+            if let Some(blob_hash) = r.checkpoint {
+                let log_hash = self.log_hash_at(r.seq);
+                self.events.push((
+                    BLOCK,
+                    E::Checkpointed {
+                        id: self.id,
+                        seq: r.seq,
+                        state_hash: r.state_hash,
+                        log_hash,
+                        blob_hash,
+                    },
+                ));
+            }
+        }
+
+        fn log_hash_at(&self, seq: u64) -> H256 {
+            let mut h = H256::ZERO;
+            for c in &self.log[..=seq as usize] {
+                let cctx = CommandContext {
+                    contract: self.id,
+                    origin: c.origin,
+                    block: c.block,
+                    seq: c.seq,
+                };
+                h = contracts::next_log_hash(&h, &cctx, &c.sealed);
+            }
+            h
+        }
+
+        /// Gives `node` everything the chain said so far and the contract key (as an assigned
+        /// worker that has not rebuilt yet).
+        fn follow_and_assign(&self, node: &mut Node) {
+            let me = node.pair.public();
+            let share = ContractKeyShare {
+                contract: self.id,
+                worker: me,
+                epoch: 1,
+                sealed: uc::seal_key_share(
+                    &node.ecdh.public(),
+                    CONTRACT_SHARE,
+                    &self.secret().to_bytes(),
+                )
+                .unwrap(),
+            };
+            let assignment = Assignment {
+                contract: self.id,
+                epoch: 1,
+                workers: vec![(me, node.ecdh.public().0)],
+            };
+            for (block, e) in &self.events {
+                node.event(*block, e.clone());
+            }
+            node.with(BLOCK, |c, ctx| {
+                c.on_contracts_message(ctx, topics::CONTRACT_ASSIGNED, &assignment.encode());
+                c.on_contracts_message(ctx, topics::CONTRACT_KEY, &share.encode());
+            });
+            node.results();
+        }
+    }
+
+    /// A live worker with the guestbook opened by Alice.
+    fn live() -> (Node, Chain) {
+        let mut a = Node::new(1, 100);
+        let chain = Chain::new(&mut a);
+        chain.follow_and_assign(&mut a);
+        let id = chain.id;
+        a.with(BLOCK, |c, ctx| c.replay(ctx, &id, None, &[])).unwrap();
+        assert!(a.conf.is_live(&id));
+        (a, chain)
+    }
+
+    /// Pushes a command to the chain and the live worker; the chain decides its result.
+    fn run(
+        a: &mut Node,
+        chain: &mut Chain,
+        block: u64,
+        origin: AccountId,
+        sealed: SealedBox,
+    ) -> CommandResult {
+        let e = chain.push(block, origin, sealed);
+        a.event(block, e);
+        let mut results = a.results();
+        assert_eq!(results.len(), 1);
+        let r = results.remove(0);
+        chain.decide(&r);
+        r
+    }
+
+    #[test]
+    fn a_command_re_pushed_by_another_account_fails_and_changes_nothing() {
+        let (mut a, mut chain) = live();
+        let alice = account("//Alice");
+        let mallory = account("//Mallory");
+        let init = chain.seal(&alice, &GuestbookCommand::Init { title: "t".into() });
+        assert!(run(&mut a, &mut chain, 6, alice, init).outcome.is_ok());
+        let post = chain.seal(&alice, &GuestbookCommand::Post { text: "alice's secret".into() });
+        let r = run(&mut a, &mut chain, 7, alice, post.clone());
+        assert!(r.outcome.is_ok());
+        let before = a.conf.contract_state(&chain.id).unwrap();
+        // Mallory copies Alice's ciphertext from the chain and pushes it as her own.
+        let stolen = run(&mut a, &mut chain, 8, mallory, post);
+        let reason = stolen.outcome.expect_err("refused");
+        assert!(reason.contains("cannot open command"), "{reason}");
+        assert_eq!(stolen.state_hash, before.1, "no state change");
+        let after = a.conf.contract_state(&chain.id).unwrap();
+        assert_eq!(after.1, before.1);
+        let posts = a
+            .conf
+            .query(
+                &alice,
+                &chain.id,
+                &umbra_contracts::guestbook::GuestbookQuery::Posts { from: 0, limit: 10 }.encode(),
+            )
+            .unwrap();
+        let umbra_contracts::guestbook::GuestbookResponse::Posts(posts) =
+            umbra_contracts::guestbook::GuestbookResponse::decode(&mut &posts[..]).unwrap()
+        else {
+            panic!("posts expected")
+        };
+        assert_eq!(posts.len(), 1, "only Alice's own post");
+        assert_eq!(posts[0].author, alice);
+    }
+
+    fn some_commands(a: &mut Node, chain: &mut Chain) {
+        let alice = account("//Alice");
+        let init = chain.seal(&alice, &GuestbookCommand::Init { title: "t".into() });
+        run(a, chain, 6, alice, init);
+        for (i, block) in [7u64, 9, 12].into_iter().enumerate() {
+            let p = chain.seal(&alice, &GuestbookCommand::Post { text: format!("post {i}") });
+            run(a, chain, block, alice, p);
+        }
+    }
+
+    #[test]
+    fn a_host_feeding_other_block_numbers_gets_a_refused_rebuild() {
+        let (mut a, mut chain) = live();
+        some_commands(&mut a, &mut chain);
+        let mut b = Node::new(2, 100);
+        chain.follow_and_assign(&mut b);
+        let id = chain.id;
+        // The host shifts the block numbers the contract would see.
+        let mut forged = chain.log.clone();
+        forged[2].block += 1;
+        let err = b.with(20, |c, ctx| c.replay(ctx, &id, None, &forged)).unwrap_err();
+        assert!(err.to_string().contains("log hash"), "{err}");
+        assert!(!b.conf.is_live(&id));
+        assert!(b.results().is_empty(), "nothing sent");
+        // The same with another origin.
+        let mut forged = chain.log.clone();
+        forged[1].origin = account("//Mallory");
+        assert!(b.with(20, |c, ctx| c.replay(ctx, &id, None, &forged)).is_err());
+        // The real log rebuilds the identical state.
+        b.with(20, |c, ctx| c.replay(ctx, &id, None, &chain.log)).unwrap();
+        assert_eq!(b.conf.contract_state(&id).unwrap(), a.conf.contract_state(&id).unwrap());
+        assert!(b.results().is_empty(), "every command has a result already");
+    }
+
+    #[test]
+    fn a_rebuild_that_differs_from_the_chains_state_hash_is_refused() {
+        let (mut a, mut chain) = live();
+        some_commands(&mut a, &mut chain);
+        // The chain decided another state hash for the last command than this log produces.
+        chain
+            .events
+            .push((BLOCK, E::CommandExecuted { id: chain.id, seq: 3, state_hash: H256([7; 32]) }));
+        let mut b = Node::new(2, 100);
+        chain.follow_and_assign(&mut b);
+        let id = chain.id;
+        let err = b.with(20, |c, ctx| c.replay(ctx, &id, None, &chain.log)).unwrap_err();
+        assert!(err.to_string().contains("differs from the chain's state hash"), "{err}");
+        assert!(!b.conf.is_live(&id));
+    }
+
+    #[test]
+    fn a_large_checkpoint_is_used_and_a_bad_latest_one_falls_back() {
+        let mut a = Node::new(1, 100);
+        let mut chain = Chain::new(&mut a);
+        chain.follow_and_assign(&mut a);
+        let id = chain.id;
+        a.with(BLOCK, |c, ctx| c.replay(ctx, &id, None, &[])).unwrap();
+        let alice = account("//Alice");
+        let init = chain.seal(&alice, &GuestbookCommand::Init { title: "big".into() });
+        run(&mut a, &mut chain, 6, alice, init);
+        for i in 1..200u64 {
+            let text = format!("{i:04}{}", "x".repeat(270));
+            let p = chain.seal(&alice, &GuestbookCommand::Post { text });
+            run(&mut a, &mut chain, 6 + i, alice, p);
+        }
+        let blobs = a.conf.take_checkpoint_blobs();
+        assert_eq!(blobs.iter().map(|b| b.seq).collect::<Vec<_>>(), vec![99, 199]);
+        let (old, latest) = (&blobs[0], &blobs[1]);
+        assert!(latest.blob.len() > 48 * 1024, "{} bytes", latest.blob.len());
+        let want = a.conf.contract_state(&id).unwrap();
+
+        // A new worker rebuilds from the large latest checkpoint alone.
+        let mut b = Node::new(2, 100);
+        chain.follow_and_assign(&mut b);
+        let req = b.conf.replay_requests();
+        assert_eq!(req, vec![ReplayRequest { contract: id, checkpoints: vec![199, 99], to: 200 }]);
+        b.with(300, |c, ctx| c.replay(ctx, &id, Some((199, &latest.blob)), &[])).unwrap();
+        assert_eq!(b.conf.contract_state(&id).unwrap(), want);
+
+        // Another one gets a corrupted latest blob: refused; the older checkpoint plus the
+        // commands after it rebuild the chain's state.
+        let mut c = Node::new(3, 100);
+        chain.follow_and_assign(&mut c);
+        let mut bad = latest.blob.clone();
+        bad[100] ^= 1;
+        let err = c.with(300, |cf, ctx| cf.replay(ctx, &id, Some((199, &bad)), &[])).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        // An older checkpoint with the wrong blob is refused too.
+        assert!(c
+            .with(300, |cf, ctx| cf.replay(ctx, &id, Some((99, &latest.blob)), &chain.log[100..]))
+            .is_err());
+        c.with(300, |cf, ctx| cf.replay(ctx, &id, Some((99, &old.blob)), &chain.log[100..]))
+            .unwrap();
+        assert_eq!(c.conf.contract_state(&id).unwrap(), want);
+        // And with no checkpoint at all, the full log.
+        let mut d = Node::new(4, 100);
+        chain.follow_and_assign(&mut d);
+        d.with(300, |cf, ctx| cf.replay(ctx, &id, None, &chain.log)).unwrap();
+        assert_eq!(d.conf.contract_state(&id).unwrap(), want);
     }
 }

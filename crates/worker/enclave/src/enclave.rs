@@ -7,7 +7,7 @@ use umbra_crypto::{EcdhPublic, Public, Signature};
 use umbra_primitives::{
     mq::{Heartbeat, MessageOrigin, Pong},
     query::{WorkerQuery, WorkerStatus},
-    BlockNumber, Header, H256,
+    AccountId, BlockNumber, Header, H256,
 };
 use umbra_protocol::{FromEnclave, Ping, ToEnclave, WorkerRegistered};
 use umbra_runtime::{
@@ -18,7 +18,7 @@ use umbra_runtime::{
 use umbra_tee::{Attestation, AttestationType, Measurement, Platform};
 
 use crate::{
-    benchmark,
+    benchmark::{Benchmark, BENCHMARK_BLOCKS, BENCHMARK_MAX_AGE},
     confidential::{Confidential, Ctx, LoggedCommand, ReplayRequest},
     egress::Egress,
     error::{decode, EnclaveError, Result},
@@ -29,8 +29,21 @@ use crate::{
 
 /// Seal label of checkpoints.
 pub const CHECKPOINT_LABEL: &[u8] = b"umbra/enclave/checkpoint/v1";
-/// How long the start-up benchmark runs.
-pub const BENCHMARK_MS: u64 = 200;
+/// Seal label of query journal records.
+pub const QUERY_JOURNAL_LABEL: &[u8] = b"umbra/enclave/query-journal/v1";
+
+/// Most sealed query journal records kept for a host that does not take them.
+const MAX_UNTAKEN_JOURNAL_RECORDS: usize = 10_000;
+
+/// One accepted query's replay record, sealed so the host can keep it until the next checkpoint.
+#[derive(Encode, Decode)]
+struct QueryJournalRecord {
+    genesis_hash: H256,
+    identity: Public,
+    origin: Public,
+    nonce: [u8; 16],
+    timestamp_ms: u64,
+}
 
 /// The genesis the host supplies (checked by the light client).
 #[derive(Clone, Debug)]
@@ -57,11 +70,14 @@ pub struct RegistrationPayload {
     pub identity: Public,
     /// ECDH key.
     pub ecdh: EcdhPublic,
-    /// Quote binding both keys and the genesis.
+    /// Quote over [`registry::expected_report_data`]: both keys, the genesis, the operator and
+    /// the benchmark (whose end block is a recent block this enclave verified).
     pub attestation: Attestation,
-    /// Start-up benchmark.
+    /// The operator the enclave was asked to register under.
+    pub operator: AccountId,
+    /// Benchmark measured in chain blocks.
     pub benchmark: BenchmarkReport,
-    /// Identity's signature over the benchmark.
+    /// Identity's signature over operator and benchmark.
     pub benchmark_signature: Signature,
 }
 
@@ -86,7 +102,8 @@ pub struct EnclaveInfo {
     pub registered: bool,
     /// Egress messages waiting for the chain.
     pub pending_egress: usize,
-    /// Benchmark score.
+    /// Benchmark score so far (work per block since its start block, up to the last verified
+    /// block; the chain computes the recorded one).
     pub benchmark_score: u64,
 }
 
@@ -99,6 +116,9 @@ struct Checkpoint {
     registered: bool,
     egress: Egress,
     confidential: Vec<u8>,
+    /// The query replay memory ([`ReplayGuard::snapshot`]), so a restart does not forget which
+    /// queries were answered.
+    replay: Vec<u8>,
 }
 
 /// The trusted runtime.
@@ -109,7 +129,8 @@ pub struct Enclave {
     egress: Egress,
     registered: bool,
     replay: ReplayGuard,
-    benchmark: BenchmarkReport,
+    query_journal: Vec<Vec<u8>>,
+    benchmark: Benchmark,
     conf: Confidential,
 }
 
@@ -123,8 +144,9 @@ impl std::fmt::Debug for Enclave {
 }
 
 impl Enclave {
-    /// Starts the enclave: checks the genesis, unseals (or generates and seals) its keys, resumes
-    /// from a sealed checkpoint if one is given and valid, and runs the start-up benchmark.
+    /// Starts the enclave: checks the genesis, unseals (or generates and seals) its keys and
+    /// resumes from a sealed checkpoint if one is given and valid. The benchmark starts with
+    /// the first [`Enclave::registration`] request.
     pub fn init(
         platform: Arc<dyn Platform>,
         genesis: &GenesisInfo,
@@ -152,7 +174,8 @@ impl Enclave {
             egress: Egress::default(),
             registered: false,
             replay: ReplayGuard::default(),
-            benchmark: benchmark::run(BENCHMARK_MS),
+            query_journal: Vec::new(),
+            benchmark: Benchmark::default(),
             conf,
         };
         let mut resumed_at = None;
@@ -176,6 +199,7 @@ impl Enclave {
         self.egress = cp.egress;
         self.registered = cp.registered;
         self.conf.restore(&cp.confidential)?;
+        self.replay = ReplayGuard::restore(&cp.replay)?;
         Ok(())
     }
 
@@ -189,10 +213,50 @@ impl Enclave {
             registered: self.registered,
             egress: self.egress.clone(),
             confidential: self.conf.snapshot(),
+            replay: self.replay.snapshot(),
         };
         self.platform
             .seal(CHECKPOINT_LABEL, &cp.encode())
             .map_err(|e| EnclaveError::Platform(e.to_string()))
+    }
+
+    /// Sealed replay records of the queries answered since the last call. The host appends them to
+    /// its query journal before releasing the answers, and empties the journal when it writes a
+    /// checkpoint (which holds the whole replay memory).
+    pub fn take_query_journal(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.query_journal)
+    }
+
+    /// Restores replay records from the host's query journal after a restart. Records that do not
+    /// unseal to this enclave's identity and chain are skipped; returns how many were accepted
+    /// and how many skipped.
+    pub fn restore_query_journal(&mut self, records: &[Vec<u8>]) -> (usize, usize) {
+        let (mut accepted, mut skipped) = (0usize, 0usize);
+        for blob in records {
+            let record = self
+                .platform
+                .unseal(QUERY_JOURNAL_LABEL, blob)
+                .ok()
+                .and_then(|plain| decode::<QueryJournalRecord>("query journal record", &plain).ok())
+                .filter(|r| {
+                    r.genesis_hash == self.keys.genesis_hash
+                        && r.identity == self.keys.identity.public()
+                });
+            match record {
+                Some(r) => {
+                    self.replay.remember(&r.origin, &r.nonce, r.timestamp_ms);
+                    accepted = accepted.saturating_add(1);
+                }
+                None => skipped = skipped.saturating_add(1),
+            }
+        }
+        (accepted, skipped)
+    }
+
+    /// How many query nonces the replay memory recorded since start (wrapping): when it changes
+    /// the host seals a checkpoint, so that a restart does not forget them.
+    pub fn queries_recorded(&self) -> u64 {
+        self.replay.recorded()
     }
 
     /// The identity key.
@@ -218,6 +282,7 @@ impl Enclave {
         for record in events {
             self.process(number, hash, record);
         }
+        self.benchmark.on_block(number);
         Ok(number)
     }
 
@@ -242,6 +307,9 @@ impl Enclave {
                     ToEnclave::WorkerRegistered(WorkerRegistered { identity }) => {
                         if identity == me {
                             self.registered = true;
+                            if self.benchmark.started_at().is_some_and(|s| s <= number) {
+                                self.benchmark.finish();
+                            }
                         }
                     }
                     ToEnclave::Challenge(c) => {
@@ -261,8 +329,8 @@ impl Enclave {
                             ctx.send_message(FromEnclave::Pong(pong));
                         }
                     }
-                    ToEnclave::Gatekeeper(m) => self.conf.on_gatekeeper_message(&mut ctx, m),
-                    ToEnclave::Contracts(m) => self.conf.on_contracts_message(&mut ctx, m),
+                    ToEnclave::Gatekeeper(m) => self.conf.handle_gatekeeper(&mut ctx, m),
+                    ToEnclave::Contracts(m) => self.conf.handle_contracts(&mut ctx, m),
                 }
             }
             Event::Gatekeeper(e) => self.conf.on_gatekeeper_event(&e),
@@ -294,12 +362,13 @@ impl Enclave {
         self.conf.replay_requests()
     }
 
-    /// Rebuilds a contract from its checkpoint blob and the commands after it (as the host fetched
-    /// them from the chain); everything is checked against what this enclave followed on chain.
+    /// Rebuilds a contract from a checkpoint `(seq, blob)` and the commands after it (as the host
+    /// fetched them from the node); everything is checked against what this enclave followed on
+    /// chain.
     pub fn replay(
         &mut self,
         id: &umbra_contracts::ContractId,
-        checkpoint: Option<&[u8]>,
+        checkpoint: Option<(u64, &[u8])>,
         commands: &[LoggedCommand],
     ) -> Result<()> {
         let mut ctx = Ctx {
@@ -312,6 +381,12 @@ impl Enclave {
         self.conf.replay(&mut ctx, id, checkpoint, commands)
     }
 
+    /// Encrypted contract checkpoints made since the last call, for the host to store in the
+    /// node's off-chain blob store (`umbra_putCheckpoint`).
+    pub fn take_checkpoint_blobs(&mut self) -> Vec<crate::confidential::CheckpointBlob> {
+        self.conf.take_checkpoint_blobs()
+    }
+
     /// Whether this worker runs contract `id` with its state rebuilt.
     pub fn runs_contract(&self, id: &umbra_contracts::ContractId) -> bool {
         self.conf.is_live(id)
@@ -322,25 +397,66 @@ impl Enclave {
         self.egress.pending()
     }
 
-    /// Builds the registration payload: a fresh quote over
-    /// `blake2_256(identity ‖ ecdh ‖ genesis)` and the signed benchmark.
-    pub fn registration(&self, now_ms: u64) -> Result<RegistrationPayload> {
+    /// Does one round of benchmark work if a benchmark is running; returns whether it did. The
+    /// host calls this in a loop while it waits for blocks; the work counts toward the score
+    /// only per chain block (see [`crate::benchmark`]).
+    pub fn benchmark_round(&mut self) -> bool {
+        self.benchmark.round()
+    }
+
+    /// Whether a benchmark is running (the host should keep calling
+    /// [`Enclave::benchmark_round`]).
+    pub fn benchmark_running(&self) -> bool {
+        self.benchmark.is_running()
+    }
+
+    /// Builds the registration payload for `operator`: the benchmark over chain blocks, ending at
+    /// the last block this enclave's light client verified (a recent block hash, the quote's
+    /// freshness), a fresh quote over [`registry::expected_report_data`] (keys, genesis,
+    /// operator, benchmark), and the identity's signature over operator and benchmark.
+    ///
+    /// The first call (or one whose benchmark started more than
+    /// [`crate::benchmark::BENCHMARK_MAX_AGE`] blocks ago) starts the benchmark at the last
+    /// verified block and returns [`EnclaveError::BenchmarkRunning`]; so does any call before
+    /// [`BENCHMARK_BLOCKS`] more blocks were verified.
+    pub fn registration(
+        &mut self,
+        operator: &AccountId,
+        now_ms: u64,
+    ) -> Result<RegistrationPayload> {
+        let last = self.light.last();
+        let (end_number, end_hash) = (last.number, last.hash());
+        let stale = self
+            .benchmark
+            .started_at()
+            .is_none_or(|s| end_number.saturating_sub(s) > BENCHMARK_MAX_AGE);
+        if stale || !self.benchmark.is_running() {
+            self.benchmark.start(end_number, end_hash);
+        }
+        let Some(benchmark) = self.benchmark.report(end_number, end_hash) else {
+            let target = self.benchmark.started_at().unwrap_or(end_number);
+            return Err(EnclaveError::BenchmarkRunning {
+                blocks_left: target.saturating_add(BENCHMARK_BLOCKS).saturating_sub(end_number),
+            });
+        };
         let identity = self.keys.identity.public();
         let ecdh = self.keys.ecdh.public();
-        let report_data = registry::expected_report_data(&identity, &ecdh, &self.keys.genesis_hash);
+        let genesis = self.keys.genesis_hash;
+        let report_data =
+            registry::expected_report_data(&identity, &ecdh, &genesis, operator, &benchmark);
         let attestation = self
             .platform
             .quote(&report_data, now_ms)
             .map_err(|e| EnclaveError::Platform(e.to_string()))?;
-        let benchmark_signature = self
-            .keys
-            .identity
-            .sign(&self.benchmark.signing_payload(&self.keys.genesis_hash, &identity));
+        let benchmark_signature =
+            self.keys.identity.sign(&benchmark.signing_payload(&genesis, &identity, operator));
+        self.benchmark.reported(end_number);
         Ok(RegistrationPayload {
             identity,
             ecdh,
             attestation,
-            benchmark: self.benchmark.clone(),
+            operator: *operator,
+            benchmark,
             benchmark_signature,
         })
     }
@@ -357,7 +473,10 @@ impl Enclave {
             synced_hash: self.light.last().hash(),
             registered: self.registered,
             pending_egress: self.egress.pending().len(),
-            benchmark_score: self.benchmark.score(),
+            benchmark_score: self
+                .benchmark
+                .report(self.light.last().number, self.light.last().hash())
+                .map_or(0, |r| r.score_at(r.end_number, registry::MAX_SCORE)),
         }
     }
 
@@ -366,6 +485,25 @@ impl Enclave {
     pub fn handle_query(&mut self, bytes: &[u8]) -> Result<Vec<u8>> {
         let now = self.light.last().timestamp;
         let q = query::open(bytes, &self.keys.ecdh, &self.keys.identity, &mut self.replay, now)?;
+        // The host must store this record before it releases the answer (see
+        // `take_query_journal`), so that a crash before the next checkpoint forgets nothing.
+        let record = QueryJournalRecord {
+            genesis_hash: self.keys.genesis_hash,
+            identity: self.keys.identity.public(),
+            origin: q.request.origin,
+            nonce: q.request.nonce,
+            timestamp_ms: q.request.timestamp_ms,
+        };
+        let sealed = self
+            .platform
+            .seal(QUERY_JOURNAL_LABEL, &record.encode())
+            .map_err(|e| EnclaveError::Platform(e.to_string()))?;
+        if self.query_journal.len() >= MAX_UNTAKEN_JOURNAL_RECORDS {
+            // A host that never takes its records only has checkpoints to protect it; keep the
+            // enclave's memory bounded regardless.
+            self.query_journal.clear();
+        }
+        self.query_journal.push(sealed);
         let result =
             decode::<WorkerQuery>("worker query", &q.request.body).and_then(|body| match body {
                 WorkerQuery::Status => Ok(WorkerStatus {

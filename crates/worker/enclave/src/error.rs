@@ -39,6 +39,12 @@ pub enum EnclaveError {
     /// The platform failed (quote or seal).
     #[error("platform error: {0}")]
     Platform(String),
+    /// The registration benchmark needs more verified blocks before a registration can be made.
+    #[error("benchmark running: {blocks_left} more block(s) needed")]
+    BenchmarkRunning {
+        /// Blocks to verify before it can report.
+        blocks_left: u64,
+    },
     /// A query was refused.
     #[error("query refused: {0}")]
     QueryRejected(String),

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jsonrpsee::rpc_params;
 use serde_json::Value;
 use umbra_client::{cli::failure_reason, Client};
-use umbra_enclave::Enclave;
+use umbra_enclave::{Enclave, EnclaveError};
 use umbra_primitives::{json::from_hex, Pair};
 use umbra_runtime::{mq, registry, Call};
 
@@ -23,6 +23,9 @@ pub const CHECKPOINT_EVERY: u64 = 10;
 pub const RESUBMIT_AFTER: u64 = 10;
 /// Retry a failed registration after this many blocks.
 pub const REGISTER_RETRY: u64 = 20;
+/// Attempts (one per relay round) to store a checkpoint blob before giving up on it (the chain
+/// records its hash only once a quorum of the contract's workers reported it).
+pub const BLOB_ATTEMPTS: u32 = 60;
 /// Show a progress bar when this far behind.
 const PROGRESS_THRESHOLD: u64 = 20;
 
@@ -50,7 +53,10 @@ pub struct Relayer {
     operator: Pair,
     submitted: HashMap<u64, u64>,
     last_checkpoint: u64,
+    /// The enclave's count of recorded query nonces at the last checkpoint.
+    queries_at_checkpoint: u64,
     registration: Registration,
+    blobs: Vec<(umbra_enclave::confidential::CheckpointBlob, u32)>,
 }
 
 impl Relayer {
@@ -61,7 +67,10 @@ impl Relayer {
         files: WorkerFiles,
         operator: Pair,
     ) -> Self {
-        let last_checkpoint = enclave.lock().expect("enclave lock").synced_number();
+        let (last_checkpoint, queries_at_checkpoint) = {
+            let e = enclave.lock().expect("enclave lock");
+            (e.synced_number(), e.queries_recorded())
+        };
         Relayer {
             client,
             enclave,
@@ -69,7 +78,9 @@ impl Relayer {
             operator,
             submitted: HashMap::new(),
             last_checkpoint,
+            queries_at_checkpoint,
             registration: Registration::Unknown,
+            blobs: Vec::new(),
         }
     }
 
@@ -85,12 +96,13 @@ impl Relayer {
     /// Feeds every block up to the chain head into the enclave; returns the head number.
     pub async fn sync_to_head(&mut self) -> anyhow::Result<u64> {
         let head = self.client.head().await?.number;
-        let from = self.synced() + 1;
+        let from = self.synced().saturating_add(1);
         if from > head {
             return Ok(head);
         }
-        let bar = (head + 1 - from >= PROGRESS_THRESHOLD).then(|| {
-            let pb = ProgressBar::new(head + 1 - from);
+        let behind = head.saturating_add(1).saturating_sub(from);
+        let bar = (behind >= PROGRESS_THRESHOLD).then(|| {
+            let pb = ProgressBar::new(behind);
             pb.set_style(
                 ProgressStyle::with_template(
                     "syncing enclave [{bar:40}] {pos}/{len} blocks ({per_sec}, {eta})",
@@ -117,7 +129,7 @@ impl Relayer {
             if let Some(pb) = &bar {
                 pb.inc(1);
             }
-            if n >= self.last_checkpoint + CHECKPOINT_EVERY {
+            if n >= self.last_checkpoint.saturating_add(CHECKPOINT_EVERY) {
                 self.checkpoint()?;
             }
         }
@@ -130,12 +142,27 @@ impl Relayer {
 
     /// Seals a checkpoint to disk.
     pub fn checkpoint(&mut self) -> anyhow::Result<()> {
-        let (blob, number) = {
+        // Under the enclave lock, so that no query is answered between sealing the checkpoint
+        // (which holds the whole replay memory) and emptying the query journal.
+        let (number, queries) = {
             let e = self.enclave.lock().expect("enclave lock");
-            (e.checkpoint()?, e.synced_number())
+            let blob = e.checkpoint()?;
+            self.files.write(CHECKPOINT_FILE, &blob)?;
+            self.files.query_journal().clear()?;
+            (e.synced_number(), e.queries_recorded())
         };
-        self.files.write(CHECKPOINT_FILE, &blob)?;
         self.last_checkpoint = number;
+        self.queries_at_checkpoint = queries;
+        Ok(())
+    }
+
+    /// Seals a checkpoint if the enclave answered queries since the last one, so that their
+    /// nonces survive a restart (the replay memory is part of the checkpoint).
+    pub fn persist_query_nonces(&mut self) -> anyhow::Result<()> {
+        let queries = self.enclave.lock().expect("enclave lock").queries_recorded();
+        if queries != self.queries_at_checkpoint {
+            self.checkpoint()?;
+        }
         Ok(())
     }
 
@@ -159,12 +186,21 @@ impl Relayer {
             self.registration = Registration::Done;
             return Ok(());
         }
-        let payload = self.enclave.lock().expect("enclave lock").registration(now_ms())?;
+        let operator = self.operator.public();
+        let payload =
+            match self.enclave.lock().expect("enclave lock").registration(&operator, now_ms()) {
+                Ok(p) => p,
+                Err(EnclaveError::BenchmarkRunning { blocks_left }) => {
+                    tracing::debug!(blocks_left, "benchmark running before registration");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
         let call = Call::Registry(registry::Call::RegisterWorker {
             identity: payload.identity,
             ecdh: payload.ecdh,
             attestation: payload.attestation,
-            operator: self.operator.public(),
+            operator: payload.operator,
             benchmark: payload.benchmark,
             benchmark_signature: payload.benchmark_signature,
         });
@@ -175,7 +211,7 @@ impl Relayer {
         } else {
             let reason = failure_reason(&inclusion).unwrap_or_else(|| "unknown error".into());
             tracing::error!(%reason, "worker registration refused by the chain");
-            self.registration = Registration::RetryAt(head + REGISTER_RETRY);
+            self.registration = Registration::RetryAt(head.saturating_add(REGISTER_RETRY));
         }
         Ok(())
     }
@@ -187,14 +223,18 @@ impl Relayer {
         let pending_seqs: Vec<u64> = pending.iter().map(|m| m.sequence).collect();
         self.submitted.retain(|seq, _| pending_seqs.contains(seq));
         for message in pending {
-            if self.submitted.get(&message.sequence).is_some_and(|at| head < at + RESUBMIT_AFTER) {
+            if self
+                .submitted
+                .get(&message.sequence)
+                .is_some_and(|at| head < at.saturating_add(RESUBMIT_AFTER))
+            {
                 continue;
             }
             let seq = message.sequence;
             let call = Call::Mq(mq::Call::SyncOffchainMessage { message });
             // Several workers may share one operator account: when another one took the nonce
             // first, sign again with the next free nonce.
-            let mut attempts = 0;
+            let mut attempts: u64 = 0;
             loop {
                 let bytes = self.client.sign(&self.operator, call.clone(), 0).await?;
                 match self.client.submit(&bytes).await {
@@ -206,8 +246,11 @@ impl Relayer {
                     Err(umbra_client::ClientError::Rpc { code: 1006 | 1011 | 1012, .. })
                         if attempts < 5 =>
                     {
-                        attempts += 1;
-                        tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
+                        attempts = attempts.saturating_add(1);
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            attempts.saturating_mul(20),
+                        ))
+                        .await;
                     }
                     Err(e) => {
                         tracing::warn!(seq, error = %e, "egress submission refused");
@@ -230,63 +273,108 @@ impl Relayer {
         Ok(())
     }
 
-    /// Rebuilds newly assigned contracts: fetches each one's encrypted checkpoint and command log
-    /// from the chain and hands them to the enclave, which checks them against what it followed.
+    /// Stores the enclave's new encrypted checkpoints in the node's off-chain blob store. The node
+    /// accepts a blob once the chain recorded its hash, so a refused one is retried for
+    /// [`BLOB_ATTEMPTS`] rounds.
+    pub async fn store_checkpoints(&mut self) {
+        let new = self.enclave.lock().expect("enclave lock").take_checkpoint_blobs();
+        self.blobs.extend(new.into_iter().map(|b| (b, 0)));
+        let mut keep = Vec::new();
+        for (b, attempts) in std::mem::take(&mut self.blobs) {
+            let hex = umbra_primitives::json::to_hex(&b.blob);
+            let put: Result<Value, _> =
+                self.client.call("umbra_putCheckpoint", rpc_params![b.contract, b.seq, hex]).await;
+            match put {
+                Ok(_) => {
+                    tracing::info!(contract = %b.contract, seq = b.seq, bytes = b.blob.len(), "checkpoint stored")
+                }
+                Err(e) if attempts.saturating_add(1) < BLOB_ATTEMPTS => {
+                    tracing::debug!(contract = %b.contract, seq = b.seq, error = %e, "checkpoint not stored yet");
+                    keep.push((b, attempts.saturating_add(1)));
+                }
+                Err(e) => {
+                    tracing::warn!(contract = %b.contract, seq = b.seq, error = %e, "checkpoint dropped")
+                }
+            }
+        }
+        self.blobs = keep;
+    }
+
+    async fn fetch_commands(
+        &self,
+        contract: &umbra_primitives::H256,
+        mut from: u64,
+        to: u64,
+    ) -> anyhow::Result<Vec<umbra_enclave::confidential::LoggedCommand>> {
+        let mut commands = Vec::new();
+        while from < to {
+            let end = from.saturating_add(1000).min(to);
+            let hex: String = self
+                .client
+                .call("umbra_contractCommands", rpc_params![contract, from, end])
+                .await?;
+            let bytes = from_hex(&hex).map_err(|e| anyhow!(e))?;
+            let records: Vec<(u64, umbra_runtime::contracts::CommandRecord)> =
+                parity_scale_codec::Decode::decode(&mut &bytes[..])
+                    .context("undecodable command log")?;
+            if records.is_empty() {
+                break;
+            }
+            from = from.saturating_add(records.len() as u64);
+            commands.extend(records.into_iter().map(|(seq, c)| {
+                umbra_enclave::confidential::LoggedCommand {
+                    seq,
+                    origin: c.origin,
+                    block: c.block,
+                    sealed: c.sealed,
+                }
+            }));
+        }
+        Ok(commands)
+    }
+
+    /// Rebuilds newly assigned contracts: for each, tries the checkpoints the chain recorded,
+    /// newest first (the blob from the node's off-chain store plus the commands after it), then
+    /// the full command log; the enclave checks each attempt against what it followed on chain,
+    /// so a missing or bad checkpoint only costs a longer replay.
     pub async fn rebuild_contracts(&mut self) -> anyhow::Result<()> {
         let requests = self.enclave.lock().expect("enclave lock").replay_requests();
         for r in requests {
-            let checkpoint = match r.checkpoint_seq {
-                Some(_) => {
-                    let hex: Option<String> = self
-                        .client
-                        .call("umbra_contractCheckpoint", rpc_params![r.contract])
-                        .await?;
-                    Some(
-                        from_hex(
-                            &hex.ok_or_else(|| anyhow!("checkpoint of {} missing", r.contract))?,
-                        )
-                        .map_err(|e| anyhow!(e))?,
-                    )
-                }
-                None => None,
-            };
-            let mut commands = Vec::new();
-            let mut from = r.from;
-            while from < r.to {
-                let to = (from + 1000).min(r.to);
-                let hex: String = self
-                    .client
-                    .call("umbra_contractCommands", rpc_params![r.contract, from, to])
-                    .await?;
-                let bytes = from_hex(&hex).map_err(|e| anyhow!(e))?;
-                let records: Vec<(u64, umbra_runtime::contracts::CommandRecord)> =
-                    parity_scale_codec::Decode::decode(&mut &bytes[..])
-                        .context("undecodable command log")?;
-                if records.is_empty() {
-                    break;
-                }
-                from += records.len() as u64;
-                commands.extend(records.into_iter().map(|(seq, c)| {
-                    umbra_enclave::confidential::LoggedCommand {
-                        seq,
-                        origin: c.origin,
-                        block: c.block,
-                        sealed: c.sealed,
+            let attempts = r.checkpoints.iter().map(|s| Some(*s)).chain(std::iter::once(None));
+            for checkpoint in attempts {
+                let blob = match checkpoint {
+                    Some(seq) => {
+                        let hex: Option<String> = self
+                            .client
+                            .call("umbra_getCheckpoint", rpc_params![r.contract, seq])
+                            .await?;
+                        match hex.map(|h| from_hex(&h)) {
+                            Some(Ok(b)) => Some((seq, b)),
+                            _ => {
+                                tracing::warn!(contract = %r.contract, seq, "checkpoint missing from the node's blob store; falling back");
+                                continue;
+                            }
+                        }
                     }
-                }));
-            }
-            let started = std::time::Instant::now();
-            let n = commands.len();
-            match self.enclave.lock().expect("enclave lock").replay(
-                &r.contract,
-                checkpoint.as_deref(),
-                &commands,
-            ) {
-                Ok(()) => {
-                    tracing::info!(contract = %r.contract, commands = n, from_checkpoint = r.checkpoint_seq.is_some(), ms = started.elapsed().as_millis() as u64, "contract state rebuilt")
-                }
-                Err(e) => {
-                    tracing::warn!(contract = %r.contract, error = %e, "contract rebuild refused")
+                    None => None,
+                };
+                let from = blob.as_ref().map_or(0, |(seq, _)| seq.saturating_add(1));
+                let commands = self.fetch_commands(&r.contract, from, r.to).await?;
+                let started = std::time::Instant::now();
+                let n = commands.len();
+                let done = self.enclave.lock().expect("enclave lock").replay(
+                    &r.contract,
+                    blob.as_ref().map(|(seq, b)| (*seq, b.as_slice())),
+                    &commands,
+                );
+                match done {
+                    Ok(()) => {
+                        tracing::info!(contract = %r.contract, commands = n, from_checkpoint = ?checkpoint, ms = started.elapsed().as_millis() as u64, "contract state rebuilt");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(contract = %r.contract, checkpoint = ?checkpoint, error = %e, "contract rebuild refused")
+                    }
                 }
             }
         }
@@ -297,7 +385,9 @@ impl Relayer {
     pub async fn step(&mut self) -> anyhow::Result<()> {
         let head = self.sync_to_head().await?;
         self.persist_secrets()?;
+        self.persist_query_nonces()?;
         self.rebuild_contracts().await?;
+        self.store_checkpoints().await;
         self.ensure_registered(head).await?;
         self.submit_egress(head).await?;
         Ok(())

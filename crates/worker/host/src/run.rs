@@ -88,6 +88,26 @@ async fn genesis(client: &Client) -> anyhow::Result<GenesisInfo> {
     Ok(GenesisInfo { header: block.header, config })
 }
 
+/// Runs the enclave's registration benchmark: while one is running, calls
+/// [`Enclave::benchmark_round`] in a loop (the enclave counts the work per chain block, so the
+/// host's pace and clock only lower its own score); otherwise idles.
+fn spawn_benchmark(
+    enclave: Arc<Mutex<Enclave>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let worked = enclave.lock().map(|mut e| e.benchmark_round()).unwrap_or(false);
+            // Leave the lock free for the relay and queries between rounds.
+            std::thread::sleep(if worked {
+                Duration::from_micros(200)
+            } else {
+                Duration::from_millis(100)
+            });
+        }
+    })
+}
+
 /// Runs the worker until `shutdown` resolves.
 pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     if config.platform == PlatformChoice::SgxDcap {
@@ -129,13 +149,24 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
             tracing::info!(%identity, new = out.new_sealed_identity.is_some(), "enclave started from genesis")
         }
     }
+    let mut enclave = enclave;
+    let journal = files.query_journal();
+    let (restored, skipped) = enclave.restore_query_journal(&journal.read()?);
+    if restored > 0 || skipped > 0 {
+        tracing::info!(restored, skipped, "query replay records restored from the journal");
+    }
     let enclave = Arc::new(Mutex::new(enclave));
 
-    let state =
-        Arc::new(ServerState { enclave: enclave.clone(), operator: config.operator.public() });
+    let state = Arc::new(ServerState {
+        enclave: enclave.clone(),
+        operator: config.operator.public(),
+        query_journal: Some(journal),
+    });
     let (bound, server) = server::spawn(config.query_addr, state).await?;
     tracing::info!(addr = %bound, "query endpoint listening (GET /info, POST /query)");
 
+    let bench_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bench_thread = spawn_benchmark(enclave.clone(), bench_stop.clone());
     let mut relayer = Relayer::new(client, enclave, files, config.operator);
     tokio::pin!(shutdown);
     loop {
@@ -154,6 +185,8 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         }
     }
     tracing::info!("worker shutting down");
+    bench_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = bench_thread.join();
     relayer.checkpoint()?;
     server.abort();
     Ok(())

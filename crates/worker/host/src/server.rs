@@ -54,6 +54,9 @@ pub struct ServerState {
     pub enclave: Arc<Mutex<Enclave>>,
     /// The operator account.
     pub operator: AccountId,
+    /// Where answered queries' sealed replay records go before their answers leave (none: kept
+    /// only until the next checkpoint, as in benchmarks).
+    pub query_journal: Option<crate::files::QueryJournal>,
 }
 
 async fn info(State(s): State<Arc<ServerState>>) -> Json<InfoJson> {
@@ -76,7 +79,27 @@ async fn info(State(s): State<Arc<ServerState>>) -> Json<InfoJson> {
 }
 
 async fn query(State(s): State<Arc<ServerState>>, body: Bytes) -> Response {
-    let result = s.enclave.lock().expect("enclave lock").handle_query(&body);
+    let result = {
+        let mut e = s.enclave.lock().expect("enclave lock");
+        let result = e.handle_query(&body);
+        // The replay record is stored before the answer leaves, so a crash and restart cannot
+        // forget that this query was answered.
+        let records = e.take_query_journal();
+        match (&s.query_journal, records.is_empty()) {
+            (Some(journal), false) => match journal.append(&records) {
+                Ok(()) => result,
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "cannot store a query's replay record; not answering");
+                    return (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "cannot store the query's replay record",
+                    )
+                        .into_response();
+                }
+            },
+            _ => result,
+        }
+    };
     match result {
         Ok(reply) => ([(header::CONTENT_TYPE, "application/octet-stream")], reply).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),

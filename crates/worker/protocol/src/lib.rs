@@ -187,6 +187,20 @@ pub struct CommandResult {
     pub state_hash: H256,
     /// Outputs, or why the command failed.
     pub outcome: Result<Vec<ChainOutput>, String>,
+    /// At checkpoint boundaries: blake2 of the encrypted checkpoint taken after this command
+    /// (the blob goes to the node's off-chain blob store).
+    pub checkpoint: Option<H256>,
+}
+
+impl CommandResult {
+    /// What workers vote on: `blake2("umbra/contract-vote/v1" ‖ state hash ‖ outcome ‖
+    /// checkpoint)`.
+    pub fn vote_key(&self) -> H256 {
+        H256(umbra_crypto::blake2_256(
+            &(b"umbra/contract-vote/v1", &self.state_hash, &self.outcome, &self.checkpoint)
+                .encode(),
+        ))
+    }
 }
 
 /// A command output as the chain sees it (private events already encrypted).
@@ -212,19 +226,6 @@ pub enum ChainOutput {
         #[serde(with = "balance_str")]
         amount: Balance,
     },
-}
-
-/// An encrypted state checkpoint (assigned worker).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct Checkpoint {
-    /// Contract.
-    pub contract: ContractId,
-    /// The last command it covers.
-    pub seq: u64,
-    /// The state hash after that command.
-    pub state_hash: H256,
-    /// The encrypted checkpoint.
-    pub blob: Vec<u8>,
 }
 
 // ---- chain → enclave ----
@@ -390,12 +391,10 @@ pub enum FromWorker {
     /// A contract key for an assigned worker (gatekeeper leader).
     #[codec(index = 1)]
     ContractKey(ContractKeyShare),
-    /// The result of one command (assigned worker).
+    /// The result of one command, with its checkpoint hash at checkpoint boundaries (assigned
+    /// worker; the checkpoint blob itself goes to the node's off-chain store).
     #[codec(index = 2)]
     CommandResult(CommandResult),
-    /// An encrypted checkpoint (assigned worker).
-    #[codec(index = 3)]
-    Checkpoint(Checkpoint),
 }
 
 /// Every message from enclaves to the chain, by the module that handles it.
@@ -438,9 +437,6 @@ impl FromEnclave {
             FromEnclave::Contracts(W::CommandResult(m)) => {
                 (topics::EG_COMMAND_RESULT.to_vec(), m.encode())
             }
-            FromEnclave::Contracts(W::Checkpoint(m)) => {
-                (topics::EG_CHECKPOINT.to_vec(), m.encode())
-            }
         }
     }
 
@@ -465,9 +461,6 @@ impl FromEnclave {
             }
             t if t == topics::EG_COMMAND_RESULT => {
                 FromEnclave::Contracts(W::CommandResult(decode(topic, payload)?))
-            }
-            t if t == topics::EG_CHECKPOINT => {
-                FromEnclave::Contracts(W::Checkpoint(decode(topic, payload)?))
             }
             t => return Err(ProtocolError::UnknownTopic(topic_name(t))),
         })
@@ -535,12 +528,7 @@ mod tests {
                 seq: 0,
                 state_hash: H256::ZERO,
                 outcome: Err("no".into()),
-            })),
-            FromEnclave::Contracts(FromWorker::Checkpoint(Checkpoint {
-                contract: id,
-                seq: 9,
-                state_hash: H256::ZERO,
-                blob: vec![1, 2],
+                checkpoint: Some(H256::hash(b"blob")),
             })),
         ];
         for m in from_enclave {
@@ -560,10 +548,6 @@ mod tests {
         assert_eq!(
             ContractPubkey { contract: id, rotation: 1, pubkey: [2; 32] }.encode(),
             (id, 1u32, [2u8; 32]).encode()
-        );
-        assert_eq!(
-            Checkpoint { contract: id, seq: 4, state_hash: id, blob: vec![5] }.encode(),
-            (id, 4u64, id, vec![5u8]).encode()
         );
         assert_eq!(DeriveContractKey { contract: id, rotation: 2 }.encode(), (id, 2u32).encode());
         assert_eq!(Rotate { rotation: 2 }.encode(), 2u32.encode());

@@ -2,22 +2,28 @@
 //!
 //! States: `Ready → Computing ⇄ Unresponsive → CoolingDown → Ready`.
 //!
-//! **Challenges.** When a worker starts computing, and after each answered challenge, its next
-//! challenge block is drawn from the current block's VRF randomness (uniform in
-//! `1..=2·mean_challenge_interval` blocks ahead) and the worker is appended to that block's list
-//! in an ordered index (`challenge_at/<block>`). At each block only that list is read, so the cost
-//! of a block depends on how many workers are challenged or answering, never on how many exist.
+//! **Challenges.** Who is challenged at block `n` is decided by block `n`'s own VRF randomness,
+//! which nobody but the author knows before block `n` exists: of the `C` computing workers, each
+//! block challenges `⌊C / M⌋` (plus one more with probability `(C mod M) / M`, so the expectation
+//! is exactly `C / M`, `M = mean_challenge_interval`), each picked uniformly by its index in the
+//! dense index [`COMPUTING_AT`] from `blake2(randomness_n, i)`. Unresponsive workers are drawn the
+//! same way from their own dense index [`UNRESPONSIVE_AT`] so they can come back. A worker that
+//! already holds an open challenge is skipped. Nothing in state before block `n` says who will be
+//! challenged at `n`, so a worker cannot be online only around its challenges. The cost of a block
+//! is one read per pick, `O(C / M)`, never `O(C)`.
 //! A challenged worker's enclave must answer with a [`Heartbeat`] (an mq message signed by its
 //! identity, carrying the challenge block's hash, so it can only be made after that block exists)
 //! before `deadline = challenge + heartbeat_window`; otherwise at the deadline block it becomes
 //! Unresponsive, forfeits what it accrued since its last heartbeat, and earns nothing until it
-//! answers a later challenge (it keeps being challenged at the usual rate).
+//! answers a later challenge in time.
 //!
 //! **Rewards.** Each block mints the emission budget (decaying by `decay_ppm` every
 //! `decay_period` blocks): `worker_share_ppm` (70%) goes to a reward pot and raises a global
 //! reward-per-share accumulator over the shares of online computing workers; the rest goes to
 //! the treasury (all of it when no worker is online). A worker is paid `share × Δaccumulator` when
-//! its heartbeat lands, into its stake pool. A worker's share is its value (stake, ×1 to ×2 as its
+//! its heartbeat lands, into its stake pool; it is paid only for time covered by answered
+//! challenges, so stopping (or missing a deadline) forfeits what it accrued since its last
+//! heartbeat to the treasury. A worker's share is its value (stake, ×1 to ×2 as its
 //! uninterrupted online time ramps up; the ramp decays while it is unresponsive) plus its
 //! benchmark score. See `docs/ECONOMICS.md`.
 
@@ -91,16 +97,47 @@ impl ComputationParams {
         }
     }
 
-    /// Checks ranges.
+    /// Checks every parameter against its allowed range (see [`MAX_COOL_DOWN_BLOCKS`] and the
+    /// other bounds; `docs/ECONOMICS.md` lists them), naming the first one out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        let ok = self.mean_challenge_interval >= 1
-            && (2..=system::BLOCK_HASH_COUNT).contains(&self.heartbeat_window)
-            && self.decay_ppm <= 1_000_000
-            && self.decay_period >= 1
-            && self.worker_share_ppm <= 1_000_000
-            && self.uptime_ramp_blocks >= 1;
-        ok.then_some(()).ok_or(Error::InvalidParameters)
+        in_range(
+            "meanChallengeInterval",
+            self.mean_challenge_interval,
+            1..=MAX_CHALLENGE_INTERVAL,
+        )?;
+        in_range("heartbeatWindow", self.heartbeat_window, 2..=system::BLOCK_HASH_COUNT)?;
+        in_range("coolDownBlocks", self.cool_down_blocks, 1..=MAX_COOL_DOWN_BLOCKS)?;
+        in_range("minStakePerSqrtScore", self.min_stake_per_sqrt_score, 0..=MAX_MIN_STAKE)?;
+        in_range("budgetPerBlock", self.budget_per_block, 0..=MAX_BUDGET_PER_BLOCK)?;
+        in_range("decayPpm", self.decay_ppm, 0..=1_000_000)?;
+        in_range("decayPeriod", self.decay_period, 1..=MAX_PERIOD_BLOCKS)?;
+        in_range("workerSharePpm", self.worker_share_ppm, 0..=1_000_000)?;
+        in_range("uptimeRampBlocks", self.uptime_ramp_blocks, 1..=MAX_PERIOD_BLOCKS)?;
+        in_range("unresponsiveDecay", self.unresponsive_decay, 0..=MAX_UNRESPONSIVE_DECAY)?;
+        Ok(())
     }
+}
+
+/// Longest mean challenge interval, in blocks.
+pub const MAX_CHALLENGE_INTERVAL: u64 = 1_000_000;
+/// Longest cool-down, in blocks (about 11.6 days at 1 s blocks): stake can never be locked for
+/// longer than this after a stop.
+pub const MAX_COOL_DOWN_BLOCKS: u64 = 1_000_000;
+/// Largest minimum stake per square root of benchmark score.
+pub const MAX_MIN_STAKE: Balance = 1_000_000 * UNITS;
+/// Largest emission per block.
+pub const MAX_BUDGET_PER_BLOCK: Balance = 10_000 * UNITS;
+/// Longest decay period and uptime ramp, in blocks.
+pub const MAX_PERIOD_BLOCKS: u64 = 100_000_000;
+/// Largest uptime credit lost per unresponsive block.
+pub const MAX_UNRESPONSIVE_DECAY: u64 = 1_000;
+
+fn in_range<T: PartialOrd>(
+    name: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), Error> {
+    range.contains(&value).then_some(()).ok_or(Error::InvalidParameters(name))
 }
 
 /// A worker's computing state.
@@ -148,10 +185,8 @@ pub struct Session {
     pub acc_at_settle: u128,
     /// Block of its last heartbeat (or start).
     pub last_heartbeat: BlockNumber,
-    /// Its open challenge, if any.
+    /// Its last challenge (open while `deadline` is ahead and it has not answered).
     pub pending: Option<PendingChallenge>,
-    /// Block of its next scheduled challenge.
-    pub next_challenge: Option<BlockNumber>,
     /// When it became unresponsive.
     pub unresponsive_since: Option<BlockNumber>,
     /// When its cool-down ends.
@@ -192,9 +227,6 @@ pub struct EmissionState {
 pub const PARAMS: StorageValue<ComputationParams> = StorageValue::new(b"computation/params");
 /// Sessions by worker.
 pub const SESSIONS: StorageMap<Public, Session> = StorageMap::new(b"computation/session/");
-/// Workers whose next challenge is at a block.
-pub const CHALLENGE_AT: BlockList =
-    BlockList::new(b"computation/challenge_n/", b"computation/challenge_at/");
 /// Workers whose open challenge expires at a block.
 pub const DEADLINE_AT: BlockList =
     BlockList::new(b"computation/deadline_n/", b"computation/deadline_at/");
@@ -216,6 +248,12 @@ pub const COUNTS: StorageValue<(u64, u64, u64)> = StorageValue::new(b"computatio
 pub const COMPUTING_AT: StorageMap<u64, Public> = StorageMap::new(b"computation/computing_at/");
 /// Each computing worker's index in [`COMPUTING_AT`].
 pub const COMPUTING_POS: StorageMap<Public, u64> = StorageMap::new(b"computation/computing_pos/");
+/// Unresponsive workers by dense index `0..COUNTS.1` (challenged at random so they can return).
+pub const UNRESPONSIVE_AT: StorageMap<u64, Public> =
+    StorageMap::new(b"computation/unresponsive_at/");
+/// Each unresponsive worker's index in [`UNRESPONSIVE_AT`].
+pub const UNRESPONSIVE_POS: StorageMap<Public, u64> =
+    StorageMap::new(b"computation/unresponsive_pos/");
 
 // ---- calls ----
 
@@ -297,6 +335,10 @@ pub enum Event {
         worker: Public,
         /// Block its stake unlocks.
         cool_down_end: BlockNumber,
+        /// What it had accrued since its last heartbeat (not covered by an answered challenge),
+        /// forfeited to the treasury.
+        #[serde(with = "balance_str")]
+        forfeited: Balance,
     },
     /// A worker's cool-down ended; it is Ready and its stake is free in its pool.
     WorkerReady {
@@ -331,9 +373,9 @@ pub enum Error {
     /// The stake is below the minimum for the worker's score.
     #[error("stake below the minimum for the worker's benchmark score")]
     StakeTooLow,
-    /// The parameters are out of range.
-    #[error("parameters out of range")]
-    InvalidParameters,
+    /// A parameter is out of its allowed range (named).
+    #[error("parameter {0} is out of its allowed range")]
+    InvalidParameters(#[codec(skip)] &'static str),
     /// The caller is not the council key.
     #[error("the caller is not the council key")]
     RequireCouncil,
@@ -368,10 +410,10 @@ fn isqrt(n: u64) -> u64 {
     }
     let mut x = (n as f64).sqrt() as u64;
     while x.saturating_mul(x) > n {
-        x -= 1;
+        x = x.saturating_sub(1);
     }
-    while (x + 1).saturating_mul(x + 1) <= n {
-        x += 1;
+    while x.saturating_add(1).saturating_mul(x.saturating_add(1)) <= n {
+        x = x.saturating_add(1);
     }
     x
 }
@@ -385,7 +427,10 @@ pub fn min_stake(st: &Overlay<'_>, score: u64) -> Balance {
 pub fn share_of(p: &ComputationParams, stake: Balance, uptime: u64, score: u64) -> u128 {
     let ramp = p.uptime_ramp_blocks.max(1) as u128;
     let credited = (uptime as u128).min(ramp);
-    let value = (stake / UNITS).saturating_mul(ramp + credited) / ramp;
+    let value = (stake.checked_div(UNITS).unwrap_or(0))
+        .saturating_mul(ramp.saturating_add(credited))
+        .checked_div(ramp)
+        .unwrap_or(0);
     value.saturating_add(score as u128)
 }
 
@@ -421,7 +466,7 @@ impl BlockList {
     fn push(&self, st: &mut Overlay<'_>, at: BlockNumber, w: &Public) {
         let n = self.len(st, at);
         self.items.insert(st, &(at, n), w);
-        self.count.insert(st, &at, &(n + 1));
+        self.count.insert(st, &at, &n.saturating_add(1));
     }
 
     fn take(&self, st: &mut Overlay<'_>, at: BlockNumber) -> Vec<Public> {
@@ -445,19 +490,36 @@ fn take(list: &BlockList, st: &mut Overlay<'_>, at: BlockNumber) -> Vec<Public> 
     list.take(st, at)
 }
 
-fn schedule_next_challenge(
-    st: &mut Overlay<'_>,
-    p: &ComputationParams,
-    worker: &Public,
-    s: &mut Session,
-) {
-    let randomness = system::RANDOMNESS.get_or_default(st);
-    let seed = blake2_256(&(b"umbra/challenge", randomness, worker).encode());
-    let span = p.mean_challenge_interval.saturating_mul(2).max(1);
-    let gap = 1 + u64::from_le_bytes(seed[..8].try_into().expect("8 bytes")) % span;
-    let at = now(st) + gap;
-    s.next_challenge = Some(at);
-    push(&CHALLENGE_AT, st, at, worker);
+/// A dense index `0..len` of workers and each one's position, so that a uniformly random pick
+/// costs one read and removal swaps the last entry into the hole.
+struct DenseIndex {
+    at: StorageMap<u64, Public>,
+    pos: StorageMap<Public, u64>,
+}
+
+const COMPUTING_INDEX: DenseIndex = DenseIndex { at: COMPUTING_AT, pos: COMPUTING_POS };
+const UNRESPONSIVE_INDEX: DenseIndex = DenseIndex { at: UNRESPONSIVE_AT, pos: UNRESPONSIVE_POS };
+
+impl DenseIndex {
+    /// Appends `w` at `len` (the current length).
+    fn insert(&self, st: &mut Overlay<'_>, len: u64, w: &Public) {
+        self.at.insert(st, &len, w);
+        self.pos.insert(st, w, &len);
+    }
+
+    /// Removes `w` from an index of length `len`.
+    fn remove(&self, st: &mut Overlay<'_>, len: u64, w: &Public) {
+        let Some(pos) = self.pos.get(st, w) else { return };
+        let last = len.saturating_sub(1);
+        if pos != last {
+            if let Some(moved) = self.at.get(st, &last) {
+                self.at.insert(st, &pos, &moved);
+                self.pos.insert(st, &moved, &pos);
+            }
+        }
+        self.at.remove(st, &last);
+        self.pos.remove(st, w);
+    }
 }
 
 fn adjust_counts(
@@ -466,40 +528,89 @@ fn adjust_counts(
     from: Option<WorkerState>,
     to: Option<WorkerState>,
 ) {
+    if from == to {
+        return;
+    }
     let (mut c, mut u, mut d) = COUNTS.get_or_default(st);
-    if from == Some(WorkerState::Computing) && to != Some(WorkerState::Computing) {
-        if let Some(pos) = COMPUTING_POS.get(st, worker) {
-            let last = c.saturating_sub(1);
-            if pos != last {
-                if let Some(moved) = COMPUTING_AT.get(st, &last) {
-                    COMPUTING_AT.insert(st, &pos, &moved);
-                    COMPUTING_POS.insert(st, &moved, &pos);
-                }
-            }
-            COMPUTING_AT.remove(st, &last);
-            COMPUTING_POS.remove(st, worker);
+    match from {
+        Some(WorkerState::Computing) => {
+            COMPUTING_INDEX.remove(st, c, worker);
+            c = c.saturating_sub(1);
         }
+        Some(WorkerState::Unresponsive) => {
+            UNRESPONSIVE_INDEX.remove(st, u, worker);
+            u = u.saturating_sub(1);
+        }
+        Some(WorkerState::CoolingDown) => d = d.saturating_sub(1),
+        _ => {}
     }
-    if to == Some(WorkerState::Computing) && from != Some(WorkerState::Computing) {
-        COMPUTING_AT.insert(st, &c, worker);
-        COMPUTING_POS.insert(st, worker, &c);
-    }
-    for (state, delta) in [(from, -1i64), (to, 1)] {
-        let slot = match state {
-            Some(WorkerState::Computing) => &mut c,
-            Some(WorkerState::Unresponsive) => &mut u,
-            Some(WorkerState::CoolingDown) => &mut d,
-            _ => continue,
-        };
-        *slot = slot.saturating_add_signed(delta);
+    match to {
+        Some(WorkerState::Computing) => {
+            COMPUTING_INDEX.insert(st, c, worker);
+            c = c.saturating_add(1);
+        }
+        Some(WorkerState::Unresponsive) => {
+            UNRESPONSIVE_INDEX.insert(st, u, worker);
+            u = u.saturating_add(1);
+        }
+        Some(WorkerState::CoolingDown) => d = d.saturating_add(1),
+        _ => {}
     }
     COUNTS.put(st, &(c, u, d));
+}
+
+/// A 64-bit draw from block randomness, separated by `tag` and `i`.
+fn draw(randomness: &[u8; 32], tag: &[u8], i: u64) -> u64 {
+    let seed = blake2_256(&(b"umbra/challenge", tag, randomness, i).encode());
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&seed[..8]);
+    u64::from_le_bytes(word)
+}
+
+/// How many of `len` workers a block challenges: `⌊len / mean⌋`, plus one with probability
+/// `(len mod mean) / mean`, so that each worker is picked `1 / mean` times per block on average.
+pub fn challenges_per_block(randomness: &[u8; 32], tag: &[u8], len: u64, mean: u64) -> u64 {
+    let mean = mean.max(1);
+    let base = len.checked_div(mean).unwrap_or(0);
+    let remainder = len.checked_rem(mean).unwrap_or(0);
+    let roll = draw(randomness, &[tag, b"/extra"].concat(), 0).checked_rem(mean).unwrap_or(0);
+    base.saturating_add(u64::from(roll < remainder))
+}
+
+/// Challenges workers drawn from `index` (of length `len`) with this block's randomness.
+fn challenge_from(
+    ext: &mut Ext<'_>,
+    p: &ComputationParams,
+    n: BlockNumber,
+    randomness: &[u8; 32],
+    (index, tag, len): (&DenseIndex, &[u8], u64),
+) {
+    let picks = challenges_per_block(randomness, tag, len, p.mean_challenge_interval);
+    let deadline = n.saturating_add(p.heartbeat_window);
+    for i in 0..picks {
+        let Some(slot) = draw(randomness, tag, i).checked_rem(len) else { return };
+        let Some(worker) = index.at.get(&ext.state, &slot) else { continue };
+        let Some(mut s) = session(&ext.state, &worker) else { continue };
+        if s.pending.is_some_and(|c| c.deadline > n) {
+            continue;
+        }
+        s.pending = Some(PendingChallenge { block: n, deadline });
+        if s.state == WorkerState::Computing {
+            push(&DEADLINE_AT, &mut ext.state, deadline, &worker);
+        }
+        SESSIONS.insert(&mut ext.state, &worker, &s);
+        mq::send(ext, MODULE, umbra_protocol::ToEnclave::Challenge(Challenge { worker, block: n }));
+        ext.deposit_event(Event::Challenged { worker, deadline });
+    }
 }
 
 /// What `s` accrued since its last settlement.
 fn accrued(st: &Overlay<'_>, s: &Session) -> Balance {
     let acc = ACCUMULATOR.get_or_default(st);
-    s.share.saturating_mul(acc.saturating_sub(s.acc_at_settle)) / ACC_PRECISION
+    s.share
+        .saturating_mul(acc.saturating_sub(s.acc_at_settle))
+        .checked_div(ACC_PRECISION)
+        .unwrap_or(0)
 }
 
 /// Moves `amount` out of the pot (capped at what it holds) to `to`.
@@ -511,7 +622,7 @@ fn pay_from_pot(ext: &mut Ext<'_>, to: &AccountId, amount: Balance) -> Balance {
     }
     let mut from = balances::account(&ext.state, &pot);
     let mut dest = balances::account(&ext.state, to);
-    from.free -= amount;
+    from.free = from.free.saturating_sub(amount);
     dest.free = dest.free.saturating_add(amount);
     balances::ACCOUNTS.insert(&mut ext.state, &pot, &from);
     balances::ACCOUNTS.insert(&mut ext.state, to, &dest);
@@ -541,7 +652,7 @@ pub fn start_computing(
     let p = params(&ext.state);
     let n = now(&ext.state);
     let share = share_of(&p, stake, 0, info.benchmark_score);
-    let mut s = Session {
+    let s = Session {
         state: WorkerState::Computing,
         pool,
         stake,
@@ -551,13 +662,11 @@ pub fn start_computing(
         acc_at_settle: ACCUMULATOR.get_or_default(&ext.state),
         last_heartbeat: n,
         pending: None,
-        next_challenge: None,
         unresponsive_since: None,
         cool_down_end: None,
         total_reward: previous.map_or(0, |s| s.total_reward),
         started_at: n,
     };
-    schedule_next_challenge(&mut ext.state, &p, worker, &mut s);
     set_online_share(&mut ext.state, 0, share);
     adjust_counts(&mut ext.state, worker, None, Some(WorkerState::Computing));
     SESSIONS.insert(&mut ext.state, worker, &s);
@@ -565,29 +674,46 @@ pub fn start_computing(
     Ok(())
 }
 
-/// Stops `worker` (called by `stake_pools` and the vault's default handling). A computing worker
-/// is paid what it accrued; the stake unlocks after the cool-down.
+/// Stops `worker` (called by `stake_pools` and the vault's default handling). A worker is paid
+/// only for time covered by answered challenges, so what a computing worker accrued since its
+/// last heartbeat is forfeited to the treasury (otherwise an owner could start an offline worker,
+/// stop it before its first deadline and collect its share without it ever being online). The
+/// stake unlocks after the cool-down.
 pub fn stop_computing(ext: &mut Ext<'_>, worker: &Public) -> Result<(), DispatchError> {
     let mut s = session(&ext.state, worker).ok_or(Error::NotComputing)?;
     if !matches!(s.state, WorkerState::Computing | WorkerState::Unresponsive) {
         return Err(Error::NotComputing.into());
     }
+    let mut forfeited = 0;
     if s.state == WorkerState::Computing {
-        settle(ext, worker, &mut s);
+        forfeited = forfeit(ext, &mut s);
         set_online_share(&mut ext.state, s.share, 0);
     }
     let p = params(&ext.state);
-    let end = now(&ext.state) + p.cool_down_blocks.max(1);
+    let end = now(&ext.state).saturating_add(p.cool_down_blocks.max(1));
     adjust_counts(&mut ext.state, worker, Some(s.state), Some(WorkerState::CoolingDown));
     s.state = WorkerState::CoolingDown;
     s.pending = None;
-    s.next_challenge = None;
     s.unresponsive_since = None;
     s.cool_down_end = Some(end);
     push(&COOL_DOWN_AT, &mut ext.state, end, worker);
     SESSIONS.insert(&mut ext.state, worker, &s);
-    ext.deposit_event(Event::WorkerStopped { worker: *worker, cool_down_end: end });
+    ext.deposit_event(Event::WorkerStopped { worker: *worker, cool_down_end: end, forfeited });
     Ok(())
+}
+
+/// Moves what `s` accrued since its last settlement from the pot to the treasury (recorded as
+/// `EMISSION.forfeited`) and resets its settlement point.
+fn forfeit(ext: &mut Ext<'_>, s: &mut Session) -> Balance {
+    let owed = accrued(&ext.state, s);
+    s.acc_at_settle = ACCUMULATOR.get_or_default(&ext.state);
+    let moved = pay_from_pot(ext, &balances::treasury_account(), owed);
+    if moved > 0 {
+        let mut e = EMISSION.get_or_default(&ext.state);
+        e.forfeited = e.forfeited.saturating_add(moved);
+        EMISSION.put(&mut ext.state, &e);
+    }
+    moved
 }
 
 /// Pays `s` what it accrued into its pool and resets its settlement point.
@@ -623,14 +749,17 @@ pub fn heartbeat(ext: &mut Ext<'_>, worker: &Public, hb: &Heartbeat) {
         ext.deposit_event(Event::HeartbeatRejected { worker: *worker, reason: reason.into() })
     };
     let Some(mut s) = session(&ext.state, worker) else { return reject(ext, "not computing") };
-    if s.pending.is_none_or(|c| c.block != hb.challenge_block) {
+    let n = now(&ext.state);
+    let Some(challenge) = s.pending.filter(|c| c.block == hb.challenge_block) else {
         return reject(ext, "no open challenge at that block");
+    };
+    if challenge.deadline <= n {
+        return reject(ext, "challenge expired");
     }
     if system::BLOCK_HASHES.get(&ext.state, &hb.challenge_block) != Some(hb.challenge_block_hash) {
         return reject(ext, "challenge block hash mismatch");
     }
     let p = params(&ext.state);
-    let n = now(&ext.state);
     match s.state {
         WorkerState::Computing => {
             let reward = settle(ext, worker, &mut s);
@@ -662,26 +791,38 @@ pub fn heartbeat(ext: &mut Ext<'_>, worker: &Public, hb: &Heartbeat) {
     }
     s.pending = None;
     s.last_heartbeat = n;
-    if s.next_challenge.is_none_or(|at| at <= n) {
-        schedule_next_challenge(&mut ext.state, &p, worker, &mut s);
-    }
     SESSIONS.insert(&mut ext.state, worker, &s);
+}
+
+/// `amount × ppm / 10⁶`, rounded down (`ppm ≤ 10⁶`, so it never exceeds `amount`).
+fn ppm_of(amount: Balance, ppm: u32) -> Balance {
+    let ppm = Balance::from(ppm.min(1_000_000));
+    // amount = q·10⁶ + r: amount·ppm/10⁶ = q·ppm + r·ppm/10⁶, with no intermediate overflow.
+    let q = amount.checked_div(1_000_000).unwrap_or(0);
+    let r = amount.checked_rem(1_000_000).unwrap_or(0);
+    q.saturating_mul(ppm).saturating_add(r.saturating_mul(ppm).checked_div(1_000_000).unwrap_or(0))
 }
 
 fn emit(ext: &mut Ext<'_>, p: &ComputationParams, n: BlockNumber) {
     let mut e = EMISSION.get_or_default(&ext.state);
     if e.next_decay == 0 {
         e.budget = p.budget_per_block;
-        e.next_decay = n + p.decay_period;
+        e.next_decay = n.saturating_add(p.decay_period.max(1));
     }
     while n >= e.next_decay {
-        e.budget -= e.budget * p.decay_ppm as u128 / 1_000_000;
-        e.next_decay += p.decay_period;
+        e.budget = e.budget.saturating_sub(ppm_of(e.budget, p.decay_ppm));
+        match e.next_decay.checked_add(p.decay_period.max(1)) {
+            Some(next) => e.next_decay = next,
+            None => {
+                e.next_decay = BlockNumber::MAX;
+                break;
+            }
+        }
     }
     let budget = e.budget;
     let shares = ONLINE_SHARES.get_or_default(&ext.state);
-    let to_workers = if shares == 0 { 0 } else { budget * p.worker_share_ppm as u128 / 1_000_000 };
-    let to_treasury = budget - to_workers;
+    let to_workers = if shares == 0 { 0 } else { ppm_of(budget, p.worker_share_ppm) };
+    let to_treasury = budget.saturating_sub(to_workers);
     if balances::issue(ext, &pot_account(), to_workers).is_err()
         || balances::issue(ext, &balances::treasury_account(), to_treasury).is_err()
     {
@@ -692,7 +833,9 @@ fn emit(ext: &mut Ext<'_>, p: &ComputationParams, n: BlockNumber) {
         let acc = ACCUMULATOR.get_or_default(&ext.state);
         ACCUMULATOR.put(
             &mut ext.state,
-            &acc.saturating_add(to_workers.saturating_mul(ACC_PRECISION) / shares),
+            &acc.saturating_add(
+                to_workers.saturating_mul(ACC_PRECISION).checked_div(shares).unwrap_or(0),
+            ),
         );
     }
     e.total_emitted = e.total_emitted.saturating_add(budget);
@@ -700,45 +843,19 @@ fn emit(ext: &mut Ext<'_>, p: &ComputationParams, n: BlockNumber) {
     EMISSION.put(&mut ext.state, &e);
 }
 
-/// Block hook: emission, then the challenges, deadlines, vault limits and cool-downs due at this
-/// block. Reads only this block's lists.
+/// Block hook: emission, then the deadlines, challenges, vault limits and cool-downs due at
+/// this block. Reads only this block's lists and one index entry per challenge.
 pub fn on_initialize(ext: &mut Ext<'_>) {
     let n = now(&ext.state);
     let p = params(&ext.state);
     emit(ext, &p, n);
-
-    for worker in take(&CHALLENGE_AT, &mut ext.state, n) {
-        let Some(mut s) = session(&ext.state, &worker) else { continue };
-        if s.next_challenge != Some(n)
-            || !matches!(s.state, WorkerState::Computing | WorkerState::Unresponsive)
-        {
-            continue;
-        }
-        let deadline = n + p.heartbeat_window;
-        s.pending = Some(PendingChallenge { block: n, deadline });
-        s.next_challenge = None;
-        if s.state == WorkerState::Computing {
-            push(&DEADLINE_AT, &mut ext.state, deadline, &worker);
-        } else {
-            // Unresponsive workers keep being challenged so they can come back.
-            schedule_next_challenge(&mut ext.state, &p, &worker, &mut s);
-        }
-        SESSIONS.insert(&mut ext.state, &worker, &s);
-        mq::send(ext, MODULE, umbra_protocol::ToEnclave::Challenge(Challenge { worker, block: n }));
-        ext.deposit_event(Event::Challenged { worker, deadline });
-    }
 
     for worker in take(&DEADLINE_AT, &mut ext.state, n) {
         let Some(mut s) = session(&ext.state, &worker) else { continue };
         if s.state != WorkerState::Computing || s.pending.map(|c| c.deadline) != Some(n) {
             continue;
         }
-        let forfeited = accrued(&ext.state, &s);
-        let moved = pay_from_pot(ext, &balances::treasury_account(), forfeited);
-        let mut e = EMISSION.get_or_default(&ext.state);
-        e.forfeited = e.forfeited.saturating_add(moved);
-        EMISSION.put(&mut ext.state, &e);
-        s.acc_at_settle = ACCUMULATOR.get_or_default(&ext.state);
+        let moved = forfeit(ext, &mut s);
         set_online_share(&mut ext.state, s.share, 0);
         adjust_counts(
             &mut ext.state,
@@ -749,17 +866,22 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
         s.state = WorkerState::Unresponsive;
         s.unresponsive_since = Some(n);
         let limit = vault::params(&ext.state).default_after_blocks;
-        push(&OFFLINE_LIMIT_AT, &mut ext.state, n + limit.max(1), &worker);
-        schedule_next_challenge(&mut ext.state, &p, &worker, &mut s);
+        push(&OFFLINE_LIMIT_AT, &mut ext.state, n.saturating_add(limit.max(1)), &worker);
         SESSIONS.insert(&mut ext.state, &worker, &s);
         ext.deposit_event(Event::WorkerUnresponsive { worker, forfeited: moved });
     }
+
+    // Challenges: drawn from this block's randomness, unknown before this block.
+    let randomness = system::RANDOMNESS.get_or_default(&ext.state);
+    let (computing, unresponsive, _) = COUNTS.get_or_default(&ext.state);
+    challenge_from(ext, &p, n, &randomness, (&COMPUTING_INDEX, b"computing", computing));
+    challenge_from(ext, &p, n, &randomness, (&UNRESPONSIVE_INDEX, b"unresponsive", unresponsive));
 
     for worker in take(&OFFLINE_LIMIT_AT, &mut ext.state, n) {
         let Some(s) = session(&ext.state, &worker) else { continue };
         let limit = vault::params(&ext.state).default_after_blocks.max(1);
         if s.state == WorkerState::Unresponsive
-            && s.unresponsive_since.map(|u| u + limit) == Some(n)
+            && s.unresponsive_since.map(|u| u.saturating_add(limit)) == Some(n)
         {
             stake_pools::on_unresponsive_limit(ext, s.pool, &worker);
         }
@@ -803,7 +925,7 @@ pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), 
             let mut e = EMISSION.get_or_default(&ext.state);
             if e.budget != params.budget_per_block {
                 e.budget = params.budget_per_block;
-                e.next_decay = now(&ext.state) + params.decay_period;
+                e.next_decay = now(&ext.state).saturating_add(params.decay_period);
                 EMISSION.put(&mut ext.state, &e);
             }
             PARAMS.put(&mut ext.state, &params);

@@ -1,22 +1,26 @@
 //! `contracts`: confidential contracts on chain — deployment, the encrypted command log, random
-//! assignment to workers with reshuffles, results, events, transfers and state checkpoints.
+//! assignment to workers with reshuffles, quorum-decided results, events, transfers and state
+//! checkpoints.
 //!
 //! The chain never sees plaintext: commands are sealed to the contract's key (which only
-//! gatekeepers and the assigned workers hold), private events are encrypted to their recipients,
-//! checkpoints are encrypted with a key derived from the contract key. It only orders, assigns and
-//! settles:
-//! - `deploy` records the contract, asks the gatekeeper leader for its key, and assigns it to K
-//!   workers picked from chain randomness among online computing workers (the operator cannot
-//!   choose); every `reshuffle_period` blocks every contract is reassigned.
-//! - `push_command` appends a sealed command to the log (with a running log hash, so a worker
-//!   replaying the log can check the host handed it the real one).
-//! - Assigned workers report each command's result (state hash, outputs); the first report for a
-//!   sequence number wins, a later one with a different state hash is flagged as divergence.
-//!   Outputs become events and transfers from the contract's on-chain account.
+//! gatekeepers and the assigned workers hold), bound to the contract id and the sender; private
+//! events are encrypted to their recipients; checkpoints are encrypted with a key derived from the
+//! contract key and kept off chain (the chain records only their hashes). It only orders, assigns
+//! and settles:
+//! - `deploy` records the contract (O(1) keys, whatever the number of contracts), asks the
+//!   gatekeeper leader for its key, and assigns it to K workers picked from chain randomness among
+//!   computing workers (the operator cannot choose). Each contract is reshuffled every
+//!   `reshuffle_period` blocks at its own offset, so a block touches only the contracts due in it.
+//! - `push_command` appends a sealed command to the log, with a running log hash over the whole
+//!   [`CommandContext`] (contract, origin, block, sequence number) and the sealed bytes, so a worker
+//!   replaying the log can check the host handed it the real one.
+//! - Assigned workers report each command's result (state hash, outputs, checkpoint hash). A
+//!   result applies only once `quorum` workers reported the same one; when no quorum is possible
+//!   any more the contract pauses (no new commands) until the council resumes it.
 
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
-use umbra_contracts::{ContractId, ContractKind, EncryptedEvent};
+use umbra_contracts::{CommandContext, ContractId, ContractKind, EncryptedEvent};
 use umbra_crypto::{blake2_256, Public, SealedBox};
 #[allow(unused_imports)] // the module's tests use them through `super::*`
 use umbra_primitives::{
@@ -35,41 +39,91 @@ use crate::{
 pub const MODULE: &str = "contracts";
 /// Largest salt accepted at deployment.
 pub const MAX_SALT: usize = 64;
+/// Largest assignment size (K).
+pub const MAX_ASSIGNMENT: u32 = 64;
+/// Smallest reshuffle period, in blocks.
+pub const MIN_RESHUFFLE_PERIOD: u64 = 2;
+/// Largest reshuffle period, in blocks (about a month of 6-second blocks).
+pub const MAX_RESHUFFLE_PERIOD: u64 = 432_000;
+/// Largest checkpoint interval, in commands.
+pub const MAX_CHECKPOINT_INTERVAL: u64 = 1_000_000;
+/// Smallest and largest bound on an (off-chain) encrypted checkpoint, in bytes (4 MiB: a blob
+/// travels hex-encoded in one JSON-RPC message, and those are limited to 10 MiB).
+pub const CHECKPOINT_BYTES_RANGE: core::ops::RangeInclusive<u32> = 1024..=(4 << 20);
 
 /// Assignment parameters. Part of genesis; governance may change them.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContractsParams {
-    /// Workers each contract is assigned to.
+    /// Workers each contract is assigned to (K), `1..=64`.
     pub assignment_size: u32,
-    /// Blocks between reshuffles.
+    /// Blocks between two reshuffles of a contract, `2..=432000`.
     pub reshuffle_period: u64,
-    /// Commands between state checkpoints.
+    /// Commands between state checkpoints, `1..=1000000`.
     pub checkpoint_interval: u64,
-    /// Largest encrypted checkpoint kept on chain, in bytes.
+    /// Largest encrypted checkpoint, in bytes (kept off chain), 1 KiB..=4 MiB; a larger state
+    /// is not checkpointed (rebuilds replay the log from the previous checkpoint).
     pub max_checkpoint_bytes: u32,
 }
 
 impl ContractsParams {
-    /// Development values: 2 workers per contract, reshuffle every 50 blocks, checkpoint every 100
-    /// commands, checkpoints up to 48 KiB.
+    /// Development values: 3 workers per contract (default quorum 2), reshuffle every 50
+    /// blocks, checkpoint every 100 commands, checkpoints up to 4 MiB.
     pub fn dev() -> Self {
         ContractsParams {
-            assignment_size: 2,
+            assignment_size: 3,
             reshuffle_period: 50,
             checkpoint_interval: 100,
-            max_checkpoint_bytes: 48 * 1024,
+            max_checkpoint_bytes: 4 << 20,
         }
     }
 
-    /// Checks ranges.
+    /// Checks ranges; the error names the parameter out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        let ok = (1..=64).contains(&self.assignment_size)
-            && self.reshuffle_period >= 2
-            && self.checkpoint_interval >= 1
-            && self.max_checkpoint_bytes <= 60 * 1024;
-        ok.then_some(()).ok_or(Error::InvalidParameters)
+        if !(1..=MAX_ASSIGNMENT).contains(&self.assignment_size) {
+            return Err(Error::InvalidAssignmentSize);
+        }
+        if !(MIN_RESHUFFLE_PERIOD..=MAX_RESHUFFLE_PERIOD).contains(&self.reshuffle_period) {
+            return Err(Error::InvalidReshufflePeriod);
+        }
+        if !(1..=MAX_CHECKPOINT_INTERVAL).contains(&self.checkpoint_interval) {
+            return Err(Error::InvalidCheckpointInterval);
+        }
+        if !CHECKPOINT_BYTES_RANGE.contains(&self.max_checkpoint_bytes) {
+            return Err(Error::InvalidCheckpointSize);
+        }
+        Ok(())
     }
+
+    /// The default quorum for K workers: a majority, `K / 2 + 1`.
+    pub fn default_quorum(&self) -> u32 {
+        (self.assignment_size / 2).saturating_add(1)
+    }
+}
+
+/// A checkpoint the chain recorded: the encrypted blob itself lives off chain (the node's blob
+/// store), addressed by `(contract, seq)` and checked against `blob_hash`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointRecord {
+    /// Sequence number it covers (commands `0..=seq`).
+    pub seq: u64,
+    /// State hash after `seq`.
+    pub state_hash: H256,
+    /// Log hash after `seq`.
+    pub log_hash: H256,
+    /// blake2 of the encrypted blob.
+    pub blob_hash: H256,
+}
+
+/// Why a contract is paused.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pause {
+    /// The command no quorum could decide.
+    pub seq: u64,
+    /// What happened.
+    pub reason: String,
 }
 
 /// A contract on chain.
@@ -90,21 +144,28 @@ pub struct ContractInfo {
     pub pubkey: Option<[u8; 32]>,
     /// Block of deployment.
     pub deployed_at: BlockNumber,
+    /// Matching reports needed to apply a command's result (`1..=K`, set at deployment).
+    pub quorum: u32,
     /// Commands pushed so far (the next sequence number).
     pub commands: u64,
     /// Running hash of the command log.
     pub log_hash: H256,
     /// Assignment epoch.
     pub epoch: u64,
+    /// Block of the next reshuffle.
+    pub next_reshuffle: BlockNumber,
     /// Workers assigned in this epoch.
     #[serde(serialize_with = "ss58_list")]
     pub assigned: Vec<Public>,
-    /// Results recorded so far (commands `0..executed` have a result).
+    /// Results decided so far (commands `0..executed` have a result).
     pub executed: u64,
-    /// State hash after the last recorded result.
+    /// State hash after the last decided result.
     pub state_hash: H256,
-    /// Latest checkpoint: (sequence it covers, state hash, log hash at it).
-    pub checkpoint: Option<(u64, H256, H256)>,
+    /// Latest checkpoint.
+    pub checkpoint: Option<CheckpointRecord>,
+    /// Set when the workers diverged so that no quorum is possible: the contract takes no
+    /// commands until the council resumes it.
+    pub paused: Option<Pause>,
 }
 
 /// One command in the log.
@@ -123,7 +184,7 @@ pub struct CommandRecord {
 // The boundary messages (defined with every other one in `umbra-protocol`).
 pub use umbra_protocol::{Assignment, ChainOutput, CommandResult, ContractKeyShare};
 use umbra_protocol::{
-    Checkpoint, ContractPubkey, DeriveContractKey, FromWorker, ToEnclave, ToGatekeeper, ToWorker,
+    ContractPubkey, DeriveContractKey, FromWorker, ToEnclave, ToGatekeeper, ToWorker,
 };
 
 fn ss58_list<S: serde::Serializer>(v: &[Public], s: S) -> Result<S::Ok, S::Error> {
@@ -136,15 +197,31 @@ fn ss58_list<S: serde::Serializer>(v: &[Public], s: S) -> Result<S::Ok, S::Error
 pub const PARAMS: StorageValue<ContractsParams> = StorageValue::new(b"contracts/params");
 /// Contracts by id.
 pub const CONTRACTS: StorageMap<ContractId, ContractInfo> = StorageMap::new(b"contracts/contract/");
-/// All contract ids, in deployment order (reshuffles walk it).
-pub const CONTRACT_LIST: StorageValue<Vec<ContractId>> = StorageValue::new(b"contracts/list");
+/// Number of contracts deployed.
+pub const CONTRACT_COUNT: StorageValue<u64> = StorageValue::new(b"contracts/count");
+/// Contract ids by deployment index (`0..CONTRACT_COUNT`).
+pub const CONTRACT_AT: StorageMap<u64, ContractId> = StorageMap::new(b"contracts/at/");
+/// Number of contracts due for a reshuffle at a block.
+pub const RESHUFFLE_N: StorageMap<BlockNumber, u32> = StorageMap::new(b"contracts/reshuffle_n/");
+/// Contracts due for a reshuffle at a block, `(block, i)` for `i < RESHUFFLE_N[block]`.
+pub const RESHUFFLE_AT: StorageMap<(BlockNumber, u32), ContractId> =
+    StorageMap::new(b"contracts/reshuffle_at/");
 /// The command log.
 pub const COMMANDS: StorageMap<(ContractId, u64), CommandRecord> =
     StorageMap::new(b"contracts/command/");
-/// Latest encrypted checkpoint of each contract.
-pub const CHECKPOINTS: StorageMap<ContractId, Vec<u8>> = StorageMap::new(b"contracts/checkpoint/");
-/// State hash recorded for each executed command.
-pub const RESULTS: StorageMap<(ContractId, u64), H256> = StorageMap::new(b"contracts/result/");
+/// Every checkpoint recorded, by `(contract, seq)` (the node's blob store accepts a blob only
+/// if its hash is recorded here).
+pub const CHECKPOINTS: StorageMap<(ContractId, u64), CheckpointRecord> =
+    StorageMap::new(b"contracts/checkpoint/");
+/// Decided result of each executed command: (state hash, vote key).
+pub const RESULTS: StorageMap<(ContractId, u64), (H256, H256)> =
+    StorageMap::new(b"contracts/result/");
+/// Reports for a command not decided yet: (worker, vote key), at most one per worker.
+pub const VOTES: StorageMap<(ContractId, u64), Vec<(Public, H256)>> =
+    StorageMap::new(b"contracts/votes/");
+/// The reported result behind each vote key of an undecided command.
+pub const PROPOSALS: StorageMap<(ContractId, u64, H256), CommandResult> =
+    StorageMap::new(b"contracts/proposal/");
 
 // ---- calls ----
 
@@ -159,6 +236,9 @@ pub enum Call {
         kind: ContractKind,
         /// Salt making the id unique.
         salt: Vec<u8>,
+        /// Matching worker reports needed to apply a result, `1..=K`; `None` is a majority of
+        /// K.
+        quorum: Option<u32>,
     },
     /// Appends a sealed command. Origin: signed (the command's origin).
     #[codec(index = 1)]
@@ -174,10 +254,17 @@ pub enum Call {
         /// New parameters.
         params: ContractsParams,
     },
+    /// Resumes a paused contract: drops the undecided reports and reassigns it, so its workers
+    /// rebuild from the chain's record and report again. Origin: the council key.
+    #[codec(index = 3)]
+    Resume {
+        /// Contract.
+        contract: ContractId,
+    },
 }
 
 /// Stable call indices of this module.
-pub const CALL_INDICES: &[u8] = &[0, 1, 2];
+pub const CALL_INDICES: &[u8] = &[0, 1, 2, 3];
 
 // ---- events ----
 
@@ -228,7 +315,7 @@ pub enum Event {
         /// Log hash after it.
         log_hash: H256,
     },
-    /// A command ran.
+    /// A command ran (a quorum of workers agreed on its result).
     CommandExecuted {
         /// Contract.
         id: H256,
@@ -245,6 +332,8 @@ pub enum Event {
         seq: u64,
         /// Why.
         reason: String,
+        /// State hash after it (the one before).
+        state_hash: H256,
     },
     /// A public event of a contract.
     ContractEvent {
@@ -282,7 +371,7 @@ pub enum Event {
         /// Whether it went through.
         ok: bool,
     },
-    /// Two workers reported different states for the same command.
+    /// A worker reported a result that differs from another report (or from the decided one).
     StateDiverged {
         /// Contract.
         id: H256,
@@ -292,7 +381,21 @@ pub enum Event {
         #[serde(with = "account_ss58")]
         worker: Public,
     },
-    /// An encrypted checkpoint was stored.
+    /// No quorum is possible for a command any more: the contract is paused.
+    Paused {
+        /// Contract.
+        id: H256,
+        /// The undecided command.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The council resumed a paused contract.
+    Resumed {
+        /// Contract.
+        id: H256,
+    },
+    /// A checkpoint was recorded (the encrypted blob is kept off chain).
     Checkpointed {
         /// Contract.
         id: H256,
@@ -335,9 +438,30 @@ pub enum Error {
     /// The caller is not the council key.
     #[error("the caller is not the council key")]
     RequireCouncil,
-    /// The parameters are out of range.
-    #[error("parameters out of range")]
-    InvalidParameters,
+    /// The assignment size must be within 1..=64.
+    #[error("assignment size must be within 1..=64")]
+    InvalidAssignmentSize,
+    /// The reshuffle period must be within 2..=432000 blocks.
+    #[error("reshuffle period must be within 2..=432000 blocks")]
+    InvalidReshufflePeriod,
+    /// The checkpoint interval must be within 1..=1000000 commands.
+    #[error("checkpoint interval must be within 1..=1000000 commands")]
+    InvalidCheckpointInterval,
+    /// The checkpoint size bound must be within 1 KiB..=4 MiB.
+    #[error("checkpoint size bound must be within 1 KiB..=4 MiB")]
+    InvalidCheckpointSize,
+    /// The quorum must be within 1..=K.
+    #[error("quorum must be within 1..=K (the assignment size)")]
+    InvalidQuorum,
+    /// The contract is paused after its workers diverged.
+    #[error("contract paused after its workers diverged")]
+    Paused,
+    /// The contract is not paused.
+    #[error("contract is not paused")]
+    NotPaused,
+    /// A counter would overflow.
+    #[error("counter overflow")]
+    Overflow,
 }
 
 impl From<Error> for DispatchError {
@@ -358,9 +482,22 @@ pub fn contract(st: &Overlay<'_>, id: &ContractId) -> Option<ContractInfo> {
     CONTRACTS.get(st, id)
 }
 
-/// The log hash after appending a command.
-pub fn next_log_hash(prev: &H256, seq: u64, origin: &AccountId, sealed: &SealedBox) -> H256 {
-    H256(blake2_256(&(b"umbra/contract-log/v1", prev, seq, origin, sealed).encode()))
+/// Number of contracts deployed.
+pub fn contract_count(st: &Overlay<'_>) -> u64 {
+    CONTRACT_COUNT.get_or_default(st)
+}
+
+/// The log hash after appending a command: `blake2("umbra/contract-log/v2" ‖ prev ‖ context ‖
+/// sealed)`, where the context is everything the contract sees besides the command (contract,
+/// origin, block, sequence number) — a host replaying the log cannot change any of it.
+pub fn next_log_hash(prev: &H256, ctx: &CommandContext, sealed: &SealedBox) -> H256 {
+    H256(blake2_256(&(b"umbra/contract-log/v2", prev, ctx, sealed).encode()))
+}
+
+fn first_u64(seed: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&seed[..8]);
+    u64::from_le_bytes(b)
 }
 
 /// Picks `k` distinct computing workers from chain randomness.
@@ -368,19 +505,18 @@ fn pick_workers(st: &Overlay<'_>, id: &ContractId, epoch: u64, k: u32) -> Vec<Pu
     let count = computation::computing_count(st);
     let randomness = system::RANDOMNESS.get_or_default(st);
     let mut picked = Vec::new();
-    let want = (k as u64).min(count);
-    let mut probe = 0u64;
-    while (picked.len() as u64) < want {
+    let want = u64::from(k).min(count);
+    let limit = want.saturating_mul(64).saturating_add(64);
+    for probe in 0..limit {
+        if picked.len() as u64 >= want {
+            break;
+        }
         let seed = blake2_256(&(b"umbra/assign", randomness, id, epoch, probe).encode());
-        probe += 1;
-        let idx = u64::from_le_bytes(seed[..8].try_into().expect("8 bytes")) % count;
+        let Some(idx) = first_u64(&seed).checked_rem(count) else { break };
         if let Some(w) = computation::computing_at(st, idx) {
             if !picked.contains(&w) {
                 picked.push(w);
             }
-        }
-        if probe > 64 * want + 64 {
-            break;
         }
     }
     picked
@@ -388,7 +524,7 @@ fn pick_workers(st: &Overlay<'_>, id: &ContractId, epoch: u64, k: u32) -> Vec<Pu
 
 fn assign(ext: &mut Ext<'_>, info: &mut ContractInfo) {
     let k = params(&ext.state).assignment_size;
-    info.epoch += 1;
+    info.epoch = info.epoch.saturating_add(1);
     info.assigned = pick_workers(&ext.state, &info.id, info.epoch, k);
     ext.deposit_event(Event::Assigned {
         id: info.id,
@@ -404,16 +540,46 @@ fn assign(ext: &mut Ext<'_>, info: &mut ContractInfo) {
     mq::send(ext, MODULE, ToEnclave::Contracts(ToWorker::Assigned(assignment)));
 }
 
-/// Block hook: reshuffles every contract at each period boundary.
+/// The first reshuffle of a contract deployed at `now`: `now + 1 + (id mod period)`, so the
+/// contracts' reshuffles spread over the period instead of all landing on one block.
+fn first_reshuffle(now: BlockNumber, id: &ContractId, period: u64) -> BlockNumber {
+    let offset = first_u64(&id.0).checked_rem(period).unwrap_or(0);
+    now.saturating_add(1).saturating_add(offset)
+}
+
+fn schedule_reshuffle(st: &mut Overlay<'_>, at: BlockNumber, id: &ContractId) {
+    let n = RESHUFFLE_N.get_or_default(st, &at);
+    RESHUFFLE_AT.insert(st, &(at, n), id);
+    RESHUFFLE_N.insert(st, &at, &n.saturating_add(1));
+}
+
+/// Takes the contracts due for a reshuffle at `at`.
+fn take_due(st: &mut Overlay<'_>, at: BlockNumber) -> Vec<ContractId> {
+    let n = RESHUFFLE_N.get_or_default(st, &at);
+    let due = (0..n).filter_map(|i| RESHUFFLE_AT.get(st, &(at, i))).collect();
+    for i in 0..n {
+        RESHUFFLE_AT.remove(st, &(at, i));
+    }
+    if n > 0 {
+        RESHUFFLE_N.remove(st, &at);
+    }
+    due
+}
+
+/// Block hook: reshuffles the contracts due at this block (each contract every
+/// `reshuffle_period` blocks, at its own offset) and schedules their next reshuffle.
 pub fn on_initialize(ext: &mut Ext<'_>) {
     let n = system::NUMBER.get_or_default(&ext.state);
-    let p = params(&ext.state);
-    if n == 0 || !n.is_multiple_of(p.reshuffle_period) {
+    let due = take_due(&mut ext.state, n);
+    if due.is_empty() {
         return;
     }
-    for id in CONTRACT_LIST.get_or_default(&ext.state) {
+    let period = params(&ext.state).reshuffle_period;
+    for id in due {
         if let Some(mut info) = contract(&ext.state, &id) {
             assign(ext, &mut info);
+            info.next_reshuffle = n.saturating_add(period);
+            schedule_reshuffle(&mut ext.state, info.next_reshuffle, &id);
             CONTRACTS.insert(&mut ext.state, &id, &info);
         }
     }
@@ -436,6 +602,140 @@ fn apply_outputs(ext: &mut Ext<'_>, id: &ContractId, seq: u64, outputs: Vec<Chai
             }
         }
     }
+}
+
+/// Applies a decided result: records it, its checkpoint, and its outputs.
+fn apply_result(ext: &mut Ext<'_>, info: &mut ContractInfo, r: CommandResult, key: H256) {
+    let (id, seq) = (r.contract, r.seq);
+    RESULTS.insert(&mut ext.state, &(id, seq), &(r.state_hash, key));
+    info.executed = seq.saturating_add(1);
+    info.state_hash = r.state_hash;
+    match r.outcome {
+        Ok(outputs) => {
+            ext.deposit_event(Event::CommandExecuted { id, seq, state_hash: r.state_hash });
+            apply_outputs(ext, &id, seq, outputs);
+        }
+        Err(reason) => {
+            ext.deposit_event(Event::CommandFailed { id, seq, reason, state_hash: r.state_hash })
+        }
+    }
+    if let Some(blob_hash) = r.checkpoint {
+        if let Some(cmd) = COMMANDS.get(&ext.state, &(id, seq)) {
+            let record = CheckpointRecord {
+                seq,
+                state_hash: r.state_hash,
+                log_hash: cmd.log_hash,
+                blob_hash,
+            };
+            CHECKPOINTS.insert(&mut ext.state, &(id, seq), &record);
+            info.checkpoint = Some(record);
+            ext.deposit_event(Event::Checkpointed {
+                id,
+                seq,
+                state_hash: r.state_hash,
+                log_hash: cmd.log_hash,
+                blob_hash,
+            });
+        }
+    }
+}
+
+fn clear_votes(st: &mut Overlay<'_>, id: &ContractId, seq: u64) {
+    let votes = VOTES.get_or_default(st, &(*id, seq));
+    let mut keys: Vec<H256> = votes.iter().map(|v| v.1).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        PROPOSALS.remove(st, &(*id, seq, k));
+    }
+    VOTES.remove(st, &(*id, seq));
+}
+
+/// The vote key with the most reports for a command, and how many.
+fn leading(votes: &[(Public, H256)]) -> Option<(H256, u32)> {
+    let mut best: Option<(H256, u32)> = None;
+    for (_, k) in votes {
+        let n = votes.iter().filter(|v| v.1 == *k).count();
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if best.is_none_or(|b| n > b.1) {
+            best = Some((*k, n));
+        }
+    }
+    best
+}
+
+/// Applies every undecided command, in order, whose reports reached the quorum.
+fn decide(ext: &mut Ext<'_>, info: &mut ContractInfo) {
+    while info.executed < info.commands {
+        let seq = info.executed;
+        let votes = VOTES.get_or_default(&ext.state, &(info.id, seq));
+        let Some((key, n)) = leading(&votes) else { break };
+        if n < info.quorum {
+            break;
+        }
+        let Some(result) = PROPOSALS.get(&ext.state, &(info.id, seq, key)) else { break };
+        for (w, k) in &votes {
+            if *k != key {
+                ext.deposit_event(Event::StateDiverged { id: info.id, seq, worker: *w });
+            }
+        }
+        clear_votes(&mut ext.state, &info.id, seq);
+        apply_result(ext, info, result, key);
+    }
+}
+
+/// Records one worker's report for a command and applies whatever reached the quorum; pauses
+/// the contract when no quorum is possible for the reported command.
+fn on_result(ext: &mut Ext<'_>, sender: &Public, r: CommandResult) -> Result<(), String> {
+    let mut info = contract(&ext.state, &r.contract).ok_or("unknown contract")?;
+    if !info.assigned.contains(sender) {
+        return Err("sender is not assigned to the contract".into());
+    }
+    if info.paused.is_some() {
+        return Err("the contract is paused".into());
+    }
+    if r.seq >= info.commands {
+        return Err("no such command".into());
+    }
+    let key = r.vote_key();
+    let (id, seq) = (r.contract, r.seq);
+    if seq < info.executed {
+        // Already decided: a different report marks its worker as faulty.
+        if RESULTS.get(&ext.state, &(id, seq)).is_some_and(|(_, k)| k != key) {
+            ext.deposit_event(Event::StateDiverged { id, seq, worker: *sender });
+        }
+        return Ok(());
+    }
+    let mut votes = VOTES.get_or_default(&ext.state, &(id, seq));
+    if votes.iter().any(|v| v.0 == *sender) {
+        return Err(format!("already reported #{seq}"));
+    }
+    if votes.iter().any(|v| v.1 != key) {
+        ext.deposit_event(Event::StateDiverged { id, seq, worker: *sender });
+    }
+    if !votes.iter().any(|v| v.1 == key) {
+        PROPOSALS.insert(&mut ext.state, &(id, seq, key), &r);
+    }
+    votes.push((*sender, key));
+    VOTES.insert(&mut ext.state, &(id, seq), &votes);
+    decide(ext, &mut info);
+    if info.executed <= seq {
+        // Still undecided: is a quorum still possible with the assigned workers yet to report?
+        let votes = VOTES.get_or_default(&ext.state, &(id, seq));
+        let best = leading(&votes).map_or(0, |b| b.1);
+        let pending = info.assigned.iter().filter(|w| !votes.iter().any(|v| v.0 == **w)).count();
+        let possible = best.saturating_add(u32::try_from(pending).unwrap_or(u32::MAX));
+        if possible < info.quorum {
+            let reason = format!(
+                "workers diverged on #{seq}: at most {possible} of the {} needed reports can agree",
+                info.quorum
+            );
+            ext.deposit_event(Event::Paused { id, seq, reason: reason.clone() });
+            info.paused = Some(Pause { seq, reason });
+        }
+    }
+    CONTRACTS.insert(&mut ext.state, &id, &info);
+    Ok(())
 }
 
 /// Decodes a contracts message from its wire form and handles it (for tests and tools; `mq`
@@ -480,121 +780,76 @@ pub fn handle(ext: &mut Ext<'_>, sender: &Public, message: FromWorker) -> Result
             mq::send(ext, MODULE, ToEnclave::Contracts(ToWorker::ContractKey(share)));
             Ok(())
         }
-        FromWorker::CommandResult(r) => {
-            let mut info = contract(&ext.state, &r.contract).ok_or("unknown contract")?;
-            if !info.assigned.contains(sender) {
-                return Err("sender is not assigned to the contract".into());
-            }
-            if r.seq >= info.commands {
-                return Err("no such command".into());
-            }
-            if let Some(recorded) = RESULTS.get(&ext.state, &(r.contract, r.seq)) {
-                if recorded != r.state_hash {
-                    ext.deposit_event(Event::StateDiverged {
-                        id: r.contract,
-                        seq: r.seq,
-                        worker: *sender,
-                    });
-                }
-                return Ok(());
-            }
-            if r.seq != info.executed {
-                return Err(format!("result for #{} before #{}", r.seq, info.executed));
-            }
-            RESULTS.insert(&mut ext.state, &(r.contract, r.seq), &r.state_hash);
-            info.executed = r.seq + 1;
-            info.state_hash = r.state_hash;
-            CONTRACTS.insert(&mut ext.state, &r.contract, &info);
-            match r.outcome {
-                Ok(outputs) => {
-                    ext.deposit_event(Event::CommandExecuted {
-                        id: r.contract,
-                        seq: r.seq,
-                        state_hash: r.state_hash,
-                    });
-                    apply_outputs(ext, &r.contract, r.seq, outputs);
-                }
-                Err(reason) => {
-                    ext.deposit_event(Event::CommandFailed { id: r.contract, seq: r.seq, reason })
-                }
-            }
-            Ok(())
-        }
-        FromWorker::Checkpoint(Checkpoint { contract: id, seq, state_hash, blob }) => {
-            let mut info = contract(&ext.state, &id).ok_or("unknown contract")?;
-            if !info.assigned.contains(sender) {
-                return Err("sender is not assigned to the contract".into());
-            }
-            if blob.len() > params(&ext.state).max_checkpoint_bytes as usize {
-                return Err("checkpoint too large".into());
-            }
-            if RESULTS.get(&ext.state, &(id, seq)) != Some(state_hash) {
-                return Err("checkpoint state hash does not match the recorded result".into());
-            }
-            if info.checkpoint.is_some_and(|(s, _, _)| s >= seq) {
-                return Ok(());
-            }
-            let log_hash = COMMANDS.get(&ext.state, &(id, seq)).ok_or("no such command")?.log_hash;
-            let blob_hash = H256::hash(&blob);
-            info.checkpoint = Some((seq, state_hash, log_hash));
-            CONTRACTS.insert(&mut ext.state, &id, &info);
-            CHECKPOINTS.insert(&mut ext.state, &id, &blob);
-            ext.deposit_event(Event::Checkpointed { id, seq, state_hash, log_hash, blob_hash });
-            Ok(())
-        }
+        FromWorker::CommandResult(r) => on_result(ext, sender, r),
     }
 }
 
 /// Dispatches a contracts call from `origin`.
 pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), DispatchError> {
     match call {
-        Call::Deploy { kind, salt } => {
+        Call::Deploy { kind, salt, quorum } => {
             if salt.len() > MAX_SALT {
                 return Err(Error::SaltTooLong.into());
+            }
+            let p = params(&ext.state);
+            let quorum = quorum.unwrap_or_else(|| p.default_quorum());
+            if !(1..=p.assignment_size).contains(&quorum) {
+                return Err(Error::InvalidQuorum.into());
             }
             let rotation = gatekeeper::current_rotation(&ext.state).ok_or(Error::NoMasterKey)?;
             let id = umbra_contracts::contract_id(&who, kind, &salt);
             if contract(&ext.state, &id).is_some() {
                 return Err(Error::AlreadyExists.into());
             }
+            let count = contract_count(&ext.state);
+            let next_count = count.checked_add(1).ok_or(Error::Overflow)?;
+            let now = system::NUMBER.get_or_default(&ext.state);
             let mut info = ContractInfo {
                 id,
                 kind,
                 deployer: who,
                 rotation,
                 pubkey: None,
-                deployed_at: system::NUMBER.get_or_default(&ext.state),
+                deployed_at: now,
+                quorum,
                 commands: 0,
                 log_hash: H256::ZERO,
                 epoch: 0,
+                next_reshuffle: first_reshuffle(now, &id, p.reshuffle_period),
                 assigned: Vec::new(),
                 executed: 0,
                 state_hash: H256::ZERO,
                 checkpoint: None,
+                paused: None,
             };
             ext.deposit_event(Event::Deployed { id, kind, deployer: who, rotation });
             let derive = DeriveContractKey { contract: id, rotation };
             mq::send(ext, MODULE, ToEnclave::Gatekeeper(ToGatekeeper::DeriveContractKey(derive)));
             assign(ext, &mut info);
+            schedule_reshuffle(&mut ext.state, info.next_reshuffle, &id);
             CONTRACTS.insert(&mut ext.state, &id, &info);
-            let mut list = CONTRACT_LIST.get_or_default(&ext.state);
-            list.push(id);
-            CONTRACT_LIST.put(&mut ext.state, &list);
+            CONTRACT_AT.insert(&mut ext.state, &count, &id);
+            CONTRACT_COUNT.put(&mut ext.state, &next_count);
         }
         Call::PushCommand { contract: id, command } => {
             let mut info = contract(&ext.state, &id).ok_or(Error::UnknownContract)?;
             if info.pubkey.is_none() {
                 return Err(Error::KeyNotReady.into());
             }
+            if info.paused.is_some() {
+                return Err(Error::Paused.into());
+            }
             let seq = info.commands;
-            let log_hash = next_log_hash(&info.log_hash, seq, &who, &command);
+            let next = seq.checked_add(1).ok_or(Error::Overflow)?;
             let block = system::NUMBER.get_or_default(&ext.state);
+            let ctx = CommandContext { contract: id, origin: who, block, seq };
+            let log_hash = next_log_hash(&info.log_hash, &ctx, &command);
             COMMANDS.insert(
                 &mut ext.state,
                 &(id, seq),
                 &CommandRecord { origin: who, block, sealed: command.clone(), log_hash },
             );
-            info.commands += 1;
+            info.commands = next;
             info.log_hash = log_hash;
             CONTRACTS.insert(&mut ext.state, &id, &info);
             ext.deposit_event(Event::CommandPushed {
@@ -612,6 +867,22 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             params.validate()?;
             PARAMS.put(&mut ext.state, &params);
             ext.deposit_event(Event::ParamsChanged { params });
+        }
+        Call::Resume { contract: id } => {
+            if !governance::is_council(&ext.state, &who) {
+                return Err(Error::RequireCouncil.into());
+            }
+            let mut info = contract(&ext.state, &id).ok_or(Error::UnknownContract)?;
+            if info.paused.is_none() {
+                return Err(Error::NotPaused.into());
+            }
+            for seq in info.executed..info.commands {
+                clear_votes(&mut ext.state, &id, seq);
+            }
+            info.paused = None;
+            ext.deposit_event(Event::Resumed { id });
+            assign(ext, &mut info);
+            CONTRACTS.insert(&mut ext.state, &id, &info);
         }
     }
     Ok(())

@@ -281,7 +281,7 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             if PENDING_ROTATION.get(&ext.state).is_some() {
                 return Err(Error::RotationNotPossible.into());
             }
-            let rotation = current + 1;
+            let rotation = current.checked_add(1).ok_or(Error::RotationNotPossible)?;
             PENDING_ROTATION.put(&mut ext.state, &rotation);
             ext.deposit_event(Event::RotationRequested { rotation });
             let rotate = umbra_protocol::Rotate { rotation };

@@ -51,23 +51,38 @@ impl Parameters {
         }
     }
 
-    /// Checks that the parameters keep the chain usable.
+    /// Checks that the parameters keep the chain usable (every value bounded, so that no
+    /// setting can make transactions unaffordable or blocks useless), naming the first one out of
+    /// range.
     pub fn validate(&self) -> Result<(), Error> {
-        let ok = (50..=600_000).contains(&self.block_time_ms)
-            && (256..=4 * 1024 * 1024).contains(&self.max_extrinsic_size)
-            && (1..=100_000).contains(&self.max_block_extrinsics)
-            && self.existential_deposit > 0;
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidParameters)
-        }
+        in_range("blockTimeMs", self.block_time_ms, 50..=600_000)?;
+        in_range("baseFee", self.base_fee, 0..=MAX_BASE_FEE)?;
+        in_range("byteFee", self.byte_fee, 0..=MAX_BYTE_FEE)?;
+        in_range("existentialDeposit", self.existential_deposit, 1..=MAX_EXISTENTIAL_DEPOSIT)?;
+        in_range("maxExtrinsicSize", self.max_extrinsic_size, 256..=4 * 1024 * 1024)?;
+        in_range("maxBlockExtrinsics", self.max_block_extrinsics, 1..=100_000)?;
+        Ok(())
     }
 
     /// The fee of a transaction of `len` bytes with `tip`, if it fits.
     pub fn fee(&self, len: usize, tip: Balance) -> Option<Balance> {
         self.byte_fee.checked_mul(len as Balance)?.checked_add(self.base_fee)?.checked_add(tip)
     }
+}
+
+/// Largest base fee (10 UMB).
+pub const MAX_BASE_FEE: Balance = 10 * UNITS;
+/// Largest fee per byte (0.001 UMB).
+pub const MAX_BYTE_FEE: Balance = UNITS / 1_000;
+/// Largest existential deposit (100 UMB).
+pub const MAX_EXISTENTIAL_DEPOSIT: Balance = 100 * UNITS;
+
+fn in_range<T: PartialOrd>(
+    name: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), Error> {
+    range.contains(&value).then_some(()).ok_or(Error::InvalidParameters(name))
 }
 
 // ---- storage ----
@@ -128,9 +143,9 @@ pub enum Error {
     /// The caller is not the council key.
     #[error("the caller is not the council key")]
     RequireCouncil,
-    /// The parameters are out of their allowed ranges.
-    #[error("parameters out of range")]
-    InvalidParameters,
+    /// A parameter is out of its allowed range (named).
+    #[error("parameter {0} is out of its allowed range")]
+    InvalidParameters(#[codec(skip)] &'static str),
 }
 
 impl From<Error> for DispatchError {
@@ -213,15 +228,49 @@ mod tests {
         assert_eq!(key(&ext.state), Some(who("//Alice")));
     }
 
+    /// The attack: the council sets a value that makes the chain unusable (fees nobody can pay,
+    /// an existential deposit nobody can reach, blocks that never come or hold nothing). Each is
+    /// refused with the parameter's name and nothing changes.
     #[test]
     fn cannot_set_out_of_range_parameters() {
+        let d = Parameters::dev();
+        let cases = [
+            ("blockTimeMs", Parameters { block_time_ms: 1, ..d.clone() }),
+            ("blockTimeMs", Parameters { block_time_ms: u64::MAX, ..d.clone() }),
+            ("baseFee", Parameters { base_fee: Balance::MAX, ..d.clone() }),
+            ("baseFee", Parameters { base_fee: MAX_BASE_FEE + 1, ..d.clone() }),
+            ("byteFee", Parameters { byte_fee: Balance::MAX, ..d.clone() }),
+            ("existentialDeposit", Parameters { existential_deposit: 0, ..d.clone() }),
+            ("existentialDeposit", Parameters { existential_deposit: Balance::MAX, ..d.clone() }),
+            ("maxExtrinsicSize", Parameters { max_extrinsic_size: u32::MAX, ..d.clone() }),
+            ("maxBlockExtrinsics", Parameters { max_block_extrinsics: 0, ..d.clone() }),
+            ("maxBlockExtrinsics", Parameters { max_block_extrinsics: u32::MAX, ..d.clone() }),
+        ];
+        for (name, p) in cases {
+            // The dispatch error commits only the variant; the validator names the parameter.
+            assert_eq!(p.validate(), Err(Error::InvalidParameters(name)));
+            let mut ext = ext();
+            PARAMETERS.put(&mut ext.state, &d);
+            let err = crate::dispatch(
+                &mut ext,
+                who("//Alice"),
+                crate::Call::Governance(Call::SetParameters { parameters: p }),
+            )
+            .unwrap_err();
+            assert_eq!(err.variant(), "InvalidParameters");
+            assert_eq!(parameters(&ext.state), d);
+            let (_, events) = ext.into_parts();
+            assert!(events.is_empty());
+        }
+        let edge = Parameters {
+            base_fee: MAX_BASE_FEE,
+            existential_deposit: MAX_EXISTENTIAL_DEPOSIT,
+            ..d
+        };
         let mut ext = ext();
-        let mut p = Parameters::dev();
-        p.block_time_ms = 1;
-        let err =
-            dispatch(&mut ext, who("//Alice"), Call::SetParameters { parameters: p }).unwrap_err();
-        assert_eq!(err.variant(), "InvalidParameters");
-        assert_eq!(parameters(&ext.state), Parameters::dev());
+        dispatch(&mut ext, who("//Alice"), Call::SetParameters { parameters: edge.clone() })
+            .unwrap();
+        assert_eq!(parameters(&ext.state), edge);
     }
 
     #[test]

@@ -530,11 +530,11 @@ fn load_owned(st: &Overlay<'_>, id: PoolId, origin: &AccountId) -> Result<Pool, 
 
 /// Adds a sub-planck remainder (scaled) to the pool's dust.
 fn add_dust_scaled(pool: &mut Pool, scaled: u128) {
-    pool.dust = pool.dust.saturating_add(scaled / REWARD_SCALE);
+    pool.dust = pool.dust.saturating_add(scaled.checked_div(REWARD_SCALE).unwrap_or(0));
     // Both parts are below REWARD_SCALE, so the sum cannot overflow.
-    let frac = pool.dust_frac + scaled % REWARD_SCALE;
-    pool.dust = pool.dust.saturating_add(frac / REWARD_SCALE);
-    pool.dust_frac = frac % REWARD_SCALE;
+    let frac = pool.dust_frac.saturating_add(scaled.checked_rem(REWARD_SCALE).unwrap_or(0));
+    pool.dust = pool.dust.saturating_add(frac.checked_div(REWARD_SCALE).unwrap_or(0));
+    pool.dust_frac = frac.checked_rem(REWARD_SCALE).unwrap_or(0);
 }
 
 /// What `s` earned since its snapshot, as (whole planck, scaled remainder).
@@ -593,7 +593,7 @@ fn distribute(pool: &mut Pool, amount: Balance) {
     }
     match mul_div_rem(amount, REWARD_SCALE, pool.total_shares) {
         Some((inc, rem)) if pool.reward_acc.checked_add(inc).is_some() => {
-            pool.reward_acc += inc;
+            pool.reward_acc = pool.reward_acc.saturating_add(inc);
             add_dust_scaled(pool, rem);
         }
         // The accumulator would overflow (absurdly large rewards over tiny shares): keep it.
@@ -650,7 +650,7 @@ fn use_free_stake(ext: &mut Ext<'_>, pool: &mut Pool) {
             match ext.transactional(|ext| {
                 vault::repay(ext, id, &account, budget, RepaymentSource::Stake)
             }) {
-                Ok(r) => pool.free_stake -= r.total().min(pool.free_stake),
+                Ok(r) => pool.free_stake = pool.free_stake.saturating_sub(r.total()),
                 Err(e) => {
                     tracing::error!(pool = id, error = %e, "defaulted loan repayment from stake failed")
                 }
@@ -667,7 +667,7 @@ fn use_free_stake(ext: &mut Ext<'_>, pool: &mut Pool) {
     while pool.free_stake > 0 && pool.queue_head < pool.queue_tail {
         let key = (id, pool.queue_head);
         let Some(mut req) = WITHDRAW_QUEUE.get(&ext.state, &key) else {
-            pool.queue_head += 1;
+            pool.queue_head = pool.queue_head.saturating_add(1);
             continue;
         };
         let amount = req.amount.min(pool.free_stake);
@@ -680,10 +680,10 @@ fn use_free_stake(ext: &mut Ext<'_>, pool: &mut Pool) {
                 return;
             }
         }
-        req.amount -= amount;
+        req.amount = req.amount.saturating_sub(amount);
         if req.amount == 0 {
             WITHDRAW_QUEUE.remove(&mut ext.state, &key);
-            pool.queue_head += 1;
+            pool.queue_head = pool.queue_head.saturating_add(1);
             let mut s = stake(&ext.state, id, &who);
             s.requests = s.requests.saturating_sub(1);
             save_stake(&mut ext.state, pool, &who, &s);
@@ -815,10 +815,10 @@ fn withdraw(
         return Err(Error::InsufficientStake.into());
     }
     // A remainder below the minimum contribution is withdrawn too.
-    let rest = requestable - amount;
+    let rest = requestable.saturating_sub(amount);
     let amount = if rest > 0 && rest < MIN_CONTRIBUTION { requestable } else { amount };
     let now_paid = if p.queue_len() == 0 { amount.min(p.free_stake) } else { 0 };
-    let to_queue = amount - now_paid;
+    let to_queue = amount.saturating_sub(now_paid);
     if to_queue > 0 {
         if p.queue_len() >= MAX_WITHDRAW_QUEUE {
             return Err(Error::WithdrawQueueFull.into());
@@ -835,8 +835,8 @@ fn withdraw(
         p.queue_tail = p.queue_tail.checked_add(1).ok_or(Error::Overflow)?;
         p.queued = p.queued.checked_add(to_queue).ok_or(Error::Overflow)?;
         let mut s = stake(&ext.state, id, &origin);
-        s.queued += to_queue;
-        s.requests += 1;
+        s.queued = s.queued.checked_add(to_queue).ok_or(Error::Overflow)?;
+        s.requests = s.requests.checked_add(1).ok_or(Error::Overflow)?;
         save_stake(&mut ext.state, &mut p, &origin, &s);
         let req = WithdrawRequest { who: origin, amount: to_queue, queued_at: now(&ext.state) };
         WITHDRAW_QUEUE.insert(&mut ext.state, &(id, request), &req);
@@ -873,7 +873,7 @@ fn start_computing(
         return Err(Error::InsufficientFreeStake.into());
     }
     computation::start_computing(ext, &worker, id, amount)?;
-    p.free_stake -= amount;
+    p.free_stake = p.free_stake.checked_sub(amount).ok_or(Error::Overflow)?;
     p.locked_stake = p.locked_stake.checked_add(amount).ok_or(Error::Overflow)?;
     b.stake = amount;
     WORKER_POOLS.insert(&mut ext.state, &worker, &b);
@@ -890,7 +890,8 @@ fn stop_computing(
 ) -> Result<(), DispatchError> {
     load_owned(&ext.state, id, &origin)?;
     bound_to(&ext.state, &worker, id)?;
-    // Settles the worker's last reward into the pool (through `on_reward`).
+    // What the worker accrued since its last heartbeat is forfeited (paid only for answered
+    // challenges); the stake stays locked during the cool-down.
     computation::stop_computing(ext, &worker)?;
     ext.deposit_event(Event::ComputingStopped { pool: id, worker });
     Ok(())
@@ -907,7 +908,7 @@ fn claim_rewards(ext: &mut Ext<'_>, origin: AccountId, id: PoolId) -> Result<(),
     }
     balances::transfer(ext, &pool_account(id), &origin, amount)?;
     s.unclaimed = 0;
-    p.owner_reward -= commission;
+    p.owner_reward = p.owner_reward.checked_sub(commission).ok_or(Error::Overflow)?;
     p.reward_held = p.reward_held.checked_sub(amount).ok_or(Error::Overflow)?;
     save_stake(&mut ext.state, &mut p, &origin, &s);
     POOLS.insert(&mut ext.state, &id, &p);
@@ -977,9 +978,9 @@ pub fn on_reward(ext: &mut Ext<'_>, pool_id: PoolId, worker: &Public, amount: Ba
         let backing = p.total_shares.saturating_add(principal);
         mul_div(amount, principal, backing).unwrap_or(amount).min(amount)
     };
-    let rest = amount - loan_part;
+    let rest = amount.saturating_sub(loan_part);
     let commission = mul_div(rest, p.commission as u128, PPM as u128).unwrap_or(0);
-    let to_contributors = rest - commission;
+    let to_contributors = rest.saturating_sub(commission);
     p.owner_reward = p.owner_reward.saturating_add(commission);
     distribute(&mut p, to_contributors);
 
@@ -1029,7 +1030,7 @@ pub fn on_stake_released(ext: &mut Ext<'_>, pool_id: PoolId, worker: &Public, st
     let released = b.stake.min(p.locked_stake);
     b.stake = 0;
     WORKER_POOLS.insert(&mut ext.state, worker, &b);
-    p.locked_stake -= released;
+    p.locked_stake = p.locked_stake.saturating_sub(released);
     p.free_stake = p.free_stake.saturating_add(released);
     ext.deposit_event(Event::StakeReleased { pool: pool_id, worker: *worker, stake: released });
     use_free_stake(ext, &mut p);

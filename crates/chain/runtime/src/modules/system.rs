@@ -158,7 +158,7 @@ mod tests {
         BlockInit {
             number,
             parent_hash: H256::hash(&number.to_le_bytes()),
-            timestamp: number * 1000,
+            timestamp: number.saturating_mul(1000),
             author: Pair::from_suri("//Alice").unwrap().public(),
             randomness: [number as u8; 32],
         }

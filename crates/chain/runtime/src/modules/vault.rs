@@ -58,6 +58,10 @@ pub const MIN_BORROW: Balance = UNITS;
 pub const PPB: u128 = 1_000_000_000;
 /// Highest interest rate governance may set: 0.1% per block.
 pub const MAX_INTEREST_PER_BLOCK_PPB: u64 = 1_000_000;
+/// Largest `max_loan_per_borrower` (one billion UMB).
+pub const MAX_LOAN_PER_BORROWER: Balance = 1_000_000_000 * UNITS;
+/// Longest `default_after_blocks`.
+pub const MAX_DEFAULT_AFTER_BLOCKS: u64 = 10_000_000;
 
 /// Lending parameters. Governance sets them; part of genesis.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, Deserialize)]
@@ -85,11 +89,16 @@ impl Default for VaultParams {
 }
 
 impl VaultParams {
-    /// Checks ranges.
+    /// Checks every parameter against its allowed range, naming the first one out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        let ok = self.interest_per_block_ppb <= MAX_INTEREST_PER_BLOCK_PPB
-            && (1..=10_000_000).contains(&self.default_after_blocks);
-        ok.then_some(()).ok_or(Error::InvalidParams)
+        let check = |name, ok: bool| ok.then_some(()).ok_or(Error::InvalidParams(name));
+        check("interestPerBlockPpb", self.interest_per_block_ppb <= MAX_INTEREST_PER_BLOCK_PPB)?;
+        check("maxLoanPerBorrower", self.max_loan_per_borrower <= MAX_LOAN_PER_BORROWER)?;
+        check(
+            "defaultAfterBlocks",
+            (1..=MAX_DEFAULT_AFTER_BLOCKS).contains(&self.default_after_blocks),
+        )?;
+        Ok(())
     }
 }
 
@@ -347,9 +356,9 @@ pub enum Error {
     /// The caller is not the council key.
     #[error("the caller is not the council key")]
     RequireCouncil,
-    /// The parameters are out of range.
-    #[error("parameters out of range")]
-    InvalidParams,
+    /// A parameter is out of its allowed range (named).
+    #[error("parameter {0} is out of its allowed range")]
+    InvalidParams(#[codec(skip)] &'static str),
     /// Arithmetic overflow.
     #[error("overflow")]
     Overflow,
@@ -393,7 +402,9 @@ pub fn state(st: &Overlay<'_>) -> VaultState {
     let n = now(st);
     if n > v.index_updated_at {
         let rate = params(st).interest_per_block_ppb as u128;
-        v.index = v.index.saturating_add(rate.saturating_mul((n - v.index_updated_at) as u128));
+        v.index = v
+            .index
+            .saturating_add(rate.saturating_mul(u128::from(n.saturating_sub(v.index_updated_at))));
         v.index_updated_at = n;
     }
     v
@@ -432,7 +443,7 @@ fn settle_loan(v: &mut VaultState, loan: &mut Loan) {
 
 /// Takes `amount` of principal off `loan` (settled), keeping the accruing sums.
 fn reduce_principal(st: &mut Overlay<'_>, v: &mut VaultState, loan: &mut Loan, amount: Balance) {
-    loan.principal -= amount;
+    loan.principal = loan.principal.saturating_sub(amount);
     v.principal = v.principal.saturating_sub(amount);
     if !loan.defaulting {
         v.accruing_principal = v.accruing_principal.saturating_sub(amount);
@@ -491,13 +502,13 @@ pub(crate) fn repay(
     let mut v = state(&ext.state);
     settle_loan(&mut v, &mut l);
     let interest = budget.min(l.interest_due);
-    let principal = (budget - interest).min(l.principal);
+    let principal = budget.saturating_sub(interest).min(l.principal);
     let r = Repayment { interest, principal };
     if r.total() == 0 {
         return Ok(r);
     }
     balances::transfer(ext, payer, &vault_account(), r.total())?;
-    l.interest_due -= interest;
+    l.interest_due = l.interest_due.checked_sub(interest).ok_or(Error::Overflow)?;
     v.interest_due = v.interest_due.saturating_sub(interest);
     v.interest_paid = v.interest_paid.saturating_add(interest);
     v.cash = v.cash.checked_add(r.total()).ok_or(Error::Overflow)?;
@@ -590,12 +601,12 @@ fn withdraw(ext: &mut Ext<'_>, origin: AccountId, burn: Balance) -> Result<(), D
     if amount > 0 {
         balances::transfer(ext, &vault_account(), &origin, amount)?;
     }
-    v.cash -= amount;
-    v.total_shares -= burn;
+    v.cash = v.cash.checked_sub(amount).ok_or(Error::Overflow)?;
+    v.total_shares = v.total_shares.checked_sub(burn).ok_or(Error::Overflow)?;
     if mine == burn {
         SHARES.remove(&mut ext.state, &origin);
     } else {
-        SHARES.insert(&mut ext.state, &origin, &(mine - burn));
+        SHARES.insert(&mut ext.state, &origin, &mine.saturating_sub(burn));
     }
     STATE.put(&mut ext.state, &v);
     ext.deposit_event(Event::Withdrawn { who: origin, shares: burn, amount });
@@ -651,7 +662,7 @@ fn borrow(
     v.principal = v.principal.checked_add(amount).ok_or(Error::Overflow)?;
     v.accruing_principal = v.accruing_principal.checked_add(amount).ok_or(Error::Overflow)?;
     v.weighted = v.weighted.checked_add(U256::mul(amount, v.index)).ok_or(Error::Overflow)?;
-    v.cash -= amount;
+    v.cash = v.cash.checked_sub(amount).ok_or(Error::Overflow)?;
     balances::transfer(ext, &vault_account(), &stake_pools::pool_account(pool), amount)?;
     LOANS.insert(&mut ext.state, &pool, &l);
     BORROWED.insert(&mut ext.state, &origin, &owed);

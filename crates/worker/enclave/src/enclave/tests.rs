@@ -5,7 +5,9 @@ use umbra_crypto::Pair;
 use umbra_node::{consensus::DevAuthority, ChainSpec, Node};
 use umbra_primitives::{
     mq::topics,
-    query::{EncryptedQuery, QueryRequest, QueryResponse, WorkerQuery, WorkerStatus},
+    query::{
+        EncryptedQuery, QueryRequest, QueryResponse, WorkerQuery, WorkerStatus, QUERY_MAX_SKEW_MS,
+    },
     simulated_enclave_measurement, simulated_enclave_signer, Block,
 };
 use umbra_runtime::{Call, Extrinsic};
@@ -235,4 +237,193 @@ fn encrypted_queries_are_answered_and_tampering_or_replay_refused() {
         enclave.handle_query(&q.encode()),
         Err(EnclaveError::QueryRejected(m)) if m.contains("another worker")
     ));
+}
+
+/// The attack: a query answered before a worker restart is replayed after it, within the time
+/// window. The replay memory is part of the sealed checkpoint, so the restarted enclave refuses
+/// it.
+#[test]
+fn a_query_replayed_after_a_restart_is_refused() {
+    let chain = Chain::new();
+    chain.author();
+    let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    let sealed = out.new_sealed_identity.unwrap();
+    feed(&mut enclave, &chain, 1).unwrap();
+    let now = chain.node.head().timestamp;
+    let alice = Pair::from_suri("//Alice").unwrap();
+    let (bytes, _, _) = query(&enclave, &alice, now, [7; 16], WorkerQuery::Status);
+    let recorded = enclave.queries_recorded();
+    enclave.handle_query(&bytes).unwrap();
+    assert_ne!(enclave.queries_recorded(), recorded, "the host sees it must checkpoint");
+    let cp = enclave.checkpoint().unwrap();
+    drop(enclave);
+
+    let (mut again, _) =
+        Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&cp)).unwrap();
+    assert!(matches!(
+        again.handle_query(&bytes),
+        Err(EnclaveError::QueryRejected(m)) if m.contains("replayed")
+    ));
+    // A fresh query from the same origin is answered.
+    let (fresh, _, _) = query(&again, &alice, now, [8; 16], WorkerQuery::Status);
+    again.handle_query(&fresh).unwrap();
+}
+
+/// The attack: a client-chosen timestamp near `u64::MAX` overflowed the window check and
+/// panicked while the host held the enclave lock. It is now a clear error, and the enclave keeps
+/// answering.
+#[test]
+fn a_huge_query_timestamp_is_refused_without_a_panic() {
+    let chain = Chain::new();
+    chain.author();
+    let (mut enclave, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    feed(&mut enclave, &chain, 1).unwrap();
+    let now = chain.node.head().timestamp;
+    let alice = Pair::from_suri("//Alice").unwrap();
+    for ts in [u64::MAX, u64::MAX.saturating_sub(QUERY_MAX_SKEW_MS / 2), 9_223_372_036_854_775_807]
+    {
+        let (bytes, _, _) = query(&enclave, &alice, ts, [9; 16], WorkerQuery::Status);
+        match enclave.handle_query(&bytes) {
+            Err(EnclaveError::QueryRejected(m)) => assert!(m.contains("query timestamp"), "{m}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    let (bytes, _, _) = query(&enclave, &alice, now, [9; 16], WorkerQuery::Status);
+    enclave.handle_query(&bytes).unwrap();
+}
+
+/// The attack: the worker crashes right after answering a query, before any checkpoint holds its
+/// nonce, and the query is replayed after the restart. The sealed journal record the host stored
+/// before the answer left restores the nonce; records of another enclave are skipped.
+#[test]
+fn a_query_replayed_after_a_crash_before_the_next_checkpoint_is_refused() {
+    let chain = Chain::new();
+    chain.author();
+    let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    let sealed = out.new_sealed_identity.unwrap();
+    feed(&mut enclave, &chain, 1).unwrap();
+    let cp = enclave.checkpoint().unwrap();
+    let now = chain.node.head().timestamp;
+    let alice = Pair::from_suri("//Alice").unwrap();
+    let (bytes, _, _) = query(&enclave, &alice, now, [5; 16], WorkerQuery::Status);
+    enclave.handle_query(&bytes).unwrap();
+    let journal = enclave.take_query_journal();
+    assert_eq!(journal.len(), 1);
+    assert!(enclave.take_query_journal().is_empty());
+    drop(enclave);
+
+    // Without the journal, the checkpoint from before the query would forget it.
+    let (mut forgetful, _) =
+        Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&cp)).unwrap();
+    assert!(forgetful.handle_query(&bytes).is_ok(), "the gap the journal closes");
+
+    let (mut again, _) =
+        Enclave::init(platform(1), &chain.genesis(), Some(&sealed), Some(&cp)).unwrap();
+    // Another enclave's record (another platform seals differently) and garbage are skipped.
+    let (mut other, _) = Enclave::init(platform(2), &chain.genesis(), None, None).unwrap();
+    feed(&mut other, &chain, 1).unwrap();
+    let (foreign, _, _) = query(&other, &alice, now, [6; 16], WorkerQuery::Status);
+    other.handle_query(&foreign).unwrap();
+    let mut records = journal.clone();
+    records.extend(other.take_query_journal());
+    records.push(b"garbage".to_vec());
+    assert_eq!(again.restore_query_journal(&records), (1, 2));
+    assert!(matches!(
+        again.handle_query(&bytes),
+        Err(EnclaveError::QueryRejected(m)) if m.contains("replayed")
+    ));
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Runs `rounds` benchmark rounds.
+fn work(enclave: &mut Enclave, rounds: u32) {
+    for _ in 0..rounds {
+        assert!(enclave.benchmark_round());
+    }
+}
+
+fn register_call(p: RegistrationPayload) -> Call {
+    Call::Registry(registry::Call::RegisterWorker {
+        identity: p.identity,
+        ecdh: p.ecdh,
+        attestation: p.attestation,
+        operator: p.operator,
+        benchmark: p.benchmark,
+        benchmark_signature: p.benchmark_signature,
+    })
+}
+
+#[test]
+fn registers_on_a_real_chain_with_a_benchmark_measured_in_blocks() {
+    let chain = Chain::new();
+    chain.author();
+    let (mut enclave, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    feed(&mut enclave, &chain, 1).unwrap();
+    let operator = Pair::from_suri("//Dave").unwrap().public();
+    assert!(!enclave.benchmark_round(), "no benchmark before a registration is asked for");
+    // The first request starts the benchmark at the last verified block.
+    assert_eq!(
+        enclave.registration(&operator, wall_ms()).unwrap_err(),
+        EnclaveError::BenchmarkRunning { blocks_left: 2 }
+    );
+    assert!(enclave.benchmark_running());
+    work(&mut enclave, 4);
+    for _ in 0..2 {
+        let n = chain.author();
+        feed(&mut enclave, &chain, n).unwrap();
+        work(&mut enclave, 4);
+    }
+    let p = enclave.registration(&operator, wall_ms()).unwrap();
+    let units = 12 * crate::benchmark::ROUND_UNITS;
+    assert_eq!((p.benchmark.work, p.benchmark.start_number, p.benchmark.end_number), (units, 1, 3));
+    assert_eq!(p.benchmark.end_hash, chain.node.block_hash(3).unwrap().unwrap());
+    assert_eq!(p.operator, operator);
+    chain.submit("//Dave", register_call(p));
+    let n = chain.author();
+    let w = chain.node.worker(&enclave.identity()).unwrap().expect("registered on chain");
+    assert_eq!(w.operator, operator);
+    // Work per chain block from the start block to the registering block (3 blocks), / 100.
+    assert_eq!(w.benchmark_score, units / 3 / registry::WORK_UNITS_PER_POINT);
+    feed(&mut enclave, &chain, n).unwrap();
+    assert!(enclave.info().registered);
+    assert!(!enclave.benchmark_running(), "the benchmark stops once registered");
+    assert!(!enclave.benchmark_round());
+}
+
+#[test]
+fn a_fast_host_clock_gains_nothing() {
+    // Two enclaves do the same work between the same verified blocks; one host's clock runs
+    // 100x fast. The enclave reads no clock for the benchmark, so both report the same work
+    // over the same blocks: the same score. (Under the old design, the score was work divided
+    // by time the host measured, and a 100x clock gave a 100x score.)
+    let chain = Chain::new();
+    chain.author();
+    let operator = Pair::from_suri("//Dave").unwrap().public();
+    let (mut normal, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    let (mut fast, _) = Enclave::init(platform(2), &chain.genesis(), None, None).unwrap();
+    let t0 = wall_ms();
+    let fast_clock = |real: u64| t0.saturating_add(real.saturating_sub(t0).saturating_mul(100));
+    for e in [&mut normal, &mut fast] {
+        feed(e, &chain, 1).unwrap();
+        assert!(e.registration(&operator, t0).is_err());
+    }
+    for _ in 0..2 {
+        let n = chain.author();
+        for e in [&mut normal, &mut fast] {
+            feed(e, &chain, n).unwrap();
+            work(e, 3);
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let a = normal.registration(&operator, wall_ms()).unwrap();
+    let b = fast.registration(&operator, fast_clock(wall_ms())).unwrap();
+    assert_eq!(a.benchmark.work, b.benchmark.work);
+    assert_eq!((a.benchmark.start_number, a.benchmark.end_number), (1, 3));
+    assert_eq!((b.benchmark.start_number, b.benchmark.end_number), (1, 3));
+    let cap = ChainSpec::dev().genesis.registry.policy.max_benchmark_score;
+    assert_eq!(a.benchmark.score_at(4, cap), b.benchmark.score_at(4, cap));
+    assert!(b.benchmark.score_at(4, cap) <= cap);
 }

@@ -42,7 +42,17 @@ impl Sim {
 
     /// Starts the next block (system + computation hooks), then runs `f` inside it.
     fn block<T>(&mut self, f: impl FnOnce(&mut Ext<'_>) -> T) -> (T, Vec<crate::EventRecord>) {
-        self.number += 1;
+        let randomness = blake2_256(&self.number.saturating_add(1).to_le_bytes());
+        self.block_with(randomness, f)
+    }
+
+    /// Like [`Sim::block`], with the block's VRF randomness given.
+    fn block_with<T>(
+        &mut self,
+        randomness: [u8; 32],
+        f: impl FnOnce(&mut Ext<'_>) -> T,
+    ) -> (T, Vec<crate::EventRecord>) {
+        self.number = self.number.saturating_add(1);
         let n = self.number;
         let snapshot = self.state.clone();
         let mut ext = Ext::with_genesis(Overlay::new(&snapshot), H256::hash(b"genesis"));
@@ -50,10 +60,10 @@ impl Sim {
             &mut ext,
             &BlockInit {
                 number: n,
-                parent_hash: H256::hash(&(n - 1).to_le_bytes()),
-                timestamp: 1_700_000_000_000 + n * 1000,
+                parent_hash: H256::hash(&n.saturating_sub(1).to_le_bytes()),
+                timestamp: n.saturating_mul(1000).saturating_add(1_700_000_000_000),
                 author: Pair::from_suri("//Alice").unwrap().public(),
-                randomness: blake2_256(&n.to_le_bytes()),
+                randomness,
             },
         );
         on_initialize(&mut ext);
@@ -102,7 +112,7 @@ fn start_all(sim: &mut Sim, workers: &[Pair]) {
 #[test]
 fn cannot_start_unregistered_or_understaked_workers() {
     let w = worker(0);
-    let mut sim = Sim::new(&[w.clone()]);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
     sim.block(|ext| {
         let stranger = worker(9).public();
         assert_eq!(
@@ -128,8 +138,8 @@ fn cannot_start_unregistered_or_understaked_workers() {
 #[test]
 fn answered_challenges_pay_missed_ones_make_unresponsive_and_answering_recovers() {
     let w = worker(0);
-    let mut sim = Sim::new(&[w.clone()]);
-    start_all(&mut sim, &[w.clone()]);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
+    start_all(&mut sim, std::slice::from_ref(&w));
     let pool_account = stake_pools::pool_account(0);
     // Run until challenged, answer promptly.
     let mut paid = 0;
@@ -190,8 +200,8 @@ fn answered_challenges_pay_missed_ones_make_unresponsive_and_answering_recovers(
 #[test]
 fn forged_or_stale_heartbeats_are_rejected() {
     let w = worker(0);
-    let mut sim = Sim::new(&[w.clone()]);
-    start_all(&mut sim, &[w.clone()]);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
+    start_all(&mut sim, std::slice::from_ref(&w));
     while sim.session(&w).pending.is_none() {
         sim.block(|_| {});
     }
@@ -222,8 +232,8 @@ fn forged_or_stale_heartbeats_are_rejected() {
 #[test]
 fn stop_cools_down_then_releases() {
     let w = worker(0);
-    let mut sim = Sim::new(&[w.clone()]);
-    start_all(&mut sim, &[w.clone()]);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
+    start_all(&mut sim, std::slice::from_ref(&w));
     sim.block(|ext| stop_computing(ext, &w.public()).unwrap());
     assert_eq!(sim.session(&w).state, WorkerState::CoolingDown);
     for _ in 0..ComputationParams::dev().cool_down_blocks {
@@ -257,22 +267,40 @@ fn computing_index_stays_dense_as_workers_come_and_go() {
     }
 }
 
+/// Workers challenged in a block's events.
+fn challenged(events: &[crate::EventRecord]) -> std::collections::BTreeSet<Public> {
+    events
+        .iter()
+        .filter_map(|r| match r.event {
+            crate::Event::Computation(Event::Challenged { worker, .. }) => Some(worker),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn block_cost_does_not_grow_with_the_number_of_workers() {
-    // State changes of a block in which nobody is challenged: the same with 2 or 40 workers.
+    // State changes of a block in which nobody is challenged and no deadline is due: the same
+    // with 2 or 40 workers (a rare challenge rate makes such blocks common).
     let changes_with = |count: u32| {
         let workers: Vec<Pair> = (0..count).map(worker).collect();
         let mut sim = Sim::new(&workers);
+        sim.with(|ext| {
+            PARAMS.put(
+                &mut ext.state,
+                &ComputationParams { mean_challenge_interval: 100_000, ..ComputationParams::dev() },
+            )
+        });
         start_all(&mut sim, &workers);
-        // Find a block where no worker has anything due.
         loop {
             let next = sim.number + 1;
-            let due =
-                sim.read(|st| !CHALLENGE_AT.is_empty(st, next) || !DEADLINE_AT.is_empty(st, next));
-            if !due {
+            let mut trial = Sim { state: sim.state.clone(), number: sim.number };
+            let (_, events) = trial.block(|_| {});
+            if challenged(&events).is_empty() && sim.read(|st| DEADLINE_AT.is_empty(st, next)) {
                 let snapshot = sim.state.clone();
                 let mut ext = Ext::with_genesis(Overlay::new(&snapshot), H256::hash(b"genesis"));
                 system::NUMBER.put(&mut ext.state, &next);
+                system::RANDOMNESS.put(&mut ext.state, &blake2_256(&next.to_le_bytes()));
                 let before = ext.state.change_count();
                 on_initialize(&mut ext);
                 return ext.state.change_count() - before;
@@ -281,6 +309,114 @@ fn block_cost_does_not_grow_with_the_number_of_workers() {
         }
     };
     assert_eq!(changes_with(2), changes_with(40));
+}
+
+#[test]
+fn each_block_challenges_computing_count_over_the_mean_interval() {
+    // 45 workers, mean interval 20: every block challenges 2 or 3 distinct workers (2.25 on
+    // average), whoever has no open challenge.
+    let workers: Vec<Pair> = (0..45).map(worker).collect();
+    let mut sim = Sim::new(&workers);
+    start_all(&mut sim, &workers);
+    let mut total = 0;
+    let blocks = 400;
+    for _ in 0..blocks {
+        let (_, events) = sim.block(|ext| {
+            for w in &workers {
+                answer(ext, w);
+            }
+        });
+        let c = challenged(&events).len();
+        assert!(c <= 3, "{c} challenges in one block");
+        total += c;
+    }
+    // Expected 2.25 per block less the rare repeated pick; a loose bound that an off-by-a-factor
+    // rate would break.
+    assert!((blocks * 2..=blocks * 9 / 4).contains(&total), "{total} challenges");
+    assert!(workers.iter().all(|w| sim.session(w).state == WorkerState::Computing));
+}
+
+/// The attack: a worker reads the state before block n to learn whether it will be challenged at
+/// n, and is online only then. The challenged set is a function of block n's own randomness: two
+/// chains identical up to n-1 that differ only in block n's randomness challenge different
+/// workers, every computing worker can be picked at n whatever the state at n-1 is, and that
+/// state holds no schedule.
+#[test]
+fn who_is_challenged_at_a_block_is_unknown_before_that_block() {
+    let workers: Vec<Pair> = (0..16).map(worker).collect();
+    let mut sim = Sim::new(&workers);
+    sim.with(|ext| {
+        PARAMS.put(
+            &mut ext.state,
+            &ComputationParams { mean_challenge_interval: 4, ..ComputationParams::dev() },
+        )
+    });
+    start_all(&mut sim, &workers);
+    for _ in 0..30 {
+        sim.block(|ext| {
+            for w in &workers {
+                answer(ext, w);
+            }
+        });
+    }
+    // Block n-1 is committed. Those challenged in it (answerable only from the next block on)
+    // hold an open challenge and are skipped at n; every other worker is free to be picked.
+    let free: std::collections::BTreeSet<Public> = workers
+        .iter()
+        .filter(|w| sim.session(w).pending.is_none_or(|c| c.deadline <= sim.number + 1))
+        .map(|w| w.public())
+        .collect();
+    assert!(free.len() >= 10);
+    // No record of a future challenge anywhere in state.
+    assert!(sim.state.keys().all(|k| !k.starts_with(b"computation/challenge")));
+    let mut sets = Vec::new();
+    for r in 0u8..64 {
+        let mut fork = Sim { state: sim.state.clone(), number: sim.number };
+        let (_, events) = fork.block_with([r; 32], |_| {});
+        let set = challenged(&events);
+        assert!(set.len() <= 4, "16 workers, mean interval 4: 4 picks");
+        sets.push(set);
+    }
+    assert_ne!(sets[0], sets[1], "block n's randomness alone changes who is challenged");
+    let union: std::collections::BTreeSet<Public> = sets.iter().flatten().copied().collect();
+    assert_eq!(union, free, "every free worker may be challenged at n, whatever state n-1 holds");
+}
+
+#[test]
+fn unresponsive_workers_keep_being_challenged_and_late_answers_do_not_count() {
+    let w = worker(0);
+    let mut sim = Sim::new(std::slice::from_ref(&w));
+    start_all(&mut sim, std::slice::from_ref(&w));
+    // Never answer until unresponsive.
+    while sim.session(&w).state != WorkerState::Unresponsive {
+        sim.block(|_| {});
+    }
+    let missed = sim.session(&w).pending.unwrap();
+    // Answering the expired challenge is refused.
+    let (_, events) = sim.block(|ext| {
+        let hash = system::BLOCK_HASHES.get(&ext.state, &missed.block).unwrap();
+        on_heartbeat(
+            ext,
+            &w.public(),
+            &Heartbeat { challenge_block: missed.block, challenge_block_hash: hash }.encode(),
+        );
+    });
+    assert!(events.iter().any(|r| matches!(
+        &r.event,
+        crate::Event::Computation(Event::HeartbeatRejected { reason, .. }) if reason == "challenge expired"
+    )));
+    assert_eq!(sim.session(&w).state, WorkerState::Unresponsive);
+    assert_eq!(sim.read(|st| UNRESPONSIVE_AT.get(st, &0)), Some(w.public()));
+    // It is challenged again from the unresponsive index and can come back.
+    for _ in 0..200 {
+        sim.block(|ext| answer(ext, &w));
+        if sim.session(&w).state == WorkerState::Computing {
+            break;
+        }
+    }
+    assert_eq!(sim.session(&w).state, WorkerState::Computing);
+    assert_eq!(sim.read(|st| UNRESPONSIVE_AT.get(st, &0)), None);
+    assert_eq!(sim.read(|st| COUNTS.get_or_default(st)), (1, 0, 0));
 }
 
 #[test]
@@ -343,17 +479,18 @@ proptest! {
         }
         let e = sim.read(|st| EMISSION.get_or_default(st));
         let issuance = sim.read(balances::total_issuance);
-        prop_assert_eq!(issuance, issuance0 + e.total_emitted);
+        prop_assert_eq!(issuance, issuance0.checked_add(e.total_emitted).unwrap());
         prop_assert_eq!(issuance, sum_of_balances(&sim));
         let pot = sim.read(|st| balances::account(st, &pot_account()).free);
-        prop_assert_eq!(e.paid_to_workers + e.forfeited + pot, e.to_workers);
+        prop_assert_eq!(e.paid_to_workers.checked_add(e.forfeited).and_then(|x| x.checked_add(pot)), Some(e.to_workers));
         // Blocks with nobody online send everything to the treasury, so workers get at most 70%.
-        prop_assert!(e.to_workers <= e.total_emitted * 7 / 10);
+        prop_assert!(e.to_workers <= e.total_emitted.checked_mul(7).unwrap().checked_div(10).unwrap());
     }
 
     /// When every worker always answers, workers receive exactly 70% of emission: once all are
-    /// stopped (settled), what the pools got plus the pot's rounding dust is exactly the workers'
-    /// part, and the dust is below one planck per settlement.
+    /// stopped, what the pools got, plus what stopping forfeited (the time since each one's last
+    /// heartbeat), plus the pot's rounding dust is exactly the workers' part, and the dust is
+    /// below one planck per settlement.
     #[test]
     fn always_online_workers_receive_exactly_seventy_percent(blocks in 30usize..90) {
         let workers: Vec<Pair> = (0..3).map(worker).collect();
@@ -366,14 +503,66 @@ proptest! {
         sim.block(|ext| for w in &workers { stop_computing(ext, &w.public()).unwrap() });
         let e = sim.read(|st| EMISSION.get_or_default(st));
         // The start block emitted before anyone was online.
-        let emitted = e.total_emitted - emitted_before;
-        prop_assert_eq!(e.to_workers, emitted * 7 / 10);
-        prop_assert_eq!(e.forfeited, 0);
+        let emitted = e.total_emitted.checked_sub(emitted_before).unwrap();
+        prop_assert_eq!(Some(e.to_workers), emitted.checked_mul(7).and_then(|x| x.checked_div(10)));
         let pools: Balance = (0..3).map(|i| sim.read(|st| balances::account(st, &stake_pools::pool_account(i)).free)).sum();
         prop_assert_eq!(pools, e.paid_to_workers);
-        let dust = e.to_workers - e.paid_to_workers;
-        prop_assert!(dust <= (blocks as u128 + 2) * 3, "dust {} too large", dust);
+        // Stopping forfeits only the tail since each worker's last heartbeat.
+        let pot = sim.read(|st| balances::account(st, &pot_account()).free);
+        prop_assert_eq!(e.paid_to_workers.checked_add(e.forfeited).and_then(|x| x.checked_add(pot)), Some(e.to_workers));
+        let dust = pot;
+        prop_assert!(dust <= (blocks as u128).saturating_add(2).saturating_mul(3), "dust {} too large", dust);
     }
+}
+
+/// The attack: a council call sets a parameter out of range (an endless cool-down would lock
+/// every stopped worker's stake forever; others overflow or stop the chain's economics). Each is
+/// refused with the parameter's name, and nothing changes.
+#[test]
+fn out_of_range_params_are_refused_through_the_council_call() {
+    let alice = Pair::from_suri("//Alice").unwrap().public();
+    let mut sim = Sim::new(&[]);
+    sim.with(|ext| governance::KEY.put(&mut ext.state, &alice));
+    let p = ComputationParams::dev();
+    let cases: Vec<(&str, ComputationParams)> = vec![
+        ("coolDownBlocks", ComputationParams { cool_down_blocks: u64::MAX, ..p.clone() }),
+        (
+            "coolDownBlocks",
+            ComputationParams { cool_down_blocks: MAX_COOL_DOWN_BLOCKS + 1, ..p.clone() },
+        ),
+        ("coolDownBlocks", ComputationParams { cool_down_blocks: 0, ..p.clone() }),
+        ("meanChallengeInterval", ComputationParams { mean_challenge_interval: 0, ..p.clone() }),
+        (
+            "meanChallengeInterval",
+            ComputationParams { mean_challenge_interval: u64::MAX, ..p.clone() },
+        ),
+        ("heartbeatWindow", ComputationParams { heartbeat_window: 1_000, ..p.clone() }),
+        (
+            "minStakePerSqrtScore",
+            ComputationParams { min_stake_per_sqrt_score: u128::MAX, ..p.clone() },
+        ),
+        ("budgetPerBlock", ComputationParams { budget_per_block: u128::MAX, ..p.clone() }),
+        ("decayPpm", ComputationParams { decay_ppm: 1_000_001, ..p.clone() }),
+        ("decayPeriod", ComputationParams { decay_period: u64::MAX, ..p.clone() }),
+        ("workerSharePpm", ComputationParams { worker_share_ppm: u32::MAX, ..p.clone() }),
+        ("uptimeRampBlocks", ComputationParams { uptime_ramp_blocks: u64::MAX, ..p.clone() }),
+        ("unresponsiveDecay", ComputationParams { unresponsive_decay: u64::MAX, ..p.clone() }),
+    ];
+    for (name, bad) in cases {
+        // The dispatch error commits only the variant; the validator names the parameter.
+        assert_eq!(bad.validate(), Err(Error::InvalidParameters(name)));
+        let before = sim.state.clone();
+        let err = sim.with(|ext| {
+            crate::dispatch(ext, alice, crate::Call::Computation(Call::SetParams { params: bad }))
+                .unwrap_err()
+        });
+        assert_eq!(err.variant(), "InvalidParameters");
+        assert_eq!(sim.state, before, "a refused {name} changed state");
+    }
+    // The bounds themselves are accepted.
+    let edge = ComputationParams { cool_down_blocks: MAX_COOL_DOWN_BLOCKS, ..p };
+    sim.with(|ext| dispatch(ext, alice, Call::SetParams { params: edge.clone() }).unwrap());
+    assert_eq!(sim.read(params), edge);
 }
 
 #[test]

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use umbra_crypto::{EcdhSecret, Pair};
 use umbra_primitives::UNITS;
 
@@ -13,13 +15,24 @@ fn computing(ext: &mut Ext<'_>, n: u32) {
     }
 }
 
+fn dave() -> AccountId {
+    Pair::from_suri("//Dave").unwrap().public()
+}
+
+fn eve() -> AccountId {
+    Pair::from_suri("//Eve").unwrap().public()
+}
+
+fn deploy(kind: ContractKind, salt: &[u8], quorum: Option<u32>) -> Call {
+    Call::Deploy { kind, salt: salt.to_vec(), quorum }
+}
+
+/// Four computing workers, a guestbook deployed by Dave (K = 3, default quorum 2).
 fn deployed() -> (Ext<'static>, ContractId) {
     let mut ext = launched(4);
     computing(&mut ext, 4);
-    let dave = Pair::from_suri("//Dave").unwrap().public();
-    dispatch(&mut ext, dave, Call::Deploy { kind: ContractKind::Guestbook, salt: b"s".to_vec() })
-        .unwrap();
-    let id = umbra_contracts::contract_id(&dave, ContractKind::Guestbook, b"s");
+    dispatch(&mut ext, dave(), deploy(ContractKind::Guestbook, b"s", None)).unwrap();
+    let id = umbra_contracts::contract_id(&dave(), ContractKind::Guestbook, b"s");
     (ext, id)
 }
 
@@ -37,37 +50,104 @@ fn sealed() -> SealedBox {
     SealedBox::seal(&EcdhSecret::from_bytes([2u8; 32]).public(), b"a", b"cmd").unwrap().0
 }
 
+fn push(ext: &mut Ext<'_>, id: ContractId) {
+    dispatch(ext, eve(), Call::PushCommand { contract: id, command: sealed() }).unwrap();
+}
+
 fn result(
     id: ContractId,
     seq: u64,
     hash: u8,
     outcome: Result<Vec<ChainOutput>, String>,
 ) -> Vec<u8> {
-    CommandResult { contract: id, seq, state_hash: H256([hash; 32]), outcome }.encode()
+    CommandResult { contract: id, seq, state_hash: H256([hash; 32]), outcome, checkpoint: None }
+        .encode()
+}
+
+fn report(ext: &mut Ext<'_>, w: &Public, payload: &[u8]) -> Result<(), String> {
+    on_message(ext, w, topics::EG_COMMAND_RESULT, payload)
+}
+
+fn free(ext: &Ext<'_>, who: &AccountId) -> Balance {
+    crate::balances::account(&ext.state, who).free
+}
+
+fn contract_events(ext: &Ext<'_>) -> Vec<Event> {
+    ext.events()
+        .iter()
+        .filter_map(|r| match &r.event {
+            RuntimeEvent::Contracts(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
 fn deploy_needs_a_master_key_and_assigns_k_distinct_computing_workers() {
     let mut ext = crate::modules::gatekeeper::tests::ext_with_workers(1);
-    let err =
-        dispatch(&mut ext, alice(), Call::Deploy { kind: ContractKind::Guestbook, salt: vec![] })
-            .unwrap_err();
+    let err = dispatch(&mut ext, alice(), deploy(ContractKind::Guestbook, b"", None)).unwrap_err();
     assert_eq!(err.variant(), "NoMasterKey");
     let (ext, id) = deployed();
     let info = contract(&ext.state, &id).unwrap();
-    assert_eq!(info.assigned.len(), 2);
-    assert_ne!(info.assigned[0], info.assigned[1]);
+    assert_eq!(info.assigned.len(), 3);
+    let distinct: std::collections::BTreeSet<_> = info.assigned.iter().collect();
+    assert_eq!(distinct.len(), 3);
     assert!(info.assigned.iter().all(|w| computation::COMPUTING_POS.get(&ext.state, w).is_some()));
     assert_eq!(info.epoch, 1);
     assert_eq!(info.pubkey, None);
+    assert_eq!(info.quorum, 2, "default quorum: a majority of K = 3");
 }
 
 #[test]
-fn commands_wait_for_the_key_and_build_the_log_hash_chain() {
-    let (mut ext, id) = deployed();
-    let eve = Pair::from_suri("//Eve").unwrap().public();
+fn quorum_and_parameters_are_bounded_with_clear_errors() {
+    let mut ext = launched(4);
+    computing(&mut ext, 4);
+    for bad in [0, 4] {
+        let err = dispatch(&mut ext, dave(), deploy(ContractKind::Guestbook, b"q", Some(bad)))
+            .unwrap_err();
+        assert_eq!(err.variant(), "InvalidQuorum", "quorum {bad}");
+    }
+    assert_eq!(contract_count(&ext.state), 0, "a refused deploy changes nothing");
+    dispatch(&mut ext, dave(), deploy(ContractKind::Guestbook, b"q", Some(3))).unwrap();
+    let id = umbra_contracts::contract_id(&dave(), ContractKind::Guestbook, b"q");
+    assert_eq!(contract(&ext.state, &id).unwrap().quorum, 3);
+
+    let base = ContractsParams::dev();
+    let cases = [
+        (ContractsParams { assignment_size: 0, ..base.clone() }, "InvalidAssignmentSize"),
+        (ContractsParams { assignment_size: 65, ..base.clone() }, "InvalidAssignmentSize"),
+        (ContractsParams { reshuffle_period: 1, ..base.clone() }, "InvalidReshufflePeriod"),
+        (
+            ContractsParams { reshuffle_period: MAX_RESHUFFLE_PERIOD + 1, ..base.clone() },
+            "InvalidReshufflePeriod",
+        ),
+        (ContractsParams { checkpoint_interval: 0, ..base.clone() }, "InvalidCheckpointInterval"),
+        (
+            ContractsParams { checkpoint_interval: MAX_CHECKPOINT_INTERVAL + 1, ..base.clone() },
+            "InvalidCheckpointInterval",
+        ),
+        (ContractsParams { max_checkpoint_bytes: 10, ..base.clone() }, "InvalidCheckpointSize"),
+        (
+            ContractsParams { max_checkpoint_bytes: (4 << 20) + 1, ..base.clone() },
+            "InvalidCheckpointSize",
+        ),
+    ];
+    for (params, want) in cases {
+        let err = dispatch(&mut ext, alice(), Call::SetParams { params }).unwrap_err();
+        assert_eq!(err.variant(), want);
+    }
     assert_eq!(
-        dispatch(&mut ext, eve, Call::PushCommand { contract: id, command: sealed() })
+        dispatch(&mut ext, dave(), Call::SetParams { params: base.clone() }).unwrap_err().variant(),
+        "RequireCouncil"
+    );
+    dispatch(&mut ext, alice(), Call::SetParams { params: base }).unwrap();
+}
+
+#[test]
+fn commands_wait_for_the_key_and_the_log_hash_covers_the_whole_context() {
+    let (mut ext, id) = deployed();
+    assert_eq!(
+        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed() })
             .unwrap_err()
             .variant(),
         "KeyNotReady"
@@ -92,126 +172,257 @@ fn commands_wait_for_the_key_and_build_the_log_hash_chain() {
         "published once"
     );
     let mut expected = H256::ZERO;
-    for seq in 0..3 {
+    for seq in 0..3u64 {
+        let block = 10 + seq;
+        system::NUMBER.put(&mut ext.state, &block);
         let s = sealed();
-        dispatch(&mut ext, eve, Call::PushCommand { contract: id, command: s.clone() }).unwrap();
-        expected = next_log_hash(&expected, seq, &eve, &s);
-        assert_eq!(COMMANDS.get(&ext.state, &(id, seq)).unwrap().log_hash, expected);
+        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: s.clone() }).unwrap();
+        let ctx = CommandContext { contract: id, origin: eve(), block, seq };
+        let other_block = CommandContext { block: block + 1, ..ctx };
+        assert_ne!(next_log_hash(&expected, &ctx, &s), next_log_hash(&expected, &other_block, &s));
+        expected = next_log_hash(&expected, &ctx, &s);
+        let record = COMMANDS.get(&ext.state, &(id, seq)).unwrap();
+        assert_eq!((record.log_hash, record.block), (expected, block));
     }
     let info = contract(&ext.state, &id).unwrap();
     assert_eq!((info.commands, info.log_hash, info.pubkey), (3, expected, Some([5u8; 32])));
 }
 
+/// Issue 8 item 6: three assigned workers, quorum 2; one of them lies with a result that moves
+/// the contract's funds to an accomplice.
 #[test]
-fn results_first_wins_divergence_is_flagged_and_outputs_apply() {
+fn one_lying_worker_among_three_cannot_move_funds() {
     let (mut ext, id) = deployed();
     publish_key(&mut ext, id);
-    let eve = Pair::from_suri("//Eve").unwrap().public();
-    for _ in 0..2 {
-        dispatch(&mut ext, eve, Call::PushCommand { contract: id, command: sealed() }).unwrap();
-    }
+    push(&mut ext, id);
+    let info = contract(&ext.state, &id).unwrap();
+    let (liar, honest_a, honest_b) = (info.assigned[0], info.assigned[1], info.assigned[2]);
+    let account = umbra_contracts::contract_account(&id);
+    crate::balances::mint(&mut ext, &account, 100 * UNITS).unwrap();
+    let mallory = Pair::from_suri("//Mallory").unwrap().public();
+    let lie =
+        result(id, 0, 66, Ok(vec![ChainOutput::Transfer { to: mallory, amount: 100 * UNITS }]));
+    let truth = result(id, 0, 1, Ok(vec![ChainOutput::Transfer { to: eve(), amount: 10 * UNITS }]));
+    let eve_before = free(&ext, &eve());
+
+    // The liar reports first: nothing moves, nothing is decided.
+    report(&mut ext, &liar, &lie).unwrap();
+    assert_eq!(free(&ext, &account), 100 * UNITS);
+    assert_eq!(free(&ext, &mallory), 0);
+    assert_eq!(contract(&ext.state, &id).unwrap().executed, 0);
+    // A second report from the same worker does not count twice.
+    assert!(report(&mut ext, &liar, &lie).unwrap_err().contains("already reported"));
+    assert_eq!(contract(&ext.state, &id).unwrap().executed, 0);
+
+    // One honest report disagrees: flagged, still undecided (a quorum is still possible).
+    report(&mut ext, &honest_a, &truth).unwrap();
+    assert!(contract_events(&ext).contains(&Event::StateDiverged { id, seq: 0, worker: honest_a }));
+    let info = contract(&ext.state, &id).unwrap();
+    assert_eq!((info.executed, info.paused.clone()), (0, None));
+    assert_eq!(free(&ext, &account), 100 * UNITS);
+
+    // The second honest report makes the quorum: the honest result applies, the lie never.
+    report(&mut ext, &honest_b, &truth).unwrap();
+    let info = contract(&ext.state, &id).unwrap();
+    assert_eq!((info.executed, info.state_hash), (1, H256([1; 32])));
+    assert_eq!(free(&ext, &account), 90 * UNITS);
+    assert_eq!(free(&ext, &eve()), eve_before + 10 * UNITS);
+    assert_eq!(free(&ext, &mallory), 0, "the lying result is never applied");
+    assert!(contract_events(&ext).contains(&Event::StateDiverged { id, seq: 0, worker: liar }));
+    assert_eq!(VOTES.get(&ext.state, &(id, 0)), None, "votes are cleared once decided");
+    // Late reports change nothing (a different one is flagged again).
+    report(&mut ext, &liar, &lie).unwrap();
+    assert_eq!(free(&ext, &mallory), 0);
+    assert_eq!(free(&ext, &account), 90 * UNITS);
+}
+
+#[test]
+fn reports_outside_the_assignment_or_the_log_are_refused_and_later_ones_wait_their_turn() {
+    let (mut ext, id) = deployed();
+    publish_key(&mut ext, id);
+    push(&mut ext, id);
+    push(&mut ext, id);
     let info = contract(&ext.state, &id).unwrap();
     let (a, b) = (info.assigned[0], info.assigned[1]);
     let outsider = (0..4).map(|i| worker(i).public()).find(|w| !info.assigned.contains(w)).unwrap();
-    assert!(on_message(
-        &mut ext,
-        &outsider,
-        topics::EG_COMMAND_RESULT,
-        &result(id, 0, 1, Ok(vec![]))
-    )
-    .is_err());
-    assert!(
-        on_message(&mut ext, &a, topics::EG_COMMAND_RESULT, &result(id, 1, 1, Ok(vec![]))).is_err(),
-        "in order"
-    );
-    assert!(
-        on_message(&mut ext, &a, topics::EG_COMMAND_RESULT, &result(id, 5, 1, Ok(vec![]))).is_err(),
-        "exists"
-    );
-
-    // The contract account holds funds; a Transfer output pays from it.
-    let account = umbra_contracts::contract_account(&id);
-    crate::balances::mint(&mut ext, &account, 100 * UNITS).unwrap();
-    let outputs = vec![
-        ChainOutput::PublicEvent(b"hi".to_vec()),
-        ChainOutput::Transfer { to: eve, amount: 40 * UNITS },
-    ];
-    on_message(&mut ext, &a, topics::EG_COMMAND_RESULT, &result(id, 0, 1, Ok(outputs))).unwrap();
-    assert_eq!(crate::balances::account(&ext.state, &account).free, 60 * UNITS);
-    // The same report from the other worker agrees: nothing more happens.
-    let before = ext.events().len();
-    on_message(
-        &mut ext,
-        &b,
-        topics::EG_COMMAND_RESULT,
-        &result(id, 0, 1, Ok(vec![ChainOutput::Transfer { to: eve, amount: 40 * UNITS }])),
-    )
-    .unwrap();
-    assert_eq!(ext.events().len(), before);
-    assert_eq!(
-        crate::balances::account(&ext.state, &account).free,
-        60 * UNITS,
-        "outputs apply once"
-    );
-    // A different state hash is flagged.
-    on_message(&mut ext, &b, topics::EG_COMMAND_RESULT, &result(id, 0, 2, Ok(vec![]))).unwrap();
-    assert!(matches!(
-        ext.events().last().unwrap().event,
-        RuntimeEvent::Contracts(Event::StateDiverged { seq: 0, .. })
-    ));
-    // A failed command is recorded as such.
-    on_message(
-        &mut ext,
-        &a,
-        topics::EG_COMMAND_RESULT,
-        &result(id, 1, 1, Err("cannot open command".into())),
-    )
-    .unwrap();
-    assert!(matches!(
-        &ext.events().last().unwrap().event,
-        RuntimeEvent::Contracts(Event::CommandFailed { seq: 1, .. })
-    ));
-    assert_eq!(contract(&ext.state, &id).unwrap().executed, 2);
+    assert!(report(&mut ext, &outsider, &result(id, 0, 1, Ok(vec![]))).is_err());
+    assert!(report(&mut ext, &a, &result(id, 5, 1, Ok(vec![]))).is_err(), "no such command");
+    // Reports for #1 arrive before #0 is decided: kept, and applied right after #0.
+    report(&mut ext, &a, &result(id, 1, 2, Err("cannot open command".into()))).unwrap();
+    report(&mut ext, &b, &result(id, 1, 2, Err("cannot open command".into()))).unwrap();
+    assert_eq!(contract(&ext.state, &id).unwrap().executed, 0);
+    report(&mut ext, &a, &result(id, 0, 1, Ok(vec![ChainOutput::PublicEvent(b"hi".to_vec())])))
+        .unwrap();
+    report(&mut ext, &b, &result(id, 0, 1, Ok(vec![ChainOutput::PublicEvent(b"hi".to_vec())])))
+        .unwrap();
+    let info = contract(&ext.state, &id).unwrap();
+    assert_eq!((info.executed, info.state_hash), (2, H256([2; 32])));
+    let events = contract_events(&ext);
+    let seqs: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CommandExecuted { seq, .. } | Event::CommandFailed { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, vec![0, 1], "applied in log order");
+    assert!(events.contains(&Event::ContractEvent { id, seq: 0, data: b"hi".to_vec() }));
 }
 
 #[test]
-fn checkpoints_must_match_a_recorded_result_and_fit() {
+fn divergence_without_a_possible_quorum_pauses_until_the_council_resumes() {
     let (mut ext, id) = deployed();
     publish_key(&mut ext, id);
-    let eve = Pair::from_suri("//Eve").unwrap().public();
-    dispatch(&mut ext, eve, Call::PushCommand { contract: id, command: sealed() }).unwrap();
-    let a = contract(&ext.state, &id).unwrap().assigned[0];
-    let cp = |hash: u8, len: usize| (id, 0u64, H256([hash; 32]), vec![0u8; len]).encode();
-    assert!(on_message(&mut ext, &a, topics::EG_CHECKPOINT, &cp(1, 10)).is_err(), "no result yet");
-    on_message(&mut ext, &a, topics::EG_COMMAND_RESULT, &result(id, 0, 1, Ok(vec![]))).unwrap();
-    assert!(
-        on_message(&mut ext, &a, topics::EG_CHECKPOINT, &cp(2, 10)).is_err(),
-        "wrong state hash"
-    );
-    assert!(
-        on_message(&mut ext, &a, topics::EG_CHECKPOINT, &cp(1, 60 * 1024)).is_err(),
-        "too large"
-    );
-    on_message(&mut ext, &a, topics::EG_CHECKPOINT, &cp(1, 10)).unwrap();
+    push(&mut ext, id);
+    let account = umbra_contracts::contract_account(&id);
+    crate::balances::mint(&mut ext, &account, 100 * UNITS).unwrap();
+    let assigned = contract(&ext.state, &id).unwrap().assigned;
+    for (i, w) in assigned.iter().enumerate() {
+        let pay = ChainOutput::Transfer { to: *w, amount: 50 * UNITS };
+        report(&mut ext, w, &result(id, 0, i as u8 + 1, Ok(vec![pay]))).unwrap();
+    }
     let info = contract(&ext.state, &id).unwrap();
-    assert_eq!(info.checkpoint.map(|c| c.0), Some(0));
-    assert_eq!(CHECKPOINTS.get(&ext.state, &id), Some(vec![0u8; 10]));
+    let pause = info.paused.clone().expect("paused");
+    assert_eq!(pause.seq, 0);
+    assert!(pause.reason.contains("diverged"), "{}", pause.reason);
+    assert!(contract_events(&ext).iter().any(|e| matches!(e, Event::Paused { seq: 0, .. })));
+    assert_eq!(info.executed, 0);
+    assert_eq!(free(&ext, &account), 100 * UNITS, "nothing moved");
+    // Paused: no new commands, no reports.
+    assert_eq!(
+        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed() })
+            .unwrap_err()
+            .variant(),
+        "Paused"
+    );
+    assert!(report(&mut ext, &assigned[0], &result(id, 0, 9, Ok(vec![])))
+        .unwrap_err()
+        .contains("paused"));
+    // The JSON form shows it.
+    let json = serde_json::to_value(contract(&ext.state, &id).unwrap()).unwrap();
+    assert_eq!(json["paused"]["seq"], 0);
+
+    // Only the council resumes; resuming drops the reports and reassigns.
+    assert_eq!(
+        dispatch(&mut ext, eve(), Call::Resume { contract: id }).unwrap_err().variant(),
+        "RequireCouncil"
+    );
+    dispatch(&mut ext, alice(), Call::Resume { contract: id }).unwrap();
+    assert_eq!(
+        dispatch(&mut ext, alice(), Call::Resume { contract: id }).unwrap_err().variant(),
+        "NotPaused"
+    );
+    let info = contract(&ext.state, &id).unwrap();
+    assert_eq!((info.paused.clone(), info.epoch), (None, 2));
+    assert!(contract_events(&ext).contains(&Event::Resumed { id }));
+    assert_eq!(VOTES.get(&ext.state, &(id, 0)), None);
+    for w in info.assigned.iter().take(2) {
+        report(&mut ext, w, &result(id, 0, 7, Ok(vec![]))).unwrap();
+    }
+    assert_eq!(contract(&ext.state, &id).unwrap().executed, 1);
+    push(&mut ext, id);
 }
 
 #[test]
-fn reshuffle_reassigns_every_contract_each_period() {
+fn checkpoint_hashes_are_recorded_from_decided_results() {
     let (mut ext, id) = deployed();
+    publish_key(&mut ext, id);
+    push(&mut ext, id);
+    let assigned = contract(&ext.state, &id).unwrap().assigned;
+    let with_cp = |blob: u8| {
+        CommandResult {
+            contract: id,
+            seq: 0,
+            state_hash: H256([1; 32]),
+            outcome: Ok(vec![]),
+            checkpoint: Some(H256([blob; 32])),
+        }
+        .encode()
+    };
+    // A checkpoint hash reported by one worker only is not recorded.
+    report(&mut ext, &assigned[0], &with_cp(9)).unwrap();
+    assert_eq!(CHECKPOINTS.get(&ext.state, &(id, 0)), None);
+    report(&mut ext, &assigned[1], &with_cp(3)).unwrap();
+    assert_eq!(CHECKPOINTS.get(&ext.state, &(id, 0)), None, "reports differ: no quorum yet");
+    report(&mut ext, &assigned[2], &with_cp(3)).unwrap();
+    let record = CHECKPOINTS.get(&ext.state, &(id, 0)).expect("recorded");
+    let log_hash = COMMANDS.get(&ext.state, &(id, 0)).unwrap().log_hash;
+    assert_eq!(
+        record,
+        CheckpointRecord { seq: 0, state_hash: H256([1; 32]), log_hash, blob_hash: H256([3; 32]) }
+    );
+    assert_eq!(contract(&ext.state, &id).unwrap().checkpoint, Some(record));
+}
+
+/// Deploys `n` guestbooks with distinct salts.
+fn deploy_many(ext: &mut Ext<'_>, n: u32) -> Vec<ContractId> {
+    (0..n)
+        .map(|i| {
+            let salt = format!("c{i}");
+            dispatch(ext, dave(), deploy(ContractKind::Guestbook, salt.as_bytes(), None)).unwrap();
+            umbra_contracts::contract_id(&dave(), ContractKind::Guestbook, salt.as_bytes())
+        })
+        .collect()
+}
+
+#[test]
+fn reshuffles_are_spread_and_a_block_touches_only_the_contracts_due_in_it() {
+    let mut ext = launched(4);
+    computing(&mut ext, 4);
     let period = params(&ext.state).reshuffle_period;
-    let mut epochs = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for n in 1..=(4 * period) {
+    let ids = deploy_many(&mut ext, 20);
+    let due: BTreeMap<ContractId, u64> =
+        ids.iter().map(|id| (*id, contract(&ext.state, id).unwrap().next_reshuffle)).collect();
+    let offsets: std::collections::BTreeSet<u64> = due.values().copied().collect();
+    assert!(offsets.len() > 5, "spread over the period: {offsets:?}");
+    assert!(due.values().all(|at| (1..=period).contains(at)));
+    let mut seen: BTreeMap<ContractId, std::collections::BTreeSet<Public>> = BTreeMap::new();
+    for n in 1..=(3 * period) {
         system::NUMBER.put(&mut ext.state, &n);
         system::RANDOMNESS.put(&mut ext.state, &blake2_256(&n.to_le_bytes()));
+        let before: BTreeMap<ContractId, ContractInfo> =
+            ids.iter().map(|id| (*id, contract(&ext.state, id).unwrap())).collect();
         on_initialize(&mut ext);
-        let info = contract(&ext.state, &id).unwrap();
-        epochs.push(info.epoch);
-        seen.extend(info.assigned);
+        for id in &ids {
+            let (was, now) = (&before[id], contract(&ext.state, id).unwrap());
+            if was.next_reshuffle == n {
+                assert_eq!(now.epoch, was.epoch + 1, "due at #{n}: reshuffled");
+                assert_eq!(now.next_reshuffle, n + period);
+            } else {
+                assert_eq!(&now, was, "not due at #{n}: untouched");
+            }
+            seen.entry(*id).or_default().extend(now.assigned);
+        }
+        assert_eq!(RESHUFFLE_N.get(&ext.state, &n), None, "the block's list is consumed");
     }
-    assert_eq!(*epochs.last().unwrap(), 5, "one epoch per period after the first");
-    assert!(seen.len() > 2, "different workers over time: {seen:?}");
+    for id in &ids {
+        assert_eq!(contract(&ext.state, id).unwrap().epoch, 4, "one reshuffle per period");
+    }
+    assert!(seen.values().any(|s| s.len() > 3), "different workers over time");
+}
+
+#[test]
+fn deploying_the_nth_contract_writes_a_bounded_number_of_keys() {
+    // Keys and bytes written by one more deploy on a committed state holding `n` contracts.
+    fn cost(n: u32) -> (usize, usize) {
+        let mut ext = launched(4);
+        computing(&mut ext, 4);
+        deploy_many(&mut ext, n);
+        let genesis = ext.genesis_hash();
+        let (overlay, _) = ext.into_parts();
+        let committed: BTreeMap<Vec<u8>, Vec<u8>> =
+            overlay.into_changes().into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+        let backend: &'static BTreeMap<Vec<u8>, Vec<u8>> = Box::leak(Box::new(committed));
+        let mut ext = Ext::with_genesis(Overlay::new(backend), genesis);
+        dispatch(&mut ext, dave(), deploy(ContractKind::Guestbook, b"last", None)).unwrap();
+        let (overlay, _) = ext.into_parts();
+        let changes = overlay.into_changes();
+        let bytes = changes.iter().map(|(_, v)| v.as_ref().map_or(0, Vec::len)).max().unwrap();
+        (changes.len(), bytes)
+    }
+    let (keys_1, largest_1) = cost(1);
+    let (keys_200, largest_200) = cost(200);
+    assert_eq!(keys_1, keys_200, "the same keys whatever the number of contracts");
+    assert!(keys_200 <= 16, "{keys_200} keys");
+    assert!(largest_200 <= largest_1 + 8, "no value grows with the number of contracts");
 }

@@ -28,14 +28,17 @@ impl U256 {
     pub fn mul(a: u128, b: u128) -> Self {
         let (a1, a0) = (a >> 64, a & LOW);
         let (b1, b0) = (b >> 64, b & LOW);
-        let p00 = a0 * b0;
-        let p01 = a0 * b1;
-        let p10 = a1 * b0;
-        let p11 = a1 * b1;
+        // Each factor is < 2^64, so each partial product is < 2^128: the wrapping operations
+        // below never actually wrap.
+        let p00 = a0.wrapping_mul(b0);
+        let p01 = a0.wrapping_mul(b1);
+        let p10 = a1.wrapping_mul(b0);
+        let p11 = a1.wrapping_mul(b1);
         // Each term is < 2^64, so the sum is < 3 · 2^64: no overflow.
-        let mid = (p00 >> 64) + (p01 & LOW) + (p10 & LOW);
+        let mid = (p00 >> 64).wrapping_add(p01 & LOW).wrapping_add(p10 & LOW);
         let lo = (p00 & LOW) | ((mid & LOW) << 64);
-        let hi = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
+        // The exact product is < 2^256, so its high half fits.
+        let hi = p11.wrapping_add(p01 >> 64).wrapping_add(p10 >> 64).wrapping_add(mid >> 64);
         U256 { hi, lo }
     }
 
@@ -123,7 +126,9 @@ mod tests {
         #[test]
         fn matches_native_arithmetic_when_it_fits(a in any::<u64>(), b in any::<u64>(), c in 1u128..) {
             let (a, b) = (a as u128, b as u128);
-            prop_assert_eq!(mul_div_rem(a, b, c), Some((a * b / c, a * b % c)));
+            // a, b < 2^64, so the native product fits in u128.
+            let p = a.checked_mul(b).unwrap();
+            prop_assert_eq!(mul_div_rem(a, b, c), Some((p.checked_div(c).unwrap(), p.checked_rem(c).unwrap())));
         }
 
         #[test]

@@ -121,15 +121,15 @@ impl Sim {
 
     /// Produces the next block (system and computation hooks); returns its events.
     pub(crate) fn block(&mut self) -> Vec<RuntimeEvent> {
-        self.number += 1;
+        self.number = self.number.saturating_add(1);
         let n = self.number;
         self.with(|ext| {
             system::initialize(
                 ext,
                 &BlockInit {
                     number: n,
-                    parent_hash: H256::hash(&(n - 1).to_le_bytes()),
-                    timestamp: 1_700_000_000_000 + n * 1000,
+                    parent_hash: H256::hash(&n.saturating_sub(1).to_le_bytes()),
+                    timestamp: n.saturating_mul(1000).saturating_add(1_700_000_000_000),
                     author: acc("//Alice"),
                     randomness: blake2_256(&n.to_le_bytes()),
                 },
@@ -217,10 +217,14 @@ fn withdrawn(events: &[RuntimeEvent]) -> Vec<(AccountId, Balance)> {
 pub(crate) fn check_pool(sim: &Sim, id: PoolId, who: &[AccountId]) {
     let p = sim.pool(id);
     let principal = sim.read(|st| vault::loan(st, id).map_or(0, |l| l.principal));
-    assert_eq!(p.free_stake + p.locked_stake, p.total_shares + principal, "stake equation");
+    assert_eq!(
+        p.free_stake.checked_add(p.locked_stake),
+        p.total_shares.checked_add(principal),
+        "stake equation"
+    );
     let account = sim.free(&pool_account(id));
     assert!(
-        p.free_stake + p.locked_stake + p.reward_held <= account,
+        p.free_stake.saturating_add(p.locked_stake).saturating_add(p.reward_held) <= account,
         "bookkeeping exceeds the pool account"
     );
     let stakes: Vec<Stake> = who.iter().map(|w| sim.stake(id, w)).collect();
@@ -242,13 +246,20 @@ pub(crate) fn check_pool(sim: &Sim, id: PoolId, who: &[AccountId]) {
     rhs = rhs.checked_add(U256::from_u128(p.dust_frac)).unwrap();
     for s in &stakes {
         rhs = rhs.checked_add(scaled(s.unclaimed)).unwrap();
-        rhs = rhs.checked_add(U256::mul(s.shares, p.reward_acc - s.reward_snapshot)).unwrap();
+        rhs = rhs
+            .checked_add(U256::mul(s.shares, p.reward_acc.checked_sub(s.reward_snapshot).unwrap()))
+            .unwrap();
     }
     assert_eq!(scaled(p.reward_held), rhs, "reward money == owner + dust + Σ contributors (exact)");
     assert!(p.dust_frac < REWARD_SCALE);
-    let promised: Balance =
-        who.iter().map(|w| sim.pending(id, w)).sum::<Balance>() + p.owner_reward + p.dust;
-    assert!(promised <= p.reward_held && p.reward_held - promised <= who.len() as Balance + 1);
+    let promised: Balance = who
+        .iter()
+        .map(|w| sim.pending(id, w))
+        .fold(p.owner_reward.saturating_add(p.dust), Balance::saturating_add);
+    assert!(
+        promised <= p.reward_held
+            && p.reward_held.saturating_sub(promised) <= (who.len() as Balance).saturating_add(1)
+    );
 }
 
 // ---- unit tests ----
@@ -649,6 +660,58 @@ fn start_and_stop_rules() {
     check_pool(&sim, id, &[bob, owner()]);
 }
 
+/// The attack: an owner starts a registered worker that is never online (it never answers a
+/// challenge), stops it before its first deadline, waits out the cool-down and repeats. Stopping
+/// forfeits what no heartbeat covers, so the pool earns exactly 0 and the treasury gets it.
+#[test]
+fn offline_worker_started_and_stopped_before_its_deadline_earns_nothing() {
+    let mut sim = Sim::new(&["//W1", "//W2"]);
+    let id = create_pool(&mut sim, 0);
+    let bob = acc("//Bob");
+    let (w1, w2) = (acc("//W1"), acc("//W2"));
+    sim.pools(&owner(), Call::AddWorker { pool: id, worker: w1 }).unwrap();
+    sim.pools(&bob, Call::Contribute { pool: id, amount: 1000 * U }).unwrap();
+    // Another pool's worker keeps the chain's online set non-empty either way.
+    let other = create_pool(&mut sim, 0);
+    sim.pools(&owner(), Call::AddWorker { pool: other, worker: w2 }).unwrap();
+    sim.pools(&bob, Call::Contribute { pool: other, amount: 1000 * U }).unwrap();
+    sim.pools(&owner(), Call::StartComputing { pool: other, worker: w2, stake: 500 * U }).unwrap();
+    let p = ComputationParams::dev();
+    for _round in 0..3 {
+        sim.pools(&owner(), Call::StartComputing { pool: id, worker: w1, stake: 500 * U }).unwrap();
+        // Stay computing (accruing) for fewer blocks than the heartbeat window, so whatever
+        // challenge came cannot have expired yet: the worker is still Computing when stopped.
+        sim.blocks(p.heartbeat_window - 1);
+        let s = sim.read(|st| computation::session(st, &w1).unwrap());
+        assert_eq!(s.state, WorkerState::Computing);
+        let forfeited_before = sim.read(|st| computation::EMISSION.get_or_default(st).forfeited);
+        let events = sim.pools(&owner(), Call::StopComputing { pool: id, worker: w1 }).unwrap();
+        let forfeited = events
+            .iter()
+            .find_map(|e| match e {
+                RuntimeEvent::Computation(computation::Event::WorkerStopped {
+                    forfeited, ..
+                }) => Some(*forfeited),
+                _ => None,
+            })
+            .unwrap();
+        assert!(forfeited > 0, "it accrued a share while computing");
+        assert_eq!(
+            sim.read(|st| computation::EMISSION.get_or_default(st).forfeited),
+            forfeited_before + forfeited
+        );
+        sim.blocks(p.cool_down_blocks);
+        assert_eq!(sim.read(|st| computation::session(st, &w1).unwrap().state), WorkerState::Ready);
+    }
+    let s = sim.read(|st| computation::session(st, &w1).unwrap());
+    assert_eq!(s.total_reward, 0);
+    assert_eq!(sim.pool(id).reward_acc, 0);
+    // Nothing but the contributed stake is in the pool's account.
+    assert_eq!(sim.free(&pool_account(id)), 1000 * U);
+    assert_eq!(sim.pending(id, &bob), 0);
+    assert_eq!(sim.sum_of_balances(), sim.read(balances::total_issuance));
+}
+
 #[test]
 fn release_for_an_unknown_binding_or_twice_changes_nothing() {
     let mut sim = Sim::new(&["//W1"]);
@@ -750,8 +813,12 @@ impl Flows {
     fn add(&mut self, events: &[RuntimeEvent]) {
         for e in pool_events(events) {
             match e {
-                Event::RewardDistributed { amount, .. } => self.credited += amount,
-                Event::RewardsClaimed { amount, .. } => self.claimed += amount,
+                Event::RewardDistributed { amount, .. } => {
+                    self.credited = self.credited.checked_add(amount).unwrap()
+                }
+                Event::RewardsClaimed { amount, .. } => {
+                    self.claimed = self.claimed.checked_add(amount).unwrap()
+                }
                 _ => {}
             }
         }
@@ -763,7 +830,8 @@ impl Flows {
                 ..
             } = e
             {
-                self.to_vault_from_rewards += interest + principal;
+                self.to_vault_from_rewards =
+                    self.to_vault_from_rewards.saturating_add(interest.saturating_add(principal));
             }
         }
     }
@@ -793,39 +861,39 @@ proptest! {
         let mut flows = Flows::default();
         for op in ops {
             let result = match op.clone() {
-                Op::Contribute(w, a) => sim.pools(&people[w], Call::Contribute { pool: id, amount: a as u128 * U }),
+                Op::Contribute(w, a) => sim.pools(&people[w], Call::Contribute { pool: id, amount: (a as u128).saturating_mul(U) }),
                 Op::Withdraw(w, pct) => {
                     // A percentage of what a staker may still request (above 100% fails).
                     let stakers: Vec<(AccountId, Balance)> = people
                         .iter()
                         .map(|p| (*p, sim.stake(id, p)))
-                        .map(|(p, s)| (p, s.shares - s.queued))
+                        .map(|(p, s)| (p, s.shares.saturating_sub(s.queued)))
                         .filter(|(_, r)| *r > 0)
                         .collect();
                     if stakers.is_empty() {
                         sim.pools(&people[w], Call::Withdraw { pool: id, amount: U })
                     } else {
-                        let (who, requestable) = stakers[w % stakers.len()];
-                        let amount = (requestable * pct as u128 / 100).max(1);
+                        let (who, requestable) = stakers[w.checked_rem(stakers.len()).unwrap()];
+                        let amount = requestable.saturating_mul(pct as u128).checked_div(100).unwrap().max(1);
                         sim.pools(&who, Call::Withdraw { pool: id, amount })
                     }
                 }
                 Op::Start(w, s) => {
                     // Often lock everything available, so withdrawals have to queue.
-                    let stake = if s >= 1200 { sim.pool(id).available_stake() } else { s as u128 * U };
+                    let stake = if s >= 1200 { sim.pool(id).available_stake() } else { (s as u128).saturating_mul(U) };
                     sim.pools(&owner(), Call::StartComputing { pool: id, worker: workers[w], stake })
                 }
                 Op::Stop(w) => sim.pools(&owner(), Call::StopComputing { pool: id, worker: workers[w] }),
                 Op::Reward(a) => Ok(sim.reward(id, "//W1", a)),
                 Op::Blocks(n) => Ok(sim.blocks(n)),
                 Op::Claim(w) => sim.pools(&people[w], Call::ClaimRewards { pool: id }),
-                Op::Deposit(a) => sim.vault(&lender, vault::Call::Deposit { amount: a as u128 * U }),
+                Op::Deposit(a) => sim.vault(&lender, vault::Call::Deposit { amount: (a as u128).saturating_mul(U) }),
                 Op::LenderWithdraw(a) => {
-                    let shares = (a as u128 * U).min(sim.read(|st| vault::shares(st, &lender)));
+                    let shares = (a as u128).saturating_mul(U).min(sim.read(|st| vault::shares(st, &lender)));
                     sim.vault(&lender, vault::Call::Withdraw { shares })
                 }
-                Op::Borrow(a) => sim.vault(&owner(), vault::Call::Borrow { pool: id, amount: a as u128 * U }),
-                Op::Repay(a) => sim.vault(&owner(), vault::Call::Repay { pool: id, amount: a as u128 * U }),
+                Op::Borrow(a) => sim.vault(&owner(), vault::Call::Borrow { pool: id, amount: (a as u128).saturating_mul(U) }),
+                Op::Repay(a) => sim.vault(&owner(), vault::Call::Repay { pool: id, amount: (a as u128).saturating_mul(U) }),
                 Op::Commission(c) => sim.pools(&owner(), Call::SetCommission { pool: id, commission: c }),
             };
             if let Ok(events) = &result {
@@ -835,7 +903,7 @@ proptest! {
             check_pool(&sim, id, &people);
             crate::modules::vault::tests::check_vault(&sim, &[lender]);
             let p = sim.pool(id);
-            prop_assert_eq!(p.reward_held, flows.credited - flows.claimed - flows.to_vault_from_rewards);
+            prop_assert_eq!(p.reward_held, flows.credited.checked_sub(flows.claimed).and_then(|x| x.checked_sub(flows.to_vault_from_rewards)).unwrap());
             prop_assert_eq!(p.total_rewards, flows.credited);
         }
     }

@@ -469,6 +469,24 @@ fn only_the_council_sets_params_and_old_rates_apply_until_the_change() {
     );
     let bad = VaultParams { default_after_blocks: 0, ..p.clone() };
     assert_eq!(sim.vault(&council(), Call::SetParams { params: bad }), Err("InvalidParams".into()));
+    // Every bound is enforced through the council call; `Sim::vault` also checks that a refused
+    // call leaves no state change and no event.
+    for (name, bad) in [
+        ("defaultAfterBlocks", VaultParams { default_after_blocks: u64::MAX, ..p.clone() }),
+        ("maxLoanPerBorrower", VaultParams { max_loan_per_borrower: Balance::MAX, ..p.clone() }),
+        (
+            "interestPerBlockPpb",
+            VaultParams { interest_per_block_ppb: MAX_INTEREST_PER_BLOCK_PPB + 1, ..p.clone() },
+        ),
+    ] {
+        // The dispatch error commits only the variant; the validator names the parameter.
+        assert_eq!(bad.validate(), Err(Error::InvalidParams(name)));
+        assert_eq!(
+            sim.vault(&council(), Call::SetParams { params: bad }),
+            Err("InvalidParams".to_string())
+        );
+    }
+    assert_eq!(sim.read(params), VaultParams::default());
     let events = sim.vault(&council(), Call::SetParams { params: p.clone() }).unwrap();
     assert_eq!(vault_events(&events), vec![Event::ParamsChanged { params: p.clone() }]);
     assert_eq!(sim.read(params), p);
