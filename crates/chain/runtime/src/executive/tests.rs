@@ -170,7 +170,7 @@ fn each_bad_input_is_refused_with_its_own_error() {
 fn stale_and_gapped_nonces_are_not_applied() {
     let mut chain = Chain::dev();
     let first = chain.xt("//Alice", 0, transfer("//Bob", UNITS));
-    chain.block(&[first.clone()]);
+    chain.block(std::slice::from_ref(&first));
     let (results, _) = chain.block(&[first, chain.xt("//Alice", 2, transfer("//Bob", UNITS))]);
     assert!(matches!(results[0], Err(InvalidTransaction::StaleNonce { nonce: 0, expected: 1 })));
     assert!(matches!(results[1], Err(InvalidTransaction::FutureNonce { nonce: 2, expected: 1 })));
