@@ -210,6 +210,35 @@ pub fn describe_error(module: u8, error: u8) -> Option<(String, String)> {
     }
 }
 
+/// The runtime root: implements the hook traits through which a module reaches others it must
+/// not import (FRAME-style), so dependencies between modules point one way.
+#[derive(Clone, Copy, Debug)]
+pub struct Runtime;
+
+impl mq::Config for Runtime {
+    fn is_worker(st: &state::Overlay<'_>, identity: &umbra_crypto::Public) -> bool {
+        registry::worker(st, identity).is_some()
+    }
+
+    fn on_message(
+        ext: &mut Ext<'_>,
+        sender: &umbra_crypto::Public,
+        message: umbra_protocol::FromEnclave,
+    ) -> Result<(), String> {
+        use umbra_protocol::FromEnclave as M;
+        match message {
+            M::Heartbeat(hb) => {
+                computation::heartbeat(ext, sender, &hb);
+                Ok(())
+            }
+            // Pongs are only recorded (as the `InboundMessage` event).
+            M::Pong(_) => Ok(()),
+            M::Gatekeeper(m) => ext.transactional(|ext| gatekeeper::handle(ext, sender, m)),
+            M::Contracts(m) => ext.transactional(|ext| contracts::handle(ext, sender, m)),
+        }
+    }
+}
+
 /// Whether `(module, call)` names a call this runtime knows.
 pub fn is_known_call(module: u8, call: u8) -> bool {
     let calls: &[u8] = match module {
@@ -235,7 +264,7 @@ pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), 
         Call::Balances(c) => balances::dispatch(ext, origin, c),
         Call::Governance(c) => governance::dispatch(ext, origin, c),
         Call::Registry(c) => registry::dispatch(ext, origin, c),
-        Call::Mq(c) => mq::dispatch(ext, origin, c),
+        Call::Mq(c) => mq::dispatch::<Runtime>(ext, origin, c),
         Call::Computation(c) => computation::dispatch(ext, origin, c),
         Call::StakePools(c) => stake_pools::dispatch(ext, origin, c),
         Call::Vault(c) => vault::dispatch(ext, origin, c),

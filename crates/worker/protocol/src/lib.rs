@@ -3,8 +3,8 @@
 //! - [`ToEnclave`]: what runtime modules tell enclaves (carried by `mq::Event::OutboundMessage`
 //!   in verified blocks). The enclave routes it with one `match` (`Enclave::process`).
 //! - [`FromEnclave`]: what enclaves tell the chain (carried by signed, sequenced
-//!   [`umbra_primitives::mq::SignedMessage`]s). The runtime routes it with one `match`
-//!   (`mq::accept`) to each module's handler.
+//!   [`umbra_primitives::mq::SignedMessage`]s). The runtime root routes it with one `match`
+//!   (`mq::Config::on_message` for `umbra_runtime::Runtime`) to each module's handler.
 //!
 //! Both enums are grouped by module (outer variant: who handles it; inner enum: the message),
 //! so a module's handler matches only its own messages. Payloads are named structs; those that

@@ -7,9 +7,14 @@
 //!   accepts one only if its sender is a registered worker, its signature (which binds the
 //!   genesis hash) verifies, and its sequence number is exactly the next one expected from that
 //!   sender: replays and gaps are refused.
+//!
+//! `mq` imports no other module: who counts as a worker and which module handles a decoded
+//! [`FromEnclave`] message are the runtime root's [`Config`] (FRAME-style), so the modules that
+//! send through `mq` do not form an import cycle with it.
 
 use parity_scale_codec::{Decode, Encode};
 use serde::Serialize;
+use umbra_crypto::Public;
 use umbra_primitives::{
     mq::{MessageOrigin, SignedMessage},
     serde_helpers::bytes_hex,
@@ -19,9 +24,19 @@ use umbra_protocol::{FromEnclave, ProtocolError, ToEnclave};
 
 use crate::{
     ext::{DispatchError, Ext},
-    modules::registry,
     state::{Overlay, StorageMap},
 };
+
+/// What `mq` needs from the rest of the runtime, implemented by the runtime root
+/// ([`crate::Runtime`]).
+pub trait Config {
+    /// Whether `identity` is a registered worker (only those may send messages).
+    fn is_worker(st: &Overlay<'_>, identity: &Public) -> bool;
+    /// Handles an accepted, decoded message from the worker `sender`: the one `match` on
+    /// [`FromEnclave`], routing it to the module that handles it. An error rejects the message
+    /// (its changes are rolled back by the handler's transaction).
+    fn on_message(ext: &mut Ext<'_>, sender: &Public, message: FromEnclave) -> Result<(), String>;
+}
 
 /// Module name used in errors.
 pub const MODULE: &str = "mq";
@@ -147,9 +162,9 @@ pub fn next_sequence(st: &Overlay<'_>, sender: &MessageOrigin) -> u64 {
     INGRESS_SEQ.get_or_default(st, sender)
 }
 
-fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
+fn accept<T: Config>(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
     let MessageOrigin::Worker(identity) = &message.sender else { return Err(Error::UnknownSender) };
-    if registry::worker(&ext.state, identity).is_none() {
+    if !T::is_worker(&ext.state, identity) {
         return Err(Error::UnknownSender);
     }
     if !message.verify(&ext.genesis_hash(), identity) {
@@ -165,7 +180,13 @@ fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
     INGRESS_SEQ.insert(&mut ext.state, &message.sender, &expected.saturating_add(1));
     let identity = *identity;
     let SignedMessage { sender, topic, sequence, payload, .. } = message;
-    let routed = route(ext, &identity, &topic, &payload);
+    // A message of no known topic is recorded and ignored; a malformed one, or one its handler
+    // refuses, is rejected without changing anything.
+    let routed = match FromEnclave::from_wire(&topic, &payload) {
+        Err(ProtocolError::UnknownTopic(_)) => Ok(()),
+        Err(e) => Err(e.to_string()),
+        Ok(m) => T::on_message(ext, &identity, m),
+    };
     // The message itself is accepted (its sequence number is used) even when its handler refuses
     // it, so one refused message cannot block the sender's later ones.
     let rejection = routed.err();
@@ -181,35 +202,14 @@ fn accept(ext: &mut Ext<'_>, message: SignedMessage) -> Result<(), Error> {
     Ok(())
 }
 
-/// Routes one accepted enclave message to the module that handles it: the one place the
-/// runtime matches on [`FromEnclave`]. A message of no known topic is recorded and ignored; a
-/// malformed one, or one its handler refuses, is rejected without changing anything.
-fn route(
-    ext: &mut Ext<'_>,
-    sender: &AccountId,
-    topic: &[u8],
-    payload: &[u8],
-) -> Result<(), String> {
-    use crate::modules::{computation, contracts, gatekeeper};
-    match FromEnclave::from_wire(topic, payload) {
-        Err(ProtocolError::UnknownTopic(_)) => Ok(()),
-        Err(e) => Err(e.to_string()),
-        Ok(FromEnclave::Heartbeat(hb)) => {
-            computation::heartbeat(ext, sender, &hb);
-            Ok(())
-        }
-        Ok(FromEnclave::Pong(_)) => Ok(()),
-        Ok(FromEnclave::Gatekeeper(m)) => {
-            ext.transactional(|ext| gatekeeper::handle(ext, sender, m))
-        }
-        Ok(FromEnclave::Contracts(m)) => ext.transactional(|ext| contracts::handle(ext, sender, m)),
-    }
-}
-
 /// Dispatches an mq call from `origin`.
-pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), DispatchError> {
+pub fn dispatch<T: Config>(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    call: Call,
+) -> Result<(), DispatchError> {
     match call {
-        Call::SyncOffchainMessage { message } => accept(ext, message)?,
+        Call::SyncOffchainMessage { message } => accept::<T>(ext, message)?,
         Call::PushMessage { topic, payload } => {
             if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
                 return Err(Error::BadTopic.into());
@@ -235,7 +235,9 @@ mod tests {
 
     fn relay(ext: &mut Ext<'_>, m: SignedMessage) -> Result<(), DispatchError> {
         let relayer = Pair::from_suri("//Alice").unwrap().public();
-        ext.transactional(|ext| dispatch(ext, relayer, Call::SyncOffchainMessage { message: m }))
+        ext.transactional(|ext| {
+            dispatch::<crate::Runtime>(ext, relayer, Call::SyncOffchainMessage { message: m })
+        })
     }
 
     #[test]
@@ -322,7 +324,7 @@ mod tests {
     fn push_message_emits_outbound_from_the_account() {
         let (mut ext, _) = setup();
         let alice = Pair::from_suri("//Alice").unwrap().public();
-        dispatch(
+        dispatch::<crate::Runtime>(
             &mut ext,
             alice,
             Call::PushMessage { topic: b"x".to_vec(), payload: b"y".to_vec() },
@@ -335,9 +337,13 @@ mod tests {
                 payload: b"y".to_vec()
             })));
         assert_eq!(
-            dispatch(&mut ext, alice, Call::PushMessage { topic: vec![], payload: vec![] })
-                .unwrap_err()
-                .variant(),
+            dispatch::<crate::Runtime>(
+                &mut ext,
+                alice,
+                Call::PushMessage { topic: vec![], payload: vec![] }
+            )
+            .unwrap_err()
+            .variant(),
             "BadTopic"
         );
     }
