@@ -187,13 +187,20 @@ fn transfer_beyond_the_balance_fails_but_pays_the_fee() {
 
     let run = node.cli(&["transfer", "--from", "//Bob", "--to", &charlie, "--amount", "2000000"]);
     let line = run.one_line_error();
-    assert!(line.contains("transfer failed: balances::InsufficientBalance"), "{line}");
+    // A clear message mapped back from the committed (module, error) indices, and its name.
+    assert!(
+        line.contains(
+            "transfer failed: balances::InsufficientBalance (balances: insufficient free balance)"
+        ),
+        "{line}"
+    );
     // It was included (fee paid, nonce used) and says so.
     let (number, hash, index) = printed_inclusion(&run.stdout);
     assert_eq!(node.block_hash(number).as_deref(), Some(hash.as_str()));
     let events = printed_events(&run.stdout);
     assert!(events.iter().any(|(n, f)| n == "System.ExtrinsicFailed"
-        && f["error"] == json!({"module": "balances", "error": "InsufficientBalance"})));
+        && f["error"]["module"] == json!(1)
+        && f["error"]["name"] == json!("balances::InsufficientBalance")));
     assert!(
         !events.iter().any(|(n, _)| n == "Balances.Transfer"),
         "no Transfer event: {}",

@@ -201,8 +201,7 @@ async fn confidential_contract_lifecycle() {
 
     // A tampered command: an error event and no state change.
     let before = contract_info(&node, &cid_text);
-    let key: Vec<u8> =
-        before["pubkey"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+    let key = hex::decode(before["pubkey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
     let contract_key = EcdhPublic(key.try_into().unwrap());
     let mut sealed = umbra_contracts::seal_command(
         &contract_key,

@@ -471,10 +471,8 @@ async fn sdk_signs_watches_and_reads_back() {
         .await
         .expect("included");
     assert!(!inc.success);
-    assert!(inc
-        .events
-        .iter()
-        .any(|e| e["System"]["ExtrinsicFailed"]["error"]["error"] == json!("InsufficientBalance")));
+    assert!(inc.events.iter().any(|e| e["System"]["ExtrinsicFailed"]["error"]["name"]
+        == json!("balances::InsufficientBalance")));
     assert_eq!(client.account(&bob.public()).await.unwrap().nonce, 1);
 }
 

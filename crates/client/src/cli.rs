@@ -9,7 +9,10 @@ use serde_json::Value;
 use umbra_primitives::{format_amount, json::to_hex, parse_amount, AccountId, Balance, Pair};
 use umbra_runtime::{balances, Call};
 
-use crate::{sdk::Inclusion, Client};
+use crate::{
+    sdk::{Inclusion, UmbraApiClient},
+    Client,
+};
 
 /// Default node address.
 pub const DEFAULT_RPC: &str = "ws://127.0.0.1:9944";
@@ -133,12 +136,21 @@ fn print_inclusion(inc: &Inclusion) {
     }
 }
 
-/// The error a failed call reported in its events, as `module::Error`.
+fn dispatch_error(inc: &Inclusion) -> Option<&Value> {
+    inc.events.iter().find_map(|e| e.get("System")?.get("ExtrinsicFailed")?.get("error"))
+}
+
+/// The error a failed call reported in its events, as `module::Error` (the name the node maps
+/// the committed `(module, error)` indices to).
 pub fn failure_reason(inc: &Inclusion) -> Option<String> {
-    inc.events.iter().find_map(|e| {
-        let err = e.get("System")?.get("ExtrinsicFailed")?.get("error")?;
-        Some(format!("{}::{}", err["module"].as_str()?, err["error"].as_str()?))
-    })
+    Some(dispatch_error(inc)?["name"].as_str()?.to_string())
+}
+
+/// The error a failed call reported, as its name and message, e.g. `registry::NotOperator
+/// (registry: the signer must be the operator)`.
+pub fn failure_message(inc: &Inclusion) -> Option<String> {
+    let err = dispatch_error(inc)?;
+    Some(format!("{} ({})", err["name"].as_str()?, err["message"].as_str()?))
 }
 
 /// Runs `umbra transfer ...`: signs, submits, waits for inclusion, prints the block and events.
@@ -155,7 +167,7 @@ pub async fn transfer(args: TransferArgs) -> anyhow::Result<()> {
 }
 
 /// Signs `call`, waits for its block, prints the block and events, and fails with the call's
-/// error (`<what> failed: module::Error`) if it did not succeed.
+/// error (`<what> failed: module::Error (module: message)`) if it did not succeed.
 pub async fn sign_and_report(
     client: &Client,
     signer: &Pair,
@@ -166,7 +178,7 @@ pub async fn sign_and_report(
     let inc = client.sign_and_watch(signer, call, tip).await?;
     print_inclusion(&inc);
     if !inc.success {
-        bail!("{what} failed: {}", failure_reason(&inc).unwrap_or_else(|| "unknown error".into()));
+        bail!("{what} failed: {}", failure_message(&inc).unwrap_or_else(|| "unknown error".into()));
     }
     Ok(inc)
 }
@@ -199,9 +211,13 @@ pub async fn chain(cmd: ChainCommand) -> anyhow::Result<()> {
             println!("timestamp:       {}", h.timestamp);
             println!("author:          {}", h.author);
             if h.number > 0 {
-                match h.verify_seal(&[h.author]) {
+                let authorities = client.authorities().await?;
+                match crate::sdk::verify_header(&h, &authorities) {
                     Ok(r) => println!("randomness:      {} (VRF and seal verified)", to_hex(&r)),
-                    Err(e) => bail!("head block fails verification: {e}"),
+                    Err(e) => {
+                        println!("seal:            NOT verified");
+                        bail!("head block is NOT verified against the chain's authority set: {e}")
+                    }
                 }
             }
         }
@@ -349,8 +365,7 @@ async fn ping(identity: &str, from: &str, timeout: u64, rpc: &RpcArgs) -> anyhow
     while std::time::Instant::now() < deadline {
         let head = client.head().await?.number;
         while next <= head {
-            let hash: Option<umbra_primitives::H256> =
-                client.call("chain_getBlockHash", jsonrpsee::rpc_params![next]).await?;
+            let hash = client.block_hash(next).await?;
             let Some(hash) = hash else { break };
             for r in client.events(hash).await? {
                 let Some(m) = r["event"]["Mq"].get("InboundMessage") else { continue };
@@ -695,9 +710,7 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
             let amount = if amount.trim() == "all" {
                 let who = pair_from_uri(&tx.from).context("invalid --from")?.public();
                 let client = tx.rpc.connect().await?;
-                let s: Option<Value> = client
-                    .call("umbra_poolStake", jsonrpsee::rpc_params![pool, who.to_ss58()])
-                    .await?;
+                let s = client.api().umbra_pool_stake(pool, who.into()).await?;
                 let s = s.with_context(|| format!("no pool {pool}"))?;
                 let field =
                     |k: &str| s[k].as_str().and_then(|v| v.parse::<u128>().ok()).unwrap_or(0);
@@ -717,13 +730,11 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
         PoolCommand::Info { id, address, rpc } => {
             let who = address.as_deref().map(parse_address).transpose()?;
             let client = rpc.connect().await?;
-            let p: Option<Value> = client.call("umbra_pool", jsonrpsee::rpc_params![id]).await?;
+            let p = client.api().umbra_pool(id).await?;
             let p = p.with_context(|| format!("no pool {id}"))?;
             print_pool(&p);
             if let Some(who) = who {
-                let s: Option<Value> = client
-                    .call("umbra_poolStake", jsonrpsee::rpc_params![id, who.to_ss58()])
-                    .await?;
+                let s = client.api().umbra_pool_stake(id, who.into()).await?;
                 if let Some(s) = s {
                     println!("position of {who}:");
                     println!("  shares (stake):   {}", umb(&s["shares"]));
@@ -742,7 +753,7 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
         }
         PoolCommand::List { rpc } => {
             let client = rpc.connect().await?;
-            let list: Vec<Value> = client.call("umbra_pools", jsonrpsee::rpc_params![]).await?;
+            let list = client.api().umbra_pools().await?;
             println!("{} pool(s)", list.len());
             for p in list {
                 println!(
@@ -834,9 +845,7 @@ pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
             let shares = if shares.trim() == "all" {
                 let who = pair_from_uri(&tx.from).context("invalid --from")?.public();
                 let client = tx.rpc.connect().await?;
-                let pos: Value = client
-                    .call("umbra_vaultPosition", jsonrpsee::rpc_params![who.to_ss58()])
-                    .await?;
+                let pos = client.api().umbra_vault_position(who.into()).await?;
                 let mine = pos["shares"].as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0);
                 if mine == 0 {
                     bail!("{who} has no vault shares");
@@ -860,7 +869,7 @@ pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
         VaultCommand::Info { address, pool, rpc } => {
             let who = address.as_deref().map(parse_address).transpose()?;
             let client = rpc.connect().await?;
-            let v: Value = client.call("umbra_vault", jsonrpsee::rpc_params![]).await?;
+            let v = client.api().umbra_vault().await?;
             let p = &v["params"];
             println!("vault account:    {}", v["account"].as_str().unwrap_or("?"));
             println!(
@@ -886,17 +895,14 @@ pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
                 p["defaultAfterBlocks"]
             );
             if let Some(who) = who {
-                let pos: Value = client
-                    .call("umbra_vaultPosition", jsonrpsee::rpc_params![who.to_ss58()])
-                    .await?;
+                let pos = client.api().umbra_vault_position(who.into()).await?;
                 println!("position of {who}:");
                 println!("  shares:           {}", umb(&pos["shares"]).trim_end_matches(" UMB"));
                 println!("  value:            {}", umb(&pos["value"]));
                 println!("  borrowed:         {}", umb(&pos["borrowed"]));
             }
             if let Some(pool) = pool {
-                let l: Option<Value> =
-                    client.call("umbra_loan", jsonrpsee::rpc_params![pool]).await?;
+                let l = client.api().umbra_loan(pool).await?;
                 match l {
                     Some(l) => {
                         println!("pool #{pool}:");

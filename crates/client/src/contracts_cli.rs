@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::sdk::UmbraApiClient;
 use anyhow::{anyhow, bail, Context};
 use clap::Subcommand;
-use jsonrpsee::rpc_params;
 use parity_scale_codec::{Decode, Encode};
 use serde_json::Value;
 use umbra_contracts::{
@@ -13,7 +13,7 @@ use umbra_contracts::{
     ContractId, ContractKind,
 };
 use umbra_crypto::EcdhPublic;
-use umbra_primitives::{query::WorkerQuery, H256};
+use umbra_primitives::query::WorkerQuery;
 use umbra_runtime::{contracts, gatekeeper, Call};
 
 use crate::{
@@ -167,7 +167,7 @@ fn decode_response(kind: ContractKind, bytes: &[u8]) -> anyhow::Result<Value> {
 
 /// A contract's on-chain record.
 pub async fn contract_info(client: &Client, id: &ContractId) -> anyhow::Result<Value> {
-    let v: Option<Value> = client.call("umbra_contract", rpc_params![id]).await?;
+    let v = client.api().umbra_contract(*id).await?;
     v.ok_or_else(|| anyhow!("no contract {id} on chain"))
 }
 
@@ -184,8 +184,9 @@ pub async fn send_command(
     command: &[u8],
 ) -> anyhow::Result<(u64, Vec<Value>)> {
     let info = contract_info(client, id).await?;
-    let key = info["pubkey"].as_array().context("contract key not published yet")?;
-    let key: Vec<u8> = key.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect();
+    let key = info["pubkey"].as_str().context("contract key not published yet")?;
+    let key =
+        umbra_primitives::json::from_hex(key).map_err(|e| anyhow!("bad contract key: {e}"))?;
     let key: [u8; 32] = key.try_into().map_err(|_| anyhow!("bad contract key on chain"))?;
     let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, &from.public(), command)?;
     let inc = client
@@ -210,7 +211,7 @@ pub async fn send_command(
     loop {
         let head = client.head().await?.number;
         while block <= head {
-            let hash: Option<H256> = client.call("chain_getBlockHash", rpc_params![block]).await?;
+            let hash = client.block_hash(block).await?;
             if let Some(hash) = hash {
                 for r in client.events(hash).await? {
                     let e = &r["event"]["Contracts"];
@@ -355,7 +356,7 @@ pub async fn gatekeeper_cmd(cmd: GatekeeperCommand) -> anyhow::Result<()> {
     let (call, from, rpc, what) = match cmd {
         GatekeeperCommand::List { rpc } => {
             let client = rpc.connect().await?;
-            let v: Value = client.call("umbra_gatekeepers", rpc_params![]).await?;
+            let v = client.api().umbra_gatekeepers().await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             return Ok(());
         }

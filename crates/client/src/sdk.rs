@@ -2,18 +2,20 @@
 
 use jsonrpsee::{
     core::{
-        client::{ClientT, Subscription, SubscriptionClientT},
+        client::{ClientT, Subscription},
         params::ArrayParams,
     },
-    rpc_params,
     ws_client::{WsClient, WsClientBuilder},
 };
 use parity_scale_codec::Encode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use umbra_primitives::{
-    json::{to_hex, BlockJson, HeaderJson},
-    AccountId, Balance, Block, Header, Nonce, Pair, H256,
+    json::{to_hex, HeaderJson},
+    AccountId, Balance, Block, BlockNumber, Header, Nonce, Pair, H256,
+};
+pub use umbra_rpc_api::{
+    AccountsAt, Address, Bytes, EventJson, ExtrinsicStatus, RawBlockWithEvents, UmbraApiClient,
 };
 use umbra_runtime::{api::AccountInfo, Call, Extrinsic};
 
@@ -54,7 +56,16 @@ impl From<jsonrpsee::core::ClientError> for ClientError {
     fn from(e: jsonrpsee::core::ClientError) -> Self {
         match e {
             jsonrpsee::core::ClientError::Call(obj) => {
-                ClientError::Rpc { code: obj.code(), message: obj.message().to_string() }
+                // Parameter errors carry the detail (e.g. which address is invalid) in `data`.
+                let message = match obj.data() {
+                    Some(data) => {
+                        let data = serde_json::from_str::<String>(data.get())
+                            .unwrap_or_else(|_| data.get().to_string());
+                        format!("{}: {data}", obj.message())
+                    }
+                    None => obj.message().to_string(),
+                };
+                ClientError::Rpc { code: obj.code(), message }
             }
             other => ClientError::Transport(other.to_string()),
         }
@@ -110,15 +121,21 @@ impl Client {
             .build(&ws)
             .await
             .map_err(|e| ClientError::Connect { url: ws.clone(), reason: e.to_string() })?;
-        let genesis: Option<H256> = rpc.request("chain_getBlockHash", rpc_params![0]).await?;
+        let genesis: Option<H256> = rpc.chain_get_block_hash(Some(0)).await?;
         let genesis_hash =
             genesis.ok_or_else(|| ClientError::Unexpected("node has no genesis block".into()))?;
         Ok(Client { rpc, genesis_hash })
     }
 
-    /// Any RPC call, decoded as `T`.
+    /// Any RPC call by name, decoded as `T` (prefer [`Client::api`]'s typed methods).
     pub async fn call<T: DeserializeOwned>(&self, method: &str, params: ArrayParams) -> Result<T> {
         Ok(self.rpc.request(method, params).await?)
+    }
+
+    /// The node's typed API ([`UmbraApiClient`]: every method with its typed parameters and
+    /// response).
+    pub fn api(&self) -> &WsClient {
+        &self.rpc
     }
 
     /// The chain's genesis hash.
@@ -128,44 +145,68 @@ impl Client {
 
     /// The chain's name.
     pub async fn chain_name(&self) -> Result<String> {
-        self.call("system_chain", rpc_params![]).await
+        Ok(self.rpc.system_chain().await?)
     }
 
     /// The best header, rebuilt and checked against its hash.
     pub async fn head(&self) -> Result<Header> {
-        let j: Option<HeaderJson> = self.call("chain_getHeader", rpc_params![]).await?;
+        let j = self.rpc.chain_get_header(None).await?;
         let j = j.ok_or_else(|| ClientError::Unexpected("no head".into()))?;
         Header::try_from(&j).map_err(ClientError::Unexpected)
     }
 
+    /// The hash of block `number`.
+    pub async fn block_hash(&self, number: BlockNumber) -> Result<Option<H256>> {
+        Ok(self.rpc.chain_get_block_hash(Some(number)).await?)
+    }
+
     /// The block with `hash`.
     pub async fn block(&self, hash: H256) -> Result<Option<Block>> {
-        let v: Option<Value> = self.call("chain_getBlock", rpc_params![hash]).await?;
-        let Some(v) = v else { return Ok(None) };
-        let j: BlockJson = serde_json::from_value(v["block"].clone())
-            .map_err(|e| ClientError::Unexpected(e.to_string()))?;
-        Block::try_from(&j).map(Some).map_err(ClientError::Unexpected)
+        let Some(signed) = self.rpc.chain_get_block(Some(hash)).await? else { return Ok(None) };
+        Block::try_from(&signed.block).map(Some).map_err(ClientError::Unexpected)
+    }
+
+    /// Block `number` and its events, SCALE-encoded (what an enclave verifies).
+    pub async fn raw_block_with_events(
+        &self,
+        number: BlockNumber,
+    ) -> Result<Option<RawBlockWithEvents>> {
+        Ok(self.rpc.umbra_block_with_events(number).await?)
     }
 
     /// Balances and nonce of `who`.
     pub async fn account(&self, who: &AccountId) -> Result<AccountInfo> {
-        self.call("umbra_account", rpc_params![who.to_ss58()]).await
+        Ok(self.rpc.umbra_account(Address(*who)).await?)
     }
 
     /// The next nonce of `who`, counting its pooled transactions.
     pub async fn next_nonce(&self, who: &AccountId) -> Result<Nonce> {
-        self.call("system_accountNextIndex", rpc_params![who.to_ss58()]).await
+        Ok(self.rpc.system_account_next_index(Address(*who)).await?)
     }
 
-    /// Events of the block `hash`, as JSON.
-    pub async fn events(&self, hash: H256) -> Result<Vec<Value>> {
-        let v: Option<Vec<Value>> = self.call("umbra_events", rpc_params![hash]).await?;
+    /// Events of the block `hash`, with their phases.
+    pub async fn event_records(&self, hash: H256) -> Result<Vec<EventJson>> {
+        let v = self.rpc.umbra_events(Some(hash)).await?;
         v.ok_or_else(|| ClientError::Unexpected(format!("no events for block {hash}")))
+    }
+
+    /// Events of the block `hash`, as JSON records (`{"phase", "event"}`).
+    pub async fn events(&self, hash: H256) -> Result<Vec<Value>> {
+        self.event_records(hash)
+            .await?
+            .into_iter()
+            .map(|r| serde_json::to_value(r).map_err(|e| ClientError::Unexpected(e.to_string())))
+            .collect()
+    }
+
+    /// The chain's authority set (the accounts allowed to seal blocks), read from the head's state.
+    pub async fn authorities(&self) -> Result<Vec<AccountId>> {
+        Ok(self.rpc.umbra_authorities().await?.into_iter().map(|a| a.0).collect())
     }
 
     /// The registered workers, as JSON.
     pub async fn workers(&self) -> Result<Vec<Value>> {
-        self.call("umbra_workers", rpc_params![]).await
+        Ok(self.rpc.umbra_workers().await?)
     }
 
     /// Signs `call` with the signer's next nonce.
@@ -176,29 +217,20 @@ impl Client {
 
     /// Submits an encoded extrinsic; returns its hash once pooled.
     pub async fn submit(&self, bytes: &[u8]) -> Result<H256> {
-        self.call("author_submitExtrinsic", rpc_params![to_hex(bytes)]).await
+        Ok(self.rpc.author_submit_extrinsic(to_hex(bytes)).await?)
     }
 
     /// Submits an encoded extrinsic and waits until a block includes it.
     pub async fn submit_and_watch(&self, bytes: &[u8]) -> Result<Inclusion> {
         let tx_hash = H256::hash(bytes);
-        let mut sub: Subscription<Value> = self
-            .rpc
-            .subscribe(
-                "author_submitAndWatchExtrinsic",
-                rpc_params![to_hex(bytes)],
-                "author_unwatchExtrinsic",
-            )
-            .await?;
+        let mut sub = self.rpc.author_submit_and_watch_extrinsic(to_hex(bytes)).await?;
         while let Some(update) = sub.next().await {
-            let update = update.map_err(|e| ClientError::Transport(e.to_string()))?;
-            if update == Value::String("invalid".into()) {
-                return Err(ClientError::Dropped(tx_hash));
-            }
-            if let Some(h) = update.get("inBlock") {
-                let block_hash: H256 = serde_json::from_value(h.clone())
-                    .map_err(|e| ClientError::Unexpected(e.to_string()))?;
-                return self.inclusion(tx_hash, block_hash).await;
+            match update.map_err(|e| ClientError::Transport(e.to_string()))? {
+                ExtrinsicStatus::Invalid => return Err(ClientError::Dropped(tx_hash)),
+                ExtrinsicStatus::InBlock(block_hash) => {
+                    return self.inclusion(tx_hash, block_hash).await
+                }
+                ExtrinsicStatus::Ready | ExtrinsicStatus::Finalized(_) => {}
             }
         }
         Err(ClientError::Transport("subscription closed before inclusion".into()))
@@ -214,11 +246,11 @@ impl Client {
                 ClientError::Unexpected("transaction not in the announced block".into())
             })? as u32;
         let events: Vec<Value> = self
-            .events(block_hash)
+            .event_records(block_hash)
             .await?
             .into_iter()
-            .filter(|r| r["phase"]["ApplyExtrinsic"] == index)
-            .map(|r| r["event"].clone())
+            .filter(|r| r.phase == umbra_runtime::Phase::ApplyExtrinsic(index))
+            .map(|r| r.event)
             .collect();
         let success = events.iter().any(|e| e["System"].get("ExtrinsicSuccess").is_some());
         Ok(Inclusion {
@@ -233,22 +265,12 @@ impl Client {
 
     /// Subscribes to new best headers (`chain_subscribeNewHeads`).
     pub async fn subscribe_heads(&self) -> Result<Subscription<HeaderJson>> {
-        Ok(self
-            .rpc
-            .subscribe("chain_subscribeNewHeads", rpc_params![], "chain_unsubscribeNewHeads")
-            .await?)
+        Ok(self.rpc.subscribe_new_heads().await?)
     }
 
     /// Subscribes to finalized headers (`chain_subscribeFinalizedHeads`).
     pub async fn subscribe_finalized_heads(&self) -> Result<Subscription<HeaderJson>> {
-        Ok(self
-            .rpc
-            .subscribe(
-                "chain_subscribeFinalizedHeads",
-                rpc_params![],
-                "chain_unsubscribeFinalizedHeads",
-            )
-            .await?)
+        Ok(self.rpc.subscribe_finalized_heads().await?)
     }
 
     /// Signs `call`, submits it and waits for inclusion.
@@ -263,9 +285,43 @@ impl Client {
     }
 }
 
+/// Verifies `header`'s seal and VRF against the chain's `authorities` (never against the header's
+/// own author field alone): a header sealed by a key outside the set is refused. Returns the
+/// block randomness.
+pub fn verify_header(
+    header: &Header,
+    authorities: &[AccountId],
+) -> std::result::Result<[u8; 32], umbra_primitives::HeaderError> {
+    header.verify_seal(authorities)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sealed_by(pair: &Pair) -> Header {
+        let parent = H256::hash(b"parent");
+        let mut h = Header::genesis(H256::hash(b"state"), 1);
+        h.parent_hash = parent;
+        h.number = 7;
+        h.vrf = pair.vrf_sign(&umbra_primitives::vrf_input(&parent, 7));
+        h.seal_with(pair);
+        h
+    }
+
+    #[test]
+    fn a_header_sealed_by_a_non_authority_is_not_verified() {
+        let authority = Pair::from_suri("//Alice").unwrap();
+        let authorities = [authority.public()];
+        assert!(verify_header(&sealed_by(&authority), &authorities).is_ok());
+        // An attacker seals a well-formed header with their own key and names themselves author:
+        // the seal and VRF are valid for that key, but the key is not an authority.
+        let (attacker, _phrase) = Pair::generate();
+        let forged = sealed_by(&attacker);
+        assert!(forged.verify_seal(&[forged.author]).is_ok(), "self-consistent forgery");
+        let err = verify_header(&forged, &authorities).unwrap_err();
+        assert!(matches!(err, umbra_primitives::HeaderError::UnknownAuthor { .. }), "{err}");
+    }
 
     #[test]
     fn urls_become_websocket_urls() {

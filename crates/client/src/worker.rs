@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use hyper_util::{client::legacy::Client as HttpClient, rt::TokioExecutor};
-use jsonrpsee::rpc_params;
+
 use parity_scale_codec::{Decode, Encode};
 use rand::RngCore;
 use serde_json::Value;
@@ -15,7 +15,10 @@ use umbra_primitives::{
     query::{EncryptedQuery, QueryRequest, QueryResponse},
 };
 
-use crate::{sdk::ClientError, Client};
+use crate::{
+    sdk::{ClientError, UmbraApiClient},
+    Client,
+};
 
 async fn http(method: Method, url: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), ClientError> {
     let client = HttpClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
@@ -74,7 +77,7 @@ pub async fn registered_keys(
     chain: &Client,
     identity: &Public,
 ) -> Result<RegisteredKeys, ClientError> {
-    let w: Option<Value> = chain.call("umbra_worker", rpc_params![identity.to_ss58()]).await?;
+    let w = chain.api().umbra_worker((*identity).into()).await?;
     let w = w.ok_or_else(|| {
         ClientError::Unexpected(format!("worker {identity} is not registered on chain"))
     })?;

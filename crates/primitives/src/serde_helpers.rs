@@ -61,3 +61,48 @@ pub mod bytes_hex {
         T::try_from(bytes).map_err(|_| serde::de::Error::custom("wrong number of bytes"))
     }
 }
+
+/// Serialize an optional key or byte string as `0x`-hex or `null`; accept the same.
+pub mod opt_bytes_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as hex or `null`.
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(
+        v: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_str(&crate::json::to_hex(b.as_ref())),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes from hex or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        let Some(s) = Option::<String>::deserialize(d)? else { return Ok(None) };
+        let bytes = crate::json::from_hex(&s).map_err(serde::de::Error::custom)?;
+        T::try_from(bytes).map(Some).map_err(|_| serde::de::Error::custom("wrong number of bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Key {
+        #[serde(with = "super::opt_bytes_hex")]
+        k: Option<[u8; 2]>,
+    }
+
+    #[test]
+    fn optional_keys_are_hex_or_null() {
+        let j = serde_json::to_value(Key { k: Some([0xab, 1]) }).unwrap();
+        assert_eq!(j, serde_json::json!({ "k": "0xab01" }));
+        assert_eq!(serde_json::from_value::<Key>(j).unwrap(), Key { k: Some([0xab, 1]) });
+        let j = serde_json::to_value(Key { k: None }).unwrap();
+        assert_eq!(j, serde_json::json!({ "k": null }));
+        assert_eq!(serde_json::from_value::<Key>(j).unwrap(), Key { k: None });
+        assert!(serde_json::from_value::<Key>(serde_json::json!({ "k": "0xab" })).is_err());
+    }
+}

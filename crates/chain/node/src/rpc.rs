@@ -1,36 +1,30 @@
-//! JSON-RPC over HTTP and WebSocket on one port (jsonrpsee), with Substrate's method names where
-//! they apply.
-//!
-//! | method | returns |
-//! |---|---|
-//! | `system_health`, `system_chain`, `system_properties`, `system_accountNextIndex(address)` | node and chain info |
-//! | `chain_getHeader([hash])`, `chain_getBlock([hash])`, `chain_getBlockHash([number])`, `chain_getFinalizedHead` | blocks |
-//! | `chain_subscribeNewHeads`, `chain_subscribeFinalizedHeads` | header notifications |
-//! | `author_submitExtrinsic(hex)`, `author_submitAndWatchExtrinsic(hex)`, `author_pendingExtrinsics` | transactions |
-//! | `umbra_account(address)`, `umbra_accounts([address])` (one consistent state), `umbra_events(hash)`, `umbra_parameters`, `umbra_chainSpec` | state queries |
-//! | `umbra_workers`, `umbra_worker(identity)` | the worker registry |
-//! | `umbra_workerSession(identity)`, `umbra_computation` | computing state, emission, counts |
-//! | `umbra_pools`, `umbra_pool(id)`, `umbra_poolStake(id, address)` | stake pools, one pool with its queue and loan, an account's shares and pending rewards |
-//! | `umbra_vault`, `umbra_vaultPosition(address)`, `umbra_loan(pool)` | the lending vault (state, parameters, share price), a lender's position, a pool's loan |
-//! | `umbra_contract(id)`, `umbra_contracts`, `umbra_contractCommands(id, from, to)`, `umbra_gatekeepers` | contracts and gatekeepers |
-//! | `umbra_putCheckpoint(id, seq, hex)`, `umbra_getCheckpoint(id, seq)` | the off-chain store of encrypted contract checkpoints (a blob is accepted only if its hash is the one the chain recorded) |
-//! | `umbra_blockWithEvents(number)` | SCALE block and events, for a worker's enclave to verify |
+//! JSON-RPC over HTTP and WebSocket on one port (jsonrpsee): the node's implementation of the
+//! typed [`UmbraApiServer`] trait, which lists every method with its parameters and response
+//! (`umbra-rpc-api` has the table).
 //!
 //! A refused transaction gets the runtime's stable error code (1001–1013) and a one-line message.
 
 use std::{net::SocketAddr, sync::Arc};
 
 use jsonrpsee::{
+    core::{RpcResult, SubscriptionResult},
     server::{Server, ServerHandle},
-    types::{ErrorObject, ErrorObjectOwned, Params},
+    types::{ErrorObject, ErrorObjectOwned},
     PendingSubscriptionSink, RpcModule, SubscriptionMessage,
 };
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use umbra_primitives::{
-    json::{from_hex, to_hex, BlockJson, HeaderJson},
-    AccountId, BlockNumber, H256,
+    json::{from_hex, BlockJson, HeaderJson},
+    BlockNumber, Nonce, H256,
 };
+use umbra_rpc_api::{
+    AccountsAt, Address, Bytes, EventJson, ExtrinsicStatus, Health, ModuleView, Properties,
+    RawBlockWithEvents, SignedBlock,
+};
+pub use umbra_rpc_api::{UmbraApiClient, UmbraApiServer};
+use umbra_runtime::{api::AccountInfo, governance::Parameters};
 
 use crate::service::{Node, SubmitError};
 
@@ -64,359 +58,395 @@ fn submit_error(e: SubmitError) -> ErrorObjectOwned {
     ErrorObject::owned(code, message, None::<()>)
 }
 
-fn parse_account(params: &Params<'_>) -> Result<AccountId, ErrorObjectOwned> {
-    let (addr,): (String,) = params.parse()?;
-    addr.parse::<AccountId>().map_err(|e| invalid_params(format!("invalid address `{addr}`: {e}")))
-}
-
-fn optional_hash(params: &Params<'_>) -> Result<Option<H256>, ErrorObjectOwned> {
-    if params.is_object() {
-        return Err(invalid_params("expected positional parameters"));
-    }
-    let mut seq = params.sequence();
-    let hash: Option<String> = seq.optional_next()?;
-    hash.map(|h| h.parse::<H256>().map_err(|e| invalid_params(e.to_string()))).transpose()
-}
-
-fn resolve(node: &Node, hash: Option<H256>) -> Result<Option<BlockNumber>, ErrorObjectOwned> {
-    match hash {
-        None => Ok(Some(node.head().number)),
-        Some(h) => node.block_number(&h).map_err(internal),
-    }
-}
-
-fn extrinsic_bytes(params: &Params<'_>) -> Result<Vec<u8>, ErrorObjectOwned> {
-    let (hex,): (String,) = params.parse()?;
-    from_hex(&hex)
+fn extrinsic_bytes(hex: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
+    from_hex(hex)
         .map_err(|e| ErrorObject::owned(1001, format!("malformed extrinsic: {e}"), None::<()>))
 }
 
-/// Builds the RPC module over `node`.
-pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Arc<Node>>> {
-    let mut m = RpcModule::new(node);
+/// A module's typed state as its JSON view.
+fn view<T: Serialize>(v: T) -> RpcResult<ModuleView> {
+    serde_json::to_value(v).map_err(internal)
+}
 
-    m.register_method(
-        "system_health",
-        |_, _, _| json!({ "peers": 0, "isSyncing": false, "shouldHavePeers": false }),
-    )?;
-    m.register_method("system_chain", |_, node, _| node.spec().name.clone())?;
-    m.register_method("system_properties", |_, _, _| {
-        json!({ "tokenSymbol": "UMB", "tokenDecimals": umbra_primitives::DECIMALS, "ss58Format": umbra_crypto::ss58::DEFAULT_PREFIX })
-    })?;
-    m.register_method("system_accountNextIndex", |params, node, _| {
-        let who = parse_account(&params)?;
-        node.next_nonce(&who).map_err(internal)
-    })?;
+fn view_opt<T: Serialize>(v: Option<T>) -> RpcResult<Option<ModuleView>> {
+    v.map(view).transpose()
+}
 
-    m.register_method(
-        "chain_getHeader",
-        |params, node, _| -> Result<Option<HeaderJson>, ErrorObjectOwned> {
-            let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
-            Ok(node.block(n).map_err(internal)?.map(|b| HeaderJson::from(&b.header)))
-        },
-    )?;
-    m.register_method(
-        "chain_getBlock",
-        |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
-            let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
-            Ok(node
-                .block(n)
-                .map_err(internal)?
-                .map(|b| json!({ "block": BlockJson::from(&b), "justifications": null })))
-        },
-    )?;
-    m.register_method(
-        "chain_getBlockHash",
-        |params, node, _| -> Result<Option<H256>, ErrorObjectOwned> {
-            let mut seq = params.sequence();
-            let number: Option<BlockNumber> = seq.optional_next()?;
-            node.block_hash(number.unwrap_or_else(|| node.head().number)).map_err(internal)
-        },
-    )?;
-    m.register_method("chain_getFinalizedHead", |_, node, _| {
-        Ok::<_, ErrorObjectOwned>(node.head().hash())
-    })?;
+/// The RPC server's state: the node.
+#[derive(Debug, Clone)]
+pub struct Rpc {
+    node: Arc<Node>,
+}
 
-    for (sub, notif, unsub) in [
-        ("chain_subscribeNewHeads", "chain_newHead", "chain_unsubscribeNewHeads"),
-        ("chain_subscribeFinalizedHeads", "chain_finalizedHead", "chain_unsubscribeFinalizedHeads"),
-    ] {
-        m.register_subscription(
-            sub,
-            notif,
-            unsub,
-            |_, pending: PendingSubscriptionSink, node, _| async move {
-                let mut rx = node.subscribe();
-                let sink = pending.accept().await?;
-                loop {
-                    match rx.recv().await {
-                        Ok(block) => {
-                            let msg =
-                                SubscriptionMessage::from_json(&HeaderJson::from(&block.header))?;
-                            if sink.send(msg).await.is_err() {
-                                return Ok(());
-                            }
-                        }
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => return Ok(()),
-                    }
-                }
-            },
-        )?;
+impl Rpc {
+    /// Serves `node`.
+    pub fn new(node: Arc<Node>) -> Self {
+        Rpc { node }
     }
 
-    m.register_method("author_submitExtrinsic", |params, node, _| {
-        let bytes = extrinsic_bytes(&params)?;
-        node.submit(bytes).map_err(submit_error)
-    })?;
-    m.register_method("author_pendingExtrinsics", |_, node, _| {
-        node.pending().iter().map(|b| to_hex(b)).collect::<Vec<_>>()
-    })?;
-    m.register_subscription(
-        "author_submitAndWatchExtrinsic",
-        "author_extrinsicUpdate",
-        "author_unwatchExtrinsic",
-        |params, pending: PendingSubscriptionSink, node, _| async move {
-            let bytes = match extrinsic_bytes(&params) {
-                Ok(b) => b,
-                Err(e) => {
-                    pending.reject(e).await;
-                    return Ok(());
-                }
-            };
-            // Subscribe before submitting so the inclusion cannot be missed.
-            let mut rx = node.subscribe();
-            let hash = match node.submit(bytes) {
-                Ok(h) => h,
-                Err(e) => {
-                    pending.reject(submit_error(e)).await;
-                    return Ok(());
-                }
-            };
-            let sink = pending.accept().await?;
-            sink.send(SubscriptionMessage::from_json(&"ready")?).await?;
-            loop {
-                match rx.recv().await {
-                    Ok(block) if block.included.contains(&hash) => {
-                        let h = block.header.hash();
-                        sink.send(SubscriptionMessage::from_json(&json!({ "inBlock": h }))?)
-                            .await?;
-                        sink.send(SubscriptionMessage::from_json(&json!({ "finalized": h }))?)
-                            .await?;
-                        return Ok(());
-                    }
-                    Ok(block) if block.dropped.contains(&hash) => {
-                        sink.send(SubscriptionMessage::from_json(&"invalid")?).await?;
-                        return Ok(());
-                    }
-                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return Ok(()),
-                }
-            }
-        },
-    )?;
+    fn resolve(&self, hash: Option<H256>) -> RpcResult<Option<BlockNumber>> {
+        match hash {
+            None => Ok(Some(self.node.head().number)),
+            Some(h) => self.node.block_number(&h).map_err(internal),
+        }
+    }
 
-    m.register_method("umbra_account", |params, node, _| {
-        let who = parse_account(&params)?;
-        node.account(&who).map_err(internal)
-    })?;
-    m.register_method("umbra_accounts", |params, node, _| -> Result<Value, ErrorObjectOwned> {
-        let (addrs,): (Vec<String>,) = params.parse()?;
-        let who: Vec<AccountId> = addrs
-            .iter()
-            .map(|a| {
-                a.parse::<AccountId>()
-                    .map_err(|e| invalid_params(format!("invalid address `{a}`: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
-        let (number, infos) = node
+    async fn forward_headers(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut rx = self.node.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            match rx.recv().await {
+                Ok(block) => {
+                    let msg = SubscriptionMessage::from_json(&HeaderJson::from(&block.header))?;
+                    if sink.send(msg).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return Ok(()),
+            }
+        }
+    }
+}
+
+#[jsonrpsee::core::async_trait]
+impl UmbraApiServer for Rpc {
+    fn system_health(&self) -> RpcResult<Health> {
+        Ok(Health { peers: 0, is_syncing: false, should_have_peers: false })
+    }
+
+    fn system_chain(&self) -> RpcResult<String> {
+        Ok(self.node.spec().name.clone())
+    }
+
+    fn system_properties(&self) -> RpcResult<Properties> {
+        Ok(Properties {
+            token_symbol: "UMB".into(),
+            token_decimals: umbra_primitives::DECIMALS,
+            ss58_format: umbra_crypto::ss58::DEFAULT_PREFIX,
+        })
+    }
+
+    fn system_account_next_index(&self, address: Address) -> RpcResult<Nonce> {
+        self.node.next_nonce(&address.0).map_err(internal)
+    }
+
+    fn chain_get_header(&self, hash: Option<H256>) -> RpcResult<Option<HeaderJson>> {
+        let Some(n) = self.resolve(hash)? else { return Ok(None) };
+        Ok(self.node.block(n).map_err(internal)?.map(|b| HeaderJson::from(&b.header)))
+    }
+
+    fn chain_get_block(&self, hash: Option<H256>) -> RpcResult<Option<SignedBlock>> {
+        let Some(n) = self.resolve(hash)? else { return Ok(None) };
+        Ok(self
+            .node
+            .block(n)
+            .map_err(internal)?
+            .map(|b| SignedBlock { block: BlockJson::from(&b), justifications: None }))
+    }
+
+    fn chain_get_block_hash(&self, number: Option<BlockNumber>) -> RpcResult<Option<H256>> {
+        self.node.block_hash(number.unwrap_or_else(|| self.node.head().number)).map_err(internal)
+    }
+
+    fn chain_get_finalized_head(&self) -> RpcResult<H256> {
+        Ok(self.node.head().hash())
+    }
+
+    async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        self.forward_headers(pending).await
+    }
+
+    async fn subscribe_finalized_heads(
+        &self,
+        pending: PendingSubscriptionSink,
+    ) -> SubscriptionResult {
+        // The dev engine's blocks are final when sealed.
+        self.forward_headers(pending).await
+    }
+
+    fn author_submit_extrinsic(&self, extrinsic: String) -> RpcResult<H256> {
+        self.node.submit(extrinsic_bytes(&extrinsic)?).map_err(submit_error)
+    }
+
+    fn author_pending_extrinsics(&self) -> RpcResult<Vec<Bytes>> {
+        Ok(self.node.pending().iter().map(|b| Bytes(b.to_vec())).collect())
+    }
+
+    async fn author_submit_and_watch_extrinsic(
+        &self,
+        pending: PendingSubscriptionSink,
+        extrinsic: String,
+    ) -> SubscriptionResult {
+        let bytes = match extrinsic_bytes(&extrinsic) {
+            Ok(b) => b,
+            Err(e) => {
+                pending.reject(e).await;
+                return Ok(());
+            }
+        };
+        // Subscribe before submitting so the inclusion cannot be missed.
+        let mut rx = self.node.subscribe();
+        let hash = match self.node.submit(bytes) {
+            Ok(h) => h,
+            Err(e) => {
+                pending.reject(submit_error(e)).await;
+                return Ok(());
+            }
+        };
+        let sink = pending.accept().await?;
+        let send = |s: ExtrinsicStatus| SubscriptionMessage::from_json(&s);
+        sink.send(send(ExtrinsicStatus::Ready)?).await?;
+        loop {
+            match rx.recv().await {
+                Ok(block) if block.included.contains(&hash) => {
+                    let h = block.header.hash();
+                    sink.send(send(ExtrinsicStatus::InBlock(h))?).await?;
+                    sink.send(send(ExtrinsicStatus::Finalized(h))?).await?;
+                    return Ok(());
+                }
+                Ok(block) if block.dropped.contains(&hash) => {
+                    sink.send(send(ExtrinsicStatus::Invalid)?).await?;
+                    return Ok(());
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return Ok(()),
+            }
+        }
+    }
+
+    fn umbra_account(&self, address: Address) -> RpcResult<AccountInfo> {
+        self.node.account(&address.0).map_err(internal)
+    }
+
+    fn umbra_accounts(&self, addresses: Vec<Address>) -> RpcResult<AccountsAt> {
+        let (block, accounts) = self
+            .node
             .with_state(|st| {
                 let number = umbra_runtime::system::NUMBER.get_or_default(st);
-                (
-                    number,
-                    who.iter().map(|w| umbra_runtime::api::account_info(st, w)).collect::<Vec<_>>(),
-                )
+                let infos = addresses
+                    .iter()
+                    .map(|a| umbra_runtime::api::account_info(st, &a.0))
+                    .collect::<Vec<_>>();
+                (number, infos)
             })
             .map_err(internal)?;
-        Ok(json!({ "block": number, "accounts": infos }))
-    })?;
-    m.register_method(
-        "umbra_events",
-        |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
-            let Some(n) = resolve(node, optional_hash(&params)?)? else { return Ok(None) };
-            let events = node.events(n).map_err(internal)?;
-            events.map(|e| serde_json::to_value(e).map_err(internal)).transpose()
-        },
-    )?;
-    m.register_method("umbra_parameters", |_, node, _| node.parameters().map_err(internal))?;
-    m.register_method("umbra_chainSpec", |_, node, _| -> Result<Value, ErrorObjectOwned> {
-        serde_json::to_value(node.spec()).map_err(internal)
-    })?;
-    m.register_method("umbra_workers", |_, node, _| node.workers().map_err(internal))?;
-    m.register_method("umbra_worker", |params, node, _| {
-        let who = parse_account(&params)?;
-        node.worker(&who).map_err(internal)
-    })?;
+        Ok(AccountsAt { block, accounts })
+    }
+
+    fn umbra_events(&self, hash: Option<H256>) -> RpcResult<Option<Vec<EventJson>>> {
+        let Some(n) = self.resolve(hash)? else { return Ok(None) };
+        let Some(records) = self.node.events(n).map_err(internal)? else { return Ok(None) };
+        records
+            .into_iter()
+            .map(|r| {
+                Ok(EventJson {
+                    phase: r.phase,
+                    event: serde_json::to_value(&r.event).map_err(internal)?,
+                })
+            })
+            .collect::<RpcResult<Vec<_>>>()
+            .map(Some)
+    }
+
+    fn umbra_parameters(&self) -> RpcResult<Parameters> {
+        self.node.parameters().map_err(internal)
+    }
+
+    fn umbra_chain_spec(&self) -> RpcResult<Value> {
+        serde_json::to_value(self.node.spec()).map_err(internal)
+    }
+
+    fn umbra_authorities(&self) -> RpcResult<Vec<Address>> {
+        let set = self.node.with_state(umbra_runtime::system::authorities).map_err(internal)?;
+        Ok(set.into_iter().map(Address).collect())
+    }
+
+    fn umbra_workers(&self) -> RpcResult<Vec<ModuleView>> {
+        self.node.workers().map_err(internal)?.into_iter().map(view).collect()
+    }
+
+    fn umbra_worker(&self, identity: Address) -> RpcResult<Option<ModuleView>> {
+        view_opt(self.node.worker(&identity.0).map_err(internal)?)
+    }
+
     // ---- computation ----
-    m.register_method("umbra_workerSession", |params, node, _| {
-        let who = parse_account(&params)?;
-        node.with_state(|st| umbra_runtime::computation::session(st, &who)).map_err(internal)
-    })?;
-    m.register_method("umbra_computation", |_, node, _| -> Result<Value, ErrorObjectOwned> {
-        node.with_state(|st| {
-            use umbra_runtime::{balances, computation as c};
-            let (computing, unresponsive, cooling) = c::COUNTS.get_or_default(st);
-            json!({
-                "params": c::params(st),
-                "emission": c::EMISSION.get_or_default(st),
-                "onlineShares": c::ONLINE_SHARES.get_or_default(st).to_string(),
-                "pot": balances::account(st, &c::pot_account()).free.to_string(),
-                "treasury": balances::account(st, &balances::treasury_account()).free.to_string(),
-                "computing": computing,
-                "unresponsive": unresponsive,
-                "coolingDown": cooling,
+    fn umbra_worker_session(&self, identity: Address) -> RpcResult<Option<ModuleView>> {
+        view_opt(
+            self.node
+                .with_state(|st| umbra_runtime::computation::session(st, &identity.0))
+                .map_err(internal)?,
+        )
+    }
+
+    fn umbra_computation(&self) -> RpcResult<ModuleView> {
+        self.node
+            .with_state(|st| {
+                use umbra_runtime::{balances, computation as c};
+                let (computing, unresponsive, cooling) = c::COUNTS.get_or_default(st);
+                json!({
+                    "params": c::params(st),
+                    "emission": c::EMISSION.get_or_default(st),
+                    "onlineShares": c::ONLINE_SHARES.get_or_default(st).to_string(),
+                    "pot": balances::account(st, &c::pot_account()).free.to_string(),
+                    "treasury": balances::account(st, &balances::treasury_account()).free.to_string(),
+                    "computing": computing,
+                    "unresponsive": unresponsive,
+                    "coolingDown": cooling,
+                })
             })
-        })
-        .map_err(internal)
-    })?;
+            .map_err(internal)
+    }
+
     // ---- stake pools and vault ----
-    m.register_method("umbra_pools", |_, node, _| node.pools().map_err(internal))?;
-    m.register_method("umbra_pool", |params, node, _| {
-        let (id,): (u64,) = params.parse()?;
-        node.pool(id).map_err(internal)
-    })?;
-    m.register_method("umbra_poolStake", |params, node, _| {
-        let (id, addr): (u64, String) = params.parse()?;
-        let who = addr
-            .parse::<AccountId>()
-            .map_err(|e| invalid_params(format!("invalid address `{addr}`: {e}")))?;
-        node.pool_stake(id, &who).map_err(internal)
-    })?;
-    m.register_method("umbra_vault", |_, node, _| node.vault().map_err(internal))?;
-    m.register_method("umbra_vaultPosition", |params, node, _| {
-        let who = parse_account(&params)?;
-        node.vault_position(&who).map_err(internal)
-    })?;
-    m.register_method("umbra_loan", |params, node, _| {
-        let (pool,): (u64,) = params.parse()?;
-        node.loan(pool).map_err(internal)
-    })?;
-    // ---- end stake pools and vault ----
+    fn umbra_pools(&self) -> RpcResult<Vec<ModuleView>> {
+        self.node.pools().map_err(internal)?.into_iter().map(view).collect()
+    }
+
+    fn umbra_pool(&self, id: u64) -> RpcResult<Option<ModuleView>> {
+        view_opt(self.node.pool(id).map_err(internal)?)
+    }
+
+    fn umbra_pool_stake(&self, id: u64, address: Address) -> RpcResult<Option<ModuleView>> {
+        view_opt(self.node.pool_stake(id, &address.0).map_err(internal)?)
+    }
+
+    fn umbra_vault(&self) -> RpcResult<ModuleView> {
+        view(self.node.vault().map_err(internal)?)
+    }
+
+    fn umbra_vault_position(&self, address: Address) -> RpcResult<ModuleView> {
+        view(self.node.vault_position(&address.0).map_err(internal)?)
+    }
+
+    fn umbra_loan(&self, pool: u64) -> RpcResult<Option<ModuleView>> {
+        view_opt(self.node.loan(pool).map_err(internal)?)
+    }
+
     // ---- contracts and gatekeepers ----
-    m.register_method("umbra_contract", |params, node, _| {
-        let (id,): (H256,) = params.parse()?;
-        node.with_state(|st| umbra_runtime::contracts::contract(st, &id)).map_err(internal)
-    })?;
-    m.register_method("umbra_contracts", |_, node, _| -> Result<Value, ErrorObjectOwned> {
-        node.with_state(|st| {
-            use umbra_runtime::contracts as c;
-            json!((0..c::contract_count(st))
-                .filter_map(|i| c::CONTRACT_AT.get(st, &i))
-                .filter_map(|id| c::contract(st, &id))
-                .collect::<Vec<_>>())
-        })
-        .map_err(internal)
-    })?;
-    m.register_method(
-        "umbra_contractCommands",
-        |params, node, _| -> Result<String, ErrorObjectOwned> {
-            let (id, from, to): (H256, u64, u64) = params.parse()?;
-            if to < from || to - from > 1000 {
-                return Err(invalid_params("at most 1000 commands per call"));
-            }
-            let records = node
-                .with_state(|st| {
-                    (from..to)
-                        .map_while(|seq| {
-                            umbra_runtime::contracts::COMMANDS.get(st, &(id, seq)).map(|r| (seq, r))
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .map_err(internal)?;
-            Ok(to_hex(&parity_scale_codec::Encode::encode(&records)))
-        },
-    )?;
-    // Off-chain checkpoint blobs: files `<id>-<seq>.bin` in `Node::checkpoint_dir`.
-    m.register_method(
-        "umbra_putCheckpoint",
-        |params, node, _| -> Result<H256, ErrorObjectOwned> {
-            let (id, seq, hex): (H256, u64, String) = params.parse()?;
-            use umbra_runtime::contracts as c;
-            let (record, max) = node
-                .with_state(|st| (c::CHECKPOINTS.get(st, &(id, seq)), c::params(st)))
-                .map_err(internal)?;
-            let max = usize::try_from(max.max_checkpoint_bytes).unwrap_or(usize::MAX);
-            if hex.len() / 2 > max.saturating_add(1) {
-                return Err(invalid_params(format!("checkpoint larger than {max} bytes")));
-            }
-            let blob = from_hex(&hex).map_err(invalid_params)?;
-            let record = record.ok_or_else(|| {
-                invalid_params(format!("no checkpoint of {id} at #{seq} is recorded on chain"))
-            })?;
-            let hash = H256::hash(&blob);
-            if hash != record.blob_hash {
-                return Err(invalid_params(format!(
-                    "blob hash {hash} differs from the recorded {}",
-                    record.blob_hash
-                )));
-            }
-            let dir = node.checkpoint_dir();
-            let write = || -> std::io::Result<()> {
-                std::fs::create_dir_all(&dir)?;
-                let name = format!("{id}-{seq}.bin");
-                let tmp = dir.join(format!("{name}.tmp"));
-                std::fs::write(&tmp, &blob)?;
-                std::fs::rename(&tmp, dir.join(name))
-            };
-            write().map_err(internal)?;
-            Ok(hash)
-        },
-    )?;
-    m.register_method(
-        "umbra_getCheckpoint",
-        |params, node, _| -> Result<Option<String>, ErrorObjectOwned> {
-            let (id, seq): (H256, u64) = params.parse()?;
-            let path = node.checkpoint_dir().join(format!("{id}-{seq}.bin"));
-            match std::fs::read(path) {
-                Ok(blob) => Ok(Some(to_hex(&blob))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(internal(e)),
-            }
-        },
-    )?;
-    m.register_method("umbra_gatekeepers", |_, node, _| -> Result<Value, ErrorObjectOwned> {
-        node.with_state(|st| {
-            use umbra_runtime::gatekeeper as g;
-            let current = g::current_rotation(st);
-            let keys: Vec<Value> = (0..=current.unwrap_or(0))
-                .filter_map(|r| {
-                    g::MASTER_KEYS.get(st, &r).map(|k| json!({ "rotation": r, "key": k }))
-                })
-                .collect();
-            let holds: serde_json::Map<String, Value> = g::gatekeepers(st)
-                .iter()
-                .map(|w| (w.to_ss58(), json!(g::HOLDS.get(st, w))))
-                .collect();
-            json!({
-                "gatekeepers": g::gatekeepers(st).iter().map(|w| w.to_ss58()).collect::<Vec<_>>(),
-                "holds": holds,
-                "currentRotation": current,
-                "masterKeys": keys,
+    fn umbra_contract(&self, id: H256) -> RpcResult<Option<ModuleView>> {
+        view_opt(
+            self.node
+                .with_state(|st| umbra_runtime::contracts::contract(st, &id))
+                .map_err(internal)?,
+        )
+    }
+
+    fn umbra_contracts(&self) -> RpcResult<Vec<ModuleView>> {
+        self.node
+            .with_state(|st| {
+                use umbra_runtime::contracts as c;
+                (0..c::contract_count(st))
+                    .filter_map(|i| c::CONTRACT_AT.get(st, &i))
+                    .filter_map(|id| c::contract(st, &id))
+                    .collect::<Vec<_>>()
             })
-        })
-        .map_err(internal)
-    })?;
-    m.register_method(
-        "umbra_blockWithEvents",
-        |params, node, _| -> Result<Option<Value>, ErrorObjectOwned> {
-            let (number,): (BlockNumber,) = params.parse()?;
-            Ok(node
-                .raw_block_with_events(number)
-                .map_err(internal)?
-                .map(|(b, e)| json!({ "block": to_hex(&b), "events": to_hex(&e) })))
-        },
-    )?;
-    Ok(m)
+            .map_err(internal)?
+            .into_iter()
+            .map(view)
+            .collect()
+    }
+
+    fn umbra_contract_commands(&self, id: H256, from: u64, to: u64) -> RpcResult<Bytes> {
+        if to < from || to - from > 1000 {
+            return Err(invalid_params("at most 1000 commands per call"));
+        }
+        let records = self
+            .node
+            .with_state(|st| {
+                (from..to)
+                    .map_while(|seq| {
+                        umbra_runtime::contracts::COMMANDS.get(st, &(id, seq)).map(|r| (seq, r))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .map_err(internal)?;
+        Ok(Bytes(parity_scale_codec::Encode::encode(&records)))
+    }
+
+    // Off-chain checkpoint blobs: files `<id>-<seq>.bin` in `Node::checkpoint_dir`.
+    fn umbra_put_checkpoint(&self, id: H256, seq: u64, blob: String) -> RpcResult<H256> {
+        use umbra_runtime::contracts as c;
+        let node = &self.node;
+        let (record, max) = node
+            .with_state(|st| (c::CHECKPOINTS.get(st, &(id, seq)), c::params(st)))
+            .map_err(internal)?;
+        let max = usize::try_from(max.max_checkpoint_bytes).unwrap_or(usize::MAX);
+        // Checked on the hex text, before decoding it.
+        if blob.len() / 2 > max.saturating_add(1) {
+            return Err(invalid_params(format!("checkpoint larger than {max} bytes")));
+        }
+        let blob = from_hex(&blob).map_err(invalid_params)?;
+        let record = record.ok_or_else(|| {
+            invalid_params(format!("no checkpoint of {id} at #{seq} is recorded on chain"))
+        })?;
+        let hash = H256::hash(&blob);
+        if hash != record.blob_hash {
+            return Err(invalid_params(format!(
+                "blob hash {hash} differs from the recorded {}",
+                record.blob_hash
+            )));
+        }
+        let dir = node.checkpoint_dir();
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let name = format!("{id}-{seq}.bin");
+            let tmp = dir.join(format!("{name}.tmp"));
+            std::fs::write(&tmp, &blob)?;
+            std::fs::rename(&tmp, dir.join(name))
+        };
+        write().map_err(internal)?;
+        Ok(hash)
+    }
+
+    fn umbra_get_checkpoint(&self, id: H256, seq: u64) -> RpcResult<Option<Bytes>> {
+        let path = self.node.checkpoint_dir().join(format!("{id}-{seq}.bin"));
+        match std::fs::read(path) {
+            Ok(blob) => Ok(Some(Bytes(blob))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    fn umbra_gatekeepers(&self) -> RpcResult<ModuleView> {
+        self.node
+            .with_state(|st| {
+                use umbra_runtime::gatekeeper as g;
+                let current = g::current_rotation(st);
+                let keys: Vec<Value> = (0..=current.unwrap_or(0))
+                    .filter_map(|r| {
+                        g::MASTER_KEYS.get(st, &r).map(|k| json!({ "rotation": r, "key": k }))
+                    })
+                    .collect();
+                let holds: serde_json::Map<String, Value> = g::gatekeepers(st)
+                    .iter()
+                    .map(|w| (w.to_ss58(), json!(g::HOLDS.get(st, w))))
+                    .collect();
+                json!({
+                    "gatekeepers": g::gatekeepers(st).iter().map(|w| w.to_ss58()).collect::<Vec<_>>(),
+                    "holds": holds,
+                    "currentRotation": current,
+                    "masterKeys": keys,
+                })
+            })
+            .map_err(internal)
+    }
+
+    fn umbra_block_with_events(
+        &self,
+        number: BlockNumber,
+    ) -> RpcResult<Option<RawBlockWithEvents>> {
+        Ok(self
+            .node
+            .raw_block_with_events(number)
+            .map_err(internal)?
+            .map(|(b, e)| RawBlockWithEvents { block: Bytes(b), events: Bytes(e) }))
+    }
+}
+
+/// Builds the RPC module over `node`.
+pub fn module(node: Arc<Node>) -> anyhow::Result<RpcModule<Rpc>> {
+    Ok(Rpc::new(node).into_rpc())
 }
 
 /// Starts the RPC server on `addr`; returns the bound address and a handle to stop it.
@@ -436,7 +466,7 @@ pub async fn start(
 
 #[cfg(test)]
 mod checkpoint_store_tests {
-    use umbra_primitives::{Block, Header, Pair};
+    use umbra_primitives::{json::to_hex, Block, Header, Pair};
     use umbra_runtime::contracts::{CheckpointRecord, CHECKPOINTS};
 
     use super::*;

@@ -1,13 +1,13 @@
 //! The execution context a call runs in: state overlay, events, and the phase of the block.
 
 use parity_scale_codec::{Decode, Encode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use umbra_primitives::H256;
 
 use crate::{state::Overlay, Event};
 
 /// Where in the block an event was emitted.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize, Deserialize)]
 pub enum Phase {
     /// While initializing the block (before any extrinsic).
     Initialization,
@@ -26,25 +26,69 @@ pub struct EventRecord {
     pub event: Event,
 }
 
-/// Why a dispatched call failed: the module and the error's name, as Substrate reports them.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+/// Why a dispatched call failed, as committed in `system::Event::ExtrinsicFailed`: the module's
+/// index in the runtime (its [`crate::Call`]/[`crate::Event`] index) and the error's index in
+/// that module's `Error` enum (its SCALE variant index). Two bytes on chain, never a string;
+/// [`DispatchError::name`] and [`DispatchError::message`] map it back for RPC and CLI output.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct DispatchError {
-    /// Module name, e.g. `balances`.
-    pub module: String,
-    /// Error variant name, e.g. `InsufficientBalance`.
-    pub error: String,
+    /// Module index, e.g. 1 for `balances`.
+    pub module: u8,
+    /// Error index inside the module's `Error` enum.
+    pub error: u8,
 }
 
 impl DispatchError {
-    /// An error from `module` named after `err`'s Debug form.
-    pub fn new(module: &str, err: &impl std::fmt::Debug) -> Self {
-        DispatchError { module: module.to_string(), error: format!("{err:?}") }
+    /// The error `err` (a module's fieldless `Error` enum) of the module named `module` (its
+    /// `MODULE` constant). A name the runtime does not list gets module index `u8::MAX`, which
+    /// describes itself as unknown (a test checks that every module's name is listed).
+    pub fn new(module: &str, err: &impl Encode) -> Self {
+        let error = err.using_encoded(|b| b.first().copied()).unwrap_or(u8::MAX);
+        DispatchError { module: crate::module_index(module).unwrap_or(u8::MAX), error }
+    }
+
+    /// `module::Variant`, e.g. `registry::NotOperator` (or the raw indices if unknown).
+    pub fn name(&self) -> String {
+        match crate::describe_error(self.module, self.error) {
+            Some((name, _)) => name,
+            None => format!("module {}::error {}", self.module, self.error),
+        }
+    }
+
+    /// The error's variant name alone, e.g. `NotOperator` (tests compare against it).
+    pub fn variant(&self) -> String {
+        let name = self.name();
+        match name.split_once("::") {
+            Some((_, variant)) => variant.to_string(),
+            None => name,
+        }
+    }
+
+    /// A human-readable message, e.g. `registry: the signer must be the operator`.
+    pub fn message(&self) -> String {
+        match crate::describe_error(self.module, self.error) {
+            Some((_, message)) => message,
+            None => format!("unknown error {} of module {}", self.error, self.module),
+        }
     }
 }
 
 impl std::fmt::Display for DispatchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}::{}", self.module, self.error)
+        write!(f, "{} ({})", self.message(), self.name())
+    }
+}
+
+/// JSON form (RPC): the two indices as committed, plus their name and message for readers.
+impl Serialize for DispatchError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("DispatchError", 4)?;
+        st.serialize_field("module", &self.module)?;
+        st.serialize_field("error", &self.error)?;
+        st.serialize_field("name", &self.name())?;
+        st.serialize_field("message", &self.message())?;
+        st.end()
     }
 }
 

@@ -160,6 +160,85 @@ impl From<contracts::Event> for Event {
     }
 }
 
+/// Module names by module index (the index of their [`Call`] and [`Event`] variants).
+pub const MODULES: [&str; 10] = [
+    system::MODULE,
+    balances::MODULE,
+    governance::MODULE,
+    registry::MODULE,
+    mq::MODULE,
+    computation::MODULE,
+    stake_pools::MODULE,
+    vault::MODULE,
+    gatekeeper::MODULE,
+    contracts::MODULE,
+];
+
+/// The module index of the module named `name`.
+pub fn module_index(name: &str) -> Option<u8> {
+    MODULES.iter().position(|m| *m == name).and_then(|i| u8::try_from(i).ok())
+}
+
+fn describe<E: Decode + std::fmt::Debug + std::fmt::Display>(
+    module: &str,
+    error: u8,
+) -> Option<(String, String)> {
+    let e = E::decode(&mut &[error][..]).ok()?;
+    // The variant's name alone (fields, such as a parameter name, are not committed).
+    let debug = format!("{e:?}");
+    let variant = debug.split(['(', ' ', '{']).next().unwrap_or_default();
+    // A skipped field displays empty; collapse the gap it leaves.
+    let message = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    Some((format!("{module}::{variant}"), format!("{module}: {message}")))
+}
+
+/// `(name, message)` of error `error` of module `module`, e.g. `("registry::NotOperator",
+/// "registry: the signer must be the operator")`; `None` for indices this runtime does not know.
+pub fn describe_error(module: u8, error: u8) -> Option<(String, String)> {
+    match module {
+        0 => describe::<system::Error>(system::MODULE, error),
+        1 => describe::<balances::Error>(balances::MODULE, error),
+        2 => describe::<governance::Error>(governance::MODULE, error),
+        3 => describe::<registry::Error>(registry::MODULE, error),
+        4 => describe::<mq::Error>(mq::MODULE, error),
+        5 => describe::<computation::Error>(computation::MODULE, error),
+        6 => describe::<stake_pools::Error>(stake_pools::MODULE, error),
+        7 => describe::<vault::Error>(vault::MODULE, error),
+        8 => describe::<gatekeeper::Error>(gatekeeper::MODULE, error),
+        9 => describe::<contracts::Error>(contracts::MODULE, error),
+        _ => None,
+    }
+}
+
+/// The runtime root: implements the hook traits through which a module reaches others it must
+/// not import (FRAME-style), so dependencies between modules point one way.
+#[derive(Clone, Copy, Debug)]
+pub struct Runtime;
+
+impl mq::Config for Runtime {
+    fn is_worker(st: &state::Overlay<'_>, identity: &umbra_crypto::Public) -> bool {
+        registry::worker(st, identity).is_some()
+    }
+
+    fn on_message(
+        ext: &mut Ext<'_>,
+        sender: &umbra_crypto::Public,
+        message: umbra_protocol::FromEnclave,
+    ) -> Result<(), String> {
+        use umbra_protocol::FromEnclave as M;
+        match message {
+            M::Heartbeat(hb) => {
+                computation::heartbeat(ext, sender, &hb);
+                Ok(())
+            }
+            // Pongs are only recorded (as the `InboundMessage` event).
+            M::Pong(_) => Ok(()),
+            M::Gatekeeper(m) => ext.transactional(|ext| gatekeeper::handle(ext, sender, m)),
+            M::Contracts(m) => ext.transactional(|ext| contracts::handle(ext, sender, m)),
+        }
+    }
+}
+
 /// Whether `(module, call)` names a call this runtime knows.
 pub fn is_known_call(module: u8, call: u8) -> bool {
     let calls: &[u8] = match module {
@@ -185,7 +264,7 @@ pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), 
         Call::Balances(c) => balances::dispatch(ext, origin, c),
         Call::Governance(c) => governance::dispatch(ext, origin, c),
         Call::Registry(c) => registry::dispatch(ext, origin, c),
-        Call::Mq(c) => mq::dispatch(ext, origin, c),
+        Call::Mq(c) => mq::dispatch::<Runtime>(ext, origin, c),
         Call::Computation(c) => computation::dispatch(ext, origin, c),
         Call::StakePools(c) => stake_pools::dispatch(ext, origin, c),
         Call::Vault(c) => vault::dispatch(ext, origin, c),
@@ -218,10 +297,83 @@ mod tests {
             let bytes = c.encode();
             assert!(is_known_call(bytes[0], bytes[1]), "{c:?}");
         }
+        for (c, module) in calls.iter().zip([
+            system::MODULE,
+            balances::MODULE,
+            governance::MODULE,
+            governance::MODULE,
+            registry::MODULE,
+            registry::MODULE,
+            registry::MODULE,
+            mq::MODULE,
+        ]) {
+            assert_eq!(module_index(module), Some(c.encode()[0]), "{module}");
+        }
         assert!(!is_known_call(1, 9));
         assert!(!is_known_call(99, 0));
         // An unknown index does not decode.
         assert!(Call::decode(&mut &[1u8, 9][..]).is_err());
         let _ = H256::ZERO;
+    }
+
+    #[test]
+    fn dispatch_errors_are_two_indices_that_map_back_to_messages() {
+        // The module index of every module is its Event index.
+        let who = Pair::from_suri("//Alice").unwrap().public();
+        let events: [(Event, &str); 3] = [
+            (Event::System(system::Event::Remarked { sender: who, hash: H256::ZERO }), "system"),
+            (
+                Event::Balances(balances::Event::Transfer { from: who, to: who, amount: 1 }),
+                "balances",
+            ),
+            (
+                Event::Registry(registry::Event::MeasurementAdded { measurement: [0; 32] }),
+                "registry",
+            ),
+        ];
+        for (e, name) in events {
+            assert_eq!(module_index(name), Some(e.encode()[0]));
+        }
+        for (i, name) in MODULES.iter().enumerate() {
+            assert_eq!(module_index(name), Some(i as u8));
+        }
+
+        let e = DispatchError::from(registry::Error::NotOperator);
+        assert_eq!(e, DispatchError { module: 3, error: 0 });
+        assert_eq!(e.encode(), vec![3, 0], "two bytes on chain");
+        assert_eq!(e.name(), "registry::NotOperator");
+        assert_eq!(e.message(), "registry: the signer must be the operator");
+        let e = DispatchError::from(balances::Error::InsufficientBalance);
+        assert_eq!(e.module, 1);
+        assert_eq!(e.name(), "balances::InsufficientBalance");
+        // Every error of every module maps back to its own name.
+        for m in 0..MODULES.len() as u8 {
+            let mut count = 0u8;
+            while let Some((name, message)) = describe_error(m, count) {
+                assert!(name.starts_with(&format!("{}::", MODULES[m as usize])), "{name}");
+                assert!(message.starts_with(&format!("{}: ", MODULES[m as usize])), "{message}");
+                count += 1;
+            }
+        }
+        // An error with a (non-committed) field maps back to its variant and a clean message.
+        let e = DispatchError::from(governance::Error::InvalidParameters("blockTimeMs"));
+        assert_eq!(e.encode().len(), 2);
+        assert_eq!(e.name(), "governance::InvalidParameters");
+        assert_eq!(e.variant(), "InvalidParameters");
+        assert!(!e.message().contains("  "), "{}", e.message());
+        // Unknown indices are described as such, never panic.
+        assert_eq!(describe_error(10, 0), None);
+        assert_eq!(describe_error(3, 200), None);
+        assert!(DispatchError { module: 3, error: 200 }.message().contains("unknown error 200"));
+        let json = serde_json::to_value(DispatchError::from(registry::Error::NotOperator)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "module": 3,
+                "error": 0,
+                "name": "registry::NotOperator",
+                "message": "registry: the signer must be the operator",
+            })
+        );
     }
 }

@@ -9,14 +9,8 @@
 //! block with all of these consistent.
 //!
 //! # State commitment
-//! A compressed binary sparse Merkle tree over `blake2_256(key)` paths (MSB first):
-//! - Empty: hash `[0; 32]`;
-//! - Leaf `{key_path, value_hash}`: `blake2_256(0x00 ‖ key_path ‖ blake2_256(value))`;
-//! - Internal `{left, right}`: `blake2_256(0x01 ‖ left ‖ right)`.
-//!
-//! A subtree with exactly one key is a leaf at the subtree's top, so an internal node never
-//! has an (Empty, Leaf) pair of children. The root depends only on the key/value set
-//! ([`compute_root`] is the from-scratch reference).
+//! The compressed binary sparse Merkle tree defined in `umbra-state-tree` (hashing, the
+//! from-scratch [`compute_root`], [`verify_proof`]; re-exported here), maintained incrementally.
 //!
 //! # Stored form
 //! The tree is stored in chunks of four binary levels (see `chunk`): the chunk at depth `d`
@@ -30,22 +24,23 @@
 //! across blocks.
 //!
 //! [`verify_proof`] checks a [`StateProof`] of inclusion or non-inclusion (binary siblings,
-//! whatever the chunking); it lives in redb-free modules (`proof`, `hashing`, `reference`) that
-//! depend only on `blake2` and `parity-scale-codec`.
+//! whatever the chunking); it lives in the redb-free crate `umbra-state-tree`, which depends only
+//! on `blake2` and `parity-scale-codec`.
 
 mod chunk;
 mod error;
-mod hashing;
-mod proof;
-mod reference;
 mod smt;
 mod store;
 mod tables;
 mod writer;
 
 pub use error::{Result, StorageError};
-pub use hashing::{internal_hash, key_path, leaf_hash, value_hash, Hash, EMPTY_HASH};
-pub use proof::{verify_proof, ProofTerminal, StateProof};
-pub use reference::compute_root;
 pub use store::{Snapshot, Store};
+#[cfg(test)]
+pub(crate) use umbra_state_tree::reference;
+pub use umbra_state_tree::{
+    compute_root, internal_hash, key_path, leaf_hash, value_hash, verify_proof, Hash,
+    ProofTerminal, StateProof, EMPTY_HASH,
+};
+pub(crate) use umbra_state_tree::{hashing, proof};
 pub use writer::BlockWriter;

@@ -16,9 +16,13 @@ use parity_scale_codec::{Decode, Encode};
 use rand::RngCore;
 use umbra_contracts::{self as uc, CommandContext, ContractId, ContractKind, Instance};
 use umbra_crypto::{EcdhPublic, EcdhSecret, Pair, Public, SealedBox};
-use umbra_primitives::{mq::topics, AccountId, H256};
+use umbra_primitives::{AccountId, H256};
+use umbra_protocol::{
+    ContractPubkey, DeriveContractKey, FromEnclave, FromGatekeeper, FromWorker, Launch,
+    MasterPubkey, Rotate, ShareRequest, ToEnclave, ToGatekeeper, ToWorker,
+};
 use umbra_runtime::{
-    contracts::{self, Assignment, ChainOutput, CheckpointRecord, CommandResult, ContractKeyShare},
+    contracts::{self, ChainOutput, CheckpointRecord, CommandResult, ContractKeyShare},
     gatekeeper::MasterKeys,
 };
 
@@ -155,12 +159,21 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn send(&mut self, topic: &[u8], payload: Vec<u8>) {
-        self.egress.push(self.identity, &self.genesis, topic.to_vec(), payload);
+    fn send(&mut self, message: FromEnclave) {
+        self.egress.send(self.identity, &self.genesis, &message);
+    }
+    /// Signs and queues `message` for the chain.
+    pub fn send_message(&mut self, message: FromEnclave) {
+        self.send(message)
     }
     fn me(&self) -> Public {
         self.identity.public()
     }
+}
+
+fn master_pubkey(rotation: u32, master: &[u8; 32]) -> FromEnclave {
+    let pubkey = uc::master_public(master).0;
+    FromEnclave::Gatekeeper(FromGatekeeper::MasterPubkey(MasterPubkey { rotation, pubkey }))
 }
 
 impl Confidential {
@@ -233,59 +246,70 @@ impl Confidential {
             })
             .collect();
         if !keys.is_empty() {
-            ctx.send(topics::EG_MASTER_KEYS, MasterKeys { to: *to, keys }.encode());
+            let keys = MasterKeys { to: *to, keys };
+            ctx.send(FromEnclave::Gatekeeper(FromGatekeeper::MasterKeys(keys)));
         }
     }
 
-    /// Handles an mq message from the gatekeeper module.
+    /// Handles a gatekeeper message in its wire form (for tests and tools; the enclave routes
+    /// decoded messages to [`Confidential::handle_gatekeeper`]).
     pub fn on_gatekeeper_message(&mut self, ctx: &mut Ctx<'_>, topic: &[u8], payload: &[u8]) {
+        if let Ok(ToEnclave::Gatekeeper(m)) = ToEnclave::from_wire(topic, payload) {
+            self.handle_gatekeeper(ctx, m)
+        }
+    }
+
+    /// Handles a gatekeeper duty from the chain.
+    pub fn handle_gatekeeper(&mut self, ctx: &mut Ctx<'_>, message: ToGatekeeper) {
         let me = ctx.me();
-        if topic == topics::GK_LAUNCH {
-            let Ok(first) = Public::decode(&mut &payload[..]) else { return };
-            if !self.gatekeepers.iter().any(|g| g.0 == first) {
-                self.gatekeepers.push((first, [0u8; 32]));
-            }
-            if first == me {
-                let k = self.new_master(0);
-                ctx.send(topics::EG_MASTER_PUBKEY, (0u32, uc::master_public(&k).0).encode());
-            }
-        } else if topic == topics::GK_SHARE_REQUEST {
-            let Ok((gk, ecdh)) = <(Public, [u8; 32])>::decode(&mut &payload[..]) else { return };
-            match self.gatekeepers.iter_mut().find(|g| g.0 == gk) {
-                Some(g) => g.1 = ecdh,
-                None => self.gatekeepers.push((gk, ecdh)),
-            }
-            if self.is_leader(&me) && gk != me {
-                self.share_master(ctx, &gk, &ecdh);
-            }
-        } else if topic == topics::GK_ROTATE {
-            let Ok(rotation) = u32::decode(&mut &payload[..]) else { return };
-            if self.is_leader(&me) && !self.master.is_empty() {
-                let k = self.new_master(rotation);
-                ctx.send(topics::EG_MASTER_PUBKEY, (rotation, uc::master_public(&k).0).encode());
-                for (gk, ecdh) in self.gatekeepers.clone() {
-                    if gk != me {
-                        self.share_master(ctx, &gk, &ecdh);
-                    }
+        match message {
+            ToGatekeeper::Launch(Launch { first }) => {
+                if !self.gatekeepers.iter().any(|g| g.0 == first) {
+                    self.gatekeepers.push((first, [0u8; 32]));
+                }
+                if first == me {
+                    let k = self.new_master(0);
+                    ctx.send(master_pubkey(0, &k));
                 }
             }
-        } else if topic == topics::GK_MASTER_KEYS {
-            let Ok(keys) = MasterKeys::decode(&mut &payload[..]) else { return };
-            if keys.to == me {
-                for (r, sealed) in keys.keys {
-                    if let Ok(k) = uc::open_key_share(ctx.ecdh, MASTER_SHARE, &sealed) {
-                        if self.master.insert(r, k) != Some(k) {
-                            self.secrets_dirty = true;
+            ToGatekeeper::ShareRequest(ShareRequest { gatekeeper: gk, ecdh }) => {
+                match self.gatekeepers.iter_mut().find(|g| g.0 == gk) {
+                    Some(g) => g.1 = ecdh,
+                    None => self.gatekeepers.push((gk, ecdh)),
+                }
+                if self.is_leader(&me) && gk != me {
+                    self.share_master(ctx, &gk, &ecdh);
+                }
+            }
+            ToGatekeeper::Rotate(Rotate { rotation }) => {
+                if self.is_leader(&me) && !self.master.is_empty() {
+                    let k = self.new_master(rotation);
+                    ctx.send(master_pubkey(rotation, &k));
+                    for (gk, ecdh) in self.gatekeepers.clone() {
+                        if gk != me {
+                            self.share_master(ctx, &gk, &ecdh);
                         }
                     }
                 }
             }
-        } else if topic == topics::GK_DERIVE_CONTRACT_KEY {
-            let Ok((id, rotation)) = <(ContractId, u32)>::decode(&mut &payload[..]) else { return };
-            if self.is_leader(&me) {
-                if let Some(k) = self.master.get(&rotation) {
-                    let public = uc::contract_secret(k, rotation, &id).public();
-                    ctx.send(topics::EG_CONTRACT_PUBKEY, (id, rotation, public.0).encode());
+            ToGatekeeper::MasterKeys(keys) => {
+                if keys.to == me {
+                    for (r, sealed) in keys.keys {
+                        if let Ok(k) = uc::open_key_share(ctx.ecdh, MASTER_SHARE, &sealed) {
+                            if self.master.insert(r, k) != Some(k) {
+                                self.secrets_dirty = true;
+                            }
+                        }
+                    }
+                }
+            }
+            ToGatekeeper::DeriveContractKey(DeriveContractKey { contract: id, rotation }) => {
+                if self.is_leader(&me) {
+                    if let Some(k) = self.master.get(&rotation) {
+                        let pubkey = uc::contract_secret(k, rotation, &id).public().0;
+                        let m = ContractPubkey { contract: id, rotation, pubkey };
+                        ctx.send(FromEnclave::Contracts(FromWorker::ContractPubkey(m)));
+                    }
                 }
             }
         }
@@ -306,59 +330,68 @@ impl Confidential {
         }
     }
 
-    /// Handles an mq message from the contracts module.
+    /// Handles a contracts message in its wire form (for tests and tools; the enclave routes
+    /// decoded messages to [`Confidential::handle_contracts`]).
     pub fn on_contracts_message(&mut self, ctx: &mut Ctx<'_>, topic: &[u8], payload: &[u8]) {
+        if let Ok(ToEnclave::Contracts(m)) = ToEnclave::from_wire(topic, payload) {
+            self.handle_contracts(ctx, m)
+        }
+    }
+
+    /// Handles a contract assignment or key from the chain.
+    pub fn handle_contracts(&mut self, ctx: &mut Ctx<'_>, message: ToWorker) {
         let me = ctx.me();
-        if topic == topics::CONTRACT_ASSIGNED {
-            let Ok(a) = Assignment::decode(&mut &payload[..]) else { return };
-            let Some(t) = self.contracts.get_mut(&a.contract) else { return };
-            t.epoch = a.epoch;
-            t.assigned = a.workers.iter().map(|w| w.0).collect();
-            let rotation = t.rotation;
-            if !t.assigned.contains(&me) {
-                // Lost (or never had) the assignment: drop key and state.
-                self.hosted.remove(&a.contract);
-            }
-            if self.is_leader(&me) {
-                if let Some(k) = self.master.get(&rotation) {
-                    let secret = uc::contract_secret(k, rotation, &a.contract);
-                    for (w, ecdh) in &a.workers {
-                        if let Ok(sealed) = uc::seal_key_share(
-                            &EcdhPublic(*ecdh),
-                            CONTRACT_SHARE,
-                            &secret.to_bytes(),
-                        ) {
-                            let share = ContractKeyShare {
-                                contract: a.contract,
-                                worker: *w,
-                                epoch: a.epoch,
-                                sealed,
-                            };
-                            ctx.send(topics::EG_CONTRACT_KEY, share.encode());
+        match message {
+            ToWorker::Assigned(a) => {
+                let Some(t) = self.contracts.get_mut(&a.contract) else { return };
+                t.epoch = a.epoch;
+                t.assigned = a.workers.iter().map(|w| w.0).collect();
+                let rotation = t.rotation;
+                if !t.assigned.contains(&me) {
+                    // Lost (or never had) the assignment: drop key and state.
+                    self.hosted.remove(&a.contract);
+                }
+                if self.is_leader(&me) {
+                    if let Some(k) = self.master.get(&rotation) {
+                        let secret = uc::contract_secret(k, rotation, &a.contract);
+                        for (w, ecdh) in &a.workers {
+                            if let Ok(sealed) = uc::seal_key_share(
+                                &EcdhPublic(*ecdh),
+                                CONTRACT_SHARE,
+                                &secret.to_bytes(),
+                            ) {
+                                let share = ContractKeyShare {
+                                    contract: a.contract,
+                                    worker: *w,
+                                    epoch: a.epoch,
+                                    sealed,
+                                };
+                                ctx.send(FromEnclave::Contracts(FromWorker::ContractKey(share)));
+                            }
                         }
                     }
                 }
             }
-        } else if topic == topics::CONTRACT_KEY {
-            let Ok(share) = ContractKeyShare::decode(&mut &payload[..]) else { return };
-            if share.worker != me || self.hosted.contains_key(&share.contract) {
-                return;
+            ToWorker::ContractKey(share) => {
+                if share.worker != me || self.hosted.contains_key(&share.contract) {
+                    return;
+                }
+                let Some(t) = self.contracts.get(&share.contract) else { return };
+                if !t.assigned.contains(&me) {
+                    return;
+                }
+                let Ok(secret) = uc::open_key_share(ctx.ecdh, CONTRACT_SHARE, &share.sealed) else {
+                    return;
+                };
+                // Only accept the key the chain published for this contract.
+                if t.pubkey != Some(EcdhSecret::from_bytes(secret).public().0) {
+                    return;
+                }
+                self.hosted.insert(
+                    share.contract,
+                    Hosted { secret, instance: None, executed: 0, log_hash: H256::ZERO },
+                );
             }
-            let Some(t) = self.contracts.get(&share.contract) else { return };
-            if !t.assigned.contains(&me) {
-                return;
-            }
-            let Ok(secret) = uc::open_key_share(ctx.ecdh, CONTRACT_SHARE, &share.sealed) else {
-                return;
-            };
-            // Only accept the key the chain published for this contract.
-            if t.pubkey != Some(EcdhSecret::from_bytes(secret).public().0) {
-                return;
-            }
-            self.hosted.insert(
-                share.contract,
-                Hosted { secret, instance: None, executed: 0, log_hash: H256::ZERO },
-            );
         }
     }
 
@@ -408,7 +441,7 @@ impl Confidential {
                         if let Some((result, b)) =
                             run_command(&id, h, &cmd, true, interval, max_bytes)
                         {
-                            ctx.send(topics::EG_COMMAND_RESULT, result.encode());
+                            ctx.send(FromEnclave::Contracts(FromWorker::CommandResult(result)));
                             blob = b;
                         }
                         h.log_hash = log_hash;
@@ -548,7 +581,7 @@ impl Confidential {
             return reject("the log ends before the chain's last result");
         }
         for (result, blob) in out {
-            ctx.send(topics::EG_COMMAND_RESULT, result.encode());
+            ctx.send(FromEnclave::Contracts(FromWorker::CommandResult(result)));
             if let Some(b) = blob {
                 self.keep_blob(b);
             }
@@ -689,6 +722,8 @@ fn run_command(
 #[cfg(test)]
 mod tests {
     use umbra_contracts::guestbook::GuestbookCommand;
+    use umbra_primitives::mq::topics;
+    use umbra_runtime::contracts::Assignment;
     use umbra_runtime::contracts::Event as E;
 
     use super::*;

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use parity_scale_codec::{Decode, Encode};
 use umbra_crypto::Pair;
 use umbra_primitives::{mq::SignedMessage, H256};
+use umbra_protocol::FromEnclave;
 
 /// The egress queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
@@ -23,8 +24,14 @@ impl Egress {
     /// Signs and queues a message.
     pub fn push(&mut self, identity: &Pair, genesis: &H256, topic: Vec<u8>, payload: Vec<u8>) {
         let m = SignedMessage::sign(identity, genesis, topic, self.next_sequence, payload);
-        self.next_sequence += 1;
+        self.next_sequence = self.next_sequence.saturating_add(1);
         self.queue.push_back(m);
+    }
+
+    /// Signs and queues a protocol message in its wire form.
+    pub fn send(&mut self, identity: &Pair, genesis: &H256, message: &FromEnclave) {
+        let (topic, payload) = message.to_wire();
+        self.push(identity, genesis, topic, payload);
     }
 
     /// The chain accepted `sequence`: drop it and everything before it.
@@ -33,7 +40,7 @@ impl Egress {
             self.queue.pop_front();
         }
         if self.next_sequence <= sequence {
-            self.next_sequence = sequence + 1;
+            self.next_sequence = sequence.saturating_add(1);
         }
     }
 

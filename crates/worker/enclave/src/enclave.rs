@@ -5,12 +5,13 @@ use std::sync::Arc;
 use parity_scale_codec::{Decode, Encode};
 use umbra_crypto::{EcdhPublic, Public, Signature};
 use umbra_primitives::{
-    mq::{topics, Challenge, Heartbeat, MessageOrigin, Pong},
+    mq::{Heartbeat, MessageOrigin, Pong},
     query::{WorkerQuery, WorkerStatus},
     AccountId, BlockNumber, Header, H256,
 };
+use umbra_protocol::{FromEnclave, Ping, ToEnclave, WorkerRegistered};
 use umbra_runtime::{
-    computation, contracts, gatekeeper, mq,
+    mq,
     registry::{self, BenchmarkReport},
     Event, EventRecord, GenesisConfig,
 };
@@ -294,42 +295,24 @@ impl Enclave {
             egress: &mut self.egress,
             block: number,
         };
-        let event = match record.event {
-            Event::Mq(mq::Event::OutboundMessage {
-                origin: MessageOrigin::Module(m),
-                topic,
-                payload,
-            }) if m == gatekeeper::MODULE.as_bytes() || m == contracts::MODULE.as_bytes() => {
-                // Both modules address gatekeepers and workers; each handler takes its topics.
-                self.conf.on_gatekeeper_message(&mut ctx, &topic, &payload);
-                self.conf.on_contracts_message(&mut ctx, &topic, &payload);
-                None
-            }
-            Event::Gatekeeper(e) => {
-                self.conf.on_gatekeeper_event(&e);
-                None
-            }
-            Event::Contracts(e) => {
-                self.conf.on_contracts_event(&mut ctx, e);
-                None
-            }
-            other => Some(other),
-        };
-        let Some(event) = event else { return };
-        match event {
+        match record.event {
             Event::Mq(mq::Event::OutboundMessage { origin, topic, payload }) => {
-                if topic == topics::WORKER_REGISTERED
-                    && origin == MessageOrigin::Module(registry::MODULE.into())
-                    && payload == me.encode()
-                {
-                    self.registered = true;
-                    if self.benchmark.started_at().is_some_and(|s| s <= number) {
-                        self.benchmark.finish();
+                // Messages from the chain: decoded by `umbra-protocol`, accepted only from the
+                // module that owns each message, routed here by one match.
+                let Ok(message) = ToEnclave::from_wire(&topic, &payload) else { return };
+                if !message.allowed_origin(&origin) {
+                    return;
+                }
+                match message {
+                    ToEnclave::WorkerRegistered(WorkerRegistered { identity }) => {
+                        if identity == me {
+                            self.registered = true;
+                            if self.benchmark.started_at().is_some_and(|s| s <= number) {
+                                self.benchmark.finish();
+                            }
+                        }
                     }
-                } else if topic == topics::CHALLENGE
-                    && origin == MessageOrigin::Module(computation::MODULE.into())
-                {
-                    if let Ok(c) = Challenge::decode(&mut &payload[..]) {
+                    ToEnclave::Challenge(c) => {
                         if c.worker == me {
                             // The challenge block is the one being processed: its hash is known
                             // only now, so a heartbeat cannot be made ahead of time.
@@ -337,24 +320,21 @@ impl Enclave {
                                 challenge_block: number,
                                 challenge_block_hash: block_hash,
                             };
-                            self.egress.push(
-                                &self.keys.identity,
-                                &self.keys.genesis_hash,
-                                topics::HEARTBEAT.to_vec(),
-                                hb.encode(),
-                            );
+                            ctx.send_message(FromEnclave::Heartbeat(hb));
                         }
                     }
-                } else if topic == topics::ping_topic(&me) {
-                    let pong = Pong { block: number, ping_hash: H256::hash(&payload) };
-                    self.egress.push(
-                        &self.keys.identity,
-                        &self.keys.genesis_hash,
-                        topics::PONG.to_vec(),
-                        pong.encode(),
-                    );
+                    ToEnclave::Ping(Ping { worker, data }) => {
+                        if worker == me {
+                            let pong = Pong { block: number, ping_hash: H256::hash(&data) };
+                            ctx.send_message(FromEnclave::Pong(pong));
+                        }
+                    }
+                    ToEnclave::Gatekeeper(m) => self.conf.handle_gatekeeper(&mut ctx, m),
+                    ToEnclave::Contracts(m) => self.conf.handle_contracts(&mut ctx, m),
                 }
             }
+            Event::Gatekeeper(e) => self.conf.on_gatekeeper_event(&e),
+            Event::Contracts(e) => self.conf.on_contracts_event(&mut ctx, e),
             Event::Mq(mq::Event::InboundMessage {
                 sender: MessageOrigin::Worker(w),
                 sequence,

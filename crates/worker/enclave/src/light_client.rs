@@ -29,7 +29,7 @@ impl LightClient {
             return Err(EnclaveError::BadGenesis("header is not a genesis header".into()));
         }
         let state = config.build().map_err(|e| EnclaveError::BadGenesis(e.to_string()))?;
-        let root = H256(umbra_chain_storage::compute_root(state));
+        let root = H256(umbra_state_tree::compute_root(state));
         if root != header.state_root {
             return Err(EnclaveError::BadGenesis(format!(
                 "genesis config builds state root {root}, header says {}",

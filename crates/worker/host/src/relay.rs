@@ -10,9 +10,9 @@ use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use jsonrpsee::rpc_params;
 use serde_json::Value;
-use umbra_client::{cli::failure_reason, Client};
+use umbra_client::{cli::failure_reason, sdk::UmbraApiClient, Client};
 use umbra_enclave::{Enclave, EnclaveError};
-use umbra_primitives::{json::from_hex, Pair};
+use umbra_primitives::Pair;
 use umbra_runtime::{mq, registry, Call};
 
 use crate::files::{WorkerFiles, CHECKPOINT_FILE};
@@ -114,17 +114,12 @@ impl Relayer {
             pb
         });
         for n in from..=head {
-            let v: Option<Value> =
-                self.client.call("umbra_blockWithEvents", rpc_params![n]).await?;
-            let v = v.ok_or_else(|| anyhow!("node has no block #{n}"))?;
-            let block =
-                from_hex(v["block"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
-            let events =
-                from_hex(v["events"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
+            let raw = self.client.raw_block_with_events(n).await?;
+            let raw = raw.ok_or_else(|| anyhow!("node has no block #{n}"))?;
             self.enclave
                 .lock()
                 .expect("enclave lock")
-                .sync_block(&block, &events)
+                .sync_block(&raw.block.0, &raw.events.0)
                 .with_context(|| format!("enclave refused block #{n}"))?;
             if let Some(pb) = &bar {
                 pb.inc(1);
@@ -282,8 +277,7 @@ impl Relayer {
         let mut keep = Vec::new();
         for (b, attempts) in std::mem::take(&mut self.blobs) {
             let hex = umbra_primitives::json::to_hex(&b.blob);
-            let put: Result<Value, _> =
-                self.client.call("umbra_putCheckpoint", rpc_params![b.contract, b.seq, hex]).await;
+            let put = self.client.api().umbra_put_checkpoint(b.contract, b.seq, hex).await;
             match put {
                 Ok(_) => {
                     tracing::info!(contract = %b.contract, seq = b.seq, bytes = b.blob.len(), "checkpoint stored")
@@ -309,11 +303,7 @@ impl Relayer {
         let mut commands = Vec::new();
         while from < to {
             let end = from.saturating_add(1000).min(to);
-            let hex: String = self
-                .client
-                .call("umbra_contractCommands", rpc_params![contract, from, end])
-                .await?;
-            let bytes = from_hex(&hex).map_err(|e| anyhow!(e))?;
+            let bytes = self.client.api().umbra_contract_commands(*contract, from, end).await?.0;
             let records: Vec<(u64, umbra_runtime::contracts::CommandRecord)> =
                 parity_scale_codec::Decode::decode(&mut &bytes[..])
                     .context("undecodable command log")?;
@@ -344,13 +334,9 @@ impl Relayer {
             for checkpoint in attempts {
                 let blob = match checkpoint {
                     Some(seq) => {
-                        let hex: Option<String> = self
-                            .client
-                            .call("umbra_getCheckpoint", rpc_params![r.contract, seq])
-                            .await?;
-                        match hex.map(|h| from_hex(&h)) {
-                            Some(Ok(b)) => Some((seq, b)),
-                            _ => {
+                        match self.client.api().umbra_get_checkpoint(r.contract, seq).await? {
+                            Some(b) => Some((seq, b.0)),
+                            None => {
                                 tracing::warn!(contract = %r.contract, seq, "checkpoint missing from the node's blob store; falling back");
                                 continue;
                             }

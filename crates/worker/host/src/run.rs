@@ -15,9 +15,7 @@ use parity_scale_codec::Decode;
 use serde_json::Value;
 use umbra_client::Client;
 use umbra_enclave::{Enclave, GenesisInfo};
-use umbra_primitives::{
-    json::from_hex, simulated_enclave_measurement, simulated_enclave_signer, Block, Pair,
-};
+use umbra_primitives::{simulated_enclave_measurement, simulated_enclave_signer, Block, Pair};
 use umbra_runtime::GenesisConfig;
 use umbra_tee::{Platform, SimulatedPlatform, INSECURE_WARNING};
 
@@ -80,11 +78,10 @@ async fn genesis(client: &Client) -> anyhow::Result<GenesisInfo> {
     let spec: Value = client.call("umbra_chainSpec", rpc_params![]).await?;
     let config: GenesisConfig = serde_json::from_value(spec["genesis"].clone())
         .context("node returned an unreadable chain spec")?;
-    let raw: Option<Value> = client.call("umbra_blockWithEvents", rpc_params![0]).await?;
+    let raw = client.raw_block_with_events(0).await?;
     let raw = raw.ok_or_else(|| anyhow!("node has no genesis block"))?;
-    let bytes = from_hex(raw["block"].as_str().unwrap_or_default()).map_err(|e| anyhow!(e))?;
-    let block =
-        Block::decode(&mut &bytes[..]).context("node returned an undecodable genesis block")?;
+    let block = Block::decode(&mut &raw.block.0[..])
+        .context("node returned an undecodable genesis block")?;
     Ok(GenesisInfo { header: block.header, config })
 }
 

@@ -100,8 +100,18 @@ fn failed_call_pays_fee_uses_nonce_and_changes_nothing_else() {
     assert_eq!(system::nonce(&st, &pair("//Bob").public()), 1);
     assert!(events.iter().any(|r| matches!(
         &r.event,
-        Event::System(system::Event::ExtrinsicFailed { error, .. }) if error.error == "InsufficientBalance"
+        Event::System(system::Event::ExtrinsicFailed { error, .. })
+            if *error == crate::DispatchError::from(balances::Error::InsufficientBalance)
     )));
+    // The committed event carries the two indices, not a string.
+    let failed = events
+        .iter()
+        .find(|r| matches!(r.event, Event::System(system::Event::ExtrinsicFailed { .. })))
+        .unwrap();
+    let encoded = failed.event.encode();
+    let error_index = balances::Error::InsufficientBalance.encode()[0];
+    // Event::System (0), ExtrinsicFailed (variant 1), index 0 (u32 LE), module 1, error.
+    assert_eq!(encoded, vec![0, 1, 0, 0, 0, 0, 1, error_index]);
     assert!(!events
         .iter()
         .any(|r| matches!(r.event, Event::Balances(balances::Event::Transfer { .. }))));
@@ -160,7 +170,7 @@ fn each_bad_input_is_refused_with_its_own_error() {
 fn stale_and_gapped_nonces_are_not_applied() {
     let mut chain = Chain::dev();
     let first = chain.xt("//Alice", 0, transfer("//Bob", UNITS));
-    chain.block(&[first.clone()]);
+    chain.block(std::slice::from_ref(&first));
     let (results, _) = chain.block(&[first, chain.xt("//Alice", 2, transfer("//Bob", UNITS))]);
     assert!(matches!(results[0], Err(InvalidTransaction::StaleNonce { nonce: 0, expected: 1 })));
     assert!(matches!(results[1], Err(InvalidTransaction::FutureNonce { nonce: 2, expected: 1 })));
@@ -234,7 +244,7 @@ proptest! {
             Event::Balances(balances::Event::Transfer { from: who, to: who, amount }),
             Event::System(system::Event::ExtrinsicFailed {
                 index: idx,
-                error: crate::DispatchError { module: "m".into(), error: "e".into() },
+                error: crate::DispatchError { module: 9, error: 3 },
             }),
         ] {
             let rec = EventRecord { phase: Phase::ApplyExtrinsic(idx), event: ev };

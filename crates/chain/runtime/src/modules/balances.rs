@@ -139,7 +139,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the balances module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The free balance is lower than the amount.
     #[error("insufficient free balance")]

@@ -30,6 +30,7 @@
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use umbra_crypto::{blake2_256, Public};
+#[allow(unused_imports)] // the module's tests use them through `super::*`
 use umbra_primitives::{
     mq::{topics, Challenge, Heartbeat, MessageOrigin},
     serde_helpers::{account_ss58, balance_str},
@@ -358,7 +359,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the computation module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The worker is not registered.
     #[error("worker not registered")]
@@ -374,7 +375,7 @@ pub enum Error {
     StakeTooLow,
     /// A parameter is out of its allowed range (named).
     #[error("parameter {0} is out of its allowed range")]
-    InvalidParameters(&'static str),
+    InvalidParameters(#[codec(skip)] &'static str),
     /// The caller is not the council key.
     #[error("the caller is not the council key")]
     RequireCouncil,
@@ -598,12 +599,7 @@ fn challenge_from(
             push(&DEADLINE_AT, &mut ext.state, deadline, &worker);
         }
         SESSIONS.insert(&mut ext.state, &worker, &s);
-        mq::push_outbound(
-            ext,
-            MessageOrigin::Module(MODULE.into()),
-            topics::CHALLENGE.to_vec(),
-            Challenge { worker, block: n }.encode(),
-        );
+        mq::send(ext, MODULE, umbra_protocol::ToEnclave::Challenge(Challenge { worker, block: n }));
         ext.deposit_event(Event::Challenged { worker, deadline });
     }
 }
@@ -735,14 +731,22 @@ fn settle(ext: &mut Ext<'_>, worker: &Public, s: &mut Session) -> Balance {
     paid
 }
 
-/// Handles a heartbeat from `worker`'s enclave (called by `mq` for topic
-/// [`topics::HEARTBEAT`]). Never fails the mq message: a bad heartbeat is reported as an event.
+/// Handles an encoded heartbeat from `worker`'s enclave (its wire payload). Never fails: a bad
+/// heartbeat is reported as an event.
 pub fn on_heartbeat(ext: &mut Ext<'_>, worker: &Public, payload: &[u8]) {
+    match Heartbeat::decode(&mut &payload[..]) {
+        Ok(hb) => heartbeat(ext, worker, &hb),
+        Err(_) => ext.deposit_event(Event::HeartbeatRejected {
+            worker: *worker,
+            reason: "malformed heartbeat".into(),
+        }),
+    }
+}
+
+/// Handles a decoded heartbeat from `worker` (routed by `mq`).
+pub fn heartbeat(ext: &mut Ext<'_>, worker: &Public, hb: &Heartbeat) {
     let reject = |ext: &mut Ext<'_>, reason: &str| {
         ext.deposit_event(Event::HeartbeatRejected { worker: *worker, reason: reason.into() })
-    };
-    let Ok(hb) = Heartbeat::decode(&mut &payload[..]) else {
-        return reject(ext, "malformed heartbeat");
     };
     let Some(mut s) = session(&ext.state, worker) else { return reject(ext, "not computing") };
     let n = now(&ext.state);

@@ -22,6 +22,7 @@ use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use umbra_contracts::{CommandContext, ContractId, ContractKind, EncryptedEvent};
 use umbra_crypto::{blake2_256, Public, SealedBox};
+#[allow(unused_imports)] // the module's tests use them through `super::*`
 use umbra_primitives::{
     mq::{topics, MessageOrigin},
     serde_helpers::{account_ss58, balance_str, bytes_hex},
@@ -139,6 +140,7 @@ pub struct ContractInfo {
     /// Master key rotation its key derives from.
     pub rotation: u32,
     /// Its public (x25519) key, once the gatekeeper published it.
+    #[serde(with = "umbra_primitives::serde_helpers::opt_bytes_hex")]
     pub pubkey: Option<[u8; 32]>,
     /// Block of deployment.
     pub deployed_at: BlockNumber,
@@ -179,83 +181,11 @@ pub struct CommandRecord {
     pub log_hash: H256,
 }
 
-/// What an assigned worker reports for one command (payload of [`topics::EG_COMMAND_RESULT`]).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct CommandResult {
-    /// Contract.
-    pub contract: ContractId,
-    /// Command sequence number.
-    pub seq: u64,
-    /// State hash after it (unchanged on failure).
-    pub state_hash: H256,
-    /// Outputs, or why the command failed.
-    pub outcome: Result<Vec<ChainOutput>, String>,
-    /// At checkpoint boundaries: blake2 of the encrypted checkpoint taken after this command
-    /// (the blob goes to the node's off-chain blob store).
-    pub checkpoint: Option<H256>,
-}
-
-impl CommandResult {
-    /// What workers vote on: `blake2("umbra/contract-vote/v1" ‖ state hash ‖ outcome ‖
-    /// checkpoint)`.
-    pub fn vote_key(&self) -> H256 {
-        H256(blake2_256(
-            &(b"umbra/contract-vote/v1", &self.state_hash, &self.outcome, &self.checkpoint)
-                .encode(),
-        ))
-    }
-}
-
-/// A command output as the chain sees it (private events already encrypted).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
-pub enum ChainOutput {
-    /// A public event.
-    PublicEvent(#[serde(with = "bytes_hex")] Vec<u8>),
-    /// An event only `to` can decrypt.
-    PrivateEvent {
-        /// Recipient.
-        #[serde(with = "account_ss58")]
-        to: AccountId,
-        /// The encrypted payload.
-        #[serde(skip)]
-        event: EncryptedEvent,
-    },
-    /// A transfer out of the contract's on-chain account.
-    Transfer {
-        /// Recipient.
-        #[serde(with = "account_ss58")]
-        to: AccountId,
-        /// Amount.
-        #[serde(with = "balance_str")]
-        amount: Balance,
-    },
-}
-
-/// Payload of [`topics::CONTRACT_ASSIGNED`]: who runs a contract in an epoch, with the ECDH keys
-/// the registry holds for them (the gatekeeper seals the contract key to those).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct Assignment {
-    /// Contract.
-    pub contract: ContractId,
-    /// Epoch.
-    pub epoch: u64,
-    /// Workers and their ECDH keys.
-    pub workers: Vec<(Public, [u8; 32])>,
-}
-
-/// A contract key sealed to an assigned worker (payload of [`topics::EG_CONTRACT_KEY`] and
-/// [`topics::CONTRACT_KEY`]).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct ContractKeyShare {
-    /// Contract.
-    pub contract: ContractId,
-    /// Receiving worker.
-    pub worker: Public,
-    /// Assignment epoch it is for.
-    pub epoch: u64,
-    /// The contract secret sealed to the worker's ECDH key.
-    pub sealed: SealedBox,
-}
+// The boundary messages (defined with every other one in `umbra-protocol`).
+pub use umbra_protocol::{Assignment, ChainOutput, CommandResult, ContractKeyShare};
+use umbra_protocol::{
+    ContractPubkey, DeriveContractKey, FromWorker, ToEnclave, ToGatekeeper, ToWorker,
+};
 
 fn ss58_list<S: serde::Serializer>(v: &[Public], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|p| p.to_ss58()))
@@ -488,7 +418,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the contracts module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// No master key exists yet (no gatekeeper launched).
     #[error("no master key yet")]
@@ -564,10 +494,6 @@ pub fn next_log_hash(prev: &H256, ctx: &CommandContext, sealed: &SealedBox) -> H
     H256(blake2_256(&(b"umbra/contract-log/v2", prev, ctx, sealed).encode()))
 }
 
-fn origin() -> MessageOrigin {
-    MessageOrigin::Module(MODULE.into())
-}
-
 fn first_u64(seed: &[u8; 32]) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&seed[..8]);
@@ -610,12 +536,8 @@ fn assign(ext: &mut Ext<'_>, info: &mut ContractInfo) {
         .iter()
         .filter_map(|w| crate::modules::registry::worker(&ext.state, w).map(|r| (*w, r.ecdh)))
         .collect();
-    mq::push_outbound(
-        ext,
-        origin(),
-        topics::CONTRACT_ASSIGNED.to_vec(),
-        Assignment { contract: info.id, epoch: info.epoch, workers: with_keys }.encode(),
-    );
+    let assignment = Assignment { contract: info.id, epoch: info.epoch, workers: with_keys };
+    mq::send(ext, MODULE, ToEnclave::Contracts(ToWorker::Assigned(assignment)));
 }
 
 /// The first reshuffle of a contract deployed at `now`: `now + 1 + (id mod period)`, so the
@@ -816,44 +738,49 @@ fn on_result(ext: &mut Ext<'_>, sender: &Public, r: CommandResult) -> Result<(),
     Ok(())
 }
 
-/// Handles a contracts message from an enclave (routed by `mq`).
+/// Decodes a contracts message from its wire form and handles it (for tests and tools; `mq`
+/// routes decoded messages to [`handle`]).
 pub fn on_message(
     ext: &mut Ext<'_>,
     sender: &Public,
     topic: &[u8],
     payload: &[u8],
 ) -> Result<(), String> {
-    if topic == topics::EG_CONTRACT_PUBKEY {
-        let (id, rotation, pubkey) =
-            <(ContractId, u32, [u8; 32])>::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
-        if gatekeeper::leader(&ext.state) != Some(*sender) {
-            return Err("only the gatekeeper leader publishes contract keys".into());
+    match umbra_protocol::FromEnclave::from_wire(topic, payload).map_err(|e| e.to_string())? {
+        umbra_protocol::FromEnclave::Contracts(m) => handle(ext, sender, m),
+        _ => Err("unknown contracts topic".into()),
+    }
+}
+
+/// Handles a contracts message from an enclave (routed by `mq`).
+pub fn handle(ext: &mut Ext<'_>, sender: &Public, message: FromWorker) -> Result<(), String> {
+    match message {
+        FromWorker::ContractPubkey(ContractPubkey { contract: id, rotation, pubkey }) => {
+            if gatekeeper::leader(&ext.state) != Some(*sender) {
+                return Err("only the gatekeeper leader publishes contract keys".into());
+            }
+            let mut info = contract(&ext.state, &id).ok_or("unknown contract")?;
+            if info.pubkey.is_some() || info.rotation != rotation {
+                return Err("contract key already published or wrong rotation".into());
+            }
+            info.pubkey = Some(pubkey);
+            CONTRACTS.insert(&mut ext.state, &id, &info);
+            ext.deposit_event(Event::KeyPublished { id, pubkey });
+            Ok(())
         }
-        let mut info = contract(&ext.state, &id).ok_or("unknown contract")?;
-        if info.pubkey.is_some() || info.rotation != rotation {
-            return Err("contract key already published or wrong rotation".into());
+        FromWorker::ContractKey(share) => {
+            if gatekeeper::leader(&ext.state) != Some(*sender) {
+                return Err("only the gatekeeper leader hands out contract keys".into());
+            }
+            let info = contract(&ext.state, &share.contract).ok_or("unknown contract")?;
+            // A share made for an earlier epoch is still good if the worker is assigned now.
+            if share.epoch > info.epoch || !info.assigned.contains(&share.worker) {
+                return Err("the worker is not assigned to the contract".into());
+            }
+            mq::send(ext, MODULE, ToEnclave::Contracts(ToWorker::ContractKey(share)));
+            Ok(())
         }
-        info.pubkey = Some(pubkey);
-        CONTRACTS.insert(&mut ext.state, &id, &info);
-        ext.deposit_event(Event::KeyPublished { id, pubkey });
-        Ok(())
-    } else if topic == topics::EG_CONTRACT_KEY {
-        let share = ContractKeyShare::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
-        if gatekeeper::leader(&ext.state) != Some(*sender) {
-            return Err("only the gatekeeper leader hands out contract keys".into());
-        }
-        let info = contract(&ext.state, &share.contract).ok_or("unknown contract")?;
-        // A share made for an earlier epoch is still good if the worker is assigned now.
-        if share.epoch > info.epoch || !info.assigned.contains(&share.worker) {
-            return Err("the worker is not assigned to the contract".into());
-        }
-        mq::push_outbound(ext, origin(), topics::CONTRACT_KEY.to_vec(), share.encode());
-        Ok(())
-    } else if topic == topics::EG_COMMAND_RESULT {
-        let r = CommandResult::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
-        on_result(ext, sender, r)
-    } else {
-        Err("unknown contracts topic".into())
+        FromWorker::CommandResult(r) => on_result(ext, sender, r),
     }
 }
 
@@ -896,12 +823,8 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
                 paused: None,
             };
             ext.deposit_event(Event::Deployed { id, kind, deployer: who, rotation });
-            mq::push_outbound(
-                ext,
-                origin(),
-                topics::GK_DERIVE_CONTRACT_KEY.to_vec(),
-                (id, rotation).encode(),
-            );
+            let derive = DeriveContractKey { contract: id, rotation };
+            mq::send(ext, MODULE, ToEnclave::Gatekeeper(ToGatekeeper::DeriveContractKey(derive)));
             assign(ext, &mut info);
             schedule_reshuffle(&mut ext.state, info.next_reshuffle, &id);
             CONTRACTS.insert(&mut ext.state, &id, &info);

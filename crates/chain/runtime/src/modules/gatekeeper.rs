@@ -9,7 +9,9 @@
 
 use parity_scale_codec::{Decode, Encode};
 use serde::Serialize;
+#[allow(unused_imports)] // the module's tests use them through `super::*`
 use umbra_crypto::{Public, SealedBox};
+#[allow(unused_imports)] // the module's tests use them through `super::*`
 use umbra_primitives::{
     mq::{topics, MessageOrigin},
     serde_helpers::{account_ss58, bytes_hex},
@@ -39,15 +41,9 @@ pub struct MasterKeyInfo {
     pub by: Public,
 }
 
-/// Master keys for one gatekeeper, each sealed to its ECDH key (payload of
-/// [`topics::EG_MASTER_KEYS`] and [`topics::GK_MASTER_KEYS`]).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
-pub struct MasterKeys {
-    /// The receiving gatekeeper.
-    pub to: Public,
-    /// `(rotation, sealed 32-byte master secret)` for every rotation so far.
-    pub keys: Vec<(u32, SealedBox)>,
-}
+/// Master keys for one gatekeeper (defined with every boundary message in `umbra-protocol`).
+pub use umbra_protocol::MasterKeys;
+use umbra_protocol::{FromGatekeeper, MasterPubkey, ToEnclave, ToGatekeeper};
 
 // ---- storage ----
 
@@ -130,7 +126,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the gatekeeper module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The caller is not the council key.
     #[error("the caller is not the council key")]
@@ -175,63 +171,67 @@ pub fn current_rotation(st: &Overlay<'_>) -> Option<u32> {
     CURRENT_ROTATION.get(st)
 }
 
-fn origin() -> MessageOrigin {
-    MessageOrigin::Module(MODULE.into())
-}
-
-/// Handles a gatekeeper message from an enclave (routed by `mq`). Errors are reported by `mq`
-/// as a rejected message; nothing changes.
+/// Decodes a gatekeeper message from its wire form and handles it (for tests and tools; `mq`
+/// routes decoded messages to [`handle`]). Errors are reported by `mq` as a rejected message;
+/// nothing changes.
 pub fn on_message(
     ext: &mut Ext<'_>,
     sender: &Public,
     topic: &[u8],
     payload: &[u8],
 ) -> Result<(), String> {
+    match umbra_protocol::FromEnclave::from_wire(topic, payload).map_err(|e| e.to_string())? {
+        umbra_protocol::FromEnclave::Gatekeeper(m) => handle(ext, sender, m),
+        _ => Err("unknown gatekeeper topic".into()),
+    }
+}
+
+/// Handles a gatekeeper message from an enclave (routed by `mq`). Errors are reported by `mq`
+/// as a rejected message; nothing changes.
+pub fn handle(ext: &mut Ext<'_>, sender: &Public, message: FromGatekeeper) -> Result<(), String> {
     let st = &ext.state;
     let gks = gatekeepers(st);
     if !gks.contains(sender) {
         return Err("sender is not a gatekeeper".into());
     }
     let is_leader = gks.first() == Some(sender);
-    if topic == topics::EG_MASTER_PUBKEY {
-        let (rotation, pubkey) =
-            <(u32, [u8; 32])>::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
-        if !is_leader {
-            return Err("only the leader publishes master keys".into());
+    match message {
+        FromGatekeeper::MasterPubkey(MasterPubkey { rotation, pubkey }) => {
+            if !is_leader {
+                return Err("only the leader publishes master keys".into());
+            }
+            let expected = match current_rotation(st) {
+                None => 0,
+                Some(_) => PENDING_ROTATION.get(st).ok_or("no rotation pending")?,
+            };
+            if rotation != expected {
+                return Err(format!("unexpected rotation {rotation}, expected {expected}"));
+            }
+            let now = system::NUMBER.get_or_default(st);
+            MASTER_KEYS.insert(
+                &mut ext.state,
+                &rotation,
+                &MasterKeyInfo { pubkey, published_at: now, by: *sender },
+            );
+            CURRENT_ROTATION.put(&mut ext.state, &rotation);
+            ext.state.set(PENDING_ROTATION.key().to_vec(), None);
+            HOLDS.insert(&mut ext.state, sender, &rotation);
+            ext.deposit_event(Event::MasterKeyPublished { rotation, pubkey });
+            Ok(())
         }
-        let expected = match current_rotation(st) {
-            None => 0,
-            Some(_) => PENDING_ROTATION.get(st).ok_or("no rotation pending")?,
-        };
-        if rotation != expected {
-            return Err(format!("unexpected rotation {rotation}, expected {expected}"));
+        FromGatekeeper::MasterKeys(keys) => {
+            if !is_leader {
+                return Err("only the leader shares master keys".into());
+            }
+            if !gks.contains(&keys.to) {
+                return Err("recipient is not a gatekeeper".into());
+            }
+            let newest = keys.keys.iter().map(|(r, _)| *r).max().ok_or("no keys")?;
+            HOLDS.insert(&mut ext.state, &keys.to, &newest);
+            ext.deposit_event(Event::MasterKeysShared { to: keys.to, rotation: newest });
+            mq::send(ext, MODULE, ToEnclave::Gatekeeper(ToGatekeeper::MasterKeys(keys)));
+            Ok(())
         }
-        let now = system::NUMBER.get_or_default(st);
-        MASTER_KEYS.insert(
-            &mut ext.state,
-            &rotation,
-            &MasterKeyInfo { pubkey, published_at: now, by: *sender },
-        );
-        CURRENT_ROTATION.put(&mut ext.state, &rotation);
-        ext.state.set(PENDING_ROTATION.key().to_vec(), None);
-        HOLDS.insert(&mut ext.state, sender, &rotation);
-        ext.deposit_event(Event::MasterKeyPublished { rotation, pubkey });
-        Ok(())
-    } else if topic == topics::EG_MASTER_KEYS {
-        let keys = MasterKeys::decode(&mut &payload[..]).map_err(|e| e.to_string())?;
-        if !is_leader {
-            return Err("only the leader shares master keys".into());
-        }
-        if !gks.contains(&keys.to) {
-            return Err("recipient is not a gatekeeper".into());
-        }
-        let newest = keys.keys.iter().map(|(r, _)| *r).max().ok_or("no keys")?;
-        HOLDS.insert(&mut ext.state, &keys.to, &newest);
-        ext.deposit_event(Event::MasterKeysShared { to: keys.to, rotation: newest });
-        mq::push_outbound(ext, origin(), topics::GK_MASTER_KEYS.to_vec(), keys.encode());
-        Ok(())
-    } else {
-        Err("unknown gatekeeper topic".into())
     }
 }
 
@@ -253,14 +253,11 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             GATEKEEPERS.put(&mut ext.state, &gks);
             ext.deposit_event(Event::Elected { worker });
             if gks.len() == 1 && current_rotation(&ext.state).is_none() {
-                mq::push_outbound(ext, origin(), topics::GK_LAUNCH.to_vec(), worker.encode());
+                let launch = umbra_protocol::Launch { first: worker };
+                mq::send(ext, MODULE, ToEnclave::Gatekeeper(ToGatekeeper::Launch(launch)));
             } else {
-                mq::push_outbound(
-                    ext,
-                    origin(),
-                    topics::GK_SHARE_REQUEST.to_vec(),
-                    (worker, info.ecdh).encode(),
-                );
+                let request = umbra_protocol::ShareRequest { gatekeeper: worker, ecdh: info.ecdh };
+                mq::send(ext, MODULE, ToEnclave::Gatekeeper(ToGatekeeper::ShareRequest(request)));
             }
         }
         Call::Remove { worker } => {
@@ -287,7 +284,8 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             let rotation = current.checked_add(1).ok_or(Error::RotationNotPossible)?;
             PENDING_ROTATION.put(&mut ext.state, &rotation);
             ext.deposit_event(Event::RotationRequested { rotation });
-            mq::push_outbound(ext, origin(), topics::GK_ROTATE.to_vec(), rotation.encode());
+            let rotate = umbra_protocol::Rotate { rotation };
+            mq::send(ext, MODULE, ToEnclave::Gatekeeper(ToGatekeeper::Rotate(rotate)));
         }
     }
     Ok(())

@@ -138,14 +138,14 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the governance module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The caller is not the council key.
     #[error("the caller is not the council key")]
     RequireCouncil,
     /// A parameter is out of its allowed range (named).
     #[error("parameter {0} is out of its allowed range")]
-    InvalidParameters(&'static str),
+    InvalidParameters(#[codec(skip)] &'static str),
 }
 
 impl From<Error> for DispatchError {
@@ -224,7 +224,7 @@ mod tests {
     fn cannot_change_anything_without_council_key() {
         let mut ext = ext();
         let err = dispatch(&mut ext, who("//Bob"), Call::SetKey { new: who("//Bob") }).unwrap_err();
-        assert_eq!(err.error, "RequireCouncil");
+        assert_eq!(err.variant(), "RequireCouncil");
         assert_eq!(key(&ext.state), Some(who("//Alice")));
     }
 
@@ -247,6 +247,8 @@ mod tests {
             ("maxBlockExtrinsics", Parameters { max_block_extrinsics: u32::MAX, ..d.clone() }),
         ];
         for (name, p) in cases {
+            // The dispatch error commits only the variant; the validator names the parameter.
+            assert_eq!(p.validate(), Err(Error::InvalidParameters(name)));
             let mut ext = ext();
             PARAMETERS.put(&mut ext.state, &d);
             let err = crate::dispatch(
@@ -255,7 +257,7 @@ mod tests {
                 crate::Call::Governance(Call::SetParameters { parameters: p }),
             )
             .unwrap_err();
-            assert_eq!(err.error, format!("InvalidParameters({name:?})"));
+            assert_eq!(err.variant(), "InvalidParameters");
             assert_eq!(parameters(&ext.state), d);
             let (_, events) = ext.into_parts();
             assert!(events.is_empty());

@@ -18,6 +18,7 @@
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use umbra_crypto::{blake2_256, EcdhPublic, Public, Signature};
+#[allow(unused_imports)] // the module's tests use them through `super::*`
 use umbra_primitives::{
     mq::{topics, MessageOrigin},
     serde_helpers::{account_ss58, bytes_hex},
@@ -379,7 +380,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the registry module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The signer is not the operator named in the call.
     #[error("the signer must be the operator")]
@@ -611,11 +612,10 @@ fn register(
     } else {
         ext.deposit_event(Event::WorkerUpdated { identity, measurement: info.measurement });
     }
-    mq::push_outbound(
+    mq::send(
         ext,
-        MessageOrigin::Module(MODULE.into()),
-        topics::WORKER_REGISTERED.to_vec(),
-        identity.encode(),
+        MODULE,
+        umbra_protocol::ToEnclave::WorkerRegistered(umbra_protocol::WorkerRegistered { identity }),
     );
     Ok(())
 }

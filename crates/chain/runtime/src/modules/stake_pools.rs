@@ -426,7 +426,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the stake pools module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// No pool with this id.
     #[error("no such pool")]

@@ -82,7 +82,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the system module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The block number would overflow.
     #[error("block number overflow")]

@@ -318,7 +318,7 @@ pub enum Event {
 // ---- errors ----
 
 /// Errors of the vault module.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum Error {
     /// The amount is zero.
     #[error("amount must be positive")]
@@ -358,7 +358,7 @@ pub enum Error {
     RequireCouncil,
     /// A parameter is out of its allowed range (named).
     #[error("parameter {0} is out of its allowed range")]
-    InvalidParams(&'static str),
+    InvalidParams(#[codec(skip)] &'static str),
     /// Arithmetic overflow.
     #[error("overflow")]
     Overflow,

@@ -86,7 +86,7 @@ fn contract_events(ext: &Ext<'_>) -> Vec<Event> {
 fn deploy_needs_a_master_key_and_assigns_k_distinct_computing_workers() {
     let mut ext = crate::modules::gatekeeper::tests::ext_with_workers(1);
     let err = dispatch(&mut ext, alice(), deploy(ContractKind::Guestbook, b"", None)).unwrap_err();
-    assert_eq!(err.error, "NoMasterKey");
+    assert_eq!(err.variant(), "NoMasterKey");
     let (ext, id) = deployed();
     let info = contract(&ext.state, &id).unwrap();
     assert_eq!(info.assigned.len(), 3);
@@ -105,7 +105,7 @@ fn quorum_and_parameters_are_bounded_with_clear_errors() {
     for bad in [0, 4] {
         let err = dispatch(&mut ext, dave(), deploy(ContractKind::Guestbook, b"q", Some(bad)))
             .unwrap_err();
-        assert_eq!(err.error, "InvalidQuorum", "quorum {bad}");
+        assert_eq!(err.variant(), "InvalidQuorum", "quorum {bad}");
     }
     assert_eq!(contract_count(&ext.state), 0, "a refused deploy changes nothing");
     dispatch(&mut ext, dave(), deploy(ContractKind::Guestbook, b"q", Some(3))).unwrap();
@@ -134,10 +134,10 @@ fn quorum_and_parameters_are_bounded_with_clear_errors() {
     ];
     for (params, want) in cases {
         let err = dispatch(&mut ext, alice(), Call::SetParams { params }).unwrap_err();
-        assert_eq!(err.error, want);
+        assert_eq!(err.variant(), want);
     }
     assert_eq!(
-        dispatch(&mut ext, dave(), Call::SetParams { params: base.clone() }).unwrap_err().error,
+        dispatch(&mut ext, dave(), Call::SetParams { params: base.clone() }).unwrap_err().variant(),
         "RequireCouncil"
     );
     dispatch(&mut ext, alice(), Call::SetParams { params: base }).unwrap();
@@ -149,7 +149,7 @@ fn commands_wait_for_the_key_and_the_log_hash_covers_the_whole_context() {
     assert_eq!(
         dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed() })
             .unwrap_err()
-            .error,
+            .variant(),
         "KeyNotReady"
     );
     // Only the leader may publish the key.
@@ -292,7 +292,7 @@ fn divergence_without_a_possible_quorum_pauses_until_the_council_resumes() {
     assert_eq!(
         dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed() })
             .unwrap_err()
-            .error,
+            .variant(),
         "Paused"
     );
     assert!(report(&mut ext, &assigned[0], &result(id, 0, 9, Ok(vec![])))
@@ -304,12 +304,12 @@ fn divergence_without_a_possible_quorum_pauses_until_the_council_resumes() {
 
     // Only the council resumes; resuming drops the reports and reassigns.
     assert_eq!(
-        dispatch(&mut ext, eve(), Call::Resume { contract: id }).unwrap_err().error,
+        dispatch(&mut ext, eve(), Call::Resume { contract: id }).unwrap_err().variant(),
         "RequireCouncil"
     );
     dispatch(&mut ext, alice(), Call::Resume { contract: id }).unwrap();
     assert_eq!(
-        dispatch(&mut ext, alice(), Call::Resume { contract: id }).unwrap_err().error,
+        dispatch(&mut ext, alice(), Call::Resume { contract: id }).unwrap_err().variant(),
         "NotPaused"
     );
     let info = contract(&ext.state, &id).unwrap();

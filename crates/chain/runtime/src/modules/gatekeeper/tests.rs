@@ -52,12 +52,12 @@ fn first_election_launches_later_ones_request_shares() {
     let mut ext = ext_with_workers(2);
     let bob = Pair::from_suri("//Bob").unwrap().public();
     assert_eq!(
-        dispatch(&mut ext, bob, Call::Elect { worker: worker(0).public() }).unwrap_err().error,
+        dispatch(&mut ext, bob, Call::Elect { worker: worker(0).public() }).unwrap_err().variant(),
         "RequireCouncil"
     );
     let stranger = Pair::from_suri("//Stranger").unwrap().public();
     assert_eq!(
-        dispatch(&mut ext, alice(), Call::Elect { worker: stranger }).unwrap_err().error,
+        dispatch(&mut ext, alice(), Call::Elect { worker: stranger }).unwrap_err().variant(),
         "NotRegistered"
     );
     dispatch(&mut ext, alice(), Call::Elect { worker: worker(0).public() }).unwrap();
@@ -65,7 +65,9 @@ fn first_election_launches_later_ones_request_shares() {
     dispatch(&mut ext, alice(), Call::Elect { worker: worker(1).public() }).unwrap();
     assert_eq!(outbound_topics(&ext).last().unwrap(), topics::GK_SHARE_REQUEST);
     assert_eq!(
-        dispatch(&mut ext, alice(), Call::Elect { worker: worker(1).public() }).unwrap_err().error,
+        dispatch(&mut ext, alice(), Call::Elect { worker: worker(1).public() })
+            .unwrap_err()
+            .variant(),
         "AlreadyGatekeeper"
     );
     assert_eq!(leader(&ext.state), Some(worker(0).public()));
@@ -103,7 +105,7 @@ fn only_the_leader_publishes_the_expected_rotation() {
     .is_err());
     dispatch(&mut ext, alice(), Call::RotateMasterKey).unwrap();
     assert_eq!(
-        dispatch(&mut ext, alice(), Call::RotateMasterKey).unwrap_err().error,
+        dispatch(&mut ext, alice(), Call::RotateMasterKey).unwrap_err().variant(),
         "RotationNotPossible"
     );
     on_message(
@@ -146,7 +148,9 @@ fn master_keys_go_only_to_gatekeepers_and_the_last_holder_stays() {
     dispatch(&mut ext, alice(), Call::Remove { worker: worker(0).public() }).unwrap();
     assert_eq!(leader(&ext.state), Some(worker(1).public()));
     assert_eq!(
-        dispatch(&mut ext, alice(), Call::Remove { worker: worker(1).public() }).unwrap_err().error,
+        dispatch(&mut ext, alice(), Call::Remove { worker: worker(1).public() })
+            .unwrap_err()
+            .variant(),
         "LastKeyHolder"
     );
 }

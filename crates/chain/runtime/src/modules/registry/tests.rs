@@ -114,7 +114,7 @@ fn registration(
 }
 
 fn submit(ext: &mut Ext<'_>, call: Call) -> Result<(), String> {
-    ext.transactional(|ext| dispatch(ext, operator().public(), call)).map_err(|e| e.error)
+    ext.transactional(|ext| dispatch(ext, operator().public(), call)).map_err(|e| e.variant())
 }
 
 /// Registers `identity` as a worker in `ext` (used by other modules' tests). The benchmark
@@ -304,7 +304,7 @@ fn only_council_changes_the_allow_list() {
     let err = ext
         .transactional(|ext| dispatch(ext, bob, Call::AddMeasurement { measurement: [1; 32] }))
         .unwrap_err();
-    assert_eq!(err.error, "RequireCouncil");
+    assert_eq!(err.variant(), "RequireCouncil");
     assert!(!is_allowed(&ext.state, &[1; 32]));
     submit(&mut ext, Call::RemoveMeasurement { measurement: simulated_enclave_measurement() })
         .unwrap();
@@ -316,7 +316,7 @@ fn only_council_changes_the_allow_list() {
 }
 
 fn submit_as(ext: &mut Ext<'_>, origin: &Pair, call: Call) -> Result<(), String> {
-    ext.transactional(|ext| dispatch(ext, origin.public(), call)).map_err(|e| e.error)
+    ext.transactional(|ext| dispatch(ext, origin.public(), call)).map_err(|e| e.variant())
 }
 
 #[test]

@@ -98,7 +98,7 @@ impl Sim {
             Err(e) => {
                 assert!(st.into_changes().is_empty(), "failed call {e} left state changes");
                 assert!(events.is_empty(), "failed call {e} left events");
-                Err(e.error)
+                Err(e.variant())
             }
         }
     }

@@ -41,12 +41,7 @@ pub fn verify_proof(root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &State
 }
 
 /// [`verify_proof`] for the key with tree path `path` and, with `Some`, value hash `value`.
-pub(crate) fn verify_path(
-    root: &Hash,
-    path: &Hash,
-    value: Option<&Hash>,
-    proof: &StateProof,
-) -> bool {
+pub fn verify_path(root: &Hash, path: &Hash, value: Option<&Hash>, proof: &StateProof) -> bool {
     let depth = proof.siblings.len();
     if depth > PATH_BITS {
         return false;

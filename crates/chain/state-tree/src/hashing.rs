@@ -11,16 +11,16 @@ pub type Hash = [u8; 32];
 pub const EMPTY_HASH: Hash = [0u8; 32];
 
 /// Number of bits in a tree path, and so the greatest depth a leaf can sit at.
-pub(crate) const PATH_BITS: usize = 256;
+pub const PATH_BITS: usize = 256;
 
 /// Domain tag hashed in front of a leaf node.
-pub(crate) const LEAF_TAG: u8 = 0x00;
+pub const LEAF_TAG: u8 = 0x00;
 
 /// Domain tag hashed in front of an internal node.
-pub(crate) const INTERNAL_TAG: u8 = 0x01;
+pub const INTERNAL_TAG: u8 = 0x01;
 
 /// blake2b with a 256-bit output over the concatenation of `parts`.
-pub(crate) fn blake2_256(parts: &[&[u8]]) -> Hash {
+pub fn blake2_256(parts: &[&[u8]]) -> Hash {
     let mut hasher = Blake2b::<U32>::new();
     for part in parts {
         hasher.update(part);
@@ -51,9 +51,9 @@ pub fn internal_hash(left: &Hash, right: &Hash) -> Hash {
 /// Bit `index` (0 = most significant bit of byte 0) of a path; `false` goes left.
 ///
 /// Callers keep `index < PATH_BITS`; an index past the end reads as `false`.
-pub(crate) fn bit(path: &Hash, index: usize) -> bool {
+pub fn bit(path: &Hash, index: usize) -> bool {
     match path.get(index / 8) {
-        Some(byte) => (byte >> (7 - index % 8)) & 1 == 1,
+        Some(byte) => (byte >> 7usize.saturating_sub(index % 8)) & 1 == 1,
         None => false,
     }
 }

@@ -1,5 +1,5 @@
 //! From-scratch computation of the state root, the specification the incremental tree in
-//! [`crate::smt`] is tested against. Depends only on `blake2`.
+//! the incremental tree in `umbra-chain-storage` is tested against. Depends only on `blake2`.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +20,7 @@ pub fn compute_root(entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Ha
 
 /// Root of the tree holding `leaves` (`(key_path, value_hash)` pairs sorted by path, unique
 /// paths).
-pub(crate) fn leaves_root(leaves: &[(Hash, Hash)]) -> Hash {
+pub fn leaves_root(leaves: &[(Hash, Hash)]) -> Hash {
     subtree_root(0, leaves)
 }
 
@@ -36,7 +36,10 @@ fn subtree_root(depth: usize, leaves: &[(Hash, Hash)]) -> Hash {
         _ => {
             let mid = leaves.partition_point(|(path, _)| !bit(path, depth));
             let (left, right) = leaves.split_at(mid);
-            internal_hash(&subtree_root(depth + 1, left), &subtree_root(depth + 1, right))
+            internal_hash(
+                &subtree_root(depth.saturating_add(1), left),
+                &subtree_root(depth.saturating_add(1), right),
+            )
         }
     }
 }
