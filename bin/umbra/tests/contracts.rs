@@ -177,7 +177,7 @@ async fn confidential_contract_lifecycle() {
     let record = wait_executed(&node, &cid_text);
     let by_id = |id: &str| ids.iter().position(|w| w == id).unwrap();
     // Reshuffles happen every 24 blocks; check within one epoch (retry if one slips in between).
-    let (chosen, a0, texts) = loop {
+    let (a0, texts) = loop {
         let epoch = contract_info(&node, &cid_text)["epoch"].clone();
         let chosen = assigned(&node, &cid_text);
         let a0 = by_id(&chosen[0]);
@@ -190,7 +190,7 @@ async fn confidential_contract_lifecycle() {
         let texts = texts.expect("an assigned worker answers");
         let refused = refused.expect_err("a worker that is not assigned has no key and no state");
         assert!(refused.contains("does not run that contract"), "{refused}");
-        break (chosen, a0, texts);
+        break (a0, texts);
     };
     assert_eq!(texts.len(), 4);
     assert!(texts[0].starts_with(MARKER));
