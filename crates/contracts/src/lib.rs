@@ -21,6 +21,10 @@
 //!
 //! All failures are a [`ContractError`].
 
+// Runtime, enclave and contract code must never panic on arithmetic: every operation is checked
+// or saturating, and an overflow is an error the caller sees.
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod bench;
 pub mod contract;
 pub mod envelope;

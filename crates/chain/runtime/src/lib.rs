@@ -12,6 +12,10 @@
 //! The runtime does no I/O: the node hands it a [`state::StateRead`] snapshot and commits the
 //! changes it returns.
 
+// Runtime, enclave and contract code must never panic on arithmetic: every operation is checked
+// or saturating, and an overflow is an error the caller sees.
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod api;
 pub mod executive;
 pub mod ext;

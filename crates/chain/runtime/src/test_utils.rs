@@ -28,7 +28,7 @@ pub(crate) fn sum_of_balances(state: &State) -> Balance {
         .take_while(|(k, _)| k.starts_with(prefix))
         .map(|(_, v)| {
             let a = balances::AccountData::decode(&mut &v[..]).unwrap();
-            a.free + a.reserved
+            a.free.checked_add(a.reserved).unwrap()
         })
-        .sum()
+        .fold(0u128, |sum, b| sum.checked_add(b).unwrap())
 }

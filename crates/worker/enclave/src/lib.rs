@@ -16,6 +16,10 @@
 //!   contracts (execution in log order, results, checkpoints, rebuild by verified replay).
 //! - [`enclave`]: the [`Enclave`] tying them together, its checkpoint and registration payload.
 
+// Runtime, enclave and contract code must never panic on arithmetic: every operation is checked
+// or saturating, and an overflow is an error the caller sees.
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod benchmark;
 pub mod confidential;
 pub mod egress;

@@ -27,9 +27,9 @@ impl Chain {
 
     fn init(&self) -> BlockInit {
         BlockInit {
-            number: self.number + 1,
+            number: self.number.checked_add(1).unwrap(),
             parent_hash: H256::hash(&self.number.to_le_bytes()),
-            timestamp: (self.number + 1) * 1000,
+            timestamp: self.number.checked_add(1).unwrap().checked_mul(1000).unwrap(),
             author: pair("//Alice").public(),
             randomness: [7; 32],
         }
@@ -45,7 +45,7 @@ impl Chain {
         let results = xts.iter().map(|x| exec.apply(x, SignatureCheck::Verify)).collect();
         let out = exec.finish().unwrap();
         crate::test_utils::apply_changes(&mut self.state, out.changes);
-        self.number += 1;
+        self.number = self.number.checked_add(1).unwrap();
         (results, out.events)
     }
 
@@ -217,13 +217,13 @@ proptest! {
         let mut xts = Vec::new();
         for (from, to, amount) in ops {
             xts.push(chain.xt(ACCTS[from], nonces[from], transfer(ACCTS[to], amount)));
-            nonces[from] += 1;
+            nonces[from] = nonces[from].checked_add(1).unwrap();
         }
         let (results, _) = chain.block(&xts);
         let st = chain.overlay();
         prop_assert_eq!(balances::total_issuance(&st), chain.sum_of_balances());
         let emitted = crate::computation::EMISSION.get_or_default(&st).total_emitted;
-        prop_assert_eq!(balances::total_issuance(&st), 6_000_000 * UNITS + emitted);
+        prop_assert_eq!(balances::total_issuance(&st), (6_000_000 * UNITS).checked_add(emitted).unwrap());
         let included = results.iter().filter(|r| r.is_ok()).count() as u64;
         let total_nonces: u64 = ACCTS.iter().map(|a| system::nonce(&st, &pair(a).public())).sum();
         prop_assert_eq!(total_nonces, included);
