@@ -31,7 +31,7 @@ use umbra_primitives::{
 
 use crate::{
     ext::{DispatchError, Ext},
-    modules::{balances, computation, gatekeeper, governance, mq, system},
+    modules::{balances, computation, gatekeeper, governance, mq, registry, system},
     state::{Overlay, StorageMap, StorageValue},
 };
 
@@ -506,6 +506,9 @@ fn pick_workers(st: &Overlay<'_>, id: &ContractId, epoch: u64, k: u32) -> Vec<Pu
     let randomness = system::RANDOMNESS.get_or_default(st);
     let mut picked = Vec::new();
     let want = u64::from(k).min(count);
+    // Contract keys never go to a platform whose secrets the host can read, unless the chain
+    // explicitly accepts such platforms (dev chains).
+    let insecure_ok = registry::accepts_insecure(st);
     let limit = want.saturating_mul(64).saturating_add(64);
     for probe in 0..limit {
         if picked.len() as u64 >= want {
@@ -514,7 +517,7 @@ fn pick_workers(st: &Overlay<'_>, id: &ContractId, epoch: u64, k: u32) -> Vec<Pu
         let seed = blake2_256(&(b"umbra/assign", randomness, id, epoch, probe).encode());
         let Some(idx) = first_u64(&seed).checked_rem(count) else { break };
         if let Some(w) = computation::computing_at(st, idx) {
-            if !picked.contains(&w) {
+            if !picked.contains(&w) && (insecure_ok || !registry::is_insecure_worker(st, &w)) {
                 picked.push(w);
             }
         }

@@ -146,6 +146,9 @@ pub enum Error {
     /// There is no master key yet, or a rotation is already pending.
     #[error("no master key yet, or a rotation is pending")]
     RotationNotPossible,
+    /// The worker runs on an insecure (simulated) platform and this chain no longer accepts them.
+    #[error("the worker is on an insecure platform this chain does not accept")]
+    InsecureWorker,
 }
 
 impl From<Error> for DispatchError {
@@ -246,6 +249,11 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
     match call {
         Call::Elect { worker } => {
             let info = registry::worker(&ext.state, &worker).ok_or(Error::NotRegistered)?;
+            // The master key never goes to a platform whose secrets the host can read, unless
+            // the chain explicitly accepts such platforms (dev chains).
+            if info.insecure && !registry::accepts_insecure(&ext.state) {
+                return Err(Error::InsecureWorker.into());
+            }
             if gks.contains(&worker) {
                 return Err(Error::AlreadyGatekeeper.into());
             }

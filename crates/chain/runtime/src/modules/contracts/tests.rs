@@ -98,6 +98,23 @@ fn deploy_needs_a_master_key_and_assigns_k_distinct_computing_workers() {
     assert_eq!(info.quorum, 2, "default quorum: a majority of K = 3");
 }
 
+/// The attack: simulated workers, whose hosts can read every enclave secret, are picked to run a
+/// contract (and receive its key) on a chain that no longer accepts simulated platforms. None is
+/// assigned.
+#[test]
+fn insecure_workers_are_not_assigned_where_the_chain_refuses_insecure_platforms() {
+    let mut ext = launched(4);
+    computing(&mut ext, 4);
+    crate::modules::gatekeeper::tests::refuse_simulated_from_now_on(&mut ext);
+    dispatch(&mut ext, dave(), deploy(ContractKind::Guestbook, b"s", None)).unwrap();
+    let id = umbra_contracts::contract_id(&dave(), ContractKind::Guestbook, b"s");
+    let info = contract(&ext.state, &id).unwrap();
+    assert!(info.assigned.is_empty(), "assigned {:?}", info.assigned);
+    // The same chain accepting simulated platforms assigns K of them (see `deployed`).
+    let (ext, id) = deployed();
+    assert_eq!(contract(&ext.state, &id).unwrap().assigned.len(), 3);
+}
+
 #[test]
 fn quorum_and_parameters_are_bounded_with_clear_errors() {
     let mut ext = launched(4);

@@ -154,3 +154,28 @@ fn master_keys_go_only_to_gatekeepers_and_the_last_holder_stays() {
         "LastKeyHolder"
     );
 }
+
+/// Turns simulated attestation off on a chain whose workers registered while it was on.
+pub(crate) fn refuse_simulated_from_now_on(ext: &mut Ext<'_>) {
+    let mut policy = registry::policy(&ext.state);
+    policy.allow_simulated = false;
+    registry::POLICY.put(&mut ext.state, &policy);
+    assert!(!registry::accepts_insecure(&ext.state));
+}
+
+/// The attack: a simulated worker (whose host can read every enclave secret) is elected
+/// gatekeeper on a chain that no longer accepts simulated platforms, and would receive the master
+/// key. The election is refused.
+#[test]
+fn an_insecure_worker_is_not_elected_where_the_chain_refuses_insecure_platforms() {
+    let mut ext = ext_with_workers(1);
+    assert!(registry::is_insecure_worker(&ext.state, &worker(0).public()));
+    refuse_simulated_from_now_on(&mut ext);
+    let err = dispatch(&mut ext, alice(), Call::Elect { worker: worker(0).public() }).unwrap_err();
+    assert_eq!(err.variant(), "InsecureWorker");
+    assert!(gatekeepers(&ext.state).is_empty());
+    assert!(
+        !outbound_topics(&ext).iter().any(|t| t == topics::GK_LAUNCH),
+        "no launch message left for the enclave"
+    );
+}
