@@ -200,7 +200,8 @@ fn read_commands(control: mpsc::Sender<Control>) {
                             return;
                         }
                         match rx.blocking_recv() {
-                            Ok(Ok(m)) => println!("{m}"),
+                            // The network loop prints what it restarted.
+                            Ok(Ok(_)) => {}
                             Ok(Err(m)) => println!("cannot restart: {m}"),
                             Err(_) => return,
                         }
@@ -597,10 +598,15 @@ pub(crate) async fn run(
             _ = &mut shutdown => break Ok(()),
             r = &mut setup, if !setup_done => {
                 setup_done = true;
+                // The processes are up: a failed setup step (say, a worker killed while the
+                // demo contract was starting) is reported, and the network keeps running.
                 match r {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => break Err(e),
-                    Err(e) => break Err(anyhow::anyhow!("setting up the network: {e}")),
+                    Ok(Err(e)) => println!(
+                        "warning: {}; the network keeps running",
+                        format!("{e:#}").replace('\n', " ")
+                    ),
+                    Err(e) => println!("warning: setting up the network: {e}"),
                 }
             }
             Some(request) = control_rx.recv() => match request {

@@ -21,6 +21,11 @@ fn a_dead_worker_is_restarted_with_its_identity_and_only_the_node_stops_the_netw
     let id1 = wait_for(Duration::from_secs(30), "worker-1 /info", || net.worker_identity(1));
     assert!(registered.contains(&id0) && registered.contains(&id1), "{registered:?}");
 
+    wait_for(Duration::from_secs(120), "the demo contract", || {
+        net.assert_running();
+        net.log().contains("demo guestbook").then_some(())
+    });
+
     // The pids are printed and served; SIGKILL worker-0.
     let pid0 = net.kill_worker(0);
     assert!(net.log().contains(&format!("pid {pid0}")), "worker pids are printed:\n{}", net.log());
@@ -75,8 +80,10 @@ fn a_dead_worker_is_restarted_with_its_identity_and_only_the_node_stops_the_netw
     let workers = net.rpc("umbra_workers", json!([])).expect("workers");
     assert_eq!(workers.as_array().map(Vec::len), Some(2), "no new registration: {workers}");
 
-    // Ctrl-C, then start again on the same base path: the chain and the workers resume.
+    // Ctrl-C (the setup is done), then start again on the same base path: the chain, the
+    // workers, their pools, the gatekeeper and the demo contract all resume; nothing is redone.
     let before = net.head().expect("head");
+    let first_run = net.log().len();
     let status = net.terminate();
     assert!(status.success(), "umbra dev exit status {status}:\n{}", net.log());
     net.spawn();
@@ -88,10 +95,14 @@ fn a_dead_worker_is_restarted_with_its_identity_and_only_the_node_stops_the_netw
     a.sort();
     b.sort();
     assert_eq!(a, b, "the same workers, not new registrations");
-    wait_for(Duration::from_secs(120), "setup of the resumed network", || {
+    let second = wait_for(Duration::from_secs(120), "setup of the resumed network", || {
         net.assert_running();
-        (net.log().matches("(from an earlier run)").count() >= 2).then_some(())
+        let log = net.log()[first_run..].to_string();
+        (log.contains("demo guestbook") && log.contains("gatekeepers")).then_some(log)
     });
+    assert_eq!(second.matches("(from an earlier run)").count(), 2, "{second}");
+    assert!(!second.contains("deployed and initialized"), "{second}");
+    assert!(!second.contains(" worker(s) computing"), "no new pools: {second}");
     let h = net.head().expect("head");
     wait_for(Duration::from_secs(60), "blocks on the resumed network", || {
         net.assert_running();
