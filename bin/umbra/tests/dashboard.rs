@@ -465,3 +465,44 @@ fn the_dashboard_shows_the_network_live_in_a_real_browser() {
     assert!(colours >= 32, "the narrow screenshot has only {colours} colours");
     browser.assert_no_errors("in a narrow window");
 }
+
+/// `umbra dashboard` on its own, for any node: it serves the embedded page and the node's URL,
+/// has no processes to show or restart, and refuses a URL that is not one.
+#[test]
+fn umbra_dashboard_serves_the_embedded_page_for_a_node_and_nothing_to_restart() {
+    let node = common::TestNode::dev();
+    let port = common::free_port();
+    let log = node.dir().join("dashboard.log");
+    let mut child = Command::new(common::bin())
+        .args(["dashboard", "--rpc", &node.url(), "--addr", &format!("127.0.0.1:{port}")])
+        .env_remove("UMBRA_RPC")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn umbra dashboard");
+    let page = wait_for(Duration::from_secs(30), "the dashboard to answer", || {
+        let (status, body) = http(port, "GET", "/", None, "").ok()?;
+        (status == 200).then_some(body)
+    });
+    assert!(page.contains("id=\"workers-table\"") && page.contains("vendor/uPlot.iife.min.js"));
+    let (status, body) = http(port, "GET", "/vendor/uPlot.iife.min.js", None, "").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.starts_with("/*! https://github.com/leeoniya/uPlot (v1.6.31) */"), "vendored");
+    let (status, body) = http(port, "GET", "/config.json", None, "").unwrap();
+    assert_eq!(status, 200);
+    let config: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(config, json!({ "rpc": format!("ws://127.0.0.1:{}", node.port()), "dev": false }));
+    let (status, body) = http(port, "GET", "/api/procs", None, "").unwrap();
+    assert_eq!(status, 404, "{body}");
+    let (status, body) =
+        http(port, "POST", "/api/workers/0/restart", Some("application/json"), "{}").unwrap();
+    assert_eq!(status, 404, "{body}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let printed = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(printed.contains(&format!("dashboard http://127.0.0.1:{port}")), "{printed}");
+
+    let run = common::umbra(&["dashboard", "--rpc", "127.0.0.1:9944", "--addr", "127.0.0.1:0"]);
+    assert!(run.one_line_error().contains("--rpc must be a URL"), "{}", run.stderr);
+}
