@@ -72,6 +72,15 @@ function blocks(n) {
 function seconds(s) {
   return (Math.round(s * 10) / 10).toLocaleString("en-US") + " s";
 }
+function copy(text) {
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).catch(() => {});
+}
+document.addEventListener("keydown", (e) => {
+  if ((e.key === "Enter" || e.key === " ") && e.target.classList && e.target.classList.contains("addr")) {
+    e.preventDefault();
+    copy(e.target.dataset.full);
+  }
+});
 // An address or hash, shortened; the full value is in the title and is copied on click.
 function addr(full) {
   if (full === null || full === undefined) return el("span", {}, "–");
@@ -79,7 +88,7 @@ function addr(full) {
   const short = s.length > 14 ? s.slice(0, 6) + "…" + s.slice(-4) : s;
   return el("span", {
     class: "addr", title: s + " (click to copy)", "data-full": s, tabindex: "0", role: "button",
-    onclick: () => { if (navigator.clipboard) navigator.clipboard.writeText(s).catch(() => {}); },
+    onclick: () => copy(s),
   }, short);
 }
 
@@ -274,6 +283,9 @@ function describe(value) {
     const sep = i ? ", " : "";
     if (typeof v === "string" && (/^5[1-9A-HJ-NP-Za-km-z]{40,}$/.test(v) || /^0x[0-9a-f]{40,}$/.test(v))) return [sep + k + " ", addr(v)];
     if (typeof v === "string" && /^[0-9]{13,}$/.test(v)) return [sep + k + " " + umb(v)];
+    if (Array.isArray(v) && v.every((x) => typeof x === "string" && /^5[1-9A-HJ-NP-Za-km-z]{40,}$/.test(x))) {
+      return [sep + k + " ", ...v.flatMap((x, j) => j ? [" ", addr(x)] : [addr(x)])];
+    }
     return [sep + k + " " + (typeof v === "object" ? JSON.stringify(v) : String(v))];
   });
 }
