@@ -181,13 +181,25 @@ const HELP: &str =
 
 /// Reads commands from stdin (a thread: stdin is blocking) and hands them to the network loop.
 fn read_commands(control: mpsc::Sender<Control>) {
+    // Run in the background of a shell (`umbra dev &`), reading the terminal would stop the
+    // whole process (SIGTTIN); ignored, the read fails with EIO instead, and is retried until
+    // the job comes to the foreground. (The children read nothing: their stdin is /dev/null.)
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+    }
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
         let mut line = String::new();
         loop {
             line.clear();
             match stdin.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return,
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                Err(_) => return,
                 Ok(_) => {}
             }
             let words: Vec<&str> = line.split_whitespace().collect();
