@@ -32,6 +32,8 @@ struct Browser {
     session: String,
     /// Console errors, uncaught exceptions and failed loads seen so far.
     errors: Vec<String>,
+    /// Set when the page fires its load event.
+    loaded: bool,
     _profile: tempfile::TempDir,
 }
 
@@ -122,6 +124,7 @@ impl Browser {
             next_id: 1,
             session: String::new(),
             errors: Vec::new(),
+            loaded: false,
             _profile: profile,
         };
         let target = b.send(None, "Target.createTarget", json!({ "url": "about:blank" }));
@@ -141,6 +144,7 @@ impl Browser {
     fn note_event(&mut self, v: &Value) {
         let p = &v["params"];
         match v["method"].as_str() {
+            Some("Page.loadEventFired") => self.loaded = true,
             Some("Runtime.exceptionThrown") => {
                 let d = &p["exceptionDetails"];
                 self.errors.push(format!(
@@ -210,8 +214,19 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
+    /// Navigates and waits for the new document's load event.
     fn goto(&mut self, url: &str) {
+        self.loaded = false;
         self.call("Page.navigate", json!({ "url": url }));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.loaded {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .from_browser
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("{url} did not load: {e}"));
+            self.note_event(&v);
+        }
     }
 
     /// Drains pending events (so errors are noticed even when no command is in flight).
@@ -225,7 +240,10 @@ impl Browser {
     fn wait_until(&mut self, timeout: Duration, what: &str, expression: &str) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let v = self.eval(expression);
+            // A page between documents has no body yet: that counts as "not yet".
+            let v = self.eval(&format!(
+                "(() => {{ try {{ return ({expression}); }} catch (e) {{ return null; }} }})()"
+            ));
             if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
                 return v;
             }
@@ -393,6 +411,7 @@ fn the_dashboard_shows_the_network_live_in_a_real_browser() {
     // heartbeat window (a challenge every M blocks on average, then the window).
     let victim = net.worker_identity(1).expect("worker-1 identity");
     let pid = net.kill_worker(1);
+    let killed_at = net.head().expect("head");
     wait_for(Duration::from_secs(30), "umbra dev to notice", || {
         net.assert_running();
         (net.worker_proc(1)?["running"] == json!(false)).then_some(())
@@ -407,6 +426,11 @@ fn the_dashboard_shows_the_network_live_in_a_real_browser() {
     browser.wait_until(timeout, &format!("worker {victim} (pid {pid}) to show unresponsive"), &format!(
         "document.querySelector('#workers-table tr[data-worker=\"{victim}\"]')?.dataset.state === 'unresponsive'"
     ));
+    let seen_at = browser.eval(&data_num("height", "height")).as_u64().unwrap_or(0);
+    eprintln!(
+        "figure: killed at #{killed_at}, shown unresponsive at #{seen_at} ({} blocks; bound {blocks})",
+        seen_at.saturating_sub(killed_at)
+    );
     // The counters come from umbra_computation, the rows from umbra_workerSession; a block may
     // land between the two calls, so the counters may need one more head to agree.
     browser.wait_until(
@@ -453,6 +477,8 @@ fn the_dashboard_shows_the_network_live_in_a_real_browser() {
     browser.wait_until(timeout, "the restarted worker to show online", &format!(
         "document.querySelector('#workers-table tr[data-worker=\"{victim}\"]')?.dataset.state === 'online'"
     ));
+    let back_at = browser.eval(&data_num("height", "height")).as_u64().unwrap_or(0);
+    eprintln!("figure: the restarted worker shown online again at #{back_at}");
     browser.wait_until(
         Duration::from_secs(30),
         "2 workers online again",
