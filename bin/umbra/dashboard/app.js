@@ -138,7 +138,6 @@ class Rpc {
 
 // ---- state kept for the charts ----
 const hist = { block: [], online: [], unresponsive: [], power: [], rewards: [] };
-let lastPaid = null;
 let lastBlockTs = null;
 let blockTimeMs = null;
 let charts = null;
@@ -325,12 +324,39 @@ async function restart(index) {
   renderProcs();
 }
 
+// Rewards paid to workers in one block: the sum of its HeartbeatAccepted events, in UMB.
+function rewardsIn(events) {
+  let sum = 0n;
+  for (const e of events || []) {
+    const hb = e.event && e.event.Computation && e.event.Computation.HeartbeatAccepted;
+    if (hb) sum += big(hb.reward);
+  }
+  return Number(sum) / Number(UNIT);
+}
+
+// On first load, the recent blocks' events fill the events list and the rewards chart (the
+// worker counts and power of past blocks are not queryable; those series start now).
+async function backfill(head) {
+  if (hist.block.length > 0) return;
+  const nums = [];
+  for (let n = Math.max(1, head - 60); n < head; n++) nums.push(n);
+  const hashes = await Promise.all(nums.map((n) => rpc.call("chain_getBlockHash", [n])));
+  const events = await Promise.all(hashes.map((h) => (h ? rpc.call("umbra_events", [h]) : null)));
+  nums.forEach((n, i) => {
+    push(hist.block, n); push(hist.online, null); push(hist.unresponsive, null); push(hist.power, null);
+    push(hist.rewards, rewardsIn(events[i]));
+    renderEvents(n, events[i]);
+  });
+}
+
 // ---- one refresh per new head ----
 let rpc = null;
 let busy = false;
 let again = null;
+let backfilled = false;
 async function refresh(header) {
-  if (busy) { again = header; return; }
+  // Heads arriving while the history loads wait for it (the charts' blocks must ascend).
+  if (busy || !backfilled) { again = header; return; }
   busy = true;
   try {
     await refreshOnce(header);
@@ -370,12 +396,9 @@ async function refreshOnce(header) {
   const bt = blockTimeMs ? " (" + seconds(p.heartbeatWindow * blockTimeMs / 1000) + ")" : "";
   setText("heartbeat", "answer within " + blocks(p.heartbeatWindow) + bt + "; challenged every ~" + blocks(p.meanChallengeInterval));
 
-  const paid = big(comp.emission.paidToWorkers);
-  const reward = lastPaid === null ? 0 : Number(paid - lastPaid) / Number(UNIT);
-  lastPaid = paid;
   if (hist.block.length === 0 || hist.block[hist.block.length - 1] < head) {
     push(hist.block, head); push(hist.online, comp.computing); push(hist.unresponsive, comp.unresponsive);
-    push(hist.power, power); push(hist.rewards, Math.max(0, reward));
+    push(hist.power, power); push(hist.rewards, rewardsIn(events));
   }
   renderWorkers(workers, sessions, head);
   renderPools(pools);
@@ -410,6 +433,8 @@ async function start() {
     const [header, fin] = await Promise.all([rpc.call("chain_getHeader"), rpc.call("chain_getFinalizedHead")]);
     const finHeader = await rpc.call("chain_getHeader", [fin]);
     if (finHeader) onNotification("chain_finalizedHead", finHeader);
+    await backfill(Number(header.number));
+    backfilled = true;
     await refresh(header);
   } catch (e) {
     setConn("closed");
