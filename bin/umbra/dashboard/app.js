@@ -265,7 +265,7 @@ function renderGatekeepers(g, head) {
 }
 
 function renderContracts(list, head) {
-  replaceRows("contracts-table", list.map((c) => el("tr", { "data-contract": c.id, "data-assigned": (c.assigned || []).join(",") },
+  replaceRows("contracts-table", list.map((c) => el("tr", { "data-contract": c.id, "data-assigned": (c.assigned || []).join(","), "data-epoch": String(c.epoch) },
     el("td", {}, addr(c.id)),
     el("td", {}, String(c.kind) + (c.paused ? " (paused)" : "")),
     el("td", {}, String(c.commands)),

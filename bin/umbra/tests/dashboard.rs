@@ -486,6 +486,30 @@ fn the_dashboard_shows_the_network_live_in_a_real_browser() {
     );
     browser.assert_no_errors("after a worker died and came back");
 
+    // The contract's assignment follows the chain through a reshuffle.
+    let epoch = net.rpc("umbra_contracts", json!([])).expect("contracts")[0]["epoch"]
+        .as_u64()
+        .expect("epoch");
+    browser.wait_until(
+        Duration::from_secs(120),
+        "the contract's next epoch on the page",
+        &format!(
+            "Number(document.querySelector('#contracts-table tbody tr').dataset.epoch) > {epoch}"
+        ),
+    );
+    wait_for(Duration::from_secs(30), "the page and the chain to agree on the assignment", || {
+        let chain = net.rpc("umbra_contracts", json!([]))?;
+        let assigned: Vec<&str> =
+            chain[0]["assigned"].as_array()?.iter().filter_map(Value::as_str).collect();
+        let page = browser.eval(
+            "(() => { const r = document.querySelector('#contracts-table tbody tr'); \
+             return [Number(r.dataset.epoch), r.dataset.assigned]; })()",
+        );
+        (page[0].as_u64() == chain[0]["epoch"].as_u64()
+            && page[1].as_str() == Some(assigned.join(",").as_str()))
+        .then_some(())
+    });
+
     // A narrow window: still readable, nothing wider than the screen, no errors.
     browser.call(
         "Emulation.setDeviceMetricsOverride",
