@@ -121,7 +121,7 @@ class Rpc {
           if (msg.error) p.reject(new Error(msg.error.message + " (" + p.method + ")"));
           else p.resolve(msg.result);
         } else if (msg.method && msg.params) {
-          this.onNotification(msg.method, msg.params.result);
+          this.onNotification(msg.method, msg.params.result, msg.params.subscription);
         }
       };
     });
@@ -412,9 +412,12 @@ async function refreshOnce(header) {
   document.body.dataset.head = String(head);
 }
 
-function onNotification(method, result) {
-  if (method === "chain_newHead") refresh(result);
-  else if (method === "chain_finalizedHead") setText("finalized", "#" + Number(result.number).toLocaleString("en-US"), { height: result.number });
+// Notifications are told apart by subscription id (or, before the id is known, by method name).
+const subs = { heads: null, finalized: null };
+function onNotification(method, result, subscription) {
+  const is = (key, name) => (subscription !== undefined && subscription === subs[key]) || method === name;
+  if (is("heads", "chain_newHead")) refresh(result);
+  else if (is("finalized", "chain_finalizedHead")) setText("finalized", "#" + Number(result.number).toLocaleString("en-US"), { height: result.number });
 }
 function setConn(state) {
   const c = document.getElementById("conn");
@@ -428,8 +431,8 @@ async function start() {
     isDev = !!cfg.dev;
     rpc = new Rpc(cfg.rpc, onNotification, setConn);
     await rpc.connect();
-    await rpc.call("chain_subscribeNewHeads");
-    await rpc.call("chain_subscribeFinalizedHeads");
+    subs.heads = await rpc.call("chain_subscribeNewHeads");
+    subs.finalized = await rpc.call("chain_subscribeFinalizedHeads");
     const [header, fin] = await Promise.all([rpc.call("chain_getHeader"), rpc.call("chain_getFinalizedHead")]);
     const finHeader = await rpc.call("chain_getHeader", [fin]);
     if (finHeader) onNotification("chain_finalizedHead", finHeader);
