@@ -149,6 +149,12 @@ fn restart_worker(procs: &mut [Proc], index: usize) -> Result<String, String> {
     let Some(p) = procs.get_mut(index + 1) else {
         return Err(format!("no worker {index}: the workers are 0..{workers}"));
     };
+    // It may have died since the last reaping.
+    if let Some(Ok(Some(status))) = p.child.as_mut().map(Child::try_wait) {
+        println!("{} exited ({status})", p.name);
+        p.exit = Some(status.to_string());
+        p.child = None;
+    }
     if let Some(pid) = p.pid() {
         return Err(format!("{} is running (pid {pid}); nothing to restart", p.name));
     }
