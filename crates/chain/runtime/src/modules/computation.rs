@@ -141,7 +141,7 @@ fn in_range<T: PartialOrd>(
 }
 
 /// A worker's computing state.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 pub enum WorkerState {
     /// Registered, not computing.
     Ready,
@@ -154,7 +154,7 @@ pub enum WorkerState {
 }
 
 /// An open challenge.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 pub struct PendingChallenge {
     /// Block that issued it.
     pub block: BlockNumber,
@@ -163,7 +163,7 @@ pub struct PendingChallenge {
 }
 
 /// A worker's computing session.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     /// State.
@@ -199,7 +199,9 @@ pub struct Session {
 }
 
 /// Emission bookkeeping.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, Serialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct EmissionState {
     /// Current per-block budget.

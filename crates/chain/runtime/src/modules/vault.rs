@@ -726,7 +726,7 @@ pub fn format_ratio(value: Balance, shares: Balance) -> String {
 }
 
 /// The vault as `umbra_vault` returns it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VaultInfo {
     /// The vault's account.
@@ -785,7 +785,7 @@ pub fn vault_info(st: &Overlay<'_>) -> VaultInfo {
 }
 
 /// A lender's position, as `umbra_vaultPosition` returns it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Position {
     /// Lender.
@@ -815,7 +815,7 @@ pub fn position(st: &Overlay<'_>, who: &AccountId) -> Position {
 }
 
 /// A loan as `umbra_loan` returns it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoanInfo {
     /// Pool.
