@@ -185,7 +185,7 @@ pub struct CommandRecord {
 }
 
 // The boundary messages (defined with every other one in `umbra-protocol`).
-pub use umbra_protocol::{Assignment, ChainOutput, CommandResult, ContractKeyShare};
+pub use umbra_protocol::{Assignment, CommandResult, ContractKeyShare, SealedOutput};
 use umbra_protocol::{
     ContractPubkey, DeriveContractKey, FromWorker, ToEnclave, ToGatekeeper, ToWorker,
 };
@@ -591,17 +591,17 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
     }
 }
 
-fn apply_outputs(ext: &mut Ext<'_>, id: &ContractId, seq: u64, outputs: Vec<ChainOutput>) {
+fn apply_outputs(ext: &mut Ext<'_>, id: &ContractId, seq: u64, outputs: Vec<SealedOutput>) {
     let account = umbra_contracts::contract_account(id);
     for o in outputs {
         match o {
-            ChainOutput::PublicEvent(data) => {
+            SealedOutput::PublicEvent(data) => {
                 ext.deposit_event(Event::ContractEvent { id: *id, seq, data })
             }
-            ChainOutput::PrivateEvent { to, event } => {
+            SealedOutput::PrivateEvent { to, event } => {
                 ext.deposit_event(Event::PrivateContractEvent { id: *id, seq, to, event })
             }
-            ChainOutput::Transfer { to, amount } => {
+            SealedOutput::Transfer { to, amount } => {
                 let ok =
                     ext.transactional(|ext| balances::transfer(ext, &account, &to, amount)).is_ok();
                 ext.deposit_event(Event::ContractTransfer { id: *id, to, amount, ok });

@@ -48,7 +48,8 @@ use crate::{
     state::{Overlay, StorageMap, StorageValue},
 };
 
-pub mod math;
+/// The exact integer helpers (moved to the crate root, shared with the vault).
+pub use crate::math;
 
 use math::{mul_div, mul_div_rem};
 
