@@ -23,6 +23,7 @@ use core::convert::Infallible;
 use std::collections::BTreeMap;
 
 use parity_scale_codec::{Decode, Encode};
+use revm::interpreter::analysis::to_analysed;
 use revm::interpreter::{CallInputs, CallOutcome, CreateInputs, CreateOutcome, Gas};
 use revm::interpreter::{InstructionResult, InterpreterResult};
 use revm::primitives::{
@@ -228,6 +229,9 @@ pub struct EvmCluster {
     /// The randomness seed (never part of the state or its hash; set by the enclave).
     #[codec(skip)]
     seed: Option<[u8; 32]>,
+    /// Jump-table-analysed code by hash (a cache, never part of the state).
+    #[codec(skip)]
+    analysed: BTreeMap<[u8; 32], Bytecode>,
 }
 
 fn u256(b: &[u8; 32]) -> U256 {
@@ -242,7 +246,7 @@ impl DatabaseRef for View<'_> {
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
         Ok(self.0.accounts.get(&address.0 .0).map(|a| {
-            let code = self.0.codes.get(&a.code_hash).map(|c| Bytecode::new_raw(c.clone().into()));
+            let code = self.0.code(&a.code_hash);
             AccountInfo {
                 balance: u256(&a.balance),
                 nonce: a.nonce,
@@ -253,12 +257,7 @@ impl DatabaseRef for View<'_> {
     }
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Infallible> {
-        Ok(self
-            .0
-            .codes
-            .get(&code_hash.0)
-            .map(|c| Bytecode::new_raw(c.clone().into()))
-            .unwrap_or_default())
+        Ok(self.0.code(&code_hash.0).unwrap_or_default())
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Infallible> {
@@ -533,6 +532,27 @@ impl EvmCluster {
         }
     }
 
+    /// The code with hash `hash`, analysed if the cache has it.
+    fn code(&self, hash: &[u8; 32]) -> Option<Bytecode> {
+        if let Some(code) = self.analysed.get(hash) {
+            return Some(code.clone());
+        }
+        self.codes.get(hash).map(|c| Bytecode::new_raw(c.clone().into()))
+    }
+
+    /// Fills the analysed-code cache for code deployed since the last call (or restored).
+    fn analyse_codes(&mut self) {
+        if self.analysed.len() == self.codes.len() {
+            return;
+        }
+        for (hash, code) in &self.codes {
+            if !self.analysed.contains_key(hash) {
+                let analysed = to_analysed(Bytecode::new_raw(code.clone().into()));
+                self.analysed.insert(*hash, analysed);
+            }
+        }
+    }
+
     /// Credits `amount` to `address` (value the chain moved into the cluster's account).
     pub fn credit(&mut self, address: [u8; 20], amount: Balance) -> Result<(), ContractError> {
         let entry = self
@@ -601,6 +621,7 @@ impl Contract for EvmCluster {
         ctx: &CommandContext,
         cmd: EvmCommand,
     ) -> Result<Vec<Output>, ContractError> {
+        self.analyse_codes();
         let caller = evm_address(&ctx.origin);
         let tx = match cmd {
             EvmCommand::Deploy { code, value, gas_limit } => {
