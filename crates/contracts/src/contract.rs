@@ -134,6 +134,13 @@ pub trait Contract: Default + Encode + Decode + Send + 'static {
         cmd: Self::Command,
     ) -> Result<Vec<Output>, ContractError>;
 
+    /// An incrementally maintained commitment to the state, if the contract keeps one; then
+    /// [`crate::Instance::state_hash`] is `blake2_256(SCALE(kind, root))` instead of hashing
+    /// the whole snapshot. It must be a function of the snapshot alone.
+    fn state_root(&self) -> Option<[u8; 32]> {
+        None
+    }
+
     /// Receives a secret seed derived from the contract key (the enclave sets it before
     /// executing commands); contracts that offer randomness derive it from this seed and the
     /// command's position. It is never part of the state. The default ignores it.

@@ -20,6 +20,7 @@ trait Erased: Send {
     fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError>;
     fn snapshot(&self) -> Vec<u8>;
     fn set_random_seed(&mut self, seed: [u8; 32]);
+    fn state_root(&self) -> Option<[u8; 32]>;
 }
 
 /// A contract's state, driven through its typed messages.
@@ -68,6 +69,10 @@ impl<C: Contract> Erased for Running<C> {
 
     fn set_random_seed(&mut self, seed: [u8; 32]) {
         self.0.set_random_seed(seed)
+    }
+
+    fn state_root(&self) -> Option<[u8; 32]> {
+        self.0.state_root()
     }
 }
 
@@ -144,9 +149,15 @@ impl Instance {
         self.contract.snapshot()
     }
 
-    /// `blake2_256` of the SCALE encoding of `(kind, snapshot)`.
+    /// `blake2_256` of the SCALE encoding of `(kind, root)` for a contract that keeps an
+    /// incremental state commitment ([`Contract::state_root`], e.g. EVM clusters: cost grows
+    /// with the entries a command changed times log of the state), otherwise of
+    /// `(kind, snapshot)`.
     pub fn state_hash(&self) -> H256 {
-        H256::hash_of(&(self.kind, self.snapshot()))
+        match self.contract.state_root() {
+            Some(root) => H256::hash_of(&(self.kind, root)),
+            None => H256::hash_of(&(self.kind, self.snapshot())),
+        }
     }
 }
 

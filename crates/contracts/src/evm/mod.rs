@@ -38,6 +38,9 @@ use crate::contract::{CommandContext, Contract, Output};
 use crate::error::ContractError;
 
 pub mod bench;
+pub mod commitment;
+
+use commitment::MerkleMap;
 
 /// Domain prefix of [`evm_address`].
 pub const EVM_ADDRESS_DOMAIN: &[u8] = b"umbra/evm-address";
@@ -232,6 +235,30 @@ pub struct EvmCluster {
     /// Jump-table-analysed code by hash (a cache, never part of the state).
     #[codec(skip)]
     analysed: BTreeMap<[u8; 32], Bytecode>,
+    /// The incremental state commitment (built from the state on first use after a restore,
+    /// then updated per changed entry).
+    #[codec(skip)]
+    tree: Option<MerkleMap>,
+}
+
+/// A key of the state commitment.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Account([u8; 20]),
+    Slot([u8; 20], [u8; 32]),
+    Code([u8; 32]),
+    Sender([u8; 20]),
+}
+
+impl Key {
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Key::Account(a) => [b"a".as_slice(), a].concat(),
+            Key::Slot(a, k) => [b"s".as_slice(), a, k].concat(),
+            Key::Code(h) => [b"c".as_slice(), h].concat(),
+            Key::Sender(a) => [b"o".as_slice(), a].concat(),
+        }
+    }
 }
 
 fn u256(b: &[u8; 32]) -> U256 {
@@ -484,10 +511,17 @@ impl EvmCluster {
 
     /// Applies revm's state changes (after a transaction that was valid).
     fn commit(&mut self, state: revm::primitives::EvmState) {
+        let mut touched = Vec::new();
         for (address, account) in state {
             let key = address.0 .0;
             if !account.is_touched() {
                 continue;
+            }
+            touched.push(Key::Account(key));
+            if let Some(old) = self.accounts.get(&key) {
+                if account.is_selfdestructed() || account.is_created() {
+                    touched.extend(old.storage.keys().map(|k| Key::Slot(key, *k)));
+                }
             }
             if account.is_selfdestructed() {
                 self.accounts.remove(&key);
@@ -505,6 +539,7 @@ impl EvmCluster {
                     self.codes
                         .entry(account.info.code_hash.0)
                         .or_insert_with(|| code.original_bytes().to_vec());
+                    touched.push(Key::Code(account.info.code_hash.0));
                 }
             }
             for (slot, value) in account.storage {
@@ -512,6 +547,7 @@ impl EvmCluster {
                     continue;
                 }
                 let slot = slot.to_be_bytes::<32>();
+                touched.push(Key::Slot(key, slot));
                 if value.present_value.is_zero() {
                     entry.storage.remove(&slot);
                 } else {
@@ -530,6 +566,7 @@ impl EvmCluster {
                 self.accounts.remove(&key);
             }
         }
+        self.update_tree(touched);
     }
 
     /// The code with hash `hash`, analysed if the cache has it.
@@ -553,6 +590,70 @@ impl EvmCluster {
         }
     }
 
+    /// The current value of a commitment key, `None` if absent.
+    fn value_of(&self, key: &Key) -> Option<Vec<u8>> {
+        match key {
+            Key::Account(a) => {
+                self.accounts.get(a).map(|x| (x.nonce, x.balance, x.code_hash).encode())
+            }
+            Key::Slot(a, k) => self.accounts.get(a)?.storage.get(k).map(|v| v.to_vec()),
+            Key::Code(h) => self.codes.get(h).cloned(),
+            Key::Sender(a) => self.senders.get(a).map(|x| x.as_bytes().to_vec()),
+        }
+    }
+
+    /// Every commitment key of the state.
+    fn all_keys(&self) -> Vec<Key> {
+        let mut keys = Vec::new();
+        for (a, acc) in &self.accounts {
+            keys.push(Key::Account(*a));
+            keys.extend(acc.storage.keys().map(|k| Key::Slot(*a, *k)));
+        }
+        keys.extend(self.codes.keys().map(|h| Key::Code(*h)));
+        keys.extend(self.senders.keys().map(|a| Key::Sender(*a)));
+        keys
+    }
+
+    fn build_tree(&self) -> MerkleMap {
+        let mut tree = MerkleMap::default();
+        for key in self.all_keys() {
+            if let Some(v) = self.value_of(&key) {
+                tree.set(&key.bytes(), &v);
+            }
+        }
+        tree
+    }
+
+    /// Brings the commitment up to date for `keys` (changed since the last update).
+    fn update_tree(&mut self, keys: impl IntoIterator<Item = Key>) {
+        let mut tree = match self.tree.take() {
+            Some(t) => t,
+            None => {
+                // First change after a restore: the tree was not built yet; building it from
+                // the current maps covers these keys too.
+                self.tree = Some(self.build_tree());
+                return;
+            }
+        };
+        for key in keys {
+            match self.value_of(&key) {
+                Some(v) => tree.set(&key.bytes(), &v),
+                None => tree.remove(&key.bytes()),
+            }
+        }
+        self.tree = Some(tree);
+    }
+
+    /// The root of the state commitment: `umbra_state_tree::compute_root` over the entries
+    /// `"a" ‖ address → SCALE(nonce, balance, code_hash)`, `"s" ‖ address ‖ slot → value`,
+    /// `"c" ‖ code_hash → code`, `"o" ‖ address → account id`.
+    pub fn state_root(&self) -> [u8; 32] {
+        match &self.tree {
+            Some(t) => t.root(),
+            None => self.build_tree().root(),
+        }
+    }
+
     /// Credits `amount` to `address` (value the chain moved into the cluster's account).
     pub fn credit(&mut self, address: [u8; 20], amount: Balance) -> Result<(), ContractError> {
         let entry = self
@@ -562,6 +663,7 @@ impl EvmCluster {
         let sum =
             u256(&entry.balance).checked_add(U256::from(amount)).ok_or(ContractError::Overflow)?;
         entry.balance = sum.to_be_bytes::<32>();
+        self.update_tree([Key::Account(address)]);
         Ok(())
     }
 
@@ -635,7 +737,9 @@ impl Contract for EvmCluster {
         };
         let (ResultAndState { result, state }, calls) = self.run(tx, Some(ctx.seq))?;
         self.commit(state);
-        self.senders.insert(caller, ctx.origin);
+        if self.senders.insert(caller, ctx.origin).is_none() {
+            self.update_tree([Key::Sender(caller)]);
+        }
         let (status, gas_used, output, created, logs) = convert(result);
         let receipt = EvmReceipt { seq: ctx.seq, status, gas_used, output, created, logs };
         let mut outputs = Vec::with_capacity(calls.len().saturating_add(1));
@@ -646,6 +750,10 @@ impl Contract for EvmCluster {
 
     fn set_random_seed(&mut self, seed: [u8; 32]) {
         self.seed = Some(seed);
+    }
+
+    fn state_root(&self) -> Option<[u8; 32]> {
+        Some(EvmCluster::state_root(self))
     }
 
     fn handle_query(

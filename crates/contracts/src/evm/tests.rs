@@ -401,6 +401,8 @@ proptest! {
                 }
             }
             prop_assert_eq!(c.total_balance().checked_add(paid), Some(credited));
+            // The incremental commitment equals the one rebuilt from scratch.
+            prop_assert_eq!(c.state_root(), c.build_tree().root());
         }
     }
 }
