@@ -24,13 +24,16 @@ use std::collections::BTreeMap;
 
 use parity_scale_codec::{Decode, Encode};
 use revm::interpreter::analysis::to_analysed;
-use revm::interpreter::{CallInputs, CallOutcome, CreateInputs, CreateOutcome, Gas};
+use revm::interpreter::{CallInputs, CallOutcome, Gas};
 use revm::interpreter::{InstructionResult, InterpreterResult};
 use revm::primitives::{
     AccountInfo, Address, Bytecode, EVMError, ExecutionResult, Output as EvmOutput, ResultAndState,
     SpecId, TxKind, B256, KECCAK_EMPTY, U256,
 };
-use revm::{inspector_handle_register, DatabaseRef, Evm, EvmContext, Inspector};
+use std::sync::Arc;
+
+use revm::handler::register::EvmHandler;
+use revm::{DatabaseRef, Evm, EvmContext, FrameOrResult, FrameResult};
 use umbra_crypto::blake2_256;
 use umbra_primitives::{AccountId, Balance};
 
@@ -390,11 +393,12 @@ impl SystemCalls {
     }
 }
 
-impl<DB: revm::Database> Inspector<DB> for SystemCalls {
-    fn call(
+impl SystemCalls {
+    /// Before a call frame: opens the frame; answers calls to the system addresses.
+    fn on_call<DB: revm::Database>(
         &mut self,
         context: &mut EvmContext<DB>,
-        inputs: &mut CallInputs,
+        inputs: &CallInputs,
     ) -> Option<CallOutcome> {
         self.frames.push(self.records.len());
         self.pending = None;
@@ -412,12 +416,8 @@ impl<DB: revm::Database> Inspector<DB> for SystemCalls {
         }
     }
 
-    fn call_end(
-        &mut self,
-        _: &mut EvmContext<DB>,
-        _: &CallInputs,
-        outcome: CallOutcome,
-    ) -> CallOutcome {
+    /// After a call frame: closes it, dropping its records if it failed.
+    fn on_call_end(&mut self, outcome: &CallOutcome) {
         let ok = outcome.result.result.is_ok();
         self.close(ok);
         if let Some(record) = self.pending.take() {
@@ -425,23 +425,44 @@ impl<DB: revm::Database> Inspector<DB> for SystemCalls {
                 self.records.push(record);
             }
         }
-        outcome
     }
+}
 
-    fn create(&mut self, _: &mut EvmContext<DB>, _: &mut CreateInputs) -> Option<CreateOutcome> {
-        self.frames.push(self.records.len());
-        None
-    }
-
-    fn create_end(
-        &mut self,
-        _: &mut EvmContext<DB>,
-        _: &CreateInputs,
-        outcome: CreateOutcome,
-    ) -> CreateOutcome {
-        self.close(outcome.result.result.is_ok());
-        outcome
-    }
+/// Hooks [`SystemCalls`] into revm's frame handling (calls, creates and their outcomes) —
+/// and nothing else: unlike revm's inspector register it leaves the instruction table alone.
+fn system_register<DB: revm::Database>(handler: &mut EvmHandler<'_, SystemCalls, DB>) {
+    let prev = handler.execution.call.clone();
+    handler.execution.call = Arc::new(move |ctx, inputs| {
+        if let Some(outcome) = ctx.external.on_call(&mut ctx.evm, &inputs) {
+            return Ok(FrameOrResult::Result(FrameResult::Call(outcome)));
+        }
+        prev(ctx, inputs)
+    });
+    let prev = handler.execution.insert_call_outcome.clone();
+    handler.execution.insert_call_outcome = Arc::new(move |ctx, frame, memory, outcome| {
+        ctx.external.on_call_end(&outcome);
+        prev(ctx, frame, memory, outcome)
+    });
+    let prev = handler.execution.create.clone();
+    handler.execution.create = Arc::new(move |ctx, inputs| {
+        let len = ctx.external.records.len();
+        ctx.external.frames.push(len);
+        prev(ctx, inputs)
+    });
+    let prev = handler.execution.insert_create_outcome.clone();
+    handler.execution.insert_create_outcome = Arc::new(move |ctx, frame, outcome| {
+        ctx.external.close(outcome.result.result.is_ok());
+        prev(ctx, frame, outcome)
+    });
+    let prev = handler.execution.last_frame_return.clone();
+    handler.execution.last_frame_return = Arc::new(move |ctx, result| {
+        match result {
+            FrameResult::Call(outcome) => ctx.external.on_call_end(outcome),
+            FrameResult::Create(outcome) => ctx.external.close(outcome.result.result.is_ok()),
+            FrameResult::EOFCreate(_) => {}
+        }
+        prev(ctx, result)
+    });
 }
 
 fn check_gas(gas_limit: u64) -> Result<(), ContractError> {
@@ -496,7 +517,7 @@ impl EvmCluster {
                 t.gas_price = U256::ZERO;
                 t.nonce = None;
             })
-            .append_handler_register(inspector_handle_register)
+            .append_handler_register(system_register)
             .build();
         let result = evm.transact().map_err(|e| match e {
             EVMError::Transaction(e) => {
