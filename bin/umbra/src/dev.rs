@@ -1,5 +1,7 @@
 //! `umbra dev`: a whole local network in one command — a dev node and N workers on the
-//! simulated platform, each its own process talking over real RPC. Ctrl-C stops them all.
+//! simulated platform, each its own process talking over real RPC, and the dashboard. A worker
+//! that dies is reported and can be restarted (`restart N` on stdin or `POST
+//! /api/workers/N/restart`); only the node dying, or Ctrl-C, stops the network.
 
 use std::{
     fs,
@@ -9,7 +11,10 @@ use std::{
 };
 
 use anyhow::{bail, Context};
+use tokio::sync::{mpsc, oneshot};
 use umbra_client::Client;
+
+use crate::dashboard::Control;
 
 /// Operators of the dev workers, in turn.
 const OPERATORS: [&str; 6] = ["//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie", "//Alice"];
@@ -32,17 +37,37 @@ pub(crate) struct DevArgs {
     /// Block time in milliseconds.
     #[arg(long)]
     block_time_ms: Option<u64>,
+    /// Port of the dashboard on 127.0.0.1 (a web page showing the network live).
+    #[arg(long, default_value_t = 9900)]
+    dashboard_port: u16,
 }
 
+/// One process of the local network: how to start it, and the running child if any.
 struct Proc {
     name: String,
-    child: Child,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+    /// How the last run ended, once it ended.
+    exit: Option<String>,
+    restarts: u32,
 }
 
-fn spawn(name: &str, args: &[String], log: &Path) -> anyhow::Result<Proc> {
+impl Proc {
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+fn spawn_child(name: &str, args: &[String], log: &Path) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find the umbra executable")?;
-    let log_file =
-        fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    // Appended: a restarted process (or a network started again on the same base path) keeps
+    // the earlier log above the new one.
+    let log_file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
     let mut cmd = Command::new(exe);
     cmd.args(args).stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file);
     #[cfg(target_os = "linux")]
@@ -54,21 +79,28 @@ fn spawn(name: &str, args: &[String], log: &Path) -> anyhow::Result<Proc> {
             Ok(())
         });
     }
-    let child = cmd.spawn().with_context(|| format!("cannot start {name}"))?;
-    Ok(Proc { name: name.to_string(), child })
+    cmd.spawn().with_context(|| format!("cannot start {name}"))
+}
+
+fn spawn(name: &str, args: Vec<String>, log: PathBuf) -> anyhow::Result<Proc> {
+    let child = spawn_child(name, &args, &log)?;
+    Ok(Proc { name: name.to_string(), args, log, child: Some(child), exit: None, restarts: 0 })
 }
 
 fn stop_all(procs: &mut [Proc]) {
     for p in procs.iter_mut().rev() {
-        // SIGTERM lets each process seal its state and close its database cleanly.
-        unsafe {
-            libc::kill(p.child.id() as libc::pid_t, libc::SIGTERM);
+        if let Some(child) = &p.child {
+            // SIGTERM lets each process seal its state and close its database cleanly.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     for p in procs.iter_mut().rev() {
+        let Some(child) = p.child.as_mut() else { continue };
         loop {
-            match p.child.try_wait() {
+            match child.try_wait() {
                 Ok(Some(status)) => {
                     println!("{} stopped ({status})", p.name);
                     break;
@@ -77,14 +109,144 @@ fn stop_all(procs: &mut [Proc]) {
                     std::thread::sleep(Duration::from_millis(50))
                 }
                 _ => {
-                    let _ = p.child.kill();
-                    let _ = p.child.wait();
+                    let _ = child.kill();
+                    let _ = child.wait();
                     println!("{} killed after the grace period", p.name);
                     break;
                 }
             }
         }
+        p.child = None;
     }
+}
+
+/// The processes as `GET /api/procs` shows them.
+fn procs_json(procs: &[Proc]) -> serde_json::Value {
+    serde_json::Value::Array(
+        procs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                serde_json::json!({
+                    "name": p.name,
+                    "kind": if i == 0 { "node" } else { "worker" },
+                    "index": if i == 0 { None } else { Some(i - 1) },
+                    "pid": p.pid(),
+                    "running": p.child.is_some(),
+                    "exit": p.exit,
+                    "restarts": p.restarts,
+                    "log": p.log.display().to_string(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Restarts worker `index` (procs[index + 1]) if it is not running. Same arguments, so the
+/// same base path: it unseals its state and comes back with the same identity.
+fn restart_worker(procs: &mut [Proc], index: usize) -> Result<String, String> {
+    let workers = procs.len().saturating_sub(1);
+    let Some(p) = procs.get_mut(index + 1) else {
+        return Err(format!("no worker {index}: the workers are 0..{workers}"));
+    };
+    // It may have died since the last reaping.
+    if let Some(Ok(Some(status))) = p.child.as_mut().map(Child::try_wait) {
+        println!("{} exited ({status})", p.name);
+        p.exit = Some(status.to_string());
+        p.child = None;
+    }
+    if let Some(pid) = p.pid() {
+        return Err(format!("{} is running (pid {pid}); nothing to restart", p.name));
+    }
+    let child = spawn_child(&p.name, &p.args, &p.log).map_err(|e| format!("{e:#}"))?;
+    let pid = child.id();
+    p.child = Some(child);
+    p.exit = None;
+    p.restarts += 1;
+    Ok(format!("{} restarted (pid {pid})", p.name))
+}
+
+/// Reaps children that exited: returns the names and statuses of those that just did.
+fn reap(procs: &mut [Proc]) -> Vec<(usize, String, String)> {
+    let mut dead = Vec::new();
+    for (i, p) in procs.iter_mut().enumerate() {
+        let Some(child) = p.child.as_mut() else { continue };
+        if let Ok(Some(status)) = child.try_wait() {
+            let status = status.to_string();
+            p.exit = Some(status.clone());
+            p.child = None;
+            dead.push((i, p.name.clone(), status));
+        }
+    }
+    dead
+}
+
+const HELP: &str =
+    "commands: `restart N` restarts worker N after it died, `ps` lists the processes, \
+                    `help`; Ctrl-C stops the network";
+
+/// Reads commands from stdin (a thread: stdin is blocking) and hands them to the network loop.
+fn read_commands(control: mpsc::Sender<Control>) {
+    // Run in the background of a shell (`umbra dev &`), reading the terminal would stop the
+    // whole process (SIGTTIN); ignored, the read fails with EIO instead, and is retried until
+    // the job comes to the foreground. (The children read nothing: their stdin is /dev/null.)
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+    }
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stdin.read_line(&mut line) {
+                Ok(0) => return,
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                Err(_) => return,
+                Ok(_) => {}
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                [] => {}
+                ["restart", n] => match n.trim_start_matches("worker-").parse::<usize>() {
+                    Ok(i) => {
+                        let (tx, rx) = oneshot::channel();
+                        if control.blocking_send(Control::Restart(i, tx)).is_err() {
+                            return;
+                        }
+                        match rx.blocking_recv() {
+                            // The network loop prints what it restarted.
+                            Ok(Ok(_)) => {}
+                            Ok(Err(m)) => println!("cannot restart: {m}"),
+                            Err(_) => return,
+                        }
+                    }
+                    Err(_) => println!("`restart N` takes a worker number, got `{n}`"),
+                },
+                ["ps"] => {
+                    let (tx, rx) = oneshot::channel();
+                    if control.blocking_send(Control::Procs(tx)).is_err() {
+                        return;
+                    }
+                    let Ok(list) = rx.blocking_recv() else { return };
+                    for p in list.as_array().into_iter().flatten() {
+                        println!(
+                            "{:<10} {}",
+                            p["name"].as_str().unwrap_or(""),
+                            match p["pid"].as_u64() {
+                                Some(pid) => format!("running, pid {pid}"),
+                                None => format!("exited ({})", p["exit"].as_str().unwrap_or("?")),
+                            }
+                        );
+                    }
+                }
+                _ => println!("{HELP}"),
+            }
+        }
+    });
 }
 
 async fn status_line(client: &Client) -> anyhow::Result<String> {
@@ -112,6 +274,13 @@ fn jsonrpsee_params() -> umbra_client::sdk::RpcParams {
     umbra_client::sdk::RpcParams::new()
 }
 
+fn rpc_params(arg: &str) -> umbra_client::sdk::RpcParams {
+    let mut p = umbra_client::sdk::RpcParams::new();
+    // Inserting a string cannot fail to serialize.
+    let _ = p.insert(arg);
+    p
+}
+
 /// Elects the first worker as gatekeeper, waits for the master key, and deploys a demo
 /// guestbook (its init command is encrypted to the contract key like any other). Its quorum is
 /// the default majority of K, or every worker when fewer than two run.
@@ -125,14 +294,18 @@ async fn start_confidential(client: &Client, workers: usize) -> anyhow::Result<(
         .min_by_key(|w| w["registeredAt"].as_u64())
         .and_then(|w| w["identity"].as_str()?.parse().ok())
         .context("no worker to elect")?;
-    let inc = client
-        .sign_and_watch(&alice, Call::Gatekeeper(gatekeeper::Call::Elect { worker: first }), 0)
-        .await?;
-    if !inc.success {
-        bail!(
-            "electing the gatekeeper: {}",
-            umbra_client::cli::failure_reason(&inc).unwrap_or_default()
-        );
+    let existing: serde_json::Value = client.call("umbra_gatekeepers", jsonrpsee_params()).await?;
+    let elected = existing["gatekeepers"].as_array().is_some_and(|g| !g.is_empty());
+    if !elected {
+        let inc = client
+            .sign_and_watch(&alice, Call::Gatekeeper(gatekeeper::Call::Elect { worker: first }), 0)
+            .await?;
+        if !inc.success {
+            bail!(
+                "electing the gatekeeper: {}",
+                umbra_client::cli::failure_reason(&inc).unwrap_or_default()
+            );
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -145,8 +318,20 @@ async fn start_confidential(client: &Client, workers: usize) -> anyhow::Result<(
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    println!("gatekeeper {first} holds the master key");
+    if elected {
+        println!("gatekeepers {} (from an earlier run)", existing["gatekeepers"]);
+    } else {
+        println!("gatekeeper {first} holds the master key");
+    }
     let kind = umbra_contracts::ContractKind::Guestbook;
+    let id = umbra_contracts::contract_id(&alice.public(), kind, b"umbra-dev-demo");
+    let mut by_id = umbra_client::sdk::RpcParams::new();
+    by_id.insert(id).context("encoding the contract id")?;
+    let deployed: Option<serde_json::Value> = client.call("umbra_contract", by_id).await?;
+    if deployed.is_some() {
+        println!("demo guestbook {id} (from an earlier run)");
+        return Ok(());
+    }
     let inc = client
         .sign_and_watch(
             &alice,
@@ -164,7 +349,6 @@ async fn start_confidential(client: &Client, workers: usize) -> anyhow::Result<(
             umbra_client::cli::failure_reason(&inc).unwrap_or_default()
         );
     }
-    let id = umbra_contracts::contract_id(&alice.public(), kind, b"umbra-dev-demo");
     let deadline = Instant::now() + Duration::from_secs(60);
     while umbra_client::contracts_cli::contract_info(client, &id).await?["pubkey"].is_null() {
         if Instant::now() > deadline {
@@ -210,6 +394,16 @@ async fn start_computing(client: &Client, workers: usize) -> anyhow::Result<()> 
             .filter(|w| w["operator"].as_str() == Some(&pair.public().to_ss58()))
             .filter_map(|w| w["identity"].as_str()?.parse().ok())
             .collect();
+        // A worker already bound to a pool (an earlier run on this base path) keeps it.
+        let mut fresh = Vec::new();
+        for w in mine {
+            let session: serde_json::Value =
+                client.call("umbra_workerSession", rpc_params(&w.to_ss58())).await?;
+            if session.is_null() {
+                fresh.push(w);
+            }
+        }
+        let mine = fresh;
         if mine.is_empty() {
             continue;
         }
@@ -274,7 +468,22 @@ async fn start_computing(client: &Client, workers: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Runs the local network until Ctrl-C.
+/// Elects a gatekeeper, deploys the demo contract and starts the workers computing — each step
+/// only if it was not done by an earlier run on the same base path.
+async fn set_up(rpc: String, workers: usize) -> anyhow::Result<()> {
+    if workers == 0 {
+        return Ok(());
+    }
+    let client = Client::connect(&rpc).await?;
+    start_computing(&client, workers).await.context("cannot start the workers computing")?;
+    start_confidential(&client, workers)
+        .await
+        .context("cannot set up the gatekeeper and the demo contract")
+}
+
+/// Runs the local network until Ctrl-C or until the node dies. A worker that dies is reported
+/// and can be restarted (`restart N` on stdin, or `POST /api/workers/N/restart` on the
+/// dashboard); the rest keep running.
 pub(crate) async fn run(
     args: DevArgs,
     shutdown: impl std::future::Future<Output = ()>,
@@ -298,12 +507,21 @@ pub(crate) async fn run(
     if let Some(t) = args.block_time_ms {
         node_args.extend(["--block-time-ms".into(), t.to_string()]);
     }
-    procs.push(spawn("node", &node_args, &logs.join("node.log"))?);
+    procs.push(spawn("node", node_args, logs.join("node.log"))?);
 
     let result = async {
         let client = {
             let start = Instant::now();
             loop {
+                if let Some(child) = procs[0].child.as_mut() {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        procs[0].child = None;
+                        bail!(
+                            "the node exited ({status}); see {}",
+                            logs.join("node.log").display()
+                        );
+                    }
+                }
                 match Client::connect(&rpc).await {
                     Ok(c) => break c,
                     Err(_) if start.elapsed() < Duration::from_secs(30) => {
@@ -315,7 +533,11 @@ pub(crate) async fn run(
                 }
             }
         };
-        println!("node      {rpc}  (logs: {})", logs.join("node.log").display());
+        println!(
+            "node      {rpc}  pid {}  (logs: {})",
+            procs[0].pid().unwrap_or(0),
+            logs.join("node.log").display()
+        );
         for i in 0..args.workers {
             let name = format!("worker-{i}");
             let addr = format!("127.0.0.1:{}", args.query_port as usize + i);
@@ -333,17 +555,19 @@ pub(crate) async fn run(
                 "--operator".into(),
                 operator.into(),
             ];
-            procs.push(spawn(&name, &worker_args, &logs.join(format!("{name}.log")))?);
+            let log = logs.join(format!("{name}.log"));
+            let p = spawn(&name, worker_args, log.clone())?;
             println!(
-                "{name}  http://{addr}  operator {operator}  (logs: {})",
-                logs.join(format!("{name}.log")).display()
+                "{name}  http://{addr}  pid {}  operator {operator}  (logs: {})",
+                p.pid().unwrap_or(0),
+                log.display()
             );
+            procs.push(p);
         }
-        println!("simulated platform: INSECURE, for development only. Ctrl-C stops the network.");
+        println!("simulated platform: INSECURE, for development only.");
         Ok(client)
     }
     .await;
-
     let client = match result {
         Ok(c) => c,
         Err(e) => {
@@ -351,49 +575,106 @@ pub(crate) async fn run(
             return Err(e);
         }
     };
+
+    // The dashboard, in this process; a busy port does not stop the network.
+    let (control_tx, mut control_rx) = mpsc::channel::<Control>(16);
+    let (dash_stop_tx, dash_stop_rx) = oneshot::channel::<()>();
+    let dashboard_addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.dashboard_port));
+    let dashboard = match crate::dashboard::bind(dashboard_addr).await {
+        Ok(listener) => {
+            println!("dashboard http://{dashboard_addr}");
+            let rpc = rpc.clone();
+            let control = control_tx.clone();
+            Some(tokio::spawn(async move {
+                let stop = async {
+                    let _ = dash_stop_rx.await;
+                };
+                if let Err(e) = crate::dashboard::serve(listener, &rpc, Some(control), stop).await {
+                    eprintln!("dashboard stopped: {e:#}");
+                }
+            }))
+        }
+        Err(e) => {
+            println!("no dashboard: {e:#} (choose another port with --dashboard-port)");
+            None
+        }
+    };
+    read_commands(control_tx);
+    println!(
+        "If a worker dies the rest keep running: type `restart N` + Enter (or POST \
+         /api/workers/N/restart to the dashboard). Ctrl-C stops the network."
+    );
+
+    let mut setup = tokio::spawn(set_up(rpc.clone(), args.workers));
+    let mut setup_done = false;
     tokio::pin!(shutdown);
-    if args.workers > 0 {
-        tokio::select! {
-            _ = &mut shutdown => { println!("stopping the network"); stop_all(&mut procs); return Ok(()); }
-            r = start_computing(&client, args.workers) => if let Err(e) = r {
-                stop_all(&mut procs);
-                return Err(e.context("cannot start the workers computing"));
-            }
-        }
-    }
-    if args.workers > 0 {
-        tokio::select! {
-            _ = &mut shutdown => { println!("stopping the network"); stop_all(&mut procs); return Ok(()); }
-            r = start_confidential(&client, args.workers) => if let Err(e) = r {
-                stop_all(&mut procs);
-                return Err(e.context("cannot set up the gatekeeper and the demo contract"));
-            }
-        }
-    }
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut last_status = Instant::now();
     let mut last = String::new();
-    loop {
+    let outcome = loop {
         tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-        for p in procs.iter_mut() {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                let name = p.name.clone();
-                stop_all(&mut procs);
-                bail!(
-                    "{name} exited unexpectedly ({status}); see {}",
-                    logs.join(format!("{name}.log")).display()
-                );
+            _ = &mut shutdown => break Ok(()),
+            r = &mut setup, if !setup_done => {
+                setup_done = true;
+                // The processes are up: a failed setup step (say, a worker killed while the
+                // demo contract was starting) is reported, and the network keeps running.
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => println!(
+                        "warning: {}; the network keeps running",
+                        format!("{e:#}").replace('\n', " ")
+                    ),
+                    Err(e) => println!("warning: setting up the network: {e}"),
+                }
+            }
+            Some(request) = control_rx.recv() => match request {
+                Control::Procs(reply) => { let _ = reply.send(procs_json(&procs)); }
+                Control::Restart(index, reply) => {
+                    let r = restart_worker(&mut procs, index);
+                    if let Ok(m) = &r { println!("{m}"); }
+                    let _ = reply.send(r);
+                }
+            },
+            _ = tick.tick() => {
+                let mut node_died = None;
+                for (i, name, status) in reap(&mut procs) {
+                    let log = logs.join(format!("{name}.log"));
+                    if i == 0 {
+                        node_died = Some(anyhow::anyhow!(
+                            "the node exited unexpectedly ({status}); see {}", log.display()
+                        ));
+                    } else {
+                        println!(
+                            "{name} exited ({status}); the rest keep running. Type `restart {}` \
+                             + Enter to restart it (logs: {})",
+                            i - 1,
+                            log.display()
+                        );
+                    }
+                }
+                if let Some(e) = node_died {
+                    break Err(e);
+                }
+                if last_status.elapsed() >= Duration::from_secs(2) {
+                    last_status = Instant::now();
+                    if let Ok(line) = status_line(&client).await {
+                        if line != last {
+                            println!("{line}");
+                            last = line;
+                        }
+                    }
+                }
             }
         }
-        if let Ok(line) = status_line(&client).await {
-            if line != last {
-                println!("{line}");
-                last = line;
-            }
-        }
+    };
+    if outcome.is_ok() {
+        println!("stopping the network");
     }
-    println!("stopping the network");
+    setup.abort();
     stop_all(&mut procs);
-    Ok(())
+    let _ = dash_stop_tx.send(());
+    if let Some(d) = dashboard {
+        let _ = tokio::time::timeout(Duration::from_secs(2), d).await;
+    }
+    outcome
 }

@@ -2,6 +2,7 @@
 //! This file only parses the command line and hands off to the library crates.
 
 mod bench;
+mod dashboard;
 mod dev;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
@@ -68,8 +69,11 @@ enum Command {
     /// Gatekeepers: elect, rotate the master key, list.
     #[command(subcommand)]
     Gatekeeper(umbra_client::contracts_cli::GatekeeperCommand),
-    /// Starts a whole local network: a dev node and N simulated workers. Ctrl-C stops it.
+    /// Starts a whole local network: a dev node, N simulated workers and the dashboard. A worker
+    /// that dies can be restarted (`restart N`); Ctrl-C stops the network.
     Dev(dev::DevArgs),
+    /// Serves a live web dashboard of a node's network (`--rpc URL --addr 127.0.0.1:PORT`).
+    Dashboard(dashboard::DashboardArgs),
     /// Runs the benchmarks and prints a table.
     Bench(bench::BenchArgs),
 }
@@ -220,6 +224,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Pool(cmd) => cli::pool(cmd).await,
         Command::Vault(cmd) => cli::vault(cmd).await,
         Command::Dev(args) => dev::run(args, shutdown_signal()).await,
+        Command::Dashboard(args) => dashboard::run(args, shutdown_signal()).await,
         Command::Contract(cmd) => umbra_client::contracts_cli::contract(cmd).await,
         Command::Gatekeeper(cmd) => umbra_client::contracts_cli::gatekeeper_cmd(cmd).await,
         Command::Bench(args) => bench::run(args).await,

@@ -412,6 +412,34 @@ fn dev_node_prints_the_insecure_banner_and_the_local_chain_forbids_simulated_wor
     assert!(umbra(&["build-spec", "--chain", "mainnet"]).stderr.contains("unknown chain"));
 }
 
+/// Governance turning simulated workers back on at run time is announced as loudly as at start.
+#[test]
+fn the_banner_returns_when_governance_starts_accepting_simulated_workers_again() {
+    let dev = TestNode::dev();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let set = |allow: bool| {
+        let mut policy = umbra_runtime::genesis::RegistryGenesis::dev().policy;
+        policy.allow_simulated = allow;
+        let call =
+            umbra_runtime::Call::Registry(umbra_runtime::registry::Call::SetAttestationPolicy {
+                policy,
+            });
+        let inc = rt.block_on(async {
+            let client = umbra_client::Client::connect(&dev.url()).await.expect("connect");
+            client.sign_and_watch(&pair("//Alice"), call, 0).await.expect("included")
+        });
+        assert!(inc.success, "{:?}", inc.events);
+    };
+    let banners = || dev.log().matches(BANNER).count();
+    assert_eq!(banners(), 1, "printed at start-up");
+    set(false);
+    dev.wait_for_block(dev.head_number() + 2);
+    assert_eq!(banners(), 1, "nothing new while simulated workers are refused");
+    set(true);
+    dev.wait_for_block(dev.head_number() + 2);
+    assert_eq!(banners(), 2, "printed again once they are accepted:\n{}", dev.log());
+}
+
 #[test]
 fn edited_spec_gives_another_genesis_with_the_new_account() {
     let specs = tempfile::tempdir().unwrap();

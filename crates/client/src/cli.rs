@@ -10,7 +10,7 @@ use umbra_primitives::{format_amount, json::to_hex, parse_amount, AccountId, Bal
 use umbra_runtime::{balances, Call};
 
 use crate::{
-    sdk::{Inclusion, UmbraApiClient},
+    sdk::{Inclusion, LoanInfo, PoolInfo, UmbraApiClient},
     Client,
 };
 
@@ -289,18 +289,18 @@ pub enum WorkerCommand {
 /// Runs `umbra workers`: the registry, from the chain.
 pub async fn workers(rpc: &RpcArgs) -> anyhow::Result<()> {
     let client = rpc.connect().await?;
-    let list = client.workers().await?;
+    let list = client.registered_workers().await?;
     println!("{} registered worker(s)", list.len());
     for w in list {
         println!(
-            "{}  operator {}  platform {}{}  score {}  registered at #{}  measurement {}",
-            w["identity"].as_str().unwrap_or("?"),
-            w["operator"].as_str().unwrap_or("?"),
-            w["platform"].as_str().unwrap_or("?"),
-            if w["insecure"].as_bool() == Some(true) { " (INSECURE)" } else { "" },
-            w["benchmarkScore"],
-            w["registeredAt"],
-            w["measurement"].as_str().unwrap_or("?"),
+            "{}  operator {}  platform {:?}{}  score {}  registered at #{}  measurement {}",
+            w.identity,
+            w.operator,
+            w.platform,
+            if w.insecure { " (INSECURE)" } else { "" },
+            w.benchmark_score,
+            w.registered_at,
+            to_hex(&w.measurement),
         );
     }
     Ok(())
@@ -712,9 +712,7 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
                 let client = tx.rpc.connect().await?;
                 let s = client.api().umbra_pool_stake(pool, who.into()).await?;
                 let s = s.with_context(|| format!("no pool {pool}"))?;
-                let field =
-                    |k: &str| s[k].as_str().and_then(|v| v.parse::<u128>().ok()).unwrap_or(0);
-                let requestable = field("shares").saturating_sub(field("queued"));
+                let requestable = s.shares.saturating_sub(s.queued);
                 if requestable == 0 {
                     bail!("nothing to withdraw: {who} has no stake in pool {pool} that is not already queued");
                 }
@@ -737,17 +735,17 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
                 let s = client.api().umbra_pool_stake(id, who.into()).await?;
                 if let Some(s) = s {
                     println!("position of {who}:");
-                    println!("  shares (stake):   {}", umb(&s["shares"]));
+                    println!("  shares (stake):   {}", format_amount(s.shares));
                     println!(
                         "  queued:           {} in {} request(s)",
-                        umb(&s["queued"]),
-                        s["requests"]
+                        format_amount(s.queued),
+                        s.requests
                     );
-                    println!("  pending rewards:  {}", umb(&s["pendingRewards"]));
-                    if s["ownerReward"].as_str() != Some("0") {
-                        println!("  commission:       {}", umb(&s["ownerReward"]));
+                    println!("  pending rewards:  {}", format_amount(s.pending_rewards));
+                    if s.owner_reward != 0 {
+                        println!("  commission:       {}", format_amount(s.owner_reward));
                     }
-                    println!("  claimable:        {}", umb(&s["claimable"]));
+                    println!("  claimable:        {}", format_amount(s.claimable));
                 }
             }
         }
@@ -755,18 +753,19 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
             let client = rpc.connect().await?;
             let list = client.api().umbra_pools().await?;
             println!("{} pool(s)", list.len());
-            for p in list {
+            for info in list {
+                let p = &info.pool;
                 println!(
                     "#{}  owner {}  commission {}  workers {}  stake {} (free {}, locked {})  contributors {}{}",
-                    p["id"],
-                    p["owner"].as_str().unwrap_or("?"),
-                    format_commission(p["commission"].as_u64().unwrap_or(0)),
-                    p["workers"].as_array().map_or(0, Vec::len),
-                    umb(&p["totalShares"]),
-                    umb(&p["freeStake"]),
-                    umb(&p["lockedStake"]),
-                    p["contributors"],
-                    if p["loan"].is_null() { String::new() } else { format!("  loan {}", umb(&p["loan"]["principal"])) },
+                    p.id,
+                    p.owner,
+                    format_commission(p.commission.into()),
+                    p.workers.len(),
+                    format_amount(p.total_shares),
+                    format_amount(p.free_stake),
+                    format_amount(p.locked_stake),
+                    p.contributors,
+                    info.loan.as_ref().map_or(String::new(), |l| format!("  loan {}", format_amount(l.principal))),
                 );
             }
         }
@@ -774,56 +773,56 @@ pub async fn pool(cmd: PoolCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_pool(p: &Value) {
-    println!("pool #{}", p["id"]);
-    println!("owner:            {}", p["owner"].as_str().unwrap_or("?"));
-    println!("commission:       {}", format_commission(p["commission"].as_u64().unwrap_or(0)));
+fn print_pool(info: &PoolInfo) {
+    let p = &info.pool;
+    println!("pool #{}", p.id);
+    println!("owner:            {}", p.owner);
+    println!("commission:       {}", format_commission(p.commission.into()));
     println!(
         "account:          {} (balance {})",
-        p["account"].as_str().unwrap_or("?"),
-        umb(&p["accountBalance"])
+        info.account,
+        format_amount(info.account_balance)
     );
-    println!("contributed:      {} by {} account(s)", umb(&p["totalShares"]), p["contributors"]);
+    println!(
+        "contributed:      {} by {} account(s)",
+        format_amount(p.total_shares),
+        p.contributors
+    );
     println!(
         "free stake:       {} ({} available to start workers)",
-        umb(&p["freeStake"]),
-        umb(&p["availableStake"])
+        format_amount(p.free_stake),
+        format_amount(info.available_stake)
     );
-    println!("locked stake:     {}", umb(&p["lockedStake"]));
-    println!("rewards received: {}", umb(&p["totalRewards"]));
+    println!("locked stake:     {}", format_amount(p.locked_stake));
+    println!("rewards received: {}", format_amount(p.total_rewards));
     println!(
         "unclaimed:        {} (owner commission {})",
-        umb(&p["rewardHeld"]),
-        umb(&p["ownerReward"])
+        format_amount(p.reward_held),
+        format_amount(p.owner_reward)
     );
-    let workers = p["workers"].as_array().cloned().unwrap_or_default();
-    println!("workers:          {}", workers.len());
-    for w in workers {
-        println!("  {}", w.as_str().unwrap_or("?"));
+    println!("workers:          {}", p.workers.len());
+    for w in &p.workers {
+        println!("  {w}");
     }
-    let queue = p["withdrawQueue"].as_array().cloned().unwrap_or_default();
-    println!("withdraw queue:   {} request(s), {}", queue.len(), umb(&p["queued"]));
+    let queue = info.withdraw_queue.as_deref().unwrap_or_default();
+    println!("withdraw queue:   {} request(s), {}", queue.len(), format_amount(p.queued));
     for r in queue {
-        println!(
-            "  {}  {}  since #{}",
-            r["who"].as_str().unwrap_or("?"),
-            umb(&r["amount"]),
-            r["queuedAt"]
-        );
+        println!("  {}  {}  since #{}", r.who, format_amount(r.amount), r.queued_at);
     }
-    if !p["loan"].is_null() {
-        print_loan(&p["loan"]);
+    if let Some(l) = &info.loan {
+        print_loan(l);
     }
 }
 
-fn print_loan(l: &Value) {
+fn print_loan(l: &LoanInfo) {
     println!(
         "loan:             principal {}, interest due {}, borrowed at #{}{}",
-        umb(&l["principal"]),
-        umb(&l["interestDue"]),
-        l["borrowedAt"],
-        if l["defaulting"] == Value::Bool(true) {
-            format!(", IN DEFAULT since #{}", l["defaultedAt"])
+        format_amount(l.principal),
+        format_amount(l.interest_due),
+        l.borrowed_at,
+        if l.defaulting {
+            let since = l.defaulted_at.map_or_else(|| "?".to_string(), |b| b.to_string());
+            format!(", IN DEFAULT since #{since}")
         } else {
             String::new()
         },
@@ -846,7 +845,7 @@ pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
                 let who = pair_from_uri(&tx.from).context("invalid --from")?.public();
                 let client = tx.rpc.connect().await?;
                 let pos = client.api().umbra_vault_position(who.into()).await?;
-                let mine = pos["shares"].as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0);
+                let mine = pos.shares;
                 if mine == 0 {
                     bail!("{who} has no vault shares");
                 }
@@ -870,36 +869,42 @@ pub async fn vault(cmd: VaultCommand) -> anyhow::Result<()> {
             let who = address.as_deref().map(parse_address).transpose()?;
             let client = rpc.connect().await?;
             let v = client.api().umbra_vault().await?;
-            let p = &v["params"];
-            println!("vault account:    {}", v["account"].as_str().unwrap_or("?"));
+            let p = &v.params;
+            println!("vault account:    {}", v.account);
             println!(
                 "value:            {} (cash {}, lent {}, interest owed {})",
-                umb(&v["value"]),
-                umb(&v["cash"]),
-                umb(&v["principal"]),
-                umb(&v["interestOwed"])
+                format_amount(v.value),
+                format_amount(v.cash),
+                format_amount(v.principal),
+                format_amount(v.interest_owed)
             );
-            println!("shares:           {}", umb(&v["totalShares"]).trim_end_matches(" UMB"));
-            println!("share price:      {} UMB", v["sharePrice"].as_str().unwrap_or("?"));
-            println!("loans:            {}", v["loans"]);
+            println!(
+                "shares:           {}",
+                format_amount(v.total_shares).trim_end_matches(" UMB")
+            );
+            println!("share price:      {} UMB", v.share_price);
+            println!("loans:            {}", v.loans);
             println!(
                 "interest paid:    {} (written off {}, principal lost {})",
-                umb(&v["interestPaid"]),
-                umb(&v["interestWrittenOff"]),
-                umb(&v["principalWrittenOff"])
+                format_amount(v.interest_paid),
+                format_amount(v.interest_written_off),
+                format_amount(v.principal_written_off)
             );
             println!(
                 "params:           {} ppb interest per block, at most {} per borrower, default after {} unresponsive blocks",
-                p["interestPerBlockPpb"],
-                umb(&p["maxLoanPerBorrower"]),
-                p["defaultAfterBlocks"]
+                p.interest_per_block_ppb,
+                format_amount(p.max_loan_per_borrower),
+                p.default_after_blocks
             );
             if let Some(who) = who {
                 let pos = client.api().umbra_vault_position(who.into()).await?;
                 println!("position of {who}:");
-                println!("  shares:           {}", umb(&pos["shares"]).trim_end_matches(" UMB"));
-                println!("  value:            {}", umb(&pos["value"]));
-                println!("  borrowed:         {}", umb(&pos["borrowed"]));
+                println!(
+                    "  shares:           {}",
+                    format_amount(pos.shares).trim_end_matches(" UMB")
+                );
+                println!("  value:            {}", format_amount(pos.value));
+                println!("  borrowed:         {}", format_amount(pos.borrowed));
             }
             if let Some(pool) = pool {
                 let l = client.api().umbra_loan(pool).await?;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sdk::UmbraApiClient;
+use crate::sdk::{ContractInfo, UmbraApiClient};
 use anyhow::{anyhow, bail, Context};
 use clap::Subcommand;
 use parity_scale_codec::{Decode, Encode};
@@ -169,13 +169,20 @@ fn decode_response(kind: ContractKind, bytes: &[u8]) -> anyhow::Result<Value> {
 }
 
 /// A contract's on-chain record.
-pub async fn contract_info(client: &Client, id: &ContractId) -> anyhow::Result<Value> {
+pub async fn contract_record(client: &Client, id: &ContractId) -> anyhow::Result<ContractInfo> {
     let v = client.api().umbra_contract(*id).await?;
     v.ok_or_else(|| anyhow!("no contract {id} on chain"))
 }
 
-fn kind_of(info: &Value) -> anyhow::Result<ContractKind> {
-    serde_json::from_value(info["kind"].clone()).context("unknown contract kind on chain")
+/// A contract's on-chain record in its JSON form (for callers that read fields by name; prefer
+/// [`contract_record`]).
+pub async fn contract_info(client: &Client, id: &ContractId) -> anyhow::Result<Value> {
+    Ok(serde_json::to_value(contract_record(client, id).await?)?)
+}
+
+fn ss58_json(accounts: &[umbra_primitives::AccountId]) -> String {
+    let list: Vec<String> = accounts.iter().map(|a| a.to_ss58()).collect();
+    serde_json::to_string(&list).unwrap_or_default()
 }
 
 /// Seals `command` to the contract's published key, pushes it, and waits until a worker reports
@@ -186,11 +193,8 @@ pub async fn send_command(
     id: &ContractId,
     command: &[u8],
 ) -> anyhow::Result<(u64, Vec<Value>)> {
-    let info = contract_info(client, id).await?;
-    let key = info["pubkey"].as_str().context("contract key not published yet")?;
-    let key =
-        umbra_primitives::json::from_hex(key).map_err(|e| anyhow!("bad contract key: {e}"))?;
-    let key: [u8; 32] = key.try_into().map_err(|_| anyhow!("bad contract key on chain"))?;
+    let info = contract_record(client, id).await?;
+    let key = info.pubkey.context("contract key not published yet")?;
     let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, &from.public(), command)?;
     let inc = client
         .sign_and_watch(
@@ -281,9 +285,12 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
             println!("contract {id} deployed in block #{}", inc.block_number);
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
-                let info = contract_info(&client, &id).await?;
-                if !info["pubkey"].is_null() {
-                    println!("key published by the gatekeeper; assigned to {}", info["assigned"]);
+                let info = contract_record(&client, &id).await?;
+                if info.pubkey.is_some() {
+                    println!(
+                        "key published by the gatekeeper; assigned to {}",
+                        ss58_json(&info.assigned)
+                    );
                     break;
                 }
                 if Instant::now() > deadline {
@@ -304,7 +311,7 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
             let id: ContractId = id.parse().map_err(|e| anyhow!("invalid contract id: {e}"))?;
             let from = pair_from_uri(&from)?;
             let client = rpc.connect().await?;
-            let kind = kind_of(&contract_info(&client, &id).await?)?;
+            let kind = contract_record(&client, &id).await?.kind;
             let (seq, events) =
                 send_command(&client, &from, &id, &encode_command(kind, &json)?).await?;
             println!("command #{seq}:");
@@ -321,13 +328,12 @@ pub async fn contract(cmd: ContractCommand) -> anyhow::Result<()> {
             let id: ContractId = id.parse().map_err(|e| anyhow!("invalid contract id: {e}"))?;
             let signer = pair_from_uri(&signer)?;
             let client = rpc.connect().await?;
-            let info = contract_info(&client, &id).await?;
-            let kind = kind_of(&info)?;
+            let info = contract_record(&client, &id).await?;
+            let kind = info.kind;
             let claimed = crate::worker::info(&worker).await?;
             let identity = parse_address(claimed["identity"].as_str().unwrap_or_default())?;
-            let assigned: Vec<String> =
-                serde_json::from_value(info["assigned"].clone()).unwrap_or_default();
-            if !assigned.contains(&identity.to_ss58()) {
+            if !info.assigned.contains(&identity) {
+                let assigned: Vec<String> = info.assigned.iter().map(|a| a.to_ss58()).collect();
                 bail!(
                     "worker {identity} is not assigned to contract {id} (assigned: {})",
                     assigned.join(", ")
@@ -360,7 +366,8 @@ pub async fn gatekeeper_cmd(cmd: GatekeeperCommand) -> anyhow::Result<()> {
         GatekeeperCommand::List { rpc } => {
             let client = rpc.connect().await?;
             let v = client.api().umbra_gatekeepers().await?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            // Through a JSON value: keys print sorted, as they always have.
+            println!("{}", serde_json::to_string_pretty(&serde_json::to_value(v)?)?);
             return Ok(());
         }
         GatekeeperCommand::Elect { worker, from, rpc } => (

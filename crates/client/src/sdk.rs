@@ -15,7 +15,9 @@ use umbra_primitives::{
     AccountId, Balance, Block, BlockNumber, Header, Nonce, Pair, H256,
 };
 pub use umbra_rpc_api::{
-    AccountsAt, Address, Bytes, EventJson, ExtrinsicStatus, RawBlockWithEvents, UmbraApiClient,
+    AccountsAt, Address, Bytes, ComputationView, ContractInfo, EventJson, ExtrinsicStatus,
+    GatekeepersView, LoanInfo, MasterKeyEntry, PoolInfo, Position, RawBlockWithEvents, Session,
+    StakeInfo, UmbraApiClient, VaultInfo, WorkerInfo,
 };
 use umbra_runtime::{api::AccountInfo, Call, Extrinsic};
 
@@ -204,9 +206,19 @@ impl Client {
         Ok(self.rpc.umbra_authorities().await?.into_iter().map(|a| a.0).collect())
     }
 
-    /// The registered workers, as JSON.
-    pub async fn workers(&self) -> Result<Vec<Value>> {
+    /// The registered workers, ordered by identity.
+    pub async fn registered_workers(&self) -> Result<Vec<WorkerInfo>> {
         Ok(self.rpc.umbra_workers().await?)
+    }
+
+    /// The registered workers in their JSON form (for callers that read fields by name; prefer
+    /// [`Client::registered_workers`]).
+    pub async fn workers(&self) -> Result<Vec<Value>> {
+        self.registered_workers()
+            .await?
+            .into_iter()
+            .map(|w| serde_json::to_value(w).map_err(|e| ClientError::Unexpected(e.to_string())))
+            .collect()
     }
 
     /// Signs `call` with the signer's next nonce.

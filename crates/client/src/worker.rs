@@ -10,10 +10,7 @@ use parity_scale_codec::{Decode, Encode};
 use rand::RngCore;
 use serde_json::Value;
 use umbra_crypto::{EcdhPublic, Pair, Public};
-use umbra_primitives::{
-    json::from_hex,
-    query::{EncryptedQuery, QueryRequest, QueryResponse},
-};
+use umbra_primitives::query::{EncryptedQuery, QueryRequest, QueryResponse};
 
 use crate::{
     sdk::{ClientError, UmbraApiClient},
@@ -81,10 +78,7 @@ pub async fn registered_keys(
     let w = w.ok_or_else(|| {
         ClientError::Unexpected(format!("worker {identity} is not registered on chain"))
     })?;
-    let ecdh = from_hex(w["ecdh"].as_str().unwrap_or_default()).map_err(ClientError::Unexpected)?;
-    let ecdh: [u8; 32] =
-        ecdh.try_into().map_err(|_| ClientError::Unexpected("bad ECDH key on chain".into()))?;
-    Ok(RegisteredKeys { identity: *identity, ecdh: EcdhPublic(ecdh) })
+    Ok(RegisteredKeys { identity: *identity, ecdh: w.ecdh_public() })
 }
 
 /// Sends an encrypted query `body` to the worker at `url` whose registered keys are `keys`;

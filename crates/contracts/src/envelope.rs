@@ -11,7 +11,7 @@ use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use umbra_crypto::kdf::hkdf_sha256;
 use umbra_crypto::{aead, blake2_256, EcdhPublic, EcdhSecret, SealedBox};
-use umbra_primitives::serde_helpers::bytes_hex;
+use umbra_primitives::serde_helpers::{account_ss58, balance_str, bytes_hex};
 use umbra_primitives::{AccountId, Balance};
 use zeroize::Zeroizing;
 
@@ -118,26 +118,32 @@ pub fn open_event(
     Ok(aead::decrypt(key, &ev.nonce, &id_seq(id, seq), &ev.ciphertext)?)
 }
 
-/// An [`Output`] as it leaves the enclave: private events encrypted.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+/// An [`Output`] as it leaves the enclave: private events encrypted. The one output type of
+/// the boundary: the enclave reports it in `umbra_protocol::CommandResult` and the chain applies
+/// it as is.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
 pub enum SealedOutput {
     /// An event everyone may read.
     #[codec(index = 0)]
-    PublicEvent(Vec<u8>),
+    PublicEvent(#[serde(with = "bytes_hex")] Vec<u8>),
     /// An event only `to` can read, with its [`event_key`].
     #[codec(index = 1)]
     PrivateEvent {
         /// The recipient.
+        #[serde(with = "account_ss58")]
         to: AccountId,
         /// The encrypted payload.
+        #[serde(skip)]
         event: EncryptedEvent,
     },
     /// A transfer out of the contract's account, for the chain to execute.
     #[codec(index = 2)]
     Transfer {
         /// The receiving account.
+        #[serde(with = "account_ss58")]
         to: AccountId,
         /// The amount in the smallest unit.
+        #[serde(with = "balance_str")]
         amount: Balance,
     },
 }
@@ -367,6 +373,20 @@ mod tests {
         assert_ne!(first.nonce, second.nonce);
         let bytes = sealed.encode();
         assert_eq!(Vec::<SealedOutput>::decode(&mut &bytes[..]), Ok(sealed));
+    }
+
+    #[test]
+    fn sealed_output_wire_bytes_are_pinned() {
+        // The bytes the chain decodes from `CommandResult::outcome` (they were those of the
+        // protocol's former `ChainOutput`, which this type replaced): variant index, then fields.
+        let to = AccountId::from([9u8; 32]);
+        let event = EncryptedEvent { nonce: [5; 12], ciphertext: vec![6, 6] };
+        let public = SealedOutput::PublicEvent(vec![7]).encode();
+        assert_eq!(public, [0u8, 4, 7]);
+        let private = SealedOutput::PrivateEvent { to, event }.encode();
+        assert_eq!(private, [&[1u8][..], &[9; 32], &[5; 12], &[8, 6, 6]].concat());
+        let transfer = SealedOutput::Transfer { to, amount: 258 }.encode();
+        assert_eq!(transfer, [&[2u8][..], &[9; 32], &[2, 1], &[0; 14]].concat());
     }
 
     #[test]

@@ -43,6 +43,29 @@ pub mod account_ss58 {
     }
 }
 
+/// Serialize a list of accounts as SS58 addresses; accept SS58 or 0x-hex for each.
+pub mod ss58_list {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::AccountId;
+
+    /// Serializes as a list of SS58 addresses.
+    pub fn serialize<S: Serializer>(v: &[AccountId], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|a| a.to_ss58()))
+    }
+
+    /// Deserializes from a list of SS58 (or hex) addresses.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<AccountId>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| serde::de::Error::custom(format!("invalid address `{s}`: {e}")))
+            })
+            .collect()
+    }
+}
+
 /// Serialize bytes (a `Vec<u8>` or `[u8; N]`) as `0x`-hex; accept the same.
 pub mod bytes_hex {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -89,6 +112,25 @@ pub mod opt_bytes_hex {
 
 #[cfg(test)]
 mod tests {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct List {
+        #[serde(with = "super::ss58_list")]
+        l: Vec<crate::AccountId>,
+    }
+
+    #[test]
+    fn account_lists_are_ss58_and_refuse_a_bad_entry() {
+        let (a, b) = (crate::AccountId::from([1; 32]), crate::AccountId::from([2; 32]));
+        let j = serde_json::to_value(List { l: vec![a, b] }).unwrap();
+        assert_eq!(j, serde_json::json!({ "l": [a.to_ss58(), b.to_ss58()] }));
+        assert_eq!(serde_json::from_value::<List>(j).unwrap(), List { l: vec![a, b] });
+        let hex = serde_json::json!({ "l": [crate::json::to_hex(&[1; 32])] });
+        assert_eq!(serde_json::from_value::<List>(hex).unwrap(), List { l: vec![a] });
+        let bad = serde_json::json!({ "l": [a.to_ss58(), "5Grw"] });
+        let e = serde_json::from_value::<List>(bad).unwrap_err().to_string();
+        assert!(e.contains("invalid address `5Grw`"), "{e}");
+    }
+
     #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
     struct Key {
         #[serde(with = "super::opt_bytes_hex")]

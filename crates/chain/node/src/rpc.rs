@@ -12,16 +12,16 @@ use jsonrpsee::{
     types::{ErrorObject, ErrorObjectOwned},
     PendingSubscriptionSink, RpcModule, SubscriptionMessage,
 };
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use umbra_primitives::{
     json::{from_hex, BlockJson, HeaderJson},
     BlockNumber, Nonce, H256,
 };
 use umbra_rpc_api::{
-    AccountsAt, Address, Bytes, EventJson, ExtrinsicStatus, Health, ModuleView, Properties,
-    RawBlockWithEvents, SignedBlock,
+    AccountsAt, Address, Bytes, ComputationView, ContractInfo, EventJson, ExtrinsicStatus,
+    GatekeepersView, Health, LoanInfo, MasterKeyEntry, PoolInfo, Position, Properties,
+    RawBlockWithEvents, Session, SignedBlock, StakeInfo, VaultInfo, WorkerInfo,
 };
 pub use umbra_rpc_api::{UmbraApiClient, UmbraApiServer};
 use umbra_runtime::{api::AccountInfo, governance::Parameters};
@@ -64,14 +64,6 @@ fn extrinsic_bytes(hex: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
 }
 
 /// A module's typed state as its JSON view.
-fn view<T: Serialize>(v: T) -> RpcResult<ModuleView> {
-    serde_json::to_value(v).map_err(internal)
-}
-
-fn view_opt<T: Serialize>(v: Option<T>) -> RpcResult<Option<ModuleView>> {
-    v.map(view).transpose()
-}
-
 /// The RPC server's state: the node.
 #[derive(Debug, Clone)]
 pub struct Rpc {
@@ -262,89 +254,80 @@ impl UmbraApiServer for Rpc {
         Ok(set.into_iter().map(Address).collect())
     }
 
-    fn umbra_workers(&self) -> RpcResult<Vec<ModuleView>> {
-        self.node.workers().map_err(internal)?.into_iter().map(view).collect()
+    fn umbra_workers(&self) -> RpcResult<Vec<WorkerInfo>> {
+        self.node.workers().map_err(internal)
     }
 
-    fn umbra_worker(&self, identity: Address) -> RpcResult<Option<ModuleView>> {
-        view_opt(self.node.worker(&identity.0).map_err(internal)?)
+    fn umbra_worker(&self, identity: Address) -> RpcResult<Option<WorkerInfo>> {
+        self.node.worker(&identity.0).map_err(internal)
     }
 
     // ---- computation ----
-    fn umbra_worker_session(&self, identity: Address) -> RpcResult<Option<ModuleView>> {
-        view_opt(
-            self.node
-                .with_state(|st| umbra_runtime::computation::session(st, &identity.0))
-                .map_err(internal)?,
-        )
+    fn umbra_worker_session(&self, identity: Address) -> RpcResult<Option<Session>> {
+        self.node
+            .with_state(|st| umbra_runtime::computation::session(st, &identity.0))
+            .map_err(internal)
     }
 
-    fn umbra_computation(&self) -> RpcResult<ModuleView> {
+    fn umbra_computation(&self) -> RpcResult<ComputationView> {
         self.node
             .with_state(|st| {
                 use umbra_runtime::{balances, computation as c};
-                let (computing, unresponsive, cooling) = c::COUNTS.get_or_default(st);
-                json!({
-                    "params": c::params(st),
-                    "emission": c::EMISSION.get_or_default(st),
-                    "onlineShares": c::ONLINE_SHARES.get_or_default(st).to_string(),
-                    "pot": balances::account(st, &c::pot_account()).free.to_string(),
-                    "treasury": balances::account(st, &balances::treasury_account()).free.to_string(),
-                    "computing": computing,
-                    "unresponsive": unresponsive,
-                    "coolingDown": cooling,
-                })
+                let (computing, unresponsive, cooling_down) = c::COUNTS.get_or_default(st);
+                ComputationView {
+                    params: c::params(st),
+                    emission: c::EMISSION.get_or_default(st),
+                    online_shares: c::ONLINE_SHARES.get_or_default(st),
+                    pot: balances::account(st, &c::pot_account()).free,
+                    treasury: balances::account(st, &balances::treasury_account()).free,
+                    computing,
+                    unresponsive,
+                    cooling_down,
+                }
             })
             .map_err(internal)
     }
 
     // ---- stake pools and vault ----
-    fn umbra_pools(&self) -> RpcResult<Vec<ModuleView>> {
-        self.node.pools().map_err(internal)?.into_iter().map(view).collect()
+    fn umbra_pools(&self) -> RpcResult<Vec<PoolInfo>> {
+        self.node.pools().map_err(internal)
     }
 
-    fn umbra_pool(&self, id: u64) -> RpcResult<Option<ModuleView>> {
-        view_opt(self.node.pool(id).map_err(internal)?)
+    fn umbra_pool(&self, id: u64) -> RpcResult<Option<PoolInfo>> {
+        self.node.pool(id).map_err(internal)
     }
 
-    fn umbra_pool_stake(&self, id: u64, address: Address) -> RpcResult<Option<ModuleView>> {
-        view_opt(self.node.pool_stake(id, &address.0).map_err(internal)?)
+    fn umbra_pool_stake(&self, id: u64, address: Address) -> RpcResult<Option<StakeInfo>> {
+        self.node.pool_stake(id, &address.0).map_err(internal)
     }
 
-    fn umbra_vault(&self) -> RpcResult<ModuleView> {
-        view(self.node.vault().map_err(internal)?)
+    fn umbra_vault(&self) -> RpcResult<VaultInfo> {
+        self.node.vault().map_err(internal)
     }
 
-    fn umbra_vault_position(&self, address: Address) -> RpcResult<ModuleView> {
-        view(self.node.vault_position(&address.0).map_err(internal)?)
+    fn umbra_vault_position(&self, address: Address) -> RpcResult<Position> {
+        self.node.vault_position(&address.0).map_err(internal)
     }
 
-    fn umbra_loan(&self, pool: u64) -> RpcResult<Option<ModuleView>> {
-        view_opt(self.node.loan(pool).map_err(internal)?)
+    fn umbra_loan(&self, pool: u64) -> RpcResult<Option<LoanInfo>> {
+        self.node.loan(pool).map_err(internal)
     }
 
     // ---- contracts and gatekeepers ----
-    fn umbra_contract(&self, id: H256) -> RpcResult<Option<ModuleView>> {
-        view_opt(
-            self.node
-                .with_state(|st| umbra_runtime::contracts::contract(st, &id))
-                .map_err(internal)?,
-        )
+    fn umbra_contract(&self, id: H256) -> RpcResult<Option<ContractInfo>> {
+        self.node.with_state(|st| umbra_runtime::contracts::contract(st, &id)).map_err(internal)
     }
 
-    fn umbra_contracts(&self) -> RpcResult<Vec<ModuleView>> {
+    fn umbra_contracts(&self) -> RpcResult<Vec<ContractInfo>> {
         self.node
             .with_state(|st| {
                 use umbra_runtime::contracts as c;
                 (0..c::contract_count(st))
                     .filter_map(|i| c::CONTRACT_AT.get(st, &i))
                     .filter_map(|id| c::contract(st, &id))
-                    .collect::<Vec<_>>()
+                    .collect()
             })
-            .map_err(internal)?
-            .into_iter()
-            .map(view)
-            .collect()
+            .map_err(internal)
     }
 
     fn umbra_contract_commands(&self, id: H256, from: u64, to: u64) -> RpcResult<Bytes> {
@@ -408,26 +391,25 @@ impl UmbraApiServer for Rpc {
         }
     }
 
-    fn umbra_gatekeepers(&self) -> RpcResult<ModuleView> {
+    fn umbra_gatekeepers(&self) -> RpcResult<GatekeepersView> {
         self.node
             .with_state(|st| {
                 use umbra_runtime::gatekeeper as g;
                 let current = g::current_rotation(st);
-                let keys: Vec<Value> = (0..=current.unwrap_or(0))
-                    .filter_map(|r| {
-                        g::MASTER_KEYS.get(st, &r).map(|k| json!({ "rotation": r, "key": k }))
+                let master_keys = (0..=current.unwrap_or(0))
+                    .filter_map(|rotation| {
+                        g::MASTER_KEYS
+                            .get(st, &rotation)
+                            .map(|key| MasterKeyEntry { rotation, key })
                     })
                     .collect();
-                let holds: serde_json::Map<String, Value> = g::gatekeepers(st)
-                    .iter()
-                    .map(|w| (w.to_ss58(), json!(g::HOLDS.get(st, w))))
-                    .collect();
-                json!({
-                    "gatekeepers": g::gatekeepers(st).iter().map(|w| w.to_ss58()).collect::<Vec<_>>(),
-                    "holds": holds,
-                    "currentRotation": current,
-                    "masterKeys": keys,
-                })
+                let gatekeepers = g::gatekeepers(st);
+                GatekeepersView {
+                    holds: gatekeepers.iter().map(|w| (Address(*w), g::HOLDS.get(st, w))).collect(),
+                    gatekeepers: gatekeepers.into_iter().map(Address).collect(),
+                    current_rotation: current,
+                    master_keys,
+                }
             })
             .map_err(internal)
     }

@@ -58,14 +58,13 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         consensus = node.consensus_name(),
         "node started"
     );
-    if node.with_state(umbra_runtime::registry::accepts_insecure)? {
-        for line in INSECURE_CHAIN_BANNER.lines() {
-            tracing::warn!("{line}");
-        }
+    let insecure = node.with_state(umbra_runtime::registry::accepts_insecure)?;
+    if insecure {
+        print_insecure_banner();
     }
     let (addr, handle) = rpc::start(node.clone(), config.rpc_addr).await?;
     tracing::info!(%addr, "JSON-RPC (HTTP and WebSocket) listening");
-    let producer = tokio::spawn(produce_blocks(node.clone(), config.block_time_ms));
+    let producer = tokio::spawn(produce_blocks(node.clone(), config.block_time_ms, insecure));
     shutdown.await;
     tracing::info!("shutting down");
     producer.abort();
@@ -79,7 +78,15 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-async fn produce_blocks(node: Arc<Node>, block_time_override: Option<u64>) {
+fn print_insecure_banner() {
+    for line in INSECURE_CHAIN_BANNER.lines() {
+        tracing::warn!("{line}");
+    }
+}
+
+/// Authors blocks forever. `insecure` says whether the chain accepted simulated workers at the
+/// last check: when governance starts accepting them, the banner is printed again at once.
+async fn produce_blocks(node: Arc<Node>, block_time_override: Option<u64>, mut insecure: bool) {
     loop {
         let block_time = match block_time_override {
             Some(t) => t,
@@ -92,7 +99,15 @@ async fn produce_blocks(node: Arc<Node>, block_time_override: Option<u64>) {
         }
         let n = node.clone();
         match tokio::task::spawn_blocking(move || n.author_block()).await {
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => {
+                let now = node.with_state(umbra_runtime::registry::accepts_insecure);
+                if let Ok(now) = now {
+                    if now && !insecure {
+                        print_insecure_banner();
+                    }
+                    insecure = now;
+                }
+            }
             Ok(Err(e)) => {
                 tracing::error!(error = %format!("{e:#}"), "block authoring failed");
                 tokio::time::sleep(Duration::from_millis(block_time)).await;

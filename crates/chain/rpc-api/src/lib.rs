@@ -19,26 +19,38 @@
 //! | `umbra_putCheckpoint(id, seq, hex)`, `umbra_getCheckpoint(id, seq)` | the off-chain store of encrypted contract checkpoints (a blob is accepted only if its hash is the one the chain recorded) |
 //! | `umbra_blockWithEvents(number)` | SCALE block and events, for a worker's enclave to verify |
 //!
-//! Responses of the chain itself (headers, blocks, accounts, events' phases, extrinsic status,
-//! raw blocks) are typed here. The views of individual runtime modules (pools, vault, workers,
-//! contracts, gatekeepers, computation) are the JSON forms those modules define
-//! ([`ModuleView`]); each module owns its view's shape.
+//! Every response is typed. Responses of the chain itself (headers, blocks, accounts, events'
+//! phases, extrinsic status, raw blocks) are defined here. The views of individual runtime modules
+//! are the module's own query types ([`WorkerInfo`], [`Session`], [`PoolInfo`], [`StakeInfo`],
+//! [`VaultInfo`], [`Position`], [`LoanInfo`], [`ContractInfo`]), serialized by the node and
+//! deserialized by the client from the same definition; views the node assembles from several
+//! storage items ([`ComputationView`], [`GatekeepersView`]) are defined here. Only an event's body
+//! (`umbra_events`) and the chain spec stay JSON values.
 //!
-//! Bytes are `0x`-hex and accounts SS58 addresses everywhere.
+//! Bytes are `0x`-hex, accounts SS58 addresses and balances decimal strings everywhere; field
+//! names are camelCase.
 
 use jsonrpsee::{core::RpcResult, core::SubscriptionResult, proc_macros::rpc};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use umbra_primitives::{
     json::{from_hex, to_hex, BlockJson, HeaderJson},
-    AccountId, BlockNumber, Nonce, H256,
+    serde_helpers::balance_str,
+    AccountId, Balance, BlockNumber, Nonce, H256,
 };
 use umbra_runtime::{api::AccountInfo, governance::Parameters, Phase};
-
-/// The JSON view a runtime module defines for its state (pools, vault, contracts, ...).
-pub type ModuleView = serde_json::Value;
+pub use umbra_runtime::{
+    computation::{ComputationParams, EmissionState, Session},
+    contracts::ContractInfo,
+    gatekeeper::MasterKeyInfo,
+    registry::WorkerInfo,
+    stake_pools::{PoolInfo, StakeInfo},
+    vault::{LoanInfo, Position, VaultInfo},
+};
 
 /// An account as an SS58 address (accepted as SS58 or `0x`-hex).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Address(pub AccountId);
 
 impl Serialize for Address {
@@ -161,6 +173,54 @@ pub struct RawBlockWithEvents {
     pub events: Bytes,
 }
 
+/// `umbra_computation`: the computation module's parameters, emission and worker counts.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComputationView {
+    /// Parameters in force.
+    pub params: ComputationParams,
+    /// Emission bookkeeping.
+    pub emission: EmissionState,
+    /// Sum of the shares of online computing workers.
+    #[serde(with = "balance_str")]
+    pub online_shares: u128,
+    /// Free balance of the reward pot (emitted for workers, not yet paid).
+    #[serde(with = "balance_str")]
+    pub pot: Balance,
+    /// Free balance of the treasury.
+    #[serde(with = "balance_str")]
+    pub treasury: Balance,
+    /// Workers computing.
+    pub computing: u64,
+    /// Workers unresponsive.
+    pub unresponsive: u64,
+    /// Workers cooling down.
+    pub cooling_down: u64,
+}
+
+/// One published master key of `umbra_gatekeepers`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MasterKeyEntry {
+    /// Its rotation number.
+    pub rotation: u32,
+    /// The key, when and by whom it was published.
+    pub key: MasterKeyInfo,
+}
+
+/// `umbra_gatekeepers`: the elected gatekeepers, the rotation each holds and the master keys.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatekeepersView {
+    /// Elected gatekeepers, in election order (the first is the leader).
+    pub gatekeepers: Vec<Address>,
+    /// The newest rotation each gatekeeper holds (`null`: none yet), by SS58 address.
+    pub holds: BTreeMap<Address, Option<u32>>,
+    /// The newest published rotation (`null` before the first key).
+    pub current_rotation: Option<u32>,
+    /// Published master keys, oldest rotation first.
+    pub master_keys: Vec<MasterKeyEntry>,
+}
+
 /// The node's JSON-RPC API.
 #[rpc(server, client)]
 pub trait UmbraApi {
@@ -255,51 +315,51 @@ pub trait UmbraApi {
 
     /// Every registered worker.
     #[method(name = "umbra_workers")]
-    fn umbra_workers(&self) -> RpcResult<Vec<ModuleView>>;
+    fn umbra_workers(&self) -> RpcResult<Vec<WorkerInfo>>;
 
     /// The worker registered under `identity`.
     #[method(name = "umbra_worker")]
-    fn umbra_worker(&self, identity: Address) -> RpcResult<Option<ModuleView>>;
+    fn umbra_worker(&self, identity: Address) -> RpcResult<Option<WorkerInfo>>;
 
     /// A worker's computing session.
     #[method(name = "umbra_workerSession")]
-    fn umbra_worker_session(&self, identity: Address) -> RpcResult<Option<ModuleView>>;
+    fn umbra_worker_session(&self, identity: Address) -> RpcResult<Option<Session>>;
 
     /// Computation parameters, emission and counts.
     #[method(name = "umbra_computation")]
-    fn umbra_computation(&self) -> RpcResult<ModuleView>;
+    fn umbra_computation(&self) -> RpcResult<ComputationView>;
 
     /// Every stake pool.
     #[method(name = "umbra_pools")]
-    fn umbra_pools(&self) -> RpcResult<Vec<ModuleView>>;
+    fn umbra_pools(&self) -> RpcResult<Vec<PoolInfo>>;
 
     /// One stake pool with its queue and loan.
     #[method(name = "umbra_pool")]
-    fn umbra_pool(&self, id: u64) -> RpcResult<Option<ModuleView>>;
+    fn umbra_pool(&self, id: u64) -> RpcResult<Option<PoolInfo>>;
 
     /// An account's shares and pending rewards in a pool.
     #[method(name = "umbra_poolStake")]
-    fn umbra_pool_stake(&self, id: u64, address: Address) -> RpcResult<Option<ModuleView>>;
+    fn umbra_pool_stake(&self, id: u64, address: Address) -> RpcResult<Option<StakeInfo>>;
 
     /// The lending vault.
     #[method(name = "umbra_vault")]
-    fn umbra_vault(&self) -> RpcResult<ModuleView>;
+    fn umbra_vault(&self) -> RpcResult<VaultInfo>;
 
     /// A lender's vault position.
     #[method(name = "umbra_vaultPosition")]
-    fn umbra_vault_position(&self, address: Address) -> RpcResult<ModuleView>;
+    fn umbra_vault_position(&self, address: Address) -> RpcResult<Position>;
 
     /// A pool's loan.
     #[method(name = "umbra_loan")]
-    fn umbra_loan(&self, pool: u64) -> RpcResult<Option<ModuleView>>;
+    fn umbra_loan(&self, pool: u64) -> RpcResult<Option<LoanInfo>>;
 
     /// A contract's record.
     #[method(name = "umbra_contract")]
-    fn umbra_contract(&self, id: H256) -> RpcResult<Option<ModuleView>>;
+    fn umbra_contract(&self, id: H256) -> RpcResult<Option<ContractInfo>>;
 
     /// Every contract.
     #[method(name = "umbra_contracts")]
-    fn umbra_contracts(&self) -> RpcResult<Vec<ModuleView>>;
+    fn umbra_contracts(&self) -> RpcResult<Vec<ContractInfo>>;
 
     /// Commands `from..to` (at most 1000) of a contract's log: SCALE `Vec<(u64, CommandRecord)>`.
     #[method(name = "umbra_contractCommands")]
@@ -316,7 +376,7 @@ pub trait UmbraApi {
 
     /// Gatekeepers, their master keys and who holds which.
     #[method(name = "umbra_gatekeepers")]
-    fn umbra_gatekeepers(&self) -> RpcResult<ModuleView>;
+    fn umbra_gatekeepers(&self) -> RpcResult<GatekeepersView>;
 
     /// Block `number` and its events, SCALE-encoded.
     #[method(name = "umbra_blockWithEvents")]
@@ -352,3 +412,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod view_tests;

@@ -266,7 +266,7 @@ impl<'a> BlockExecutor<'a> {
         let mut ext = Ext::with_genesis(Overlay::new(backend), genesis_hash);
         ext.set_phase(Phase::Initialization);
         system::initialize(&mut ext, init);
-        crate::computation::on_initialize(&mut ext);
+        crate::computation::on_initialize::<crate::Runtime>(&mut ext);
         crate::contracts::on_initialize(&mut ext);
         let params = governance::parameters(&ext.state);
         BlockExecutor { ext, genesis_hash, params, extrinsics: Vec::new() }

@@ -20,6 +20,7 @@ pub mod api;
 pub mod executive;
 pub mod ext;
 pub mod genesis;
+pub mod math;
 pub mod modules;
 pub mod state;
 #[cfg(test)]
@@ -232,7 +233,7 @@ impl mq::Config for Runtime {
         use umbra_protocol::FromEnclave as M;
         match message {
             M::Heartbeat(hb) => {
-                computation::heartbeat(ext, sender, &hb);
+                computation::heartbeat::<Runtime>(ext, sender, &hb);
                 Ok(())
             }
             // Pongs are only recorded (as the `InboundMessage` event).
@@ -240,6 +241,68 @@ impl mq::Config for Runtime {
             M::Gatekeeper(m) => ext.transactional(|ext| gatekeeper::handle(ext, sender, m)),
             M::Contracts(m) => ext.transactional(|ext| contracts::handle(ext, sender, m)),
         }
+    }
+}
+
+impl computation::Config for Runtime {
+    fn pool_account(pool: computation::PoolId) -> AccountId {
+        stake_pools::pool_account(pool)
+    }
+
+    fn unresponsive_limit(st: &state::Overlay<'_>) -> umbra_primitives::BlockNumber {
+        vault::params(st).default_after_blocks
+    }
+
+    fn on_reward(
+        ext: &mut Ext<'_>,
+        pool: computation::PoolId,
+        worker: &umbra_crypto::Public,
+        amount: umbra_primitives::Balance,
+    ) {
+        stake_pools::on_reward(ext, pool, worker, amount)
+    }
+
+    fn on_unresponsive_limit(
+        ext: &mut Ext<'_>,
+        pool: computation::PoolId,
+        worker: &umbra_crypto::Public,
+    ) {
+        stake_pools::on_unresponsive_limit(ext, pool, worker)
+    }
+
+    fn on_stake_released(
+        ext: &mut Ext<'_>,
+        pool: computation::PoolId,
+        worker: &umbra_crypto::Public,
+        stake: umbra_primitives::Balance,
+    ) {
+        stake_pools::on_stake_released(ext, pool, worker, stake)
+    }
+}
+
+impl vault::Config for Runtime {
+    fn pool_owner(st: &state::Overlay<'_>, pool: computation::PoolId) -> Option<AccountId> {
+        stake_pools::pool(st, pool).map(|p| p.owner)
+    }
+
+    fn pool_account(pool: computation::PoolId) -> AccountId {
+        stake_pools::pool_account(pool)
+    }
+
+    fn on_borrowed(
+        ext: &mut Ext<'_>,
+        pool: computation::PoolId,
+        amount: umbra_primitives::Balance,
+    ) -> Result<(), DispatchError> {
+        Ok(stake_pools::on_borrowed(ext, pool, amount)?)
+    }
+
+    fn on_principal_repaid_by_owner(
+        ext: &mut Ext<'_>,
+        pool: computation::PoolId,
+        principal: umbra_primitives::Balance,
+    ) -> Result<(), DispatchError> {
+        Ok(stake_pools::on_principal_repaid_by_owner(ext, pool, principal)?)
     }
 }
 
@@ -271,7 +334,7 @@ pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), 
         Call::Mq(c) => mq::dispatch::<Runtime>(ext, origin, c),
         Call::Computation(c) => computation::dispatch(ext, origin, c),
         Call::StakePools(c) => stake_pools::dispatch(ext, origin, c),
-        Call::Vault(c) => vault::dispatch(ext, origin, c),
+        Call::Vault(c) => vault::dispatch::<Runtime>(ext, origin, c),
         Call::Gatekeeper(c) => gatekeeper::dispatch(ext, origin, c),
         Call::Contracts(c) => contracts::dispatch(ext, origin, c),
     }

@@ -22,7 +22,7 @@ use umbra_protocol::{
     MasterPubkey, Rotate, ShareRequest, ToEnclave, ToGatekeeper, ToWorker,
 };
 use umbra_runtime::{
-    contracts::{self, ChainOutput, CheckpointRecord, CommandResult, ContractKeyShare},
+    contracts::{self, CheckpointRecord, CommandResult, ContractKeyShare},
     gatekeeper::MasterKeys,
 };
 
@@ -696,18 +696,7 @@ fn run_command(
     if !report {
         return None;
     }
-    let outcome = outcome.map(|outputs| {
-        uc::seal_outputs(&secret, id, cmd.seq, outputs)
-            .into_iter()
-            .map(|o| match o {
-                uc::SealedOutput::PublicEvent(d) => ChainOutput::PublicEvent(d),
-                uc::SealedOutput::PrivateEvent { to, event } => {
-                    ChainOutput::PrivateEvent { to, event }
-                }
-                uc::SealedOutput::Transfer { to, amount } => ChainOutput::Transfer { to, amount },
-            })
-            .collect()
-    });
+    let outcome = outcome.map(|outputs| uc::seal_outputs(&secret, id, cmd.seq, outputs));
     let state_hash = inst.state_hash();
     let mut blob = None;
     if interval > 0 && h.executed.is_multiple_of(interval) {
@@ -1009,7 +998,7 @@ mod tests {
         let r = run(&mut a, &mut chain, 6, alice, deploy);
         let receipt = |r: &CommandResult| {
             let outputs = r.outcome.as_ref().expect("executed");
-            let ChainOutput::PrivateEvent { to, event } = &outputs[0] else {
+            let uc::SealedOutput::PrivateEvent { to, event } = &outputs[0] else {
                 panic!("receipt expected")
             };
             assert_eq!(*to, alice);

@@ -8,8 +8,6 @@ use std::{
 
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use jsonrpsee::rpc_params;
-use serde_json::Value;
 use umbra_client::{cli::failure_reason, sdk::UmbraApiClient, Client};
 use umbra_enclave::{Enclave, EnclaveError};
 use umbra_primitives::Pair;
@@ -170,13 +168,10 @@ impl Relayer {
             _ => {}
         }
         let info = self.enclave.lock().expect("enclave lock").info();
-        let on_chain: Option<Value> =
-            self.client.call("umbra_worker", rpc_params![info.identity.to_ss58()]).await?;
-        let current = on_chain.as_ref().is_some_and(|w| {
-            w["ecdh"].as_str() == Some(&umbra_primitives::json::to_hex(&info.ecdh.0))
-                && w["measurement"].as_str()
-                    == Some(&umbra_primitives::json::to_hex(&info.measurement))
-        });
+        let on_chain = self.client.api().umbra_worker(info.identity.into()).await?;
+        let current = on_chain
+            .as_ref()
+            .is_some_and(|w| w.ecdh == info.ecdh.0 && w.measurement == info.measurement);
         if current {
             self.registration = Registration::Done;
             return Ok(());

@@ -20,15 +20,13 @@
 //! the tuple it replaced, so the bytes on chain did not change with this crate.
 
 use parity_scale_codec::{Decode, Encode};
-use serde::Serialize;
-use umbra_contracts::{ContractId, EncryptedEvent};
+use umbra_contracts::ContractId;
+/// A command output as the chain sees it (private events already encrypted): the contracts
+/// crate's type, so the enclave reports what the executor sealed without converting it.
+pub use umbra_contracts::SealedOutput;
 use umbra_crypto::{Public, SealedBox};
 pub use umbra_primitives::mq::{topics, Challenge, Heartbeat, Pong};
-use umbra_primitives::{
-    mq::MessageOrigin,
-    serde_helpers::{account_ss58, balance_str, bytes_hex},
-    AccountId, Balance, H256,
-};
+use umbra_primitives::{mq::MessageOrigin, H256};
 
 /// The version of the message set in this crate (every topic in [`topics`] is version 1).
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -186,7 +184,7 @@ pub struct CommandResult {
     /// State hash after it (unchanged on failure).
     pub state_hash: H256,
     /// Outputs, or why the command failed.
-    pub outcome: Result<Vec<ChainOutput>, String>,
+    pub outcome: Result<Vec<SealedOutput>, String>,
     /// At checkpoint boundaries: blake2 of the encrypted checkpoint taken after this command
     /// (the blob goes to the node's off-chain blob store).
     pub checkpoint: Option<H256>,
@@ -201,31 +199,6 @@ impl CommandResult {
                 .encode(),
         ))
     }
-}
-
-/// A command output as the chain sees it (private events already encrypted).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
-pub enum ChainOutput {
-    /// A public event.
-    PublicEvent(#[serde(with = "bytes_hex")] Vec<u8>),
-    /// An event only `to` can decrypt.
-    PrivateEvent {
-        /// Recipient.
-        #[serde(with = "account_ss58")]
-        to: AccountId,
-        /// The encrypted payload.
-        #[serde(skip)]
-        event: EncryptedEvent,
-    },
-    /// A transfer out of the contract's on-chain account.
-    Transfer {
-        /// Recipient.
-        #[serde(with = "account_ss58")]
-        to: AccountId,
-        /// Amount.
-        #[serde(with = "balance_str")]
-        amount: Balance,
-    },
 }
 
 // ---- chain → enclave ----

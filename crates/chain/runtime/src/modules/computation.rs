@@ -39,9 +39,27 @@ use umbra_primitives::{
 
 use crate::{
     ext::{DispatchError, Ext},
-    modules::{balances, governance, mq, registry, stake_pools, system, vault},
+    modules::{balances, governance, mq, registry, system},
     state::{Overlay, StorageMap, StorageValue},
 };
+
+/// What `computation` needs from the modules above it (the stake pools and the vault, which must
+/// not be imported here), implemented by the runtime root [`crate::Runtime`] (FRAME-style hooks).
+pub trait Config {
+    /// The account a worker computing for `pool` is paid into.
+    fn pool_account(pool: PoolId) -> AccountId;
+    /// Blocks a worker may stay unresponsive before [`Config::on_unresponsive_limit`] is called
+    /// (at least 1 is used).
+    fn unresponsive_limit(st: &Overlay<'_>) -> BlockNumber;
+    /// `worker` (computing for `pool`) was paid `amount`, already credited to
+    /// [`Config::pool_account`].
+    fn on_reward(ext: &mut Ext<'_>, pool: PoolId, worker: &Public, amount: Balance);
+    /// `worker` (computing for `pool`) has been unresponsive for
+    /// [`Config::unresponsive_limit`] blocks.
+    fn on_unresponsive_limit(ext: &mut Ext<'_>, pool: PoolId, worker: &Public);
+    /// `worker`'s cool-down ended: its `stake` is free again in `pool`.
+    fn on_stake_released(ext: &mut Ext<'_>, pool: PoolId, worker: &Public, stake: Balance);
+}
 
 /// Module name used in errors.
 pub const MODULE: &str = "computation";
@@ -141,7 +159,7 @@ fn in_range<T: PartialOrd>(
 }
 
 /// A worker's computing state.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 pub enum WorkerState {
     /// Registered, not computing.
     Ready,
@@ -154,7 +172,7 @@ pub enum WorkerState {
 }
 
 /// An open challenge.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 pub struct PendingChallenge {
     /// Block that issued it.
     pub block: BlockNumber,
@@ -163,7 +181,7 @@ pub struct PendingChallenge {
 }
 
 /// A worker's computing session.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     /// State.
@@ -199,7 +217,9 @@ pub struct Session {
 }
 
 /// Emission bookkeeping.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, Serialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct EmissionState {
     /// Current per-block budget.
@@ -717,25 +737,25 @@ fn forfeit(ext: &mut Ext<'_>, s: &mut Session) -> Balance {
 }
 
 /// Pays `s` what it accrued into its pool and resets its settlement point.
-fn settle(ext: &mut Ext<'_>, worker: &Public, s: &mut Session) -> Balance {
+fn settle<T: Config>(ext: &mut Ext<'_>, worker: &Public, s: &mut Session) -> Balance {
     let owed = accrued(&ext.state, s);
     s.acc_at_settle = ACCUMULATOR.get_or_default(&ext.state);
-    let paid = pay_from_pot(ext, &stake_pools::pool_account(s.pool), owed);
+    let paid = pay_from_pot(ext, &T::pool_account(s.pool), owed);
     if paid > 0 {
         let mut e = EMISSION.get_or_default(&ext.state);
         e.paid_to_workers = e.paid_to_workers.saturating_add(paid);
         EMISSION.put(&mut ext.state, &e);
         s.total_reward = s.total_reward.saturating_add(paid);
-        stake_pools::on_reward(ext, s.pool, worker, paid);
+        T::on_reward(ext, s.pool, worker, paid);
     }
     paid
 }
 
 /// Handles an encoded heartbeat from `worker`'s enclave (its wire payload). Never fails: a bad
 /// heartbeat is reported as an event.
-pub fn on_heartbeat(ext: &mut Ext<'_>, worker: &Public, payload: &[u8]) {
+pub fn on_heartbeat<T: Config>(ext: &mut Ext<'_>, worker: &Public, payload: &[u8]) {
     match Heartbeat::decode(&mut &payload[..]) {
-        Ok(hb) => heartbeat(ext, worker, &hb),
+        Ok(hb) => heartbeat::<T>(ext, worker, &hb),
         Err(_) => ext.deposit_event(Event::HeartbeatRejected {
             worker: *worker,
             reason: "malformed heartbeat".into(),
@@ -744,7 +764,7 @@ pub fn on_heartbeat(ext: &mut Ext<'_>, worker: &Public, payload: &[u8]) {
 }
 
 /// Handles a decoded heartbeat from `worker` (routed by `mq`).
-pub fn heartbeat(ext: &mut Ext<'_>, worker: &Public, hb: &Heartbeat) {
+pub fn heartbeat<T: Config>(ext: &mut Ext<'_>, worker: &Public, hb: &Heartbeat) {
     let reject = |ext: &mut Ext<'_>, reason: &str| {
         ext.deposit_event(Event::HeartbeatRejected { worker: *worker, reason: reason.into() })
     };
@@ -762,7 +782,7 @@ pub fn heartbeat(ext: &mut Ext<'_>, worker: &Public, hb: &Heartbeat) {
     let p = params(&ext.state);
     match s.state {
         WorkerState::Computing => {
-            let reward = settle(ext, worker, &mut s);
+            let reward = settle::<T>(ext, worker, &mut s);
             s.uptime = s.uptime.saturating_add(n.saturating_sub(s.last_heartbeat));
             let share = share_of(&p, s.stake, s.uptime, s.score);
             set_online_share(&mut ext.state, s.share, share);
@@ -845,7 +865,7 @@ fn emit(ext: &mut Ext<'_>, p: &ComputationParams, n: BlockNumber) {
 
 /// Block hook: emission, then the deadlines, challenges, vault limits and cool-downs due at
 /// this block. Reads only this block's lists and one index entry per challenge.
-pub fn on_initialize(ext: &mut Ext<'_>) {
+pub fn on_initialize<T: Config>(ext: &mut Ext<'_>) {
     let n = now(&ext.state);
     let p = params(&ext.state);
     emit(ext, &p, n);
@@ -865,7 +885,7 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
         );
         s.state = WorkerState::Unresponsive;
         s.unresponsive_since = Some(n);
-        let limit = vault::params(&ext.state).default_after_blocks;
+        let limit = T::unresponsive_limit(&ext.state);
         push(&OFFLINE_LIMIT_AT, &mut ext.state, n.saturating_add(limit.max(1)), &worker);
         SESSIONS.insert(&mut ext.state, &worker, &s);
         ext.deposit_event(Event::WorkerUnresponsive { worker, forfeited: moved });
@@ -879,11 +899,11 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
 
     for worker in take(&OFFLINE_LIMIT_AT, &mut ext.state, n) {
         let Some(s) = session(&ext.state, &worker) else { continue };
-        let limit = vault::params(&ext.state).default_after_blocks.max(1);
+        let limit = T::unresponsive_limit(&ext.state).max(1);
         if s.state == WorkerState::Unresponsive
             && s.unresponsive_since.map(|u| u.saturating_add(limit)) == Some(n)
         {
-            stake_pools::on_unresponsive_limit(ext, s.pool, &worker);
+            T::on_unresponsive_limit(ext, s.pool, &worker);
         }
     }
 
@@ -899,7 +919,7 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
         s.share = 0;
         s.cool_down_end = None;
         SESSIONS.insert(&mut ext.state, &worker, &s);
-        stake_pools::on_stake_released(ext, s.pool, &worker, stake);
+        T::on_stake_released(ext, s.pool, &worker, stake);
         ext.deposit_event(Event::WorkerReady { worker, stake });
     }
 }

@@ -103,7 +103,7 @@ impl ContractsParams {
 
 /// A checkpoint the chain recorded: the encrypted blob itself lives off chain (the node's blob
 /// store), addressed by `(contract, seq)` and checked against `blob_hash`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointRecord {
     /// Sequence number it covers (commands `0..=seq`).
@@ -117,7 +117,7 @@ pub struct CheckpointRecord {
 }
 
 /// Why a contract is paused.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pause {
     /// The command no quorum could decide.
@@ -127,7 +127,7 @@ pub struct Pause {
 }
 
 /// A contract on chain.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContractInfo {
     /// Its id.
@@ -155,7 +155,10 @@ pub struct ContractInfo {
     /// Block of the next reshuffle.
     pub next_reshuffle: BlockNumber,
     /// Workers assigned in this epoch.
-    #[serde(serialize_with = "ss58_list")]
+    #[serde(
+        serialize_with = "ss58_list",
+        deserialize_with = "umbra_primitives::serde_helpers::ss58_list::deserialize"
+    )]
     pub assigned: Vec<Public>,
     /// Results decided so far (commands `0..executed` have a result).
     pub executed: u64,
@@ -182,7 +185,7 @@ pub struct CommandRecord {
 }
 
 // The boundary messages (defined with every other one in `umbra-protocol`).
-pub use umbra_protocol::{Assignment, ChainOutput, CommandResult, ContractKeyShare};
+pub use umbra_protocol::{Assignment, CommandResult, ContractKeyShare, SealedOutput};
 use umbra_protocol::{
     ContractPubkey, DeriveContractKey, FromWorker, ToEnclave, ToGatekeeper, ToWorker,
 };
@@ -588,17 +591,17 @@ pub fn on_initialize(ext: &mut Ext<'_>) {
     }
 }
 
-fn apply_outputs(ext: &mut Ext<'_>, id: &ContractId, seq: u64, outputs: Vec<ChainOutput>) {
+fn apply_outputs(ext: &mut Ext<'_>, id: &ContractId, seq: u64, outputs: Vec<SealedOutput>) {
     let account = umbra_contracts::contract_account(id);
     for o in outputs {
         match o {
-            ChainOutput::PublicEvent(data) => {
+            SealedOutput::PublicEvent(data) => {
                 ext.deposit_event(Event::ContractEvent { id: *id, seq, data })
             }
-            ChainOutput::PrivateEvent { to, event } => {
+            SealedOutput::PrivateEvent { to, event } => {
                 ext.deposit_event(Event::PrivateContractEvent { id: *id, seq, to, event })
             }
-            ChainOutput::Transfer { to, amount } => {
+            SealedOutput::Transfer { to, amount } => {
                 let ok =
                     ext.transactional(|ext| balances::transfer(ext, &account, &to, amount)).is_ok();
                 ext.deposit_event(Event::ContractTransfer { id: *id, to, amount, ok });

@@ -28,7 +28,7 @@ use crate::{
 pub const MODULE: &str = "gatekeeper";
 
 /// A master public key on chain.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MasterKeyInfo {
     /// Its x25519 public key.

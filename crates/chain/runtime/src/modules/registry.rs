@@ -221,7 +221,7 @@ impl BenchmarkReport {
 }
 
 /// A registered worker.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerInfo {
     /// Identity key (sr25519): signs egress and query replies.

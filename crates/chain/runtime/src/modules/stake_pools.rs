@@ -48,7 +48,8 @@ use crate::{
     state::{Overlay, StorageMap, StorageValue},
 };
 
-pub mod math;
+/// The exact integer helpers (moved to the crate root, shared with the vault).
+pub use crate::math;
 
 use math::{mul_div, mul_div_rem};
 
@@ -71,7 +72,7 @@ pub const REWARD_SCALE: u128 = 1_000_000_000_000_000_000;
 // ---- storage ----
 
 /// A stake pool.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pool {
     /// Its id.
@@ -82,7 +83,10 @@ pub struct Pool {
     /// Owner's cut of contributors' rewards, in parts per million.
     pub commission: u32,
     /// Workers bound to it.
-    #[serde(serialize_with = "ss58_list")]
+    #[serde(
+        serialize_with = "ss58_list",
+        deserialize_with = "umbra_primitives::serde_helpers::ss58_list::deserialize"
+    )]
     pub workers: Vec<Public>,
     /// Contributors' shares (1 share = 1 planck of stake), including shares waiting in the
     /// withdraw queue.
@@ -175,7 +179,7 @@ pub struct WorkerBinding {
 }
 
 /// An open withdrawal request.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WithdrawRequest {
     /// Who gets paid.
@@ -1086,7 +1090,7 @@ pub(crate) fn on_principal_repaid_by_owner(
 // ---- queries (RPC) ----
 
 /// A pool as `umbra_pool` / `umbra_pools` return it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolInfo {
     /// The pool's bookkeeping.
@@ -1131,7 +1135,7 @@ pub fn pools(st: &Overlay<'_>) -> Vec<PoolInfo> {
 }
 
 /// An account's position in a pool, as `umbra_poolStake` returns it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StakeInfo {
     /// Pool.

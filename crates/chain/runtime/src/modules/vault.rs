@@ -35,18 +35,27 @@ use umbra_primitives::{
 
 use crate::{
     ext::{DispatchError, Ext},
-    modules::{
-        balances,
-        computation::PoolId,
-        governance,
-        stake_pools::{
-            self,
-            math::{mul_div, U256},
-        },
-        system,
-    },
+    math::{mul_div, U256},
+    modules::{balances, computation::PoolId, governance, system},
     state::{Overlay, StorageMap, StorageValue},
 };
+
+/// What the vault needs from the stake pools (the module above it, which must not be imported
+/// here), implemented by the runtime root [`crate::Runtime`] (FRAME-style hooks).
+pub trait Config {
+    /// The owner of stake pool `pool`, `None` if there is no such pool.
+    fn pool_owner(st: &Overlay<'_>, pool: PoolId) -> Option<AccountId>;
+    /// The account holding pool `pool`'s money (where a loan is paid out).
+    fn pool_account(pool: PoolId) -> AccountId;
+    /// The vault lent `amount` to `pool` (already in its account).
+    fn on_borrowed(ext: &mut Ext<'_>, pool: PoolId, amount: Balance) -> Result<(), DispatchError>;
+    /// `pool`'s owner repaid `principal` of its loan from their own balance.
+    fn on_principal_repaid_by_owner(
+        ext: &mut Ext<'_>,
+        pool: PoolId,
+        principal: Balance,
+    ) -> Result<(), DispatchError>;
+}
 
 /// Module name used in errors.
 pub const MODULE: &str = "vault";
@@ -613,21 +622,21 @@ fn withdraw(ext: &mut Ext<'_>, origin: AccountId, burn: Balance) -> Result<(), D
     Ok(())
 }
 
-fn owned_pool(st: &Overlay<'_>, pool: PoolId, origin: &AccountId) -> Result<(), Error> {
-    let p = stake_pools::pool(st, pool).ok_or(Error::PoolNotFound)?;
-    if p.owner != *origin {
+fn owned_pool<T: Config>(st: &Overlay<'_>, pool: PoolId, origin: &AccountId) -> Result<(), Error> {
+    let owner = T::pool_owner(st, pool).ok_or(Error::PoolNotFound)?;
+    if owner != *origin {
         return Err(Error::NotPoolOwner);
     }
     Ok(())
 }
 
-fn borrow(
+fn borrow<T: Config>(
     ext: &mut Ext<'_>,
     origin: AccountId,
     pool: PoolId,
     amount: Balance,
 ) -> Result<(), DispatchError> {
-    owned_pool(&ext.state, pool, &origin)?;
+    owned_pool::<T>(&ext.state, pool, &origin)?;
     if amount < MIN_BORROW {
         return Err(Error::BorrowTooSmall.into());
     }
@@ -663,22 +672,22 @@ fn borrow(
     v.accruing_principal = v.accruing_principal.checked_add(amount).ok_or(Error::Overflow)?;
     v.weighted = v.weighted.checked_add(U256::mul(amount, v.index)).ok_or(Error::Overflow)?;
     v.cash = v.cash.checked_sub(amount).ok_or(Error::Overflow)?;
-    balances::transfer(ext, &vault_account(), &stake_pools::pool_account(pool), amount)?;
+    balances::transfer(ext, &vault_account(), &T::pool_account(pool), amount)?;
     LOANS.insert(&mut ext.state, &pool, &l);
     BORROWED.insert(&mut ext.state, &origin, &owed);
     STATE.put(&mut ext.state, &v);
     ext.deposit_event(Event::Borrowed { pool, borrower: origin, amount });
-    stake_pools::on_borrowed(ext, pool, amount)?;
+    T::on_borrowed(ext, pool, amount)?;
     Ok(())
 }
 
-fn repay_call(
+fn repay_call<T: Config>(
     ext: &mut Ext<'_>,
     origin: AccountId,
     pool: PoolId,
     amount: Balance,
 ) -> Result<(), DispatchError> {
-    owned_pool(&ext.state, pool, &origin)?;
+    owned_pool::<T>(&ext.state, pool, &origin)?;
     if amount == 0 {
         return Err(Error::ZeroAmount.into());
     }
@@ -686,7 +695,7 @@ fn repay_call(
         return Err(Error::NoLoan.into());
     }
     let r = repay(ext, pool, &origin, amount, RepaymentSource::Owner)?;
-    stake_pools::on_principal_repaid_by_owner(ext, pool, r.principal)?;
+    T::on_principal_repaid_by_owner(ext, pool, r.principal)?;
     Ok(())
 }
 
@@ -704,12 +713,16 @@ fn set_params(ext: &mut Ext<'_>, origin: AccountId, new: VaultParams) -> Result<
 }
 
 /// Dispatches a vault call from `origin`. A failing call changes nothing.
-pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), DispatchError> {
+pub fn dispatch<T: Config>(
+    ext: &mut Ext<'_>,
+    origin: AccountId,
+    call: Call,
+) -> Result<(), DispatchError> {
     ext.transactional(|ext| match call {
         Call::Deposit { amount } => deposit(ext, origin, amount),
         Call::Withdraw { shares } => withdraw(ext, origin, shares),
-        Call::Borrow { pool, amount } => borrow(ext, origin, pool, amount),
-        Call::Repay { pool, amount } => repay_call(ext, origin, pool, amount),
+        Call::Borrow { pool, amount } => borrow::<T>(ext, origin, pool, amount),
+        Call::Repay { pool, amount } => repay_call::<T>(ext, origin, pool, amount),
         Call::SetParams { params } => set_params(ext, origin, params),
     })
 }
@@ -726,7 +739,7 @@ pub fn format_ratio(value: Balance, shares: Balance) -> String {
 }
 
 /// The vault as `umbra_vault` returns it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VaultInfo {
     /// The vault's account.
@@ -785,7 +798,7 @@ pub fn vault_info(st: &Overlay<'_>) -> VaultInfo {
 }
 
 /// A lender's position, as `umbra_vaultPosition` returns it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Position {
     /// Lender.
@@ -815,7 +828,7 @@ pub fn position(st: &Overlay<'_>, who: &AccountId) -> Position {
 }
 
 /// A loan as `umbra_loan` returns it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoanInfo {
     /// Pool.

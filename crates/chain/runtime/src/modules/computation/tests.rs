@@ -6,9 +6,10 @@ use umbra_primitives::{mq::Heartbeat, H256};
 
 use super::*;
 use crate::{
-    modules::{governance::Parameters, registry::tests::registered_worker},
+    modules::{governance::Parameters, registry::tests::registered_worker, stake_pools},
     state::EmptyState,
     system::BlockInit,
+    Runtime,
 };
 
 /// A test chain: state in a map, blocks advanced with the real block hooks.
@@ -66,7 +67,7 @@ impl Sim {
                 randomness,
             },
         );
-        on_initialize(&mut ext);
+        on_initialize::<Runtime>(&mut ext);
         let out = f(&mut ext);
         let (st, events) = ext.into_parts();
         assert!(st.take_error().is_none());
@@ -92,7 +93,7 @@ fn answer(ext: &mut Ext<'_>, w: &Pair) {
     let Some(s) = session(&ext.state, &w.public()) else { return };
     let Some(c) = s.pending else { return };
     let hash = system::BLOCK_HASHES.get(&ext.state, &c.block).unwrap_or_default();
-    on_heartbeat(
+    on_heartbeat::<Runtime>(
         ext,
         &w.public(),
         &Heartbeat { challenge_block: c.block, challenge_block_hash: hash }.encode(),
@@ -207,19 +208,19 @@ fn forged_or_stale_heartbeats_are_rejected() {
     }
     let c = sim.session(&w).pending.unwrap();
     let (_, events) = sim.block(|ext| {
-        on_heartbeat(
+        on_heartbeat::<Runtime>(
             ext,
             &w.public(),
             &Heartbeat { challenge_block: c.block, challenge_block_hash: H256::hash(b"x") }
                 .encode(),
         );
-        on_heartbeat(
+        on_heartbeat::<Runtime>(
             ext,
             &w.public(),
             &Heartbeat { challenge_block: c.block + 1, challenge_block_hash: H256::ZERO }.encode(),
         );
-        on_heartbeat(ext, &w.public(), &[1, 2]);
-        on_heartbeat(ext, &worker(5).public(), &[]);
+        on_heartbeat::<Runtime>(ext, &w.public(), &[1, 2]);
+        on_heartbeat::<Runtime>(ext, &worker(5).public(), &[]);
     });
     let rejected = events
         .iter()
@@ -302,7 +303,7 @@ fn block_cost_does_not_grow_with_the_number_of_workers() {
                 system::NUMBER.put(&mut ext.state, &next);
                 system::RANDOMNESS.put(&mut ext.state, &blake2_256(&next.to_le_bytes()));
                 let before = ext.state.change_count();
-                on_initialize(&mut ext);
+                on_initialize::<Runtime>(&mut ext);
                 return ext.state.change_count() - before;
             }
             sim.block(|_| {});
@@ -395,7 +396,7 @@ fn unresponsive_workers_keep_being_challenged_and_late_answers_do_not_count() {
     // Answering the expired challenge is refused.
     let (_, events) = sim.block(|ext| {
         let hash = system::BLOCK_HASHES.get(&ext.state, &missed.block).unwrap();
-        on_heartbeat(
+        on_heartbeat::<Runtime>(
             ext,
             &w.public(),
             &Heartbeat { challenge_block: missed.block, challenge_block_hash: hash }.encode(),

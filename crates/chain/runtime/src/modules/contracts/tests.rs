@@ -58,7 +58,7 @@ fn result(
     id: ContractId,
     seq: u64,
     hash: u8,
-    outcome: Result<Vec<ChainOutput>, String>,
+    outcome: Result<Vec<SealedOutput>, String>,
 ) -> Vec<u8> {
     CommandResult { contract: id, seq, state_hash: H256([hash; 32]), outcome, checkpoint: None }
         .encode()
@@ -218,8 +218,9 @@ fn one_lying_worker_among_three_cannot_move_funds() {
     crate::balances::mint(&mut ext, &account, 100 * UNITS).unwrap();
     let mallory = Pair::from_suri("//Mallory").unwrap().public();
     let lie =
-        result(id, 0, 66, Ok(vec![ChainOutput::Transfer { to: mallory, amount: 100 * UNITS }]));
-    let truth = result(id, 0, 1, Ok(vec![ChainOutput::Transfer { to: eve(), amount: 10 * UNITS }]));
+        result(id, 0, 66, Ok(vec![SealedOutput::Transfer { to: mallory, amount: 100 * UNITS }]));
+    let truth =
+        result(id, 0, 1, Ok(vec![SealedOutput::Transfer { to: eve(), amount: 10 * UNITS }]));
     let eve_before = free(&ext, &eve());
 
     // The liar reports first: nothing moves, nothing is decided.
@@ -268,9 +269,9 @@ fn reports_outside_the_assignment_or_the_log_are_refused_and_later_ones_wait_the
     report(&mut ext, &a, &result(id, 1, 2, Err("cannot open command".into()))).unwrap();
     report(&mut ext, &b, &result(id, 1, 2, Err("cannot open command".into()))).unwrap();
     assert_eq!(contract(&ext.state, &id).unwrap().executed, 0);
-    report(&mut ext, &a, &result(id, 0, 1, Ok(vec![ChainOutput::PublicEvent(b"hi".to_vec())])))
+    report(&mut ext, &a, &result(id, 0, 1, Ok(vec![SealedOutput::PublicEvent(b"hi".to_vec())])))
         .unwrap();
-    report(&mut ext, &b, &result(id, 0, 1, Ok(vec![ChainOutput::PublicEvent(b"hi".to_vec())])))
+    report(&mut ext, &b, &result(id, 0, 1, Ok(vec![SealedOutput::PublicEvent(b"hi".to_vec())])))
         .unwrap();
     let info = contract(&ext.state, &id).unwrap();
     assert_eq!((info.executed, info.state_hash), (2, H256([2; 32])));
@@ -295,7 +296,7 @@ fn divergence_without_a_possible_quorum_pauses_until_the_council_resumes() {
     crate::balances::mint(&mut ext, &account, 100 * UNITS).unwrap();
     let assigned = contract(&ext.state, &id).unwrap().assigned;
     for (i, w) in assigned.iter().enumerate() {
-        let pay = ChainOutput::Transfer { to: *w, amount: 50 * UNITS };
+        let pay = SealedOutput::Transfer { to: *w, amount: 50 * UNITS };
         report(&mut ext, w, &result(id, 0, i as u8 + 1, Ok(vec![pay]))).unwrap();
     }
     let info = contract(&ext.state, &id).unwrap();

@@ -134,7 +134,7 @@ impl Sim {
                     randomness: blake2_256(&n.to_le_bytes()),
                 },
             );
-            computation::on_initialize(ext);
+            computation::on_initialize::<crate::Runtime>(ext);
         })
         .1
     }
