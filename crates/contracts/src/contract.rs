@@ -24,16 +24,20 @@ pub enum ContractKind {
     /// [`crate::guestbook::Guestbook`]: a public guestbook with an owner.
     #[codec(index = 0)]
     Guestbook,
+    /// [`crate::evm::EvmCluster`]: a confidential EVM world state (many Solidity contracts).
+    #[codec(index = 1)]
+    Evm,
 }
 
 impl ContractKind {
     /// Every kind this build knows, in index order.
-    pub const ALL: &'static [ContractKind] = &[ContractKind::Guestbook];
+    pub const ALL: &'static [ContractKind] = &[ContractKind::Guestbook, ContractKind::Evm];
 
     /// The snake_case name (as in JSON and on the command line).
     pub fn name(self) -> &'static str {
         match self {
             ContractKind::Guestbook => "guestbook",
+            ContractKind::Evm => "evm",
         }
     }
 }
@@ -130,6 +134,20 @@ pub trait Contract: Default + Encode + Decode + Send + 'static {
         cmd: Self::Command,
     ) -> Result<Vec<Output>, ContractError>;
 
+    /// An incrementally maintained commitment to the state, if the contract keeps one; then
+    /// [`crate::Instance::state_hash`] is `blake2_256(SCALE(kind, root))` instead of hashing
+    /// the whole snapshot. It must be a function of the snapshot alone.
+    fn state_root(&self) -> Option<[u8; 32]> {
+        None
+    }
+
+    /// Receives a secret seed derived from the contract key (the enclave sets it before
+    /// executing commands); contracts that offer randomness derive it from this seed and the
+    /// command's position. It is never part of the state. The default ignores it.
+    fn set_random_seed(&mut self, seed: [u8; 32]) {
+        let _ = seed;
+    }
+
     /// Answers a query from the authenticated `origin`, without changing the state.
     fn handle_query(
         &self,
@@ -147,7 +165,8 @@ mod tests {
     fn kind_indices_and_names_are_stable() {
         assert_eq!(ContractKind::Guestbook.encode(), vec![0]);
         assert_eq!(ContractKind::decode(&mut &[0u8][..]), Ok(ContractKind::Guestbook));
-        assert!(ContractKind::decode(&mut &[1u8][..]).is_err());
+        assert_eq!(ContractKind::decode(&mut &[1u8][..]), Ok(ContractKind::Evm));
+        assert!(ContractKind::decode(&mut &[2u8][..]).is_err());
         assert_eq!(ContractKind::Guestbook.to_string(), "guestbook");
         assert_eq!("guestbook".parse::<ContractKind>(), Ok(ContractKind::Guestbook));
         assert_eq!("GuestBook".parse::<ContractKind>(), Ok(ContractKind::Guestbook));

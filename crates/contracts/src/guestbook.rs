@@ -20,6 +20,7 @@ use umbra_primitives::{AccountId, Balance};
 
 use crate::contract::{CommandContext, Contract, Output};
 use crate::error::ContractError;
+use crate::evm::commitment::MerkleMap;
 
 /// Longest post, in bytes of UTF-8.
 pub const MAX_TEXT_LEN: usize = 280;
@@ -133,6 +134,27 @@ pub struct Guestbook {
     posts: BTreeMap<u64, Post>,
     /// The last id given out (0: none yet).
     last_id: u64,
+    /// The incremental state commitment (not part of the state; rebuilt after a restore).
+    #[codec(skip)]
+    tree: Option<MerkleMap>,
+}
+
+/// A key of the guestbook's state commitment.
+#[derive(Clone, Copy)]
+enum Key {
+    Meta,
+    LastId,
+    Post(u64),
+}
+
+impl Key {
+    fn bytes(self) -> Vec<u8> {
+        match self {
+            Key::Meta => b"m".to_vec(),
+            Key::LastId => b"l".to_vec(),
+            Key::Post(id) => [b"p".as_slice(), &id.to_le_bytes()].concat(),
+        }
+    }
 }
 
 /// Checks a text field: not blank, not longer than `max` bytes.
@@ -147,6 +169,41 @@ fn check_text(text: &str, max: usize) -> Result<(), ContractError> {
 }
 
 impl Guestbook {
+    fn value_of(&self, key: Key) -> Option<Vec<u8>> {
+        match key {
+            Key::Meta => self.meta.as_ref().map(Encode::encode),
+            Key::LastId => Some(self.last_id.encode()),
+            Key::Post(id) => self.posts.get(&id).map(Encode::encode),
+        }
+    }
+
+    fn build_tree(&self) -> MerkleMap {
+        let mut tree = MerkleMap::default();
+        let keys =
+            [Key::Meta, Key::LastId].into_iter().chain(self.posts.keys().map(|id| Key::Post(*id)));
+        for key in keys {
+            if let Some(v) = self.value_of(key) {
+                tree.set(&key.bytes(), &v);
+            }
+        }
+        tree
+    }
+
+    /// Brings the commitment up to date after `keys` changed.
+    fn update_tree(&mut self, keys: &[Key]) {
+        let Some(mut tree) = self.tree.take() else {
+            self.tree = Some(self.build_tree());
+            return;
+        };
+        for key in keys {
+            match self.value_of(*key) {
+                Some(v) => tree.set(&key.bytes(), &v),
+                None => tree.remove(&key.bytes()),
+            }
+        }
+        self.tree = Some(tree);
+    }
+
     fn meta(&self) -> Result<&Meta, ContractError> {
         self.meta.as_ref().ok_or(ContractError::NotInitialized)
     }
@@ -159,6 +216,7 @@ impl Guestbook {
         // Public events carry no command plaintext: the title stays inside the contract.
         let event = format!("guestbook opened by {}", ctx.origin);
         self.meta = Some(Meta { title, owner: ctx.origin });
+        self.update_tree(&[Key::Meta]);
         Ok(vec![Output::PublicEvent(event.into_bytes())])
     }
 
@@ -168,6 +226,7 @@ impl Guestbook {
         let id = self.last_id.checked_add(1).ok_or(ContractError::IdsExhausted)?;
         self.last_id = id;
         self.posts.insert(id, Post { id, author: ctx.origin, text, block: ctx.block });
+        self.update_tree(&[Key::LastId, Key::Post(id)]);
         Ok(vec![
             Output::PublicEvent(format!("post #{id} by {}", ctx.origin).into_bytes()),
             Output::PrivateEvent {
@@ -187,6 +246,7 @@ impl Guestbook {
             ));
         }
         self.posts.remove(&id);
+        self.update_tree(&[Key::Post(id)]);
         Ok(vec![Output::PublicEvent(format!("post #{id} deleted by {}", ctx.origin).into_bytes())])
     }
 
@@ -224,6 +284,15 @@ impl Contract for Guestbook {
             GuestbookCommand::Delete { id } => self.delete(ctx, id),
             GuestbookCommand::Payout { to, amount } => self.payout(ctx, to, amount),
         }
+    }
+
+    /// `compute_root` over `"m"` → SCALE(meta), `"l"` → SCALE(last id), `"p" ‖ id LE` →
+    /// SCALE(post), maintained per changed entry.
+    fn state_root(&self) -> Option<[u8; 32]> {
+        Some(match &self.tree {
+            Some(t) => t.root(),
+            None => self.build_tree().root(),
+        })
     }
 
     fn handle_query(

@@ -7,6 +7,7 @@ use umbra_primitives::{AccountId, H256};
 
 use crate::contract::{CommandContext, Contract, ContractKind, Output};
 use crate::error::ContractError;
+use crate::evm::EvmCluster;
 use crate::guestbook::Guestbook;
 
 /// The object-safe face of a [`Contract`]: bytes in, bytes out.
@@ -18,6 +19,8 @@ trait Erased: Send {
     ) -> Result<Vec<Output>, ContractError>;
     fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError>;
     fn snapshot(&self) -> Vec<u8>;
+    fn set_random_seed(&mut self, seed: [u8; 32]);
+    fn state_root(&self) -> Option<[u8; 32]>;
 }
 
 /// A contract's state, driven through its typed messages.
@@ -63,6 +66,14 @@ impl<C: Contract> Erased for Running<C> {
     fn snapshot(&self) -> Vec<u8> {
         self.0.encode()
     }
+
+    fn set_random_seed(&mut self, seed: [u8; 32]) {
+        self.0.set_random_seed(seed)
+    }
+
+    fn state_root(&self) -> Option<[u8; 32]> {
+        self.0.state_root()
+    }
 }
 
 /// A type-erased running contract (what the enclave holds).
@@ -86,6 +97,7 @@ impl Instance {
     pub fn new(kind: ContractKind) -> Instance {
         let contract: Box<dyn Erased> = match kind {
             ContractKind::Guestbook => Box::new(Running(Guestbook::default())),
+            ContractKind::Evm => Box::new(Running(EvmCluster::default())),
         };
         Instance { kind, contract }
     }
@@ -97,6 +109,7 @@ impl Instance {
     pub fn restore(kind: ContractKind, snapshot: &[u8]) -> Result<Instance, ContractError> {
         let contract: Box<dyn Erased> = match kind {
             ContractKind::Guestbook => Box::new(Running::<Guestbook>::restore(snapshot)?),
+            ContractKind::Evm => Box::new(Running::<EvmCluster>::restore(snapshot)?),
         };
         Ok(Instance { kind, contract })
     }
@@ -125,14 +138,26 @@ impl Instance {
         self.contract.query(origin, query)
     }
 
+    /// Hands the contract its secret randomness seed (see [`Contract::set_random_seed`]);
+    /// the enclave derives it from the contract key, e.g. [`crate::evm::random_seed`].
+    pub fn set_random_seed(&mut self, seed: [u8; 32]) {
+        self.contract.set_random_seed(seed)
+    }
+
     /// The SCALE encoding of the state (what [`crate::seal_checkpoint`] encrypts).
     pub fn snapshot(&self) -> Vec<u8> {
         self.contract.snapshot()
     }
 
-    /// `blake2_256` of the SCALE encoding of `(kind, snapshot)`.
+    /// `blake2_256` of the SCALE encoding of `(kind, root)` for a contract that keeps an
+    /// incremental state commitment ([`Contract::state_root`], e.g. EVM clusters: cost grows
+    /// with the entries a command changed times log of the state), otherwise of
+    /// `(kind, snapshot)`.
     pub fn state_hash(&self) -> H256 {
-        H256::hash_of(&(self.kind, self.snapshot()))
+        match self.contract.state_root() {
+            Some(root) => H256::hash_of(&(self.kind, root)),
+            None => H256::hash_of(&(self.kind, self.snapshot())),
+        }
     }
 }
 
@@ -198,7 +223,8 @@ mod tests {
         let mut inst = Instance::new(ContractKind::Guestbook);
         assert_eq!(inst.kind(), ContractKind::Guestbook);
         let empty = inst.state_hash();
-        assert_eq!(empty, H256::hash_of(&(ContractKind::Guestbook, inst.snapshot())));
+        let root = umbra_state_tree::compute_root(vec![(b"l".to_vec(), 0u64.encode())]);
+        assert_eq!(empty, H256::hash_of(&(ContractKind::Guestbook, root)));
         inst.execute(&ctx(1, 0), &GuestbookCommand::Init { title: "secret title".into() }.encode())
             .unwrap();
         assert_ne!(inst.state_hash(), empty);
