@@ -142,6 +142,7 @@ fn encode_command(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
                 serde_json::from_str(json).context("invalid guestbook command JSON")?;
             Ok(c.encode())
         }
+        ContractKind::Evm => bail!("EVM clusters take EVM commands: use `umbra evm`"),
     }
 }
 
@@ -152,6 +153,7 @@ fn encode_query(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
                 serde_json::from_str(json).context("invalid guestbook query JSON")?;
             Ok(q.encode())
         }
+        ContractKind::Evm => bail!("EVM clusters take EVM queries: use `umbra evm`"),
     }
 }
 
@@ -162,6 +164,7 @@ fn decode_response(kind: ContractKind, bytes: &[u8]) -> anyhow::Result<Value> {
                 .context("malformed guestbook response")?;
             Ok(serde_json::to_value(r)?)
         }
+        ContractKind::Evm => bail!("EVM responses are decoded by `umbra evm`"),
     }
 }
 

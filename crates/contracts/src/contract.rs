@@ -24,16 +24,20 @@ pub enum ContractKind {
     /// [`crate::guestbook::Guestbook`]: a public guestbook with an owner.
     #[codec(index = 0)]
     Guestbook,
+    /// [`crate::evm::EvmCluster`]: a confidential EVM world state (many Solidity contracts).
+    #[codec(index = 1)]
+    Evm,
 }
 
 impl ContractKind {
     /// Every kind this build knows, in index order.
-    pub const ALL: &'static [ContractKind] = &[ContractKind::Guestbook];
+    pub const ALL: &'static [ContractKind] = &[ContractKind::Guestbook, ContractKind::Evm];
 
     /// The snake_case name (as in JSON and on the command line).
     pub fn name(self) -> &'static str {
         match self {
             ContractKind::Guestbook => "guestbook",
+            ContractKind::Evm => "evm",
         }
     }
 }
@@ -147,7 +151,8 @@ mod tests {
     fn kind_indices_and_names_are_stable() {
         assert_eq!(ContractKind::Guestbook.encode(), vec![0]);
         assert_eq!(ContractKind::decode(&mut &[0u8][..]), Ok(ContractKind::Guestbook));
-        assert!(ContractKind::decode(&mut &[1u8][..]).is_err());
+        assert_eq!(ContractKind::decode(&mut &[1u8][..]), Ok(ContractKind::Evm));
+        assert!(ContractKind::decode(&mut &[2u8][..]).is_err());
         assert_eq!(ContractKind::Guestbook.to_string(), "guestbook");
         assert_eq!("guestbook".parse::<ContractKind>(), Ok(ContractKind::Guestbook));
         assert_eq!("GuestBook".parse::<ContractKind>(), Ok(ContractKind::Guestbook));

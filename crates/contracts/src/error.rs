@@ -50,6 +50,16 @@ pub enum ContractError {
     /// The contract ran out of ids (a u64 counter overflowed).
     #[error("id space exhausted")]
     IdsExhausted,
+    /// An argument is outside its allowed range (the text says which).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// The EVM refused the transaction before executing it (e.g. the sender's balance
+    /// cannot cover the value); nothing changed.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// A balance overflowed.
+    #[error("balance overflow")]
+    Overflow,
     /// A snapshot does not decode to a state of this kind, or is not in canonical form
     /// (re-encoding the decoded state would give different bytes).
     #[error("invalid snapshot: {0}")]

@@ -7,6 +7,7 @@ use umbra_primitives::{AccountId, H256};
 
 use crate::contract::{CommandContext, Contract, ContractKind, Output};
 use crate::error::ContractError;
+use crate::evm::EvmCluster;
 use crate::guestbook::Guestbook;
 
 /// The object-safe face of a [`Contract`]: bytes in, bytes out.
@@ -86,6 +87,7 @@ impl Instance {
     pub fn new(kind: ContractKind) -> Instance {
         let contract: Box<dyn Erased> = match kind {
             ContractKind::Guestbook => Box::new(Running(Guestbook::default())),
+            ContractKind::Evm => Box::new(Running(EvmCluster::default())),
         };
         Instance { kind, contract }
     }
@@ -97,6 +99,7 @@ impl Instance {
     pub fn restore(kind: ContractKind, snapshot: &[u8]) -> Result<Instance, ContractError> {
         let contract: Box<dyn Erased> = match kind {
             ContractKind::Guestbook => Box::new(Running::<Guestbook>::restore(snapshot)?),
+            ContractKind::Evm => Box::new(Running::<EvmCluster>::restore(snapshot)?),
         };
         Ok(Instance { kind, contract })
     }

@@ -29,6 +29,7 @@ pub mod bench;
 pub mod contract;
 pub mod envelope;
 pub mod error;
+pub mod evm;
 pub mod guestbook;
 pub mod instance;
 pub mod keys;

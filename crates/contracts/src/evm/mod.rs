@@ -1,0 +1,572 @@
+//! [`EvmCluster`]: a confidential EVM world state ([`ContractKind::Evm`]) executed with `revm`
+//! inside the assigned enclaves.
+//!
+//! One cluster holds accounts, code and storage of any number of Solidity contracts that call
+//! each other synchronously. Commands ([`EvmCommand`]) arrive encrypted through the chain's
+//! command log like any contract's; every assigned worker executes them with the same
+//! configuration (Cancun rules, gas price 0 inside the EVM, block number = the chain block that
+//! ordered the command) and so reaches the same state and the same gas figures.
+//!
+//! * Address mapping: [`evm_address`] (last 20 bytes of
+//!   `blake2_256("umbra/evm-address" ‖ account)`); the cluster remembers the reverse mapping of
+//!   every account that ever sent a command ([`EvmQuery::Account`]).
+//! * Results: each command yields one [`EvmReceipt`] as a private event to its sender
+//!   (status, gas used, return data or revert data, created address, logs). EVM logs are
+//!   therefore private by default.
+//! * System addresses (plain accounts intercepted by the executor, see [`PAYOUT_ADDRESS`] and
+//!   [`PUBLIC_EVENT_ADDRESS`]): a contract pays UMB out to a chain account, or publishes a
+//!   public event. They take effect only if the call frame and the command succeed.
+//! * Reverts and out-of-gas roll the state back except the sender's nonce; the gas used is
+//!   reported in the receipt.
+
+use core::convert::Infallible;
+use std::collections::BTreeMap;
+
+use parity_scale_codec::{Decode, Encode};
+use revm::interpreter::{CallInputs, CallOutcome, CreateInputs, CreateOutcome, Gas};
+use revm::interpreter::{InstructionResult, InterpreterResult};
+use revm::primitives::{
+    AccountInfo, Address, Bytecode, Bytes, EVMError, ExecutionResult, Output as EvmOutput,
+    ResultAndState, SpecId, TxKind, B256, KECCAK_EMPTY, U256,
+};
+use revm::{inspector_handle_register, DatabaseRef, Evm, EvmContext, Inspector};
+use umbra_crypto::blake2_256;
+use umbra_primitives::{AccountId, Balance};
+
+use crate::contract::{CommandContext, Contract, Output};
+use crate::error::ContractError;
+
+pub mod bench;
+
+/// Domain prefix of [`evm_address`].
+pub const EVM_ADDRESS_DOMAIN: &[u8] = b"umbra/evm-address";
+/// The EVM chain id every cluster reports (`CHAINID`): ASCII "UMB".
+pub const EVM_CHAIN_ID: u64 = 0x55_4d_42;
+/// Upper bound of a command's or query's gas limit.
+pub const MAX_GAS_PER_COMMAND: u64 = 30_000_000;
+/// Lower bound of a command's gas limit (the intrinsic cost of a plain transaction).
+pub const MIN_GAS_PER_COMMAND: u64 = 21_000;
+
+/// `0x…0100`: a CALL here with `value > 0` and exactly 32 bytes of calldata (an sr25519
+/// account id) pays `value` out of the cluster to that chain account, when the command's
+/// result is accepted on chain. Any other calldata length reverts the call.
+pub const PAYOUT_ADDRESS: [u8; 20] = system_address(0x01);
+/// `0x…0101`: a CALL here (no value) publishes its calldata as a public event of the cluster.
+pub const PUBLIC_EVENT_ADDRESS: [u8; 20] = system_address(0x02);
+
+const fn system_address(n: u8) -> [u8; 20] {
+    let mut a = [0u8; 20];
+    a[18] = 1;
+    a[19] = n.wrapping_sub(1);
+    a
+}
+
+/// The EVM address of a chain account: the last 20 bytes of
+/// `blake2_256("umbra/evm-address" ‖ account)`. It is `msg.sender` of the account's commands
+/// and read-only calls.
+pub fn evm_address(account: &AccountId) -> [u8; 20] {
+    let mut buf = Vec::with_capacity(EVM_ADDRESS_DOMAIN.len().saturating_add(32));
+    buf.extend_from_slice(EVM_ADDRESS_DOMAIN);
+    buf.extend_from_slice(account.as_bytes());
+    let h = blake2_256(&buf);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&h[12..]);
+    out
+}
+
+/// A command to a cluster (sealed with [`crate::seal_command`] like any contract command).
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum EvmCommand {
+    /// Deploys init code (creation bytecode followed by ABI-encoded constructor arguments);
+    /// `value` moves from the sender's EVM balance to the new contract.
+    #[codec(index = 0)]
+    Deploy {
+        /// Creation bytecode ‖ constructor arguments.
+        code: Vec<u8>,
+        /// Value (in the smallest UMB unit) sent to the constructor.
+        value: Balance,
+        /// Gas limit, `MIN_GAS_PER_COMMAND..=MAX_GAS_PER_COMMAND`.
+        gas_limit: u64,
+    },
+    /// Calls `to` with `data`, sending `value` from the sender's EVM balance.
+    #[codec(index = 1)]
+    Call {
+        /// The callee.
+        to: [u8; 20],
+        /// Calldata.
+        data: Vec<u8>,
+        /// Value (in the smallest UMB unit).
+        value: Balance,
+        /// Gas limit, `MIN_GAS_PER_COMMAND..=MAX_GAS_PER_COMMAND`.
+        gas_limit: u64,
+    },
+}
+
+/// A read-only query, sent over the encrypted, origin-authenticated query channel.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum EvmQuery {
+    /// `eth_call`: runs `data` against `to` with `msg.sender = evm_address(origin)` and
+    /// discards every state change.
+    #[codec(index = 0)]
+    Call {
+        /// The callee.
+        to: [u8; 20],
+        /// Calldata.
+        data: Vec<u8>,
+        /// Gas limit, at most [`MAX_GAS_PER_COMMAND`].
+        gas_limit: u64,
+    },
+    /// The EVM balance of the querying account's own address.
+    #[codec(index = 1)]
+    MyBalance,
+    /// The chain account behind an EVM address, if it ever sent a command.
+    #[codec(index = 2)]
+    Account([u8; 20]),
+}
+
+/// How a command or call ended.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum EvmStatus {
+    /// Executed; state changes kept.
+    #[codec(index = 0)]
+    Success,
+    /// `REVERT`: state rolled back (except the sender's nonce); `output` holds the revert
+    /// data (decode the reason with the ABI helpers).
+    #[codec(index = 1)]
+    Revert,
+    /// Halted (out of gas, invalid opcode, ...): state rolled back except the nonce.
+    #[codec(index = 2)]
+    Halt(String),
+}
+
+/// One EVM log record.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct EvmLog {
+    /// The emitting contract.
+    pub address: [u8; 20],
+    /// Topics (the first is the event signature hash for non-anonymous events).
+    pub topics: Vec<[u8; 32]>,
+    /// Non-indexed data.
+    pub data: Vec<u8>,
+}
+
+/// The result of one command: delivered to its sender only, as a private event.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct EvmReceipt {
+    /// The command's position in the cluster's log.
+    pub seq: u64,
+    /// How it ended.
+    pub status: EvmStatus,
+    /// Gas used (identical on every worker).
+    pub gas_used: u64,
+    /// Return data, or revert data.
+    pub output: Vec<u8>,
+    /// The address of the contract a successful `Deploy` created.
+    pub created: Option<[u8; 20]>,
+    /// The logs (empty unless `Success`).
+    pub logs: Vec<EvmLog>,
+}
+
+/// The answer to an [`EvmQuery`].
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum EvmResponse {
+    /// The result of [`EvmQuery::Call`].
+    #[codec(index = 0)]
+    Call {
+        /// How the call ended.
+        status: EvmStatus,
+        /// Gas it used.
+        gas_used: u64,
+        /// Return or revert data.
+        output: Vec<u8>,
+    },
+    /// A balance as a big-endian 256-bit integer.
+    #[codec(index = 1)]
+    Balance([u8; 32]),
+    /// The chain account behind an address.
+    #[codec(index = 2)]
+    Account(Option<AccountId>),
+}
+
+/// One account of the world state.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Encode, Decode)]
+pub struct EvmAccount {
+    /// Nonce.
+    pub nonce: u64,
+    /// Balance, big-endian 256-bit.
+    pub balance: [u8; 32],
+    /// keccak256 of the code (`KECCAK_EMPTY` for none).
+    pub code_hash: [u8; 32],
+    /// Non-zero storage slots (key and value big-endian 256-bit).
+    pub storage: BTreeMap<[u8; 32], [u8; 32]>,
+}
+
+/// An EVM cluster's world state. Its SCALE encoding is canonical (ordered maps, zero slots and
+/// empty accounts never stored).
+#[derive(Clone, PartialEq, Eq, Debug, Default, Encode, Decode)]
+pub struct EvmCluster {
+    accounts: BTreeMap<[u8; 20], EvmAccount>,
+    codes: BTreeMap<[u8; 32], Vec<u8>>,
+    senders: BTreeMap<[u8; 20], AccountId>,
+}
+
+fn u256(b: &[u8; 32]) -> U256 {
+    U256::from_be_bytes(*b)
+}
+
+/// The read-only view revm executes against.
+struct View<'a>(&'a EvmCluster);
+
+impl DatabaseRef for View<'_> {
+    type Error = Infallible;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
+        Ok(self.0.accounts.get(&address.0 .0).map(|a| {
+            let code = self.0.codes.get(&a.code_hash).map(|c| Bytecode::new_raw(c.clone().into()));
+            AccountInfo {
+                balance: u256(&a.balance),
+                nonce: a.nonce,
+                code_hash: B256::from(a.code_hash),
+                code,
+            }
+        }))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Infallible> {
+        Ok(self
+            .0
+            .codes
+            .get(&code_hash.0)
+            .map(|c| Bytecode::new_raw(c.clone().into()))
+            .unwrap_or_default())
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Infallible> {
+        Ok(self
+            .0
+            .accounts
+            .get(&address.0 .0)
+            .and_then(|a| a.storage.get(&index.to_be_bytes::<32>()))
+            .map(u256)
+            .unwrap_or_default())
+    }
+
+    fn block_hash_ref(&self, _number: u64) -> Result<B256, Infallible> {
+        // Block hashes are not part of the ordered input; every worker sees zero.
+        Ok(B256::ZERO)
+    }
+}
+
+/// What the system addresses recorded during one execution.
+#[derive(Default)]
+struct SystemCalls {
+    /// Start index into `records` of every open frame.
+    frames: Vec<usize>,
+    records: Vec<Output>,
+}
+
+impl SystemCalls {
+    fn close(&mut self, ok: bool) {
+        let start = self.frames.pop().unwrap_or(0);
+        if !ok {
+            self.records.truncate(start);
+        }
+    }
+}
+
+fn revert_outcome(inputs: &CallInputs, msg: &str) -> CallOutcome {
+    CallOutcome::new(
+        InterpreterResult {
+            result: InstructionResult::Revert,
+            output: Bytes::copy_from_slice(msg.as_bytes()),
+            gas: Gas::new(inputs.gas_limit),
+        },
+        inputs.return_memory_offset.clone(),
+    )
+}
+
+impl<DB: revm::Database> Inspector<DB> for SystemCalls {
+    fn call(&mut self, _: &mut EvmContext<DB>, inputs: &mut CallInputs) -> Option<CallOutcome> {
+        self.frames.push(self.records.len());
+        let target = inputs.bytecode_address.0 .0;
+        if target == PAYOUT_ADDRESS
+            && (inputs.input.len() != 32 || inputs.target_address.0 .0 != PAYOUT_ADDRESS)
+        {
+            return Some(revert_outcome(inputs, "payout: calldata must be a 32-byte account"));
+        }
+        if target == PUBLIC_EVENT_ADDRESS
+            && (inputs.transfers_value() || inputs.target_address.0 .0 != PUBLIC_EVENT_ADDRESS)
+        {
+            return Some(revert_outcome(inputs, "public event: plain CALL without value"));
+        }
+        None
+    }
+
+    fn call_end(
+        &mut self,
+        _: &mut EvmContext<DB>,
+        inputs: &CallInputs,
+        outcome: CallOutcome,
+    ) -> CallOutcome {
+        let ok = outcome.result.result.is_ok();
+        self.close(ok);
+        if ok && inputs.target_address.0 .0 == PAYOUT_ADDRESS {
+            let amount = inputs.transfer_value().unwrap_or_default();
+            let mut to = [0u8; 32];
+            to.copy_from_slice(&inputs.input);
+            if amount > U256::ZERO {
+                // Value beyond u128 cannot exist (balances come from u128 deposits).
+                let amount = Balance::try_from(amount).unwrap_or(Balance::MAX);
+                self.records.push(Output::Transfer { to: AccountId::from(to), amount });
+            }
+        } else if ok && inputs.target_address.0 .0 == PUBLIC_EVENT_ADDRESS {
+            self.records.push(Output::PublicEvent(inputs.input.to_vec()));
+        }
+        outcome
+    }
+
+    fn create(&mut self, _: &mut EvmContext<DB>, _: &mut CreateInputs) -> Option<CreateOutcome> {
+        self.frames.push(self.records.len());
+        None
+    }
+
+    fn create_end(
+        &mut self,
+        _: &mut EvmContext<DB>,
+        _: &CreateInputs,
+        outcome: CreateOutcome,
+    ) -> CreateOutcome {
+        self.close(outcome.result.result.is_ok());
+        outcome
+    }
+}
+
+fn check_gas(gas_limit: u64) -> Result<(), ContractError> {
+    if !(MIN_GAS_PER_COMMAND..=MAX_GAS_PER_COMMAND).contains(&gas_limit) {
+        return Err(ContractError::InvalidArgument("gas limit out of bounds"));
+    }
+    Ok(())
+}
+
+/// A transaction to run.
+struct Tx {
+    caller: [u8; 20],
+    to: Option<[u8; 20]>,
+    data: Vec<u8>,
+    value: Balance,
+    gas_limit: u64,
+    block: u64,
+}
+
+impl EvmCluster {
+    /// Runs `tx` against the current state without changing it.
+    fn run(&self, tx: Tx) -> Result<(ResultAndState, Vec<Output>), ContractError> {
+        let mut evm = Evm::builder()
+            .with_ref_db(View(self))
+            .with_external_context(SystemCalls::default())
+            .with_spec_id(SpecId::CANCUN)
+            .modify_cfg_env(|c| c.chain_id = EVM_CHAIN_ID)
+            .modify_block_env(|b| {
+                b.number = U256::from(tx.block);
+                b.timestamp = U256::from(tx.block);
+                b.gas_limit = U256::from(MAX_GAS_PER_COMMAND);
+                b.basefee = U256::ZERO;
+                b.prevrandao = Some(B256::ZERO);
+            })
+            .modify_tx_env(|t| {
+                t.caller = Address::from(tx.caller);
+                t.transact_to = match tx.to {
+                    Some(to) => TxKind::Call(Address::from(to)),
+                    None => TxKind::Create,
+                };
+                t.data = tx.data.into();
+                t.value = U256::from(tx.value);
+                t.gas_limit = tx.gas_limit;
+                t.gas_price = U256::ZERO;
+                t.nonce = None;
+            })
+            .append_handler_register(inspector_handle_register)
+            .build();
+        let result = evm.transact().map_err(|e| match e {
+            EVMError::Transaction(e) => {
+                ContractError::Rejected(format!("transaction invalid: {e}"))
+            }
+            other => ContractError::Rejected(format!("evm: {other:?}")),
+        })?;
+        let calls = core::mem::take(&mut evm.context.external.records);
+        let calls = if result.result.is_success() { calls } else { Vec::new() };
+        Ok((result, calls))
+    }
+
+    /// Applies revm's state changes (after a transaction that was valid).
+    fn commit(&mut self, state: revm::primitives::EvmState) {
+        for (address, account) in state {
+            let key = address.0 .0;
+            if !account.is_touched() {
+                continue;
+            }
+            if account.is_selfdestructed() {
+                self.accounts.remove(&key);
+                continue;
+            }
+            let entry = self.accounts.entry(key).or_default();
+            if account.is_created() {
+                entry.storage.clear();
+            }
+            entry.nonce = account.info.nonce;
+            entry.balance = account.info.balance.to_be_bytes::<32>();
+            entry.code_hash = account.info.code_hash.0;
+            if let Some(code) = &account.info.code {
+                if account.info.code_hash != KECCAK_EMPTY && !code.is_empty() {
+                    self.codes
+                        .entry(account.info.code_hash.0)
+                        .or_insert_with(|| code.original_bytes().to_vec());
+                }
+            }
+            for (slot, value) in account.storage {
+                if !value.is_changed() {
+                    continue;
+                }
+                let slot = slot.to_be_bytes::<32>();
+                if value.present_value.is_zero() {
+                    entry.storage.remove(&slot);
+                } else {
+                    entry.storage.insert(slot, value.present_value.to_be_bytes::<32>());
+                }
+            }
+            // Value paid out leaves the cluster (the chain pays it from the cluster account).
+            if key == PAYOUT_ADDRESS {
+                entry.balance = [0; 32];
+            }
+            let empty = entry.nonce == 0
+                && entry.balance == [0; 32]
+                && (entry.code_hash == KECCAK_EMPTY.0 || entry.code_hash == [0; 32])
+                && entry.storage.is_empty();
+            if empty {
+                self.accounts.remove(&key);
+            }
+        }
+    }
+
+    /// Credits `amount` to `address` (value the chain moved into the cluster's account).
+    pub fn credit(&mut self, address: [u8; 20], amount: Balance) -> Result<(), ContractError> {
+        let entry = self
+            .accounts
+            .entry(address)
+            .or_insert_with(|| EvmAccount { code_hash: KECCAK_EMPTY.0, ..EvmAccount::default() });
+        let sum =
+            u256(&entry.balance).checked_add(U256::from(amount)).ok_or(ContractError::Overflow)?;
+        entry.balance = sum.to_be_bytes::<32>();
+        Ok(())
+    }
+
+    /// The sum of every balance in the cluster (for conservation checks).
+    pub fn total_balance(&self) -> U256 {
+        self.accounts.values().fold(U256::ZERO, |acc, a| acc.saturating_add(u256(&a.balance)))
+    }
+
+    /// The balance of `address`.
+    pub fn balance(&self, address: &[u8; 20]) -> U256 {
+        self.accounts.get(address).map(|a| u256(&a.balance)).unwrap_or_default()
+    }
+
+    /// Storage slot `slot` of `address` (zero if unset).
+    pub fn storage(&self, address: &[u8; 20], slot: [u8; 32]) -> [u8; 32] {
+        self.accounts.get(address).and_then(|a| a.storage.get(&slot).copied()).unwrap_or([0; 32])
+    }
+}
+
+fn convert(result: ExecutionResult) -> (EvmStatus, u64, Vec<u8>, Option<[u8; 20]>, Vec<EvmLog>) {
+    match result {
+        ExecutionResult::Success { gas_used, logs, output, .. } => {
+            let (out, created) = match output {
+                EvmOutput::Call(b) => (b.to_vec(), None),
+                EvmOutput::Create(b, addr) => (b.to_vec(), addr.map(|a| a.0 .0)),
+            };
+            let logs = logs
+                .into_iter()
+                .map(|l| EvmLog {
+                    address: l.address.0 .0,
+                    topics: l.data.topics().iter().map(|t| t.0).collect(),
+                    data: l.data.data.to_vec(),
+                })
+                .collect();
+            (EvmStatus::Success, gas_used, out, created, logs)
+        }
+        ExecutionResult::Revert { gas_used, output } => {
+            (EvmStatus::Revert, gas_used, output.to_vec(), None, Vec::new())
+        }
+        ExecutionResult::Halt { reason, gas_used } => {
+            (EvmStatus::Halt(format!("{reason:?}")), gas_used, Vec::new(), None, Vec::new())
+        }
+    }
+}
+
+impl Contract for EvmCluster {
+    type Command = EvmCommand;
+    type Query = EvmQuery;
+    type Response = EvmResponse;
+
+    /// Execution happens against a read-only view; the state changes only after a valid
+    /// transaction, in [`EvmCluster::commit`].
+    const VALIDATES_BEFORE_MUTATING: bool = true;
+
+    fn handle_command(
+        &mut self,
+        ctx: &CommandContext,
+        cmd: EvmCommand,
+    ) -> Result<Vec<Output>, ContractError> {
+        let caller = evm_address(&ctx.origin);
+        let tx = match cmd {
+            EvmCommand::Deploy { code, value, gas_limit } => {
+                check_gas(gas_limit)?;
+                Tx { caller, to: None, data: code, value, gas_limit, block: ctx.block }
+            }
+            EvmCommand::Call { to, data, value, gas_limit } => {
+                check_gas(gas_limit)?;
+                Tx { caller, to: Some(to), data, value, gas_limit, block: ctx.block }
+            }
+        };
+        let (ResultAndState { result, state }, calls) = self.run(tx)?;
+        self.commit(state);
+        self.senders.insert(caller, ctx.origin);
+        let (status, gas_used, output, created, logs) = convert(result);
+        let receipt = EvmReceipt { seq: ctx.seq, status, gas_used, output, created, logs };
+        let mut outputs = Vec::with_capacity(calls.len().saturating_add(1));
+        outputs.push(Output::PrivateEvent { to: ctx.origin, payload: receipt.encode() });
+        outputs.extend(calls);
+        Ok(outputs)
+    }
+
+    fn handle_query(
+        &self,
+        origin: &AccountId,
+        query: EvmQuery,
+    ) -> Result<EvmResponse, ContractError> {
+        match query {
+            EvmQuery::Call { to, data, gas_limit } => {
+                check_gas(gas_limit)?;
+                let tx = Tx {
+                    caller: evm_address(origin),
+                    to: Some(to),
+                    data,
+                    value: 0,
+                    gas_limit,
+                    block: 0,
+                };
+                let (ResultAndState { result, .. }, _) = self.run(tx)?;
+                let (status, gas_used, output, _, _) = convert(result);
+                Ok(EvmResponse::Call { status, gas_used, output })
+            }
+            EvmQuery::MyBalance => {
+                Ok(EvmResponse::Balance(self.balance(&evm_address(origin)).to_be_bytes::<32>()))
+            }
+            EvmQuery::Account(address) => {
+                Ok(EvmResponse::Account(self.senders.get(&address).copied()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
