@@ -8,18 +8,35 @@
 //! input is one line on stderr and a non-zero exit, and no connection is made to the node.
 //! ABI work is done by [`umbra_evm_abi`] (the alloy crates).
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
+use parity_scale_codec::{Decode, Encode};
+use serde_json::Value;
+use umbra_contracts::{
+    evm::{EvmCommand as EvmTx, EvmQuery, EvmReceipt, EvmResponse, EvmStatus},
+    ContractKind, EncryptedEvent,
+};
+use umbra_crypto::EcdhPublic;
 use umbra_evm_abi::{
     alloy_json_abi::{Function, JsonAbi, StateMutability},
     decode_log, decode_return, decode_revert, encode_constructor, encode_function_call,
     resolve_function, Address, Artifact, B256,
 };
+use umbra_primitives::{query::WorkerQuery, Pair};
 use umbra_primitives::{Balance, H256};
+use umbra_runtime::{contracts, Call, EventRecord};
 
-use crate::cli::{pair_from_uri, RpcArgs};
+use crate::{
+    cli::{failure_reason, pair_from_uri, parse_address, RpcArgs},
+    contracts_cli::contract_info,
+    worker::RegisteredKeys,
+    Client,
+};
 
 /// Gas limit of a transaction or call when `--gas` is not given.
 pub const DEFAULT_GAS: u64 = 5_000_000;
@@ -91,6 +108,10 @@ pub struct DeployArgs {
     /// Deployer's secret URI.
     #[arg(long)]
     pub from: String,
+    /// Query endpoint of a worker assigned to the cluster (it hands the sender the key that
+    /// decrypts the receipt).
+    #[arg(long, env = "UMBRA_WORKER")]
+    pub worker: String,
     /// Value and gas.
     #[command(flatten)]
     pub tx: TxArgs,
@@ -119,6 +140,10 @@ pub struct SendArgs {
     /// Sender's secret URI.
     #[arg(long)]
     pub from: String,
+    /// Query endpoint of a worker assigned to the cluster (it hands the sender the key that
+    /// decrypts the receipt).
+    #[arg(long, env = "UMBRA_WORKER")]
+    pub worker: String,
     /// Value and gas.
     #[command(flatten)]
     pub tx: TxArgs,
@@ -149,7 +174,7 @@ pub struct CallArgs {
     #[arg(long = "as", default_value = "//Alice")]
     pub signer: String,
     /// Query endpoint of a worker assigned to the cluster.
-    #[arg(long)]
+    #[arg(long, env = "UMBRA_WORKER")]
     pub worker: String,
     /// Gas limit.
     #[arg(long)]
@@ -174,6 +199,9 @@ pub struct LogsArgs {
     /// Secret URI of the asker: only the logs it may read are decrypted.
     #[arg(long = "as", default_value = "//Alice")]
     pub signer: String,
+    /// Query endpoint of a worker assigned to the cluster (it hands the asker its event key).
+    #[arg(long, env = "UMBRA_WORKER")]
+    pub worker: String,
     /// First block to read from.
     #[arg(long, default_value_t = 0)]
     pub from_block: u64,
@@ -405,10 +433,174 @@ pub fn format_log(abis: &[JsonAbi], address: &Address, topics: &[[u8; 32]], data
     format!("{address} topics [{}] data 0x{}", topics.join(", "), hex::encode(data))
 }
 
-/// The submission of EVM commands is the cluster runtime's API (docs/EVM.md, "API for the
-/// CLI"); until that is in this build, every command stops after validation with this error.
-fn submission_unavailable(what: &str) -> anyhow::Error {
-    anyhow!("{what}: this build has no EVM cluster runtime to submit to (validated; nothing sent)")
+/// A cluster's on-chain record; refuses ids that are not EVM clusters.
+async fn cluster_info(client: &Client, id: &H256) -> anyhow::Result<Value> {
+    let info = contract_info(client, id).await?;
+    if info["kind"] != serde_json::json!(ContractKind::Evm) {
+        bail!("contract {id} is not an EVM cluster (kind {})", info["kind"]);
+    }
+    Ok(info)
+}
+
+/// The registered keys of the worker at `url`, after checking it is assigned to the cluster.
+async fn assigned_worker(
+    client: &Client,
+    info: &Value,
+    id: &H256,
+    url: &str,
+) -> anyhow::Result<RegisteredKeys> {
+    let claimed = crate::worker::info(url).await?;
+    let identity = parse_address(claimed["identity"].as_str().unwrap_or_default())?;
+    let assigned: Vec<String> =
+        serde_json::from_value(info["assigned"].clone()).unwrap_or_default();
+    if !assigned.contains(&identity.to_ss58()) {
+        bail!(
+            "worker {identity} is not assigned to cluster {id} (assigned: {})",
+            assigned.join(", ")
+        );
+    }
+    Ok(crate::worker::registered_keys(client, &identity).await?)
+}
+
+/// The asker's event key for the cluster, from an assigned worker (signed, encrypted query).
+async fn event_key(
+    url: &str,
+    keys: &RegisteredKeys,
+    signer: &Pair,
+    id: &H256,
+) -> anyhow::Result<[u8; 32]> {
+    let answer =
+        crate::worker::query(url, keys, signer, WorkerQuery::EventKey { id: *id }.encode()).await?;
+    <[u8; 32]>::decode(&mut &answer[..]).context("malformed event key answer")
+}
+
+/// Seals `command` to the cluster key, pushes it, and waits until the quorum's result lands;
+/// returns the command's sequence number and the sender's encrypted receipt.
+async fn push_and_wait(
+    client: &Client,
+    from: &Pair,
+    id: &H256,
+    command: &EvmTx,
+) -> anyhow::Result<(u64, EncryptedEvent)> {
+    let info = cluster_info(client, id).await?;
+    let key = info["pubkey"].as_str().context("the cluster key is not published yet")?;
+    let key = umbra_primitives::json::from_hex(key).map_err(|e| anyhow!("bad cluster key: {e}"))?;
+    let key: [u8; 32] = key.try_into().map_err(|_| anyhow!("bad cluster key on chain"))?;
+    let origin = from.public();
+    let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, &origin, &command.encode())?;
+    let inc = client
+        .sign_and_watch(
+            from,
+            Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed }),
+            0,
+        )
+        .await?;
+    if !inc.success {
+        bail!("command refused: {}", failure_reason(&inc).unwrap_or_default());
+    }
+    let seq = inc
+        .events
+        .iter()
+        .find_map(|e| e["Contracts"]["CommandPushed"]["seq"].as_u64())
+        .context("no CommandPushed event")?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut block = inc.block_number;
+    let mut receipt = None;
+    loop {
+        let head = client.head().await?.number;
+        while block <= head {
+            for e in contract_events(client, block).await? {
+                match e {
+                    contracts::Event::PrivateContractEvent { id: i, seq: s, to, event }
+                        if i == *id && s == seq && to == origin && receipt.is_none() =>
+                    {
+                        receipt = Some(event)
+                    }
+                    contracts::Event::CommandExecuted { id: i, seq: s, .. }
+                        if i == *id && s == seq =>
+                    {
+                        return receipt
+                            .map(|r| (seq, r))
+                            .with_context(|| format!("command #{seq} executed without a receipt"));
+                    }
+                    contracts::Event::CommandFailed { id: i, seq: s, reason, .. }
+                        if i == *id && s == seq =>
+                    {
+                        bail!("command #{seq} failed: {reason}");
+                    }
+                    contracts::Event::Paused { id: i, seq: s, reason } if i == *id && s == seq => {
+                        bail!("the cluster paused on command #{seq}: {reason}");
+                    }
+                    _ => {}
+                }
+            }
+            block = block.saturating_add(1);
+        }
+        if Instant::now() > deadline {
+            bail!("no worker reported the result of command #{seq} within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The `Contracts` events of block `number`, decoded from the SCALE records (the JSON form
+/// leaves the encrypted payloads out).
+async fn contract_events(client: &Client, number: u64) -> anyhow::Result<Vec<contracts::Event>> {
+    let Some(raw) = client.raw_block_with_events(number).await? else { return Ok(Vec::new()) };
+    let records = Vec::<EventRecord>::decode(&mut &raw.events.0[..])
+        .map_err(|e| anyhow!("malformed events of block #{number}: {e}"))?;
+    Ok(records
+        .into_iter()
+        .filter_map(|r| match r.event {
+            umbra_runtime::Event::Contracts(e) => Some(e),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Opens and decodes the sender's receipt.
+fn open_receipt(
+    key: &[u8; 32],
+    id: &H256,
+    seq: u64,
+    event: &EncryptedEvent,
+) -> anyhow::Result<EvmReceipt> {
+    let plain = umbra_contracts::open_event(key, id, seq, event)
+        .map_err(|e| anyhow!("cannot decrypt the receipt of command #{seq}: {e}"))?;
+    EvmReceipt::decode(&mut &plain[..]).context("malformed receipt")
+}
+
+fn outcome(status: &EvmStatus, output: &[u8]) -> Outcome {
+    match status {
+        EvmStatus::Success => Outcome::Success(output.to_vec()),
+        EvmStatus::Revert => Outcome::Revert(output.to_vec()),
+        EvmStatus::Halt(reason) => Outcome::Halt(reason.clone()),
+    }
+}
+
+/// Prints a receipt; an unsuccessful one is an error (non-zero exit).
+fn report_receipt(
+    receipt: &EvmReceipt,
+    function: Option<&Function>,
+    abi: Option<&JsonAbi>,
+) -> anyhow::Result<()> {
+    println!("command #{} gas used {}", receipt.seq, receipt.gas_used);
+    let abis: Vec<JsonAbi> = abi.cloned().into_iter().collect();
+    for log in &receipt.logs {
+        println!(
+            "  log {}",
+            format_log(&abis, &Address::from(log.address), &log.topics, &log.data)
+        );
+    }
+    match format_outcome(function, abi, &outcome(&receipt.status, &receipt.output)) {
+        Ok(values) => {
+            for v in values {
+                println!("{v}");
+            }
+            Ok(())
+        }
+        Err(reason) => bail!("command #{}: {reason}", receipt.seq),
+    }
 }
 
 /// Runs `umbra evm ...`. Validation happens first: bad input returns an error before any
@@ -416,28 +608,135 @@ fn submission_unavailable(what: &str) -> anyhow::Error {
 pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
     match cmd {
         EvmCommand::Cluster(ClusterCommand::Create(args)) => {
-            pair_from_uri(&args.from)?;
+            let from = pair_from_uri(&args.from)?;
             if args.quorum == Some(0) {
                 bail!("invalid --quorum 0: at least 1");
             }
-            Err(submission_unavailable("evm cluster create"))
+            let client = args.rpc.connect().await?;
+            let id = create_cluster(&client, &from, args.quorum).await?;
+            println!("cluster {id}");
         }
         EvmCommand::Deploy(args) => {
-            let _prepared = prepare_deploy(&args)?;
-            Err(submission_unavailable("evm deploy"))
+            let p = prepare_deploy(&args)?;
+            let from = pair_from_uri(&args.from)?;
+            let client = args.rpc.connect().await?;
+            let info = cluster_info(&client, &p.cluster).await?;
+            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
+            let key = event_key(&args.worker, &keys, &from, &p.cluster).await?;
+            let command =
+                EvmTx::Deploy { code: p.initcode.clone(), value: p.value, gas_limit: p.gas };
+            let (seq, sealed) = push_and_wait(&client, &from, &p.cluster, &command).await?;
+            let receipt = open_receipt(&key, &p.cluster, seq, &sealed)?;
+            report_receipt(&receipt, None, Some(&p.artifact.abi))?;
+            let created = receipt.created.context("the deployment created no contract")?;
+            println!("deployed at {}", Address::from(created));
         }
         EvmCommand::Send(args) => {
-            let _prepared = prepare_send(&args)?;
-            Err(submission_unavailable("evm send"))
+            let p = prepare_send(&args)?;
+            let from = pair_from_uri(&args.from)?;
+            let client = args.rpc.connect().await?;
+            let info = cluster_info(&client, &p.cluster).await?;
+            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
+            let key = event_key(&args.worker, &keys, &from, &p.cluster).await?;
+            let command = EvmTx::Call {
+                to: p.to.into_array(),
+                data: p.data.clone(),
+                value: p.value,
+                gas_limit: p.gas,
+            };
+            let (seq, sealed) = push_and_wait(&client, &from, &p.cluster, &command).await?;
+            let receipt = open_receipt(&key, &p.cluster, seq, &sealed)?;
+            report_receipt(&receipt, Some(&p.function), p.abi.as_ref())?;
         }
         EvmCommand::Call(args) => {
-            let _prepared = prepare_call(&args)?;
-            Err(submission_unavailable("evm call"))
+            let p = prepare_call(&args)?;
+            let signer = pair_from_uri(&args.signer)?;
+            let client = args.rpc.connect().await?;
+            let info = cluster_info(&client, &p.cluster).await?;
+            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
+            let query = EvmQuery::Call { to: p.to.into_array(), data: p.data, gas_limit: p.gas };
+            let body = WorkerQuery::Contract { id: p.cluster, query: query.encode() }.encode();
+            let answer = crate::worker::query(&args.worker, &keys, &signer, body).await?;
+            let EvmResponse::Call { status, output, .. } =
+                EvmResponse::decode(&mut &answer[..]).context("malformed answer to the call")?
+            else {
+                bail!("the worker answered the call with another kind of response");
+            };
+            match format_outcome(Some(&p.function), p.abi.as_ref(), &outcome(&status, &output)) {
+                Ok(values) => values.iter().for_each(|v| println!("{v}")),
+                Err(reason) => bail!("call {reason}"),
+            }
         }
         EvmCommand::Logs(args) => {
-            let _prepared = prepare_logs(&args)?;
-            Err(submission_unavailable("evm logs"))
+            let p = prepare_logs(&args)?;
+            let signer = pair_from_uri(&args.signer)?;
+            let client = args.rpc.connect().await?;
+            let info = cluster_info(&client, &p.cluster).await?;
+            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
+            let key = event_key(&args.worker, &keys, &signer, &p.cluster).await?;
+            let me = signer.public();
+            let head = client.head().await?.number;
+            for number in args.from_block..=head {
+                for e in contract_events(&client, number).await? {
+                    match e {
+                        contracts::Event::PrivateContractEvent { id, seq, to, event }
+                            if id == p.cluster && to == me =>
+                        {
+                            let receipt = open_receipt(&key, &id, seq, &event)?;
+                            for log in &receipt.logs {
+                                let address = Address::from(log.address);
+                                if p.address.is_some_and(|a| a != address) {
+                                    continue;
+                                }
+                                let line = format_log(&p.abis, &address, &log.topics, &log.data);
+                                println!("#{number} command #{seq} {line}");
+                            }
+                        }
+                        contracts::Event::ContractEvent { id, seq, data } if id == p.cluster => {
+                            println!(
+                                "#{number} command #{seq} public event 0x{}",
+                                hex::encode(&data)
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
         }
+    }
+    Ok(())
+}
+
+/// Deploys a contract of kind EVM (a cluster) and waits until its key is published.
+async fn create_cluster(client: &Client, from: &Pair, quorum: Option<u32>) -> anyhow::Result<H256> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let salt = umbra_crypto::blake2_256(&nanos.to_le_bytes())[..16].to_vec();
+    let inc = client
+        .sign_and_watch(
+            from,
+            Call::Contracts(contracts::Call::Deploy { kind: ContractKind::Evm, salt, quorum }),
+            0,
+        )
+        .await?;
+    if !inc.success {
+        bail!("cluster creation refused: {}", failure_reason(&inc).unwrap_or_default());
+    }
+    let id: H256 = inc
+        .events
+        .iter()
+        .find_map(|e| serde_json::from_value(e["Contracts"]["Deployed"]["id"].clone()).ok())
+        .context("no Deployed event")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = contract_info(client, &id).await?;
+        if !info["pubkey"].is_null() {
+            eprintln!("cluster key published; assigned to {}", info["assigned"]);
+            return Ok(id);
+        }
+        if Instant::now() > deadline {
+            bail!("no gatekeeper published the cluster key within 60 s (is a gatekeeper elected?)");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
