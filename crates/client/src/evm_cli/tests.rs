@@ -26,6 +26,8 @@ enum Top {
 const CLUSTER: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
 const TOKEN_ADDR: &str = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
 const BOB: &str = "0x0000000000000000000000000000000000000b0b";
+/// A worker endpoint nothing listens on (validation never gets to ask it).
+const WORKER: &str = "http://127.0.0.1:1";
 
 fn artifacts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../solidity/artifacts")
@@ -44,7 +46,17 @@ fn parse(args: &[&str]) -> EvmCommand {
 }
 
 fn send(args: &[&str]) -> SendArgs {
-    let mut argv = vec!["send", "--cluster", CLUSTER, "--to", TOKEN_ADDR, "--from", "//Alice"];
+    let mut argv = vec![
+        "send",
+        "--cluster",
+        CLUSTER,
+        "--to",
+        TOKEN_ADDR,
+        "--from",
+        "//Alice",
+        "--worker",
+        WORKER,
+    ];
     argv.extend_from_slice(args);
     match parse(&argv) {
         EvmCommand::Send(a) => a,
@@ -152,6 +164,8 @@ fn deploy_encodes_constructor_arguments_from_the_artifact() {
         "1000000",
         "--from",
         "//Alice",
+        "--worker",
+        WORKER,
     ]);
     let EvmCommand::Deploy(args) = cmd else { panic!() };
     let p = prepare_deploy(&args).unwrap();
@@ -160,8 +174,17 @@ fn deploy_encodes_constructor_arguments_from_the_artifact() {
         p.initcode,
         umbra_evm_abi::encode_constructor(&artifact, &["Umbra Token", "UMB", "1000000"]).unwrap()
     );
-    let cmd =
-        parse(&["deploy", "--cluster", CLUSTER, &token(), "Umbra Token", "--from", "//Alice"]);
+    let cmd = parse(&[
+        "deploy",
+        "--cluster",
+        CLUSTER,
+        &token(),
+        "Umbra Token",
+        "--from",
+        "//Alice",
+        "--worker",
+        WORKER,
+    ]);
     let EvmCommand::Deploy(args) = cmd else { panic!() };
     let e = format!("{:#}", prepare_deploy(&args).unwrap_err());
     assert!(e.contains("constructor takes 3 argument(s), 1 given"), "{e}");
@@ -171,7 +194,16 @@ fn deploy_encodes_constructor_arguments_from_the_artifact() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("Bad.json");
     std::fs::write(&bad, r#"{"abi": [], "bytecode": "0x60zz"}"#).unwrap();
-    let cmd = parse(&["deploy", "--cluster", CLUSTER, bad.to_str().unwrap(), "--from", "//Alice"]);
+    let cmd = parse(&[
+        "deploy",
+        "--cluster",
+        CLUSTER,
+        bad.to_str().unwrap(),
+        "--from",
+        "//Alice",
+        "--worker",
+        WORKER,
+    ]);
     let EvmCommand::Deploy(args) = cmd else { panic!() };
     let e = format!("{:#}", prepare_deploy(&args).unwrap_err());
     assert!(e.contains("Bad.json") && e.contains("bad bytecode hex"), "{e}");
@@ -189,15 +221,25 @@ fn call_and_logs_validate_their_options() {
         "balanceOf(address)(uint256)",
         BOB,
         "--worker",
-        "http://127.0.0.1:1",
+        WORKER,
     ]);
     let EvmCommand::Call(args) = cmd else { panic!() };
     let p = prepare_call(&args).unwrap();
     assert_eq!(p.function.outputs.len(), 1);
-    let cmd = parse(&["logs", "--cluster", CLUSTER, "--address", "0x12", "--abi", &token()]);
+    let cmd = parse(&[
+        "logs",
+        "--cluster",
+        CLUSTER,
+        "--address",
+        "0x12",
+        "--abi",
+        &token(),
+        "--worker",
+        WORKER,
+    ]);
     let EvmCommand::Logs(args) = cmd else { panic!() };
     assert!(format!("{:#}", prepare_logs(&args).unwrap_err()).contains("invalid EVM address"));
-    let cmd = parse(&["logs", "--cluster", CLUSTER, "--abi", &token()]);
+    let cmd = parse(&["logs", "--cluster", CLUSTER, "--abi", &token(), "--worker", WORKER]);
     let EvmCommand::Logs(args) = cmd else { panic!() };
     assert_eq!(prepare_logs(&args).unwrap().abis.len(), 1);
 }
@@ -272,6 +314,8 @@ async fn bad_input_fails_before_anything_is_sent() {
             TOKEN_ADDR,
             "--from",
             "//Alice",
+            "--worker",
+            WORKER,
             "transfer(address,uint256)",
             "0xzz",
             "1",
@@ -286,6 +330,8 @@ async fn bad_input_fails_before_anything_is_sent() {
             TOKEN_ADDR,
             "--from",
             "//Alice",
+            "--worker",
+            WORKER,
             "burn",
             "1",
             "--abi",
@@ -301,12 +347,26 @@ async fn bad_input_fails_before_anything_is_sent() {
             TOKEN_ADDR,
             "--from",
             "//Alice",
+            "--worker",
+            WORKER,
             "transfer(address,uint256)",
             BOB,
             "--rpc",
             &url,
         ],
-        vec!["deploy", "--cluster", CLUSTER, &token, "x", "--from", "//Alice", "--rpc", &url],
+        vec![
+            "deploy",
+            "--cluster",
+            CLUSTER,
+            &token,
+            "x",
+            "--from",
+            "//Alice",
+            "--worker",
+            WORKER,
+            "--rpc",
+            &url,
+        ],
         vec![
             "call",
             "--cluster",
@@ -315,11 +375,11 @@ async fn bad_input_fails_before_anything_is_sent() {
             "0x1",
             "name()(string)",
             "--worker",
-            "http://127.0.0.1:1",
+            WORKER,
             "--rpc",
             &url,
         ],
-        vec!["logs", "--cluster", "nope", "--rpc", &url],
+        vec!["logs", "--cluster", "nope", "--worker", WORKER, "--rpc", &url],
         vec!["cluster", "create", "--from", "//Alice", "--quorum", "0", "--rpc", &url],
     ];
     for case in cases {
