@@ -1,0 +1,210 @@
+//! `umbra evm` end to end, with real processes on loopback: a gatekeeper creates the master key,
+//! an EVM cluster is created, the ERC-20 of `solidity/` is deployed from its committed artifact,
+//! a transfer runs as an encrypted transaction, the owner-only `balanceOf` answers the owner's
+//! private call and refuses a stranger's, a revert reason is decoded, the logs are decrypted
+//! for their sender, and malformed input exits non-zero with one line and pushes nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{worker::*, *};
+use serde_json::json;
+use umbra_client::{cli::failure_reason, Client};
+use umbra_contracts::evm::evm_address;
+use umbra_primitives::{AccountId, Pair, UNITS};
+use umbra_runtime::{stake_pools, Call};
+
+fn node_for_evm() -> TestNode {
+    let mut spec = dev_spec_json();
+    spec["genesis"]["computation"]["meanChallengeInterval"] = json!(6);
+    spec["genesis"]["computation"]["heartbeatWindow"] = json!(16);
+    spec["genesis"]["computation"]["coolDownBlocks"] = json!(8);
+    spec["genesis"]["contracts"]["assignmentSize"] = json!(1);
+    spec["genesis"]["contracts"]["reshufflePeriod"] = json!(10_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("spec.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
+    std::mem::forget(dir);
+    node
+}
+
+async fn ok(client: &Client, who: &Pair, call: Call) -> umbra_client::Inclusion {
+    let inc = client.sign_and_watch(who, call, 0).await.expect("included");
+    assert!(inc.success, "{:?}", failure_reason(&inc));
+    inc
+}
+
+fn artifact(name: &str) -> String {
+    format!("{}/../../solidity/artifacts/{name}.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn evm_addr(uri: &str) -> String {
+    format!("0x{}", hex::encode(evm_address(&pair(uri).public())))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erc20_in_a_cluster_through_the_cli() {
+    let node = node_for_evm();
+    let worker = TestWorker::start(&node, "w0", "//Bob");
+    let identity =
+        try_info(worker.port()).expect("worker info")["identity"].as_str().unwrap().to_string();
+    wait_for(Duration::from_secs(60), "worker registered", || {
+        (node.rpc("umbra_workers", json!([])).as_array()?.len() == 1).then_some(())
+    });
+    let client = Client::connect(&node.url()).await.unwrap();
+    let bob = pair("//Bob");
+    let inc =
+        ok(&client, &bob, Call::StakePools(stake_pools::Call::Create { commission: 0 })).await;
+    let pool =
+        inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).unwrap();
+    ok(
+        &client,
+        &bob,
+        Call::StakePools(stake_pools::Call::Contribute { pool, amount: 3_000 * UNITS }),
+    )
+    .await;
+    let w: AccountId = identity.parse().unwrap();
+    ok(&client, &bob, Call::StakePools(stake_pools::Call::AddWorker { pool, worker: w })).await;
+    ok(
+        &client,
+        &bob,
+        Call::StakePools(stake_pools::Call::StartComputing {
+            pool,
+            worker: w,
+            stake: 1_500 * UNITS,
+        }),
+    )
+    .await;
+    node.cli(&["gatekeeper", "elect", &identity]).ok();
+    wait_for(Duration::from_secs(30), "master key published", || {
+        let g = node.rpc("umbra_gatekeepers", json!([]));
+        (g["currentRotation"] == json!(0)).then_some(())
+    });
+    let worker_url = format!("http://127.0.0.1:{}", worker.port());
+    let w = worker_url.as_str();
+
+    // A cluster.
+    let out = node.cli(&["evm", "cluster", "create", "--from", "//Dave"]).ok().to_string();
+    let cluster = out
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster "))
+        .expect("cluster id printed")
+        .trim()
+        .to_string();
+    let c = cluster.as_str();
+
+    // Deploy the ERC-20 from its committed artifact, constructor arguments from the command line.
+    let token = artifact("Token");
+    let run = node.cli(&[
+        "evm", "deploy", "--cluster", c, &token, "Umbra Token", "UMB", "1000000", "--from",
+        "//Dave", "--worker", w,
+    ]);
+    let out = run.ok();
+    let addr = out
+        .lines()
+        .find_map(|l| l.strip_prefix("deployed at "))
+        .expect("address printed")
+        .trim()
+        .to_string();
+    let dave = evm_addr("//Dave");
+    let eve = evm_addr("//Eve");
+    assert!(out.contains("Transfer(from: 0x0000000000000000000000000000000000000000"), "{out}");
+
+    // Malformed input: one line, non-zero, and the sender's nonce does not move.
+    let nonce_before = node.account(&pair("//Dave").public().to_ss58()).nonce;
+    for args in [
+        vec!["transfer(address,uint256)", "0x12", "5"],
+        vec!["transfer(address,uint256)", eve.as_str()],
+        vec!["mint", eve.as_str(), "5", "--abi", token.as_str()],
+    ] {
+        let mut argv = vec!["evm", "send", "--cluster", c, "--to", &addr, "--from", "//Dave"];
+        argv.extend(["--worker", w]);
+        argv.extend(args);
+        node.cli(&argv).one_line_error();
+    }
+    assert_eq!(node.account(&pair("//Dave").public().to_ss58()).nonce, nonce_before);
+
+    // An encrypted transfer; the receipt is decrypted and decoded for the sender.
+    let run = node.cli(&[
+        "evm",
+        "send",
+        "--cluster",
+        c,
+        "--to",
+        &addr,
+        "transfer(address,uint256)",
+        &eve,
+        "250",
+        "--abi",
+        &token,
+        "--from",
+        "//Dave",
+        "--worker",
+        w,
+    ]);
+    let out = run.ok();
+    assert!(out.contains("value: 250)"), "{out}");
+    assert!(out.lines().any(|l| l.trim() == "true"), "{out}");
+
+    // balanceOf answers only to the account itself.
+    let call = |who: &str, account: &str| {
+        node.cli(&[
+            "evm",
+            "call",
+            "--cluster",
+            c,
+            "--to",
+            &addr,
+            "balanceOf",
+            account,
+            "--abi",
+            &token,
+            "--as",
+            who,
+            "--worker",
+            w,
+        ])
+    };
+    assert_eq!(call("//Eve", &eve).ok().trim(), "250");
+    assert_eq!(call("//Dave", &dave).ok().trim(), "999750");
+    let refused = call("//Dave", &eve);
+    let line = refused.one_line_error();
+    assert!(line.contains("NotOwner("), "{line}");
+
+    // A failing transaction: the decoded custom error, non-zero exit.
+    let run = node.cli(&[
+        "evm",
+        "send",
+        "--cluster",
+        c,
+        "--to",
+        &addr,
+        "transfer",
+        &eve,
+        "5000000",
+        "--abi",
+        &token,
+        "--from",
+        "//Dave",
+        "--worker",
+        w,
+    ]);
+    assert!(!run.success());
+    assert!(run.stderr.contains("InsufficientBalance("), "{}", run.stderr);
+
+    // The logs, decrypted for Dave (the sender of both commands) and decoded with the ABI.
+    let out = node
+        .cli(&["evm", "logs", "--cluster", c, "--abi", &token, "--as", "//Dave", "--worker", w])
+        .ok()
+        .to_string();
+    let transfers: Vec<&str> = out.lines().filter(|l| l.contains("Transfer(")).collect();
+    assert_eq!(transfers.len(), 2, "mint and transfer: {out}");
+    // Eve sent nothing: no receipt of Dave's is readable with her key.
+    let out = node
+        .cli(&["evm", "logs", "--cluster", c, "--abi", &token, "--as", "//Eve", "--worker", w])
+        .ok()
+        .to_string();
+    assert!(!out.contains("Transfer("), "{out}");
+}
