@@ -134,6 +134,13 @@ pub trait Contract: Default + Encode + Decode + Send + 'static {
         cmd: Self::Command,
     ) -> Result<Vec<Output>, ContractError>;
 
+    /// Receives a secret seed derived from the contract key (the enclave sets it before
+    /// executing commands); contracts that offer randomness derive it from this seed and the
+    /// command's position. It is never part of the state. The default ignores it.
+    fn set_random_seed(&mut self, seed: [u8; 32]) {
+        let _ = seed;
+    }
+
     /// Answers a query from the authenticated `origin`, without changing the state.
     fn handle_query(
         &self,

@@ -19,6 +19,7 @@ trait Erased: Send {
     ) -> Result<Vec<Output>, ContractError>;
     fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError>;
     fn snapshot(&self) -> Vec<u8>;
+    fn set_random_seed(&mut self, seed: [u8; 32]);
 }
 
 /// A contract's state, driven through its typed messages.
@@ -63,6 +64,10 @@ impl<C: Contract> Erased for Running<C> {
 
     fn snapshot(&self) -> Vec<u8> {
         self.0.encode()
+    }
+
+    fn set_random_seed(&mut self, seed: [u8; 32]) {
+        self.0.set_random_seed(seed)
     }
 }
 
@@ -126,6 +131,12 @@ impl Instance {
     /// encoding of the contract's response type.
     pub fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError> {
         self.contract.query(origin, query)
+    }
+
+    /// Hands the contract its secret randomness seed (see [`Contract::set_random_seed`]);
+    /// the enclave derives it from the contract key, e.g. [`crate::evm::random_seed`].
+    pub fn set_random_seed(&mut self, seed: [u8; 32]) {
+        self.contract.set_random_seed(seed)
     }
 
     /// The SCALE encoding of the state (what [`crate::seal_checkpoint`] encrypts).

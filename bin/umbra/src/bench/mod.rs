@@ -6,6 +6,7 @@
 mod chain;
 mod computation;
 mod contracts;
+mod evm;
 mod worker;
 
 use std::time::Duration;
@@ -30,6 +31,8 @@ enum Which {
     Computation(computation::ComputationBenchArgs),
     /// Confidential contract execution and replay.
     Contracts(contracts::ContractsBenchArgs),
+    /// Confidential EVM: token transfers through the confidential path vs bare revm, replay.
+    Evm(evm::EvmBenchArgs),
 }
 
 /// One line of the table.
@@ -74,6 +77,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Which::Worker(a)) => worker::run(&a).await?,
         Some(Which::Computation(a)) => tokio::task::block_in_place(|| computation::run(&a))?,
         Some(Which::Contracts(a)) => tokio::task::block_in_place(|| contracts::run(&a))?,
+        Some(Which::Evm(a)) => tokio::task::block_in_place(|| evm::run(&a))?,
         None => {
             let chain_args = chain::ChainBenchArgs::default();
             let mut rows = tokio::task::block_in_place(|| chain::run(&chain_args))?;

@@ -23,11 +23,12 @@ use core::convert::Infallible;
 use std::collections::BTreeMap;
 
 use parity_scale_codec::{Decode, Encode};
+use revm::interpreter::analysis::to_analysed;
 use revm::interpreter::{CallInputs, CallOutcome, CreateInputs, CreateOutcome, Gas};
 use revm::interpreter::{InstructionResult, InterpreterResult};
 use revm::primitives::{
-    AccountInfo, Address, Bytecode, Bytes, EVMError, ExecutionResult, Output as EvmOutput,
-    ResultAndState, SpecId, TxKind, B256, KECCAK_EMPTY, U256,
+    AccountInfo, Address, Bytecode, EVMError, ExecutionResult, Output as EvmOutput, ResultAndState,
+    SpecId, TxKind, B256, KECCAK_EMPTY, U256,
 };
 use revm::{inspector_handle_register, DatabaseRef, Evm, EvmContext, Inspector};
 use umbra_crypto::blake2_256;
@@ -47,18 +48,35 @@ pub const MAX_GAS_PER_COMMAND: u64 = 30_000_000;
 /// Lower bound of a command's gas limit (the intrinsic cost of a plain transaction).
 pub const MIN_GAS_PER_COMMAND: u64 = 21_000;
 
-/// `0x…0100`: a CALL here with `value > 0` and exactly 32 bytes of calldata (an sr25519
-/// account id) pays `value` out of the cluster to that chain account, when the command's
-/// result is accepted on chain. Any other calldata length reverts the call.
-pub const PAYOUT_ADDRESS: [u8; 20] = system_address(0x01);
-/// `0x…0101`: a CALL here (no value) publishes its calldata as a public event of the cluster.
-pub const PUBLIC_EVENT_ADDRESS: [u8; 20] = system_address(0x02);
+/// `0x…0a01`: a plain CALL here (no value, not static) publishes its calldata as a public
+/// event of the cluster (`ContractEvent` on chain).
+pub const PUBLIC_EVENT_ADDRESS: [u8; 20] = system_address(0x01);
+/// `0x…0a02`: a plain CALL here (no value, not static) with calldata
+/// `abi.encode(bytes32 to, uint256 amount)` moves `amount` from the caller's EVM balance out of
+/// the cluster; the chain pays it from the cluster's account to the sr25519 account `to` when
+/// the command's result is accepted. Insufficient balance or malformed calldata reverts.
+pub const PAYOUT_ADDRESS: [u8; 20] = system_address(0x02);
+/// `0x…0a03`: a call here returns 32 bytes of randomness
+/// `blake2_256("umbra/evm-random" ‖ seed ‖ seq LE ‖ n LE)` where `seed` derives from the
+/// cluster key ([`random_seed`]), `seq` is the command's log position and `n` counts the calls
+/// within the command: identical on every assigned worker, unpredictable without the key.
+/// Reverts in read-only queries and where no seed was set.
+pub const RANDOM_ADDRESS: [u8; 20] = system_address(0x03);
+/// HKDF salt of [`random_seed`].
+pub const RANDOM_SEED_SALT: &[u8] = b"umbra/evm-random-seed/v1";
 
 const fn system_address(n: u8) -> [u8; 20] {
     let mut a = [0u8; 20];
-    a[18] = 1;
-    a[19] = n.wrapping_sub(1);
+    a[18] = 0x0a;
+    a[19] = n;
     a
+}
+
+/// The cluster's randomness seed: `HKDF(contract secret, salt "umbra/evm-random-seed/v1", id)`.
+/// The enclave sets it on the instance ([`crate::Instance::set_random_seed`]).
+pub fn random_seed(secret: &umbra_crypto::EcdhSecret, id: &crate::ContractId) -> [u8; 32] {
+    let ikm = zeroize::Zeroizing::new(secret.to_bytes());
+    umbra_crypto::kdf::hkdf_sha256(ikm.as_slice(), RANDOM_SEED_SALT, id.as_bytes())
 }
 
 /// The EVM address of a chain account: the last 20 bytes of
@@ -208,6 +226,12 @@ pub struct EvmCluster {
     accounts: BTreeMap<[u8; 20], EvmAccount>,
     codes: BTreeMap<[u8; 32], Vec<u8>>,
     senders: BTreeMap<[u8; 20], AccountId>,
+    /// The randomness seed (never part of the state or its hash; set by the enclave).
+    #[codec(skip)]
+    seed: Option<[u8; 32]>,
+    /// Jump-table-analysed code by hash (a cache, never part of the state).
+    #[codec(skip)]
+    analysed: BTreeMap<[u8; 32], Bytecode>,
 }
 
 fn u256(b: &[u8; 32]) -> U256 {
@@ -222,7 +246,7 @@ impl DatabaseRef for View<'_> {
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
         Ok(self.0.accounts.get(&address.0 .0).map(|a| {
-            let code = self.0.codes.get(&a.code_hash).map(|c| Bytecode::new_raw(c.clone().into()));
+            let code = self.0.code(&a.code_hash);
             AccountInfo {
                 balance: u256(&a.balance),
                 nonce: a.nonce,
@@ -233,12 +257,7 @@ impl DatabaseRef for View<'_> {
     }
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Infallible> {
-        Ok(self
-            .0
-            .codes
-            .get(&code_hash.0)
-            .map(|c| Bytecode::new_raw(c.clone().into()))
-            .unwrap_or_default())
+        Ok(self.0.code(&code_hash.0).unwrap_or_default())
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Infallible> {
@@ -263,6 +282,12 @@ struct SystemCalls {
     /// Start index into `records` of every open frame.
     frames: Vec<usize>,
     records: Vec<Output>,
+    /// The output of the system call being closed (recorded in `call_end` if it succeeded).
+    pending: Option<Output>,
+    /// `(seed, seq)` for the randomness address; `None` in queries.
+    random: Option<([u8; 32], u64)>,
+    /// Randomness calls so far in this command.
+    random_calls: u64,
 }
 
 impl SystemCalls {
@@ -274,53 +299,104 @@ impl SystemCalls {
     }
 }
 
-fn revert_outcome(inputs: &CallInputs, msg: &str) -> CallOutcome {
+fn outcome(inputs: &CallInputs, result: InstructionResult, output: Vec<u8>) -> CallOutcome {
     CallOutcome::new(
-        InterpreterResult {
-            result: InstructionResult::Revert,
-            output: Bytes::copy_from_slice(msg.as_bytes()),
-            gas: Gas::new(inputs.gas_limit),
-        },
+        InterpreterResult { result, output: output.into(), gas: Gas::new(inputs.gas_limit) },
         inputs.return_memory_offset.clone(),
     )
 }
 
+fn revert(inputs: &CallInputs, msg: &str) -> Option<CallOutcome> {
+    Some(outcome(inputs, InstructionResult::Revert, msg.as_bytes().to_vec()))
+}
+
+/// A plain, non-static CALL without value to `address` itself (not DELEGATECALL/CALLCODE).
+fn plain_call(inputs: &CallInputs, address: [u8; 20]) -> bool {
+    inputs.target_address.0 .0 == address
+        && !inputs.is_static
+        && inputs.transfer_value().unwrap_or_default() == U256::ZERO
+}
+
+impl SystemCalls {
+    fn payout<DB: revm::Database>(
+        &mut self,
+        context: &mut EvmContext<DB>,
+        inputs: &CallInputs,
+    ) -> Option<CallOutcome> {
+        if !plain_call(inputs, PAYOUT_ADDRESS) || inputs.input.len() != 64 {
+            return revert(inputs, "payout: plain CALL with abi.encode(bytes32, uint256)");
+        }
+        let mut to = [0u8; 32];
+        to.copy_from_slice(&inputs.input[..32]);
+        let amount = U256::from_be_slice(&inputs.input[32..]);
+        let Ok(amount_u128) = Balance::try_from(amount) else {
+            return revert(inputs, "payout: amount too large");
+        };
+        if amount_u128 > 0 {
+            let inner = &mut context.inner;
+            let moved = inner.journaled_state.transfer(
+                &inputs.caller,
+                &Address::from(PAYOUT_ADDRESS),
+                amount,
+                &mut inner.db,
+            );
+            match moved {
+                Ok(None) => {}
+                _ => return revert(inputs, "payout: insufficient balance"),
+            }
+            self.pending = Some(Output::Transfer { to: AccountId::from(to), amount: amount_u128 });
+        }
+        Some(outcome(inputs, InstructionResult::Return, Vec::new()))
+    }
+
+    fn random(&mut self, inputs: &CallInputs) -> Option<CallOutcome> {
+        let Some((seed, seq)) = self.random else {
+            return revert(inputs, "randomness: not available here");
+        };
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(b"umbra/evm-random");
+        buf.extend_from_slice(&seed);
+        buf.extend_from_slice(&seq.to_le_bytes());
+        buf.extend_from_slice(&self.random_calls.to_le_bytes());
+        self.random_calls = self.random_calls.saturating_add(1);
+        Some(outcome(inputs, InstructionResult::Return, blake2_256(&buf).to_vec()))
+    }
+}
+
 impl<DB: revm::Database> Inspector<DB> for SystemCalls {
-    fn call(&mut self, _: &mut EvmContext<DB>, inputs: &mut CallInputs) -> Option<CallOutcome> {
+    fn call(
+        &mut self,
+        context: &mut EvmContext<DB>,
+        inputs: &mut CallInputs,
+    ) -> Option<CallOutcome> {
         self.frames.push(self.records.len());
-        let target = inputs.bytecode_address.0 .0;
-        if target == PAYOUT_ADDRESS
-            && (inputs.input.len() != 32 || inputs.target_address.0 .0 != PAYOUT_ADDRESS)
-        {
-            return Some(revert_outcome(inputs, "payout: calldata must be a 32-byte account"));
+        self.pending = None;
+        match inputs.bytecode_address.0 .0 {
+            PUBLIC_EVENT_ADDRESS => {
+                if !plain_call(inputs, PUBLIC_EVENT_ADDRESS) {
+                    return revert(inputs, "public event: plain CALL without value");
+                }
+                self.pending = Some(Output::PublicEvent(inputs.input.to_vec()));
+                Some(outcome(inputs, InstructionResult::Return, Vec::new()))
+            }
+            PAYOUT_ADDRESS => self.payout(context, inputs),
+            RANDOM_ADDRESS => self.random(inputs),
+            _ => None,
         }
-        if target == PUBLIC_EVENT_ADDRESS
-            && (inputs.transfers_value() || inputs.target_address.0 .0 != PUBLIC_EVENT_ADDRESS)
-        {
-            return Some(revert_outcome(inputs, "public event: plain CALL without value"));
-        }
-        None
     }
 
     fn call_end(
         &mut self,
         _: &mut EvmContext<DB>,
-        inputs: &CallInputs,
+        _: &CallInputs,
         outcome: CallOutcome,
     ) -> CallOutcome {
         let ok = outcome.result.result.is_ok();
         self.close(ok);
-        if ok && inputs.target_address.0 .0 == PAYOUT_ADDRESS {
-            let amount = inputs.transfer_value().unwrap_or_default();
-            let mut to = [0u8; 32];
-            to.copy_from_slice(&inputs.input);
-            if amount > U256::ZERO {
-                // Value beyond u128 cannot exist (balances come from u128 deposits).
-                let amount = Balance::try_from(amount).unwrap_or(Balance::MAX);
-                self.records.push(Output::Transfer { to: AccountId::from(to), amount });
+        if let Some(record) = self.pending.take() {
+            if ok {
+                self.records.push(record);
             }
-        } else if ok && inputs.target_address.0 .0 == PUBLIC_EVENT_ADDRESS {
-            self.records.push(Output::PublicEvent(inputs.input.to_vec()));
         }
         outcome
     }
@@ -360,10 +436,18 @@ struct Tx {
 
 impl EvmCluster {
     /// Runs `tx` against the current state without changing it.
-    fn run(&self, tx: Tx) -> Result<(ResultAndState, Vec<Output>), ContractError> {
+    fn run(
+        &self,
+        tx: Tx,
+        seq: Option<u64>,
+    ) -> Result<(ResultAndState, Vec<Output>), ContractError> {
+        let system = SystemCalls {
+            random: seq.and_then(|seq| self.seed.map(|s| (s, seq))),
+            ..SystemCalls::default()
+        };
         let mut evm = Evm::builder()
             .with_ref_db(View(self))
-            .with_external_context(SystemCalls::default())
+            .with_external_context(system)
             .with_spec_id(SpecId::CANCUN)
             .modify_cfg_env(|c| c.chain_id = EVM_CHAIN_ID)
             .modify_block_env(|b| {
@@ -448,6 +532,27 @@ impl EvmCluster {
         }
     }
 
+    /// The code with hash `hash`, analysed if the cache has it.
+    fn code(&self, hash: &[u8; 32]) -> Option<Bytecode> {
+        if let Some(code) = self.analysed.get(hash) {
+            return Some(code.clone());
+        }
+        self.codes.get(hash).map(|c| Bytecode::new_raw(c.clone().into()))
+    }
+
+    /// Fills the analysed-code cache for code deployed since the last call (or restored).
+    fn analyse_codes(&mut self) {
+        if self.analysed.len() == self.codes.len() {
+            return;
+        }
+        for (hash, code) in &self.codes {
+            if !self.analysed.contains_key(hash) {
+                let analysed = to_analysed(Bytecode::new_raw(code.clone().into()));
+                self.analysed.insert(*hash, analysed);
+            }
+        }
+    }
+
     /// Credits `amount` to `address` (value the chain moved into the cluster's account).
     pub fn credit(&mut self, address: [u8; 20], amount: Balance) -> Result<(), ContractError> {
         let entry = self
@@ -516,6 +621,7 @@ impl Contract for EvmCluster {
         ctx: &CommandContext,
         cmd: EvmCommand,
     ) -> Result<Vec<Output>, ContractError> {
+        self.analyse_codes();
         let caller = evm_address(&ctx.origin);
         let tx = match cmd {
             EvmCommand::Deploy { code, value, gas_limit } => {
@@ -527,7 +633,7 @@ impl Contract for EvmCluster {
                 Tx { caller, to: Some(to), data, value, gas_limit, block: ctx.block }
             }
         };
-        let (ResultAndState { result, state }, calls) = self.run(tx)?;
+        let (ResultAndState { result, state }, calls) = self.run(tx, Some(ctx.seq))?;
         self.commit(state);
         self.senders.insert(caller, ctx.origin);
         let (status, gas_used, output, created, logs) = convert(result);
@@ -536,6 +642,10 @@ impl Contract for EvmCluster {
         outputs.push(Output::PrivateEvent { to: ctx.origin, payload: receipt.encode() });
         outputs.extend(calls);
         Ok(outputs)
+    }
+
+    fn set_random_seed(&mut self, seed: [u8; 32]) {
+        self.seed = Some(seed);
     }
 
     fn handle_query(
@@ -554,7 +664,7 @@ impl Contract for EvmCluster {
                     gas_limit,
                     block: 0,
                 };
-                let (ResultAndState { result, .. }, _) = self.run(tx)?;
+                let (ResultAndState { result, .. }, _) = self.run(tx, None)?;
                 let (status, gas_used, output, _, _) = convert(result);
                 Ok(EvmResponse::Call { status, gas_used, output })
             }
@@ -570,3 +680,6 @@ impl Contract for EvmCluster {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod solidity_tests;

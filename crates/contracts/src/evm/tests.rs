@@ -50,12 +50,28 @@ const FORWARDER: &[u8] = &[
     0x60, 0x00, 0x60, 0x00, 0x35, 0x5a, 0xf1, 0x60, 0x1b, 0x57, 0xfe, 0x5b, 0x00,
 ];
 
-/// "Payer": forwards CALLVALUE to the payout address with calldata[0..32] as the account.
+/// "Payer": pays CALLVALUE out of its own balance through the payout address to the account
+/// in calldata[0..32] (`abi.encode(account, callvalue)`); fails if the payout fails.
 fn payer() -> Vec<u8> {
     let mut c = vec![0x60, 0x20, 0x60, 0x00, 0x60, 0x00, 0x37]; // calldatacopy(0, 0, 32)
-    c.extend_from_slice(&[0x60, 0x00, 0x60, 0x00, 0x60, 0x20, 0x60, 0x00, 0x34, 0x73]);
+    c.extend_from_slice(&[0x34, 0x60, 0x20, 0x52]); // mstore(32, callvalue)
+    c.extend_from_slice(&[0x60, 0x00, 0x60, 0x00, 0x60, 0x40, 0x60, 0x00, 0x60, 0x00, 0x73]);
     c.extend_from_slice(&PAYOUT_ADDRESS);
-    c.extend_from_slice(&[0x5a, 0xf1, 0x60, 0x2b, 0x57, 0xfe, 0x5b, 0x00]);
+    c.extend_from_slice(&[0x5a, 0xf1, 0x60, 0x30, 0x57, 0xfe, 0x5b, 0x00]);
+    c
+}
+
+/// `abi.encode(bytes32 account, uint256 amount)`: the payout address's calldata.
+fn payout_data(to: &AccountId, amount: u128) -> Vec<u8> {
+    [*to.as_bytes(), word(&amount.to_be_bytes())].concat()
+}
+
+/// Stores the first 32 bytes a STATICCALL to the randomness address returned (its randomness,
+/// or its revert reason) at slot 0.
+fn rand_user() -> Vec<u8> {
+    let mut c = vec![0x60, 0x20, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x73];
+    c.extend_from_slice(&RANDOM_ADDRESS);
+    c.extend_from_slice(&[0x5a, 0xfa, 0x50, 0x60, 0x00, 0x51, 0x60, 0x00, 0x55, 0x00]);
     c
 }
 
@@ -91,8 +107,10 @@ fn address_mapping_is_documented_and_stable() {
     let h = blake2_256(&[b"umbra/evm-address".as_slice(), a.as_bytes()].concat());
     assert_eq!(evm_address(&a), h[12..]);
     assert_ne!(evm_address(&acct(1)), evm_address(&acct(2)));
-    assert_eq!(PAYOUT_ADDRESS[18..], [1, 0]);
-    assert_eq!(PUBLIC_EVENT_ADDRESS[18..], [1, 1]);
+    assert_eq!(PUBLIC_EVENT_ADDRESS[..18], [0; 18]);
+    assert_eq!(PUBLIC_EVENT_ADDRESS[18..], [0x0a, 1]);
+    assert_eq!(PAYOUT_ADDRESS[18..], [0x0a, 2]);
+    assert_eq!(RANDOM_ADDRESS[18..], [0x0a, 3]);
 }
 
 #[test]
@@ -193,7 +211,7 @@ fn gas_limit_bounds_and_invalid_transactions_change_nothing() {
     // Sending value the sender does not have is refused before execution.
     let cmd = EvmCommand::Call { to: ledger, data: vec![], value: 1, gas_limit: 100_000 };
     assert!(matches!(c.handle_command(&ctx(2, 1), cmd), Err(ContractError::Rejected(_))));
-    assert_eq!(c, before);
+    assert_eq!(c.encode(), before.encode(), "the state is unchanged");
 }
 
 #[test]
@@ -214,13 +232,36 @@ fn payout_and_public_event_only_when_the_call_succeeds() {
     assert_eq!(c.total_balance(), U256::from(700u64), "paid-out value left the cluster");
     assert_eq!(c.balance(&PAYOUT_ADDRESS), U256::ZERO);
 
+    // An account pays out of its own EVM balance by calling the payout address directly.
+    let cmd = EvmCommand::Call {
+        to: PAYOUT_ADDRESS,
+        data: payout_data(&acct(8), 50),
+        value: 0,
+        gas_limit: 100_000,
+    };
+    let out = c.handle_command(&ctx(2, 5), cmd).unwrap();
+    assert_eq!(receipt(&out).status, EvmStatus::Success);
+    assert_eq!(out[1..], [Output::Transfer { to: acct(8), amount: 50 }]);
+    assert_eq!(c.balance(&evm_address(&acct(2))), U256::from(650u64));
+    // More than the balance: refused, nothing paid.
+    let cmd = EvmCommand::Call {
+        to: PAYOUT_ADDRESS,
+        data: payout_data(&acct(8), 651),
+        value: 0,
+        gas_limit: 100_000,
+    };
+    let out = c.handle_command(&ctx(2, 6), cmd).unwrap();
+    assert_eq!(receipt(&out).status, EvmStatus::Revert);
+    assert_eq!(out.len(), 1);
+    assert_eq!(c.total_balance(), U256::from(650u64));
+
     // Bad calldata to the payout address reverts and pays nothing.
     let cmd =
         EvmCommand::Call { to: PAYOUT_ADDRESS, data: vec![1, 2, 3], value: 10, gas_limit: 100_000 };
     let out = c.handle_command(&ctx(2, 2), cmd).unwrap();
     assert_eq!(receipt(&out).status, EvmStatus::Revert);
     assert_eq!(out.len(), 1);
-    assert_eq!(c.total_balance(), U256::from(700u64));
+    assert_eq!(c.total_balance(), U256::from(650u64));
 
     // A public event: calldata to the event address, published as is.
     let cmd = EvmCommand::Call {
@@ -280,6 +321,34 @@ fn payout_inside_a_reverted_frame_is_dropped() {
 }
 
 #[test]
+fn randomness_is_keyed_identical_on_every_worker_and_varies_by_position() {
+    let seed = random_seed(&umbra_crypto::EcdhSecret::from_bytes([3; 32]), &H256([9; 32]));
+    let other_seed = random_seed(&umbra_crypto::EcdhSecret::from_bytes([4; 32]), &H256([9; 32]));
+    let run = |seed: Option<[u8; 32]>, seq: u64| {
+        let mut c = EvmCluster::default();
+        if let Some(seed) = seed {
+            c.set_random_seed(seed);
+        }
+        let user = deploy(&mut c, 1, 0, &rand_user());
+        let out = call(&mut c, 2, seq, user, vec![]);
+        assert_eq!(receipt(&out).status, EvmStatus::Success);
+        (c.storage(&user, [0; 32]), c)
+    };
+    let (a, ca) = run(Some(seed), 5);
+    let (b, cb) = run(Some(seed), 5);
+    assert_ne!(a, [0; 32]);
+    assert_eq!(a, b, "two workers with the cluster key agree");
+    assert_eq!(ca, cb);
+    assert_ne!(run(Some(seed), 6).0, a, "another log position gives other bytes");
+    assert_ne!(run(Some(other_seed), 5).0, a, "another key gives other bytes");
+    // Without the seed the call reverts; its revert reason lands in the return buffer.
+    assert_eq!(run(None, 5).0[..30], b"randomness: not available here"[..]);
+    // The seed is not part of the state: same snapshot with or without it.
+    let (_, no_seed) = run(None, 5);
+    assert_eq!(ca.encode().len(), no_seed.encode().len());
+}
+
+#[test]
 fn replay_and_restore_give_the_same_state_hash() {
     let run = || {
         let mut inst = Instance::new(ContractKind::Evm);
@@ -322,7 +391,7 @@ proptest! {
                 }
                 1 => EvmCommand::Call { to: evm_address(&acct(to)), data: vec![], value: amount, gas_limit: 50_000 },
                 2 => EvmCommand::Call { to: payer, data: acct(to).as_bytes().to_vec(), value: amount, gas_limit: 100_000 },
-                _ => EvmCommand::Call { to: PAYOUT_ADDRESS, data: acct(to).as_bytes().to_vec(), value: amount, gas_limit: 100_000 },
+                _ => EvmCommand::Call { to: PAYOUT_ADDRESS, data: payout_data(&acct(to), amount), value: 0, gas_limit: 100_000 },
             };
             if let Ok(out) = c.handle_command(&ctx(from, seq), cmd) {
                 for o in out {

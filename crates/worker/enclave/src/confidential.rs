@@ -687,6 +687,7 @@ fn run_command(
     let inst = h.instance.as_mut()?;
     let secret = EcdhSecret::from_bytes(h.secret);
     let cctx = CommandContext { contract: *id, origin: cmd.origin, block: cmd.block, seq: cmd.seq };
+    inst.set_random_seed(uc::evm::random_seed(&secret, id));
     // The command opens only with the origin the chain recorded for it.
     let outcome = uc::open_command(&secret, id, &cmd.origin, &cmd.sealed)
         .map_err(|e| format!("cannot open command: {e}"))
