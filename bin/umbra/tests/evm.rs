@@ -98,8 +98,18 @@ async fn erc20_in_a_cluster_through_the_cli() {
     // Deploy the ERC-20 from its committed artifact, constructor arguments from the command line.
     let token = artifact("Token");
     let run = node.cli(&[
-        "evm", "deploy", "--cluster", c, &token, "Umbra Token", "UMB", "1000000", "--from",
-        "//Dave", "--worker", w,
+        "evm",
+        "deploy",
+        "--cluster",
+        c,
+        &token,
+        "Umbra Token",
+        "UMB",
+        "1000000",
+        "--from",
+        "//Dave",
+        "--worker",
+        w,
     ]);
     let out = run.ok();
     let addr = out

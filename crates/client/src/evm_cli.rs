@@ -509,6 +509,8 @@ async fn push_and_wait(
     loop {
         let head = client.head().await?.number;
         while block <= head {
+            // The result's events come in one block: `CommandExecuted`, then its outputs.
+            let mut executed = false;
             for e in contract_events(client, block).await? {
                 match e {
                     contracts::Event::PrivateContractEvent { id: i, seq: s, to, event }
@@ -519,9 +521,7 @@ async fn push_and_wait(
                     contracts::Event::CommandExecuted { id: i, seq: s, .. }
                         if i == *id && s == seq =>
                     {
-                        return receipt
-                            .map(|r| (seq, r))
-                            .with_context(|| format!("command #{seq} executed without a receipt"));
+                        executed = true;
                     }
                     contracts::Event::CommandFailed { id: i, seq: s, reason, .. }
                         if i == *id && s == seq =>
@@ -533,6 +533,11 @@ async fn push_and_wait(
                     }
                     _ => {}
                 }
+            }
+            if executed {
+                return receipt
+                    .map(|r| (seq, r))
+                    .with_context(|| format!("command #{seq} executed without a receipt"));
             }
             block = block.saturating_add(1);
         }
