@@ -2,7 +2,9 @@
 //! an EVM cluster is created, the ERC-20 of `solidity/` is deployed from its committed artifact,
 //! a transfer runs as an encrypted transaction, the owner-only `balanceOf` answers the owner's
 //! private call and refuses a stranger's, a revert reason is decoded, the logs are decrypted
-//! for their sender, and malformed input exits non-zero with one line and pushes nothing.
+//! for their sender, a contract calls another in the same cluster, revert reasons, panics, custom
+//! errors and running out of gas are decoded, and malformed input exits non-zero with one line
+//! and pushes nothing.
 
 mod common;
 
@@ -204,13 +206,103 @@ async fn erc20_in_a_cluster_through_the_cli() {
     assert!(!run.success());
     assert!(run.stderr.contains("InsufficientBalance("), "{}", run.stderr);
 
-    // The logs, decrypted for Dave (the sender of both commands) and decoded with the ABI.
+    // Other contracts of the same cluster: a contract calling another, revert reasons, panics,
+    // running out of gas.
+    let deploy = |name: &str, args: &[&str]| {
+        let path = artifact(name);
+        let mut argv = vec!["evm", "deploy", "--cluster", c, path.as_str()];
+        argv.extend_from_slice(args);
+        argv.extend(["--from", "//Dave", "--worker", w]);
+        let run = node.cli(&argv);
+        run.ok()
+            .lines()
+            .find_map(|l| l.strip_prefix("deployed at "))
+            .expect("address printed")
+            .trim()
+            .to_string()
+    };
+    let send = |to: &str, abi: &str, args: &[&str]| {
+        let path = artifact(abi);
+        let mut argv = vec!["evm", "send", "--cluster", c, "--to", to, "--abi", path.as_str()];
+        argv.extend_from_slice(args);
+        argv.extend(["--from", "//Dave", "--worker", w]);
+        node.cli(&argv)
+    };
+    let counter = deploy("Counter", &[]);
+    let caller = deploy("CounterCaller", &[&counter]);
+    let out = send(&caller, "CounterCaller", &["incrementTwice", "3"]).ok().to_string();
+    assert_eq!(out.lines().last().map(str::trim), Some("6"), "{out}");
+    // The callee's two logs come raw (the caller's ABI does not know them), the caller's decoded.
+    assert_eq!(out.matches(&format!("log {counter} topics [")).count(), 2, "{out}");
+    assert!(out.contains(&format!("Forwarded(counter: {counter}, count: 6)")), "{out}");
+    let read = node
+        .cli(&["evm", "call", "--cluster", c, "--to", &caller, "read()(uint256)", "--worker", w])
+        .ok()
+        .trim()
+        .to_string();
+    assert_eq!(read, "6");
+
+    let reverter = deploy("Reverter", &[]);
+    let run = send(&reverter, "Reverter", &["fail", "no entry, sorry"]);
+    assert!(run.one_line_error().ends_with("reverted: no entry, sorry"), "{}", run.stderr);
+    let run = send(&reverter, "Reverter", &["divide", "1", "0"]);
+    assert!(run.one_line_error().contains("panic 0x12: division or modulo by zero"));
+    let run = send(&reverter, "Reverter", &["restricted"]);
+    assert!(run.one_line_error().contains("Unauthorized(caller: "), "{}", run.stderr);
+    let burner = deploy("GasBurner", &[]);
+    let run = send(&burner, "GasBurner", &["spin", "--gas", "100000"]);
+    let line = run.one_line_error();
+    assert!(line.contains("halted:"), "{line}");
+    assert!(
+        run.stdout.contains("gas used 100000"),
+        "out of gas uses the whole limit: {}",
+        run.stdout
+    );
+
+    // The logs, decrypted for Dave (the sender of every command) and decoded with the ABIs
+    // given; the one no given ABI knows (CounterCaller's Forwarded) stays raw.
+    let counter_abi = artifact("Counter");
     let out = node
-        .cli(&["evm", "logs", "--cluster", c, "--abi", &token, "--as", "//Dave", "--worker", w])
+        .cli(&[
+            "evm",
+            "logs",
+            "--cluster",
+            c,
+            "--abi",
+            &token,
+            "--abi",
+            &counter_abi,
+            "--as",
+            "//Dave",
+            "--worker",
+            w,
+        ])
         .ok()
         .to_string();
     let transfers: Vec<&str> = out.lines().filter(|l| l.contains("Transfer(")).collect();
     assert_eq!(transfers.len(), 2, "mint and transfer: {out}");
+    assert_eq!(out.matches(&format!("{counter} Incremented(")).count(), 2, "{out}");
+    let raw: Vec<&str> = out.lines().filter(|l| l.contains(" topics [")).collect();
+    assert!(raw.len() == 1 && raw[0].contains(&caller), "{out}");
+    // --address keeps one contract's logs.
+    let out = node
+        .cli(&[
+            "evm",
+            "logs",
+            "--cluster",
+            c,
+            "--address",
+            &counter,
+            "--abi",
+            &counter_abi,
+            "--as",
+            "//Dave",
+            "--worker",
+            w,
+        ])
+        .ok()
+        .to_string();
+    assert_eq!(out.lines().count(), 2, "{out}");
     // Eve sent nothing: no receipt of Dave's is readable with her key.
     let out = node
         .cli(&["evm", "logs", "--cluster", c, "--abi", &token, "--as", "//Eve", "--worker", w])
