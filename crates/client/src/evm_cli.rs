@@ -60,6 +60,11 @@ pub enum EvmCommand {
     Call(CallArgs),
     /// Prints the cluster's logs the asker may read, decrypted and decoded with the ABI.
     Logs(LogsArgs),
+    /// Prints the EVM address (`msg.sender`) of an account: a secret URI or an SS58 address.
+    Address {
+        /// Secret URI (//Eve) or SS58 address.
+        account: String,
+    },
 }
 
 /// `umbra evm cluster ...`
@@ -215,6 +220,18 @@ pub fn parse_cluster(text: &str) -> anyhow::Result<H256> {
     text.trim()
         .parse::<H256>()
         .map_err(|e| anyhow!("invalid cluster id `{text}` (0x and 64 hex digits): {e}"))
+}
+
+/// The EVM address of an account given as an SS58 address or a secret URI.
+pub fn account_evm_address(account: &str) -> anyhow::Result<Address> {
+    let id = match parse_address(account) {
+        Ok(id) => id,
+        Err(_) if account.starts_with("//") || account.contains(' ') => {
+            pair_from_uri(account)?.public()
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Address::from(umbra_contracts::evm::evm_address(&id)))
 }
 
 /// Parses an EVM address. All-lowercase or all-uppercase hex is taken as is; mixed case must be
@@ -612,6 +629,7 @@ fn report_receipt(
 /// connection to the node is made.
 pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
     match cmd {
+        EvmCommand::Address { account } => println!("{}", account_evm_address(&account)?),
         EvmCommand::Cluster(ClusterCommand::Create(args)) => {
             let from = pair_from_uri(&args.from)?;
             if args.quorum == Some(0) {

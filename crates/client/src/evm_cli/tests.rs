@@ -390,3 +390,12 @@ async fn bad_input_fails_before_anything_is_sent() {
         assert_never_connected(&listener);
     }
 }
+
+#[test]
+fn account_addresses_map_like_the_executor() {
+    let eve = umbra_primitives::Pair::from_suri("//Eve").unwrap().public();
+    let expected = Address::from(umbra_contracts::evm::evm_address(&eve));
+    assert_eq!(account_evm_address("//Eve").unwrap(), expected);
+    assert_eq!(account_evm_address(&eve.to_ss58()).unwrap(), expected);
+    assert!(account_evm_address("not-an-account").is_err());
+}
