@@ -80,6 +80,23 @@ pub(crate) fn run(args: &EvmBenchArgs) -> anyhow::Result<Vec<Row>> {
     }
     let live_rate = per_second(transfers.len(), start.elapsed());
 
+    // The same path split in two: opening the envelopes alone, then revm + state hash on a
+    // fresh cluster with the plaintexts already opened.
+    let start = Instant::now();
+    let mut plains = Vec::with_capacity(transfers.len());
+    for (ctx, sealed) in transfers {
+        plains.push((*ctx, uc::open_command(&live.secret, &live.id, &ctx.origin, sealed)?));
+    }
+    let open_rate = per_second(transfers.len(), start.elapsed());
+    let mut inst = Instance::new(ContractKind::Evm);
+    inst.execute(deploy_ctx, &plain)?;
+    let start = Instant::now();
+    for (ctx, plain) in &plains {
+        inst.execute(ctx, plain)?;
+        std::hint::black_box(inst.state_hash());
+    }
+    let exec_rate = per_second(plains.len(), start.elapsed());
+
     let bare = eb::bare_revm_transfers(args.live).map_err(|e| anyhow::anyhow!(e))?;
     let bare_rate = per_second(args.live * 2, bare);
 
@@ -104,6 +121,8 @@ pub(crate) fn run(args: &EvmBenchArgs) -> anyhow::Result<Vec<Row>> {
             ),
             format!("{live_rate:.0}"),
         ),
+        Row("  of which: opening the sealed commands alone, /s".into(), format!("{open_rate:.0}")),
+        Row("  of which: revm + state hash alone, /s".into(), format!("{exec_rate:.0}")),
         Row(format!("token transfers/s, bare revm ({})", args.live * 2), format!("{bare_rate:.0}")),
         Row(
             "slowdown of the confidential path vs bare revm".into(),

@@ -805,21 +805,18 @@ mod tests {
     impl Chain {
         /// `leader` launches the master key; the guestbook is deployed and its key published.
         fn new(leader: &mut Node) -> Chain {
+            Chain::new_of(leader, ContractKind::Guestbook)
+        }
+
+        /// As [`Chain::new`], for a contract of `kind`.
+        fn new_of(leader: &mut Node, kind: ContractKind) -> Chain {
             let me = leader.pair.public();
             leader.with(1, |c, ctx| c.on_gatekeeper_message(ctx, topics::GK_LAUNCH, &me.encode()));
             let master = leader.conf.master_keys()[&0];
             let id = H256::hash(b"guestbook");
             let pubkey = uc::contract_secret(&master, 0, &id).public().0;
             let events = vec![
-                (
-                    2,
-                    E::Deployed {
-                        id,
-                        kind: ContractKind::Guestbook,
-                        deployer: account("//Dave"),
-                        rotation: 0,
-                    },
-                ),
+                (2, E::Deployed { id, kind, deployer: account("//Dave"), rotation: 0 }),
                 (3, E::KeyPublished { id, pubkey }),
             ];
             Chain { id, master, log_hash: H256::ZERO, log: Vec::new(), events }
@@ -918,8 +915,13 @@ mod tests {
 
     /// A live worker with the guestbook opened by Alice.
     fn live() -> (Node, Chain) {
+        live_of(ContractKind::Guestbook)
+    }
+
+    /// A live worker running a fresh contract of `kind`.
+    fn live_of(kind: ContractKind) -> (Node, Chain) {
         let mut a = Node::new(1, 100);
-        let chain = Chain::new(&mut a);
+        let chain = Chain::new_of(&mut a, kind);
         chain.follow_and_assign(&mut a);
         let id = chain.id;
         a.with(BLOCK, |c, ctx| c.replay(ctx, &id, None, &[])).unwrap();
@@ -977,6 +979,69 @@ mod tests {
         };
         assert_eq!(posts.len(), 1, "only Alice's own post");
         assert_eq!(posts[0].author, alice);
+    }
+
+    /// An EVM cluster runs in the enclave: a sealed deploy and call execute, the randomness
+    /// address answers with bytes keyed by the cluster key and the log position, a second
+    /// worker rebuilding from the log reaches the same state hash, and a read-only call over the
+    /// query channel runs as the querying account.
+    #[test]
+    fn an_evm_cluster_runs_in_the_enclave_with_keyed_randomness() {
+        use umbra_contracts::evm::{self, EvmCommand, EvmQuery, EvmReceipt, EvmResponse};
+        let (mut a, mut chain) = live_of(ContractKind::Evm);
+        let alice = account("//Alice");
+        // Runtime: staticcall the randomness address, store its 32 bytes at slot 0; with
+        // calldata, return slot 0 instead.
+        let mut runtime = vec![0x36, 0x60, 0x2b, 0x57];
+        runtime.extend_from_slice(&[0x60, 0x20, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x73]);
+        runtime.extend_from_slice(&evm::RANDOM_ADDRESS);
+        runtime.extend_from_slice(&[0x5a, 0xfa, 0x50, 0x60, 0x00, 0x51, 0x60, 0x00, 0x55, 0x00]);
+        runtime.extend_from_slice(&[0x5b, 0x60, 0x00, 0x54, 0x60, 0x00, 0x52]);
+        runtime.extend_from_slice(&[0x60, 0x20, 0x60, 0x00, 0xf3]);
+        let len = runtime.len() as u8;
+        let mut code = vec![0x60, len, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, len, 0x60, 0x00, 0xf3];
+        code.extend_from_slice(&runtime);
+        let (secret, id) = (chain.secret(), chain.id);
+        let seal = |cmd: &EvmCommand| {
+            uc::seal_command(&secret.public(), &id, &alice, &cmd.encode()).unwrap()
+        };
+        let deploy = seal(&EvmCommand::Deploy { code, value: 0, gas_limit: 500_000 });
+        let r = run(&mut a, &mut chain, 6, alice, deploy);
+        let receipt = |r: &CommandResult| {
+            let outputs = r.outcome.as_ref().expect("executed");
+            let ChainOutput::PrivateEvent { to, event } = &outputs[0] else {
+                panic!("receipt expected")
+            };
+            assert_eq!(*to, alice);
+            let key = uc::event_key(&secret, &id, &alice);
+            let plain = uc::open_event(&key, &id, r.seq, event).unwrap();
+            EvmReceipt::decode(&mut &plain[..]).unwrap()
+        };
+        let target = receipt(&r).created.expect("deployed");
+        let call = EvmCommand::Call { to: target, data: vec![], value: 0, gas_limit: 100_000 };
+        let r = run(&mut a, &mut chain, 7, alice, seal(&call));
+        assert_eq!(receipt(&r).status, evm::EvmStatus::Success);
+
+        // What the contract stored is the documented randomness for seq 1, first call.
+        let seed = evm::random_seed(&secret, &id);
+        let mut buf = b"umbra/evm-random".to_vec();
+        buf.extend_from_slice(&seed);
+        buf.extend_from_slice(&1u64.to_le_bytes());
+        buf.extend_from_slice(&0u64.to_le_bytes());
+        let expected = umbra_crypto::blake2_256(&buf);
+        let q = EvmQuery::Call { to: target, data: vec![1], gas_limit: 100_000 };
+        let answer = a.conf.query(&alice, &id, &q.encode()).unwrap();
+        let EvmResponse::Call { output, .. } = EvmResponse::decode(&mut &answer[..]).unwrap()
+        else {
+            panic!("call answer expected")
+        };
+        assert_eq!(output, expected.to_vec());
+
+        // Another worker rebuilding from the log gets the same state.
+        let mut b = Node::new(2, 100);
+        chain.follow_and_assign(&mut b);
+        b.with(BLOCK, |c, ctx| c.replay(ctx, &id, None, &chain.log)).unwrap();
+        assert_eq!(b.conf.contract_state(&id).unwrap(), a.conf.contract_state(&id).unwrap());
     }
 
     fn some_commands(a: &mut Node, chain: &mut Chain) {
