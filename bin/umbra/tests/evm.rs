@@ -259,6 +259,30 @@ async fn erc20_in_a_cluster_through_the_cli() {
         run.stdout
     );
 
+    // The system addresses through the Solidity `Umbra` library: a public event, randomness.
+    let raffle = deploy("Raffle", &[]);
+    send(&raffle, "Raffle", &["announce", "hello, world"]).ok();
+    let random = |run: Run| run.ok().lines().last().unwrap_or_default().trim().to_string();
+    let r1 = random(send(&raffle, "Raffle", &["random"]));
+    let r2 = random(send(&raffle, "Raffle", &["random"]));
+    assert!(r1.starts_with("0x") && r1.len() == 66 && r1 != r2, "{r1} {r2}");
+    // Read-only calls have no log position to bind randomness to: the precompile refuses.
+    let raffle_abi = artifact("Raffle");
+    let run = node.cli(&[
+        "evm",
+        "call",
+        "--cluster",
+        c,
+        "--to",
+        &raffle,
+        "random",
+        "--abi",
+        &raffle_abi,
+        "--worker",
+        w,
+    ]);
+    assert!(run.one_line_error().contains("PrecompileFailed("), "{}", run.stderr);
+
     // The logs, decrypted for Dave (the sender of every command) and decoded with the ABIs
     // given; the one no given ABI knows (CounterCaller's Forwarded) stays raw.
     let counter_abi = artifact("Counter");
@@ -309,4 +333,7 @@ async fn erc20_in_a_cluster_through_the_cli() {
         .ok()
         .to_string();
     assert!(!out.contains("Transfer("), "{out}");
+    // The public event is everyone's.
+    let hello = format!("public event 0x{}", hex::encode("hello, world"));
+    assert_eq!(out.lines().filter(|l| l.ends_with(&hello)).count(), 1, "{out}");
 }

@@ -195,7 +195,8 @@ pub struct LogsArgs {
     /// Cluster id.
     #[arg(long)]
     pub cluster: String,
-    /// Only logs of this contract.
+    /// Only logs of this contract (public events, whose emitter the chain does not record,
+    /// are then left out).
     #[arg(long)]
     pub address: Option<String>,
     /// Artifacts or ABI JSON files whose events decode the logs (repeatable).
@@ -715,7 +716,10 @@ pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
                                 println!("#{number} command #{seq} {line}");
                             }
                         }
-                        contracts::Event::ContractEvent { id, seq, data } if id == p.cluster => {
+                        // A public event's emitter is not on chain: with --address, none.
+                        contracts::Event::ContractEvent { id, seq, data }
+                            if id == p.cluster && p.address.is_none() =>
+                        {
                             println!(
                                 "#{number} command #{seq} public event 0x{}",
                                 hex::encode(&data)
