@@ -3,7 +3,8 @@
 //! a transfer runs as an encrypted transaction, the owner-only `balanceOf` answers the owner's
 //! private call and refuses a stranger's, a revert reason is decoded, the logs are decrypted
 //! for their sender, a contract calls another in the same cluster, revert reasons, panics, custom
-//! errors and running out of gas are decoded, and malformed input exits non-zero with one line
+//! errors and running out of gas are decoded, the public-event and randomness system addresses
+//! work through the Solidity `Umbra` library, and malformed input exits non-zero with one line
 //! and pushes nothing.
 
 mod common;
