@@ -66,6 +66,10 @@ enum Command {
     /// Confidential contracts: deploy, encrypted commands, queries through assigned workers.
     #[command(subcommand)]
     Contract(umbra_client::contracts_cli::ContractCommand),
+    /// EVM clusters: create, deploy Solidity artifacts, encrypted transactions, private calls,
+    /// logs decrypted for the asker.
+    #[command(subcommand)]
+    Evm(umbra_client::evm_cli::EvmCommand),
     /// Gatekeepers: elect, rotate the master key, list.
     #[command(subcommand)]
     Gatekeeper(umbra_client::contracts_cli::GatekeeperCommand),
@@ -226,6 +230,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(args) => dev::run(args, shutdown_signal()).await,
         Command::Dashboard(args) => dashboard::run(args, shutdown_signal()).await,
         Command::Contract(cmd) => umbra_client::contracts_cli::contract(cmd).await,
+        Command::Evm(cmd) => umbra_client::evm_cli::evm(cmd).await,
         Command::Gatekeeper(cmd) => umbra_client::contracts_cli::gatekeeper_cmd(cmd).await,
         Command::Bench(args) => bench::run(args).await,
     }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod contracts_cli;
+pub mod evm_cli;
 pub mod sdk;
 pub mod worker;
 
