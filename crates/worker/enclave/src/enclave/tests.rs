@@ -69,6 +69,16 @@ fn feed(enclave: &mut Enclave, chain: &Chain, n: u64) -> Result<BlockNumber> {
     enclave.sync_block(&b, &e)
 }
 
+/// A chain with one block and a fresh enclave (platform 1) synced to it, with its sealed identity.
+fn synced_at_block_one() -> (Chain, Enclave, Vec<u8>) {
+    let chain = Chain::new();
+    chain.author();
+    let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
+    let sealed = out.new_sealed_identity.expect("a new enclave seals its identity");
+    feed(&mut enclave, &chain, 1).unwrap();
+    (chain, enclave, sealed)
+}
+
 #[test]
 fn syncs_real_blocks_and_refuses_forged_reordered_and_skipped_ones() {
     let chain = Chain::new();
@@ -198,10 +208,7 @@ fn query(
 
 #[test]
 fn encrypted_queries_are_answered_and_tampering_or_replay_refused() {
-    let chain = Chain::new();
-    chain.author();
-    let (mut enclave, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
-    feed(&mut enclave, &chain, 1).unwrap();
+    let (chain, mut enclave, _) = synced_at_block_one();
     let now = chain.node.head().timestamp;
     let alice = Pair::from_suri("//Alice").unwrap();
 
@@ -244,11 +251,7 @@ fn encrypted_queries_are_answered_and_tampering_or_replay_refused() {
 /// it.
 #[test]
 fn a_query_replayed_after_a_restart_is_refused() {
-    let chain = Chain::new();
-    chain.author();
-    let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
-    let sealed = out.new_sealed_identity.unwrap();
-    feed(&mut enclave, &chain, 1).unwrap();
+    let (chain, mut enclave, sealed) = synced_at_block_one();
     let now = chain.node.head().timestamp;
     let alice = Pair::from_suri("//Alice").unwrap();
     let (bytes, _, _) = query(&enclave, &alice, now, [7; 16], WorkerQuery::Status);
@@ -274,10 +277,7 @@ fn a_query_replayed_after_a_restart_is_refused() {
 /// answering.
 #[test]
 fn a_huge_query_timestamp_is_refused_without_a_panic() {
-    let chain = Chain::new();
-    chain.author();
-    let (mut enclave, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
-    feed(&mut enclave, &chain, 1).unwrap();
+    let (chain, mut enclave, _) = synced_at_block_one();
     let now = chain.node.head().timestamp;
     let alice = Pair::from_suri("//Alice").unwrap();
     for ts in [u64::MAX, u64::MAX.saturating_sub(QUERY_MAX_SKEW_MS / 2), 9_223_372_036_854_775_807]
@@ -297,11 +297,7 @@ fn a_huge_query_timestamp_is_refused_without_a_panic() {
 /// before the answer left restores the nonce; records of another enclave are skipped.
 #[test]
 fn a_query_replayed_after_a_crash_before_the_next_checkpoint_is_refused() {
-    let chain = Chain::new();
-    chain.author();
-    let (mut enclave, out) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
-    let sealed = out.new_sealed_identity.unwrap();
-    feed(&mut enclave, &chain, 1).unwrap();
+    let (chain, mut enclave, sealed) = synced_at_block_one();
     let cp = enclave.checkpoint().unwrap();
     let now = chain.node.head().timestamp;
     let alice = Pair::from_suri("//Alice").unwrap();
@@ -358,10 +354,7 @@ fn register_call(p: RegistrationPayload) -> Call {
 
 #[test]
 fn registers_on_a_real_chain_with_a_benchmark_measured_in_blocks() {
-    let chain = Chain::new();
-    chain.author();
-    let (mut enclave, _) = Enclave::init(platform(1), &chain.genesis(), None, None).unwrap();
-    feed(&mut enclave, &chain, 1).unwrap();
+    let (chain, mut enclave, _) = synced_at_block_one();
     let operator = Pair::from_suri("//Dave").unwrap().public();
     assert!(!enclave.benchmark_round(), "no benchmark before a registration is asked for");
     // The first request starts the benchmark at the last verified block.
