@@ -225,80 +225,71 @@ async fn forged_attestations_are_refused_by_the_chain_and_register_nothing() {
     let dev_root = dev_vendor_root();
     let bench = recent_benchmark(&client).await;
 
+    // Each case quotes fresh enclave keys on a platform certified by `root` with `measurement`,
+    // binding `report_genesis`, dated `quoted_at`, and submits the registration for `operator`.
+    let refused =
+        |root: Pair, measurement, report_genesis: H256, quoted_at: u64, expected, case| {
+            let (client, node, operator, bench) = (&client, &node, &operator, &bench);
+            async move {
+                let (id, ecdh) = enclave_keys();
+                let report = expected_report_data(
+                    &id.public(),
+                    &ecdh,
+                    &report_genesis,
+                    &operator.public(),
+                    bench,
+                );
+                let att = platform(&root, measurement).quote(&report, quoted_at).unwrap();
+                let call = register_call(&id, ecdh, att, operator.public(), genesis, bench);
+                let inc = submit(client, operator, call).await;
+                assert_refused(node, &inc, expected, &id, case);
+            }
+        };
     // Unknown vendor root: a platform certified by a root the chain does not trust.
-    let (id, ecdh) = enclave_keys();
     let rogue_root = pair("//NotTheUmbraVendorRoot");
-    let att = platform(&rogue_root, good_measurement)
-        .quote(
-            &expected_report_data(&id.public(), &ecdh, &genesis, &operator.public(), &bench),
-            now_ms(),
-        )
-        .unwrap();
-    let inc = submit(
-        &client,
-        &operator,
-        register_call(&id, ecdh, att, operator.public(), genesis, &bench),
+    refused(
+        rogue_root,
+        good_measurement,
+        genesis,
+        now_ms(),
+        "registry::UnknownVendorRoot",
+        "wrong vendor root",
     )
     .await;
-    assert_refused(&node, &inc, "registry::UnknownVendorRoot", &id, "wrong vendor root");
-
     // A measurement not on the allow-list.
-    let (id, ecdh) = enclave_keys();
-    let att = platform(&dev_root, [0x42; 32])
-        .quote(
-            &expected_report_data(&id.public(), &ecdh, &genesis, &operator.public(), &bench),
-            now_ms(),
-        )
-        .unwrap();
-    let inc = submit(
-        &client,
-        &operator,
-        register_call(&id, ecdh, att, operator.public(), genesis, &bench),
+    refused(
+        dev_root.clone(),
+        [0x42; 32],
+        genesis,
+        now_ms(),
+        "registry::MeasurementNotAllowed",
+        "wrong measurement",
     )
     .await;
-    assert_refused(&node, &inc, "registry::MeasurementNotAllowed", &id, "wrong measurement");
-
     // Report data binding the keys to another chain (a real genesis hash of another spec).
-    let (id, ecdh) = enclave_keys();
     let mut other = umbra_node::ChainSpec::dev();
     other.genesis_timestamp = 1;
     let other_genesis = other.genesis_hash().expect("other genesis");
     assert_ne!(other_genesis, genesis);
-    let att = platform(&dev_root, good_measurement)
-        .quote(
-            &expected_report_data(&id.public(), &ecdh, &other_genesis, &operator.public(), &bench),
-            now_ms(),
-        )
-        .unwrap();
-    let inc = submit(
-        &client,
-        &operator,
-        register_call(&id, ecdh, att, operator.public(), genesis, &bench),
-    )
-    .await;
-    assert_refused(
-        &node,
-        &inc,
+    refused(
+        dev_root.clone(),
+        good_measurement,
+        other_genesis,
+        now_ms(),
         "registry::ReportDataMismatch",
-        &id,
         "report data of another chain",
-    );
-
-    // A quote from 11 minutes ago (the dev chain accepts 10).
-    let (id, ecdh) = enclave_keys();
-    let att = platform(&dev_root, good_measurement)
-        .quote(
-            &expected_report_data(&id.public(), &ecdh, &genesis, &operator.public(), &bench),
-            now_ms() - 11 * 60 * 1000,
-        )
-        .unwrap();
-    let inc = submit(
-        &client,
-        &operator,
-        register_call(&id, ecdh, att, operator.public(), genesis, &bench),
     )
     .await;
-    assert_refused(&node, &inc, "registry::StaleAttestation", &id, "stale quote");
+    // A quote from 11 minutes ago (the dev chain accepts 10).
+    refused(
+        dev_root.clone(),
+        good_measurement,
+        genesis,
+        now_ms() - 11 * 60 * 1000,
+        "registry::StaleAttestation",
+        "stale quote",
+    )
+    .await;
 
     assert!(workers_on_chain(&node).is_empty(), "no refused registration left a worker behind");
 
