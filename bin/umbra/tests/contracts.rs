@@ -221,18 +221,7 @@ async fn confidential_contract_lifecycle() {
         pushed.events.iter().find_map(|e| e["Contracts"]["CommandPushed"]["seq"].as_u64()).unwrap();
     let after = wait_executed(&node, &cid_text);
     assert_eq!(after["stateHash"], before["stateHash"], "a tampered command changes nothing");
-    let reason = (pushed.block_number..=node.head_number())
-        .flat_map(|n| {
-            node.rpc("umbra_events", json!([node.block_hash(n)]))
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .find_map(|r| {
-            let f = &r["event"]["Contracts"]["CommandFailed"];
-            (f["seq"].as_u64() == Some(seq))
-                .then(|| f["reason"].as_str().unwrap_or_default().to_string())
-        })
+    let reason = failure_of(&node, pushed.block_number, seq)
         .expect("a CommandFailed event for the tampered command");
     assert!(reason.contains("cannot open command"), "{reason}");
 
@@ -269,18 +258,7 @@ async fn confidential_contract_lifecycle() {
         after_repush["stateHash"], with_eves["stateHash"],
         "a re-pushed ciphertext changes nothing"
     );
-    let reason = (repushed.block_number..=node.head_number())
-        .flat_map(|n| {
-            node.rpc("umbra_events", json!([node.block_hash(n)]))
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .find_map(|r| {
-            let f = &r["event"]["Contracts"]["CommandFailed"];
-            (f["seq"].as_u64() == Some(seq))
-                .then(|| f["reason"].as_str().unwrap_or_default().to_string())
-        })
+    let reason = failure_of(&node, repushed.block_number, seq)
         .expect("a CommandFailed event for the re-pushed command");
     assert!(reason.contains("cannot open command"), "{reason}");
 
@@ -498,4 +476,21 @@ async fn confidential_contract_lifecycle() {
     node.cli(&["contract", "command", &cid_text, "--from", "//Eve", "--json", &post]).ok();
     wait_executed(&node, &cid_text);
     assert_eq!(posts(&workers[newcomer], &node, cid).await.unwrap().len(), texts.len() + 1);
+}
+
+/// The reason of the `CommandFailed` event for command `seq`, searched from block `from` to the
+/// head.
+fn failure_of(node: &TestNode, from: u64, seq: u64) -> Option<String> {
+    (from..=node.head_number())
+        .flat_map(|n| {
+            node.rpc("umbra_events", json!([node.block_hash(n)]))
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find_map(|r| {
+            let f = &r["event"]["Contracts"]["CommandFailed"];
+            (f["seq"].as_u64() == Some(seq))
+                .then(|| f["reason"].as_str().unwrap_or_default().to_string())
+        })
 }
