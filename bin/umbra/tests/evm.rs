@@ -548,7 +548,11 @@ async fn evm_calldata_never_reaches_disk_and_outsiders_refuse_calls() {
         ("constructor string", SECRET_NAME.as_bytes()),
     ];
     let mut files = files_under(node.base_path());
-    assert!(files.iter().any(|f| f.ends_with("chain.redb")), "{files:?}");
+    let db = files.iter().find(|f| f.ends_with("chain.redb")).expect("the chain database");
+    // The search sees what is there: the cluster's id (public) is in the database.
+    let id_bytes = hex::decode(c.trim_start_matches("0x")).unwrap();
+    let db_bytes = std::fs::read(db).unwrap();
+    assert!(db_bytes.windows(32).any(|w| w == id_bytes.as_slice()), "the cluster id is on chain");
     for w in &workers {
         let mine = files_under(w.base_path());
         assert!(!mine.is_empty(), "worker files under {}", w.base_path().display());
