@@ -401,7 +401,14 @@ async fn start_token(
     let mut by_id = umbra_client::sdk::RpcParams::new();
     by_id.insert(id).context("encoding the cluster id")?;
     let existing: Option<serde_json::Value> = client.call("umbra_contract", by_id).await?;
-    if existing.is_some() {
+    if let Some(cluster) = existing {
+        if cluster["executed"].as_u64().unwrap_or(0) == 0 {
+            // An earlier run stopped between creating the cluster and deploying the token.
+            bail!(
+                "the demo EVM cluster {id} exists without the demo ERC-20 (an earlier run \
+                 stopped during setup); deploy it with `umbra evm deploy --cluster {id} ...`"
+            );
+        }
         println!("demo EVM cluster {id}, token {token} (from an earlier run)");
         return Ok(());
     }
