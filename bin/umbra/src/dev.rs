@@ -369,6 +369,132 @@ async fn start_confidential(client: &Client, workers: usize) -> anyhow::Result<(
     Ok(())
 }
 
+/// The demo ERC-20's artifact (solidity/artifacts/Token.json), written under the base path so
+/// that `umbra evm` commands can name it.
+const TOKEN_ARTIFACT: &str = include_str!("../../../solidity/artifacts/Token.json");
+/// Salt of the demo EVM cluster (with //Alice as deployer, its id is the same on every run).
+const TOKEN_CLUSTER_SALT: &[u8] = b"umbra-dev-evm";
+/// Tokens the demo ERC-20 mints to //Alice, and how many of them she sends to //Bob.
+const TOKEN_SUPPLY: &str = "1000000";
+const TOKEN_TRANSFER: &str = "250";
+
+/// Creates the demo EVM cluster, deploys the demo ERC-20 into it (the whole supply minted to
+/// //Alice's EVM address), makes one transfer to //Bob, and prints `umbra evm` commands to try.
+/// The deployment and the transfer go through `umbra evm deploy` / `umbra evm send` (the same
+/// functions), so they are encrypted commands whose receipts only //Alice can read. Skipped when
+/// the cluster exists (an earlier run on this base path).
+async fn start_token(
+    client: &Client,
+    rpc: &str,
+    base_path: &Path,
+    query_port: u16,
+    workers: usize,
+) -> anyhow::Result<()> {
+    use umbra_client::evm_cli::{self, DeployArgs, EvmCommand, SendArgs, TxArgs};
+    use umbra_runtime::{contracts, Call};
+    let alice = umbra_client::cli::pair_from_uri("//Alice")?;
+    let kind = umbra_contracts::ContractKind::Evm;
+    let id = umbra_contracts::contract_id(&alice.public(), kind, TOKEN_CLUSTER_SALT);
+    let artifact = base_path.join("Token.json");
+    let token =
+        umbra_evm_abi::Address::from(umbra_contracts::evm::evm_address(&alice.public())).create(0);
+    let mut by_id = umbra_client::sdk::RpcParams::new();
+    by_id.insert(id).context("encoding the cluster id")?;
+    let existing: Option<serde_json::Value> = client.call("umbra_contract", by_id).await?;
+    if let Some(cluster) = existing {
+        if cluster["executed"].as_u64().unwrap_or(0) == 0 {
+            // An earlier run stopped between creating the cluster and deploying the token.
+            bail!(
+                "the demo EVM cluster {id} exists without the demo ERC-20 (an earlier run \
+                 stopped during setup); deploy it with `umbra evm deploy --cluster {id} ...`"
+            );
+        }
+        println!("demo EVM cluster {id}, token {token} (from an earlier run)");
+        return Ok(());
+    }
+    fs::write(&artifact, TOKEN_ARTIFACT)
+        .with_context(|| format!("cannot write {}", artifact.display()))?;
+    let inc = client
+        .sign_and_watch(
+            &alice,
+            Call::Contracts(contracts::Call::Deploy {
+                kind,
+                salt: TOKEN_CLUSTER_SALT.to_vec(),
+                quorum: (workers < 2).then_some(1),
+            }),
+            0,
+        )
+        .await?;
+    if !inc.success {
+        bail!(
+            "creating the demo EVM cluster: {}",
+            umbra_client::cli::failure_reason(&inc).unwrap_or_default()
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let info = loop {
+        let info = umbra_client::contracts_cli::contract_info(client, &id).await?;
+        if !info["pubkey"].is_null() {
+            break info;
+        }
+        if Instant::now() > deadline {
+            bail!("the demo EVM cluster's key was not published within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    // A worker assigned to the cluster: it hands //Alice the key of her receipts.
+    let assigned: Vec<String> =
+        serde_json::from_value(info["assigned"].clone()).unwrap_or_default();
+    let mut worker = None;
+    for i in 0..workers {
+        let url = format!("http://127.0.0.1:{}", query_port as usize + i);
+        let Ok(w) = umbra_client::worker::info(&url).await else { continue };
+        if w["identity"].as_str().is_some_and(|me| assigned.iter().any(|a| a == me)) {
+            worker = Some(url);
+            break;
+        }
+    }
+    let worker = worker.context("no assigned worker of the demo EVM cluster answers")?;
+    let rpc_args = || umbra_client::cli::RpcArgs { rpc: rpc.to_string() };
+    let cluster = id.to_string();
+    println!("demo EVM cluster {id}: deploying the demo ERC-20 (solidity/artifacts/Token.json)");
+    evm_cli::evm(EvmCommand::Deploy(DeployArgs {
+        cluster: cluster.clone(),
+        artifact: artifact.clone(),
+        args: vec!["Umbra Dev Token".into(), "UDT".into(), TOKEN_SUPPLY.into()],
+        from: "//Alice".into(),
+        worker: worker.clone(),
+        tx: TxArgs { value: None, gas: None },
+        rpc: rpc_args(),
+    }))
+    .await
+    .context("deploying the demo ERC-20")?;
+    let bob = evm_cli::account_evm_address("//Bob")?;
+    evm_cli::evm(EvmCommand::Send(SendArgs {
+        cluster: cluster.clone(),
+        to: token.to_string(),
+        function: "transfer".into(),
+        args: vec![bob.to_string(), TOKEN_TRANSFER.into()],
+        abi: Some(artifact.clone()),
+        from: "//Alice".into(),
+        worker: worker.clone(),
+        tx: TxArgs { value: None, gas: None },
+        rpc: rpc_args(),
+    }))
+    .await
+    .context("the demo ERC-20 transfer")?;
+    let a = artifact.display();
+    println!(
+        "demo ERC-20 {token} in EVM cluster {id}: {TOKEN_SUPPLY} minted to //Alice, \
+         {TOKEN_TRANSFER} sent to //Bob ({bob}). Try:\n  \
+         export UMBRA_RPC={rpc} UMBRA_WORKER={worker}\n  \
+         umbra evm call --cluster {id} --to {token} balanceOf {bob} --abi {a} --as //Bob\n  \
+         umbra evm send --cluster {id} --to {token} transfer {bob} 1 --abi {a} --from //Alice\n  \
+         umbra evm logs --cluster {id} --abi {a} --as //Alice"
+    );
+    Ok(())
+}
+
 /// Least stake each dev worker computes with (more when its benchmark score requires it).
 const DEV_STAKE_UMB: u128 = 1_000;
 
@@ -468,9 +594,14 @@ async fn start_computing(client: &Client, workers: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Elects a gatekeeper, deploys the demo contract and starts the workers computing — each step
-/// only if it was not done by an earlier run on the same base path.
-async fn set_up(rpc: String, workers: usize) -> anyhow::Result<()> {
+/// Starts the workers computing, elects a gatekeeper, deploys the demo guestbook and the demo
+/// ERC-20 cluster — each step only if it was not done by an earlier run on the same base path.
+async fn set_up(
+    rpc: String,
+    workers: usize,
+    base_path: PathBuf,
+    query_port: u16,
+) -> anyhow::Result<()> {
     if workers == 0 {
         return Ok(());
     }
@@ -478,7 +609,10 @@ async fn set_up(rpc: String, workers: usize) -> anyhow::Result<()> {
     start_computing(&client, workers).await.context("cannot start the workers computing")?;
     start_confidential(&client, workers)
         .await
-        .context("cannot set up the gatekeeper and the demo contract")
+        .context("cannot set up the gatekeeper and the demo contract")?;
+    start_token(&client, &rpc, &base_path, query_port, workers)
+        .await
+        .context("cannot set up the demo ERC-20")
 }
 
 /// Runs the local network until Ctrl-C or until the node dies. A worker that dies is reported
@@ -605,7 +739,8 @@ pub(crate) async fn run(
          /api/workers/N/restart to the dashboard). Ctrl-C stops the network."
     );
 
-    let mut setup = tokio::spawn(set_up(rpc.clone(), args.workers));
+    let mut setup =
+        tokio::spawn(set_up(rpc.clone(), args.workers, args.base_path.clone(), args.query_port));
     let mut setup_done = false;
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_millis(500));

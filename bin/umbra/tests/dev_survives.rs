@@ -1,6 +1,8 @@
 //! `umbra dev` survives its parts: a worker that dies is reported and the rest keep running; it
 //! is restarted with `restart N` on stdin and comes back with its sealed identity; the network
-//! started again on the same base path resumes; only the node dying stops it.
+//! started again on the same base path resumes (the demo guestbook and the demo ERC-20 are not
+//! deployed again); only the node dying stops it. The demo ERC-20's printed `umbra evm call`
+//! works as printed.
 
 mod common;
 mod devnet;
@@ -25,6 +27,33 @@ fn a_dead_worker_is_restarted_with_its_identity_and_only_the_node_stops_the_netw
         net.assert_running();
         net.log().contains("demo guestbook").then_some(())
     });
+
+    // The demo ERC-20: deployed into its own EVM cluster, one transfer to //Bob, and the
+    // `umbra evm` commands printed to try work as printed (here: Bob reads his own balance).
+    let log = wait_for(Duration::from_secs(120), "the demo ERC-20", || {
+        net.assert_running();
+        let log = net.log();
+        log.contains("minted to //Alice").then_some(log)
+    });
+    let lines: Vec<&str> = log.lines().map(str::trim).collect();
+    let env: Vec<&str> = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("export "))
+        .expect("the environment to export")
+        .split_whitespace()
+        .collect();
+    let var = |name: &str| {
+        env.iter().find_map(|v| v.strip_prefix(name)).expect("a printed variable").to_string()
+    };
+    let (rpc, worker) = (var("UMBRA_RPC="), var("UMBRA_WORKER="));
+    let call = lines
+        .iter()
+        .find(|l| l.starts_with("umbra evm call "))
+        .expect("a printed `umbra evm call`");
+    let mut argv: Vec<&str> = call.split_whitespace().skip(1).collect();
+    argv.extend(["--rpc", &rpc, "--worker", &worker]);
+    let run = common::umbra(&argv);
+    assert_eq!(run.ok().trim(), "250", "Bob's balance through `{call}`");
 
     // The pids are printed and served; SIGKILL worker-0.
     let pid0 = net.kill_worker(0);
@@ -98,10 +127,12 @@ fn a_dead_worker_is_restarted_with_its_identity_and_only_the_node_stops_the_netw
     let second = wait_for(Duration::from_secs(120), "setup of the resumed network", || {
         net.assert_running();
         let log = net.log()[first_run..].to_string();
-        (log.contains("demo guestbook") && log.contains("gatekeepers")).then_some(log)
+        (log.contains("demo guestbook") && log.contains("gatekeepers") && log.contains("demo EVM"))
+            .then_some(log)
     });
-    assert_eq!(second.matches("(from an earlier run)").count(), 2, "{second}");
+    assert_eq!(second.matches("(from an earlier run)").count(), 3, "{second}");
     assert!(!second.contains("deployed and initialized"), "{second}");
+    assert!(!second.contains("deploying the demo ERC-20"), "{second}");
     assert!(!second.contains(" worker(s) computing"), "no new pools: {second}");
     let h = net.head().expect("head");
     wait_for(Duration::from_secs(60), "blocks on the resumed network", || {

@@ -5,7 +5,10 @@
 //! for their sender, a contract calls another in the same cluster, revert reasons, panics, custom
 //! errors and running out of gas are decoded, the public-event and randomness system addresses
 //! work through the Solidity `Umbra` library, and malformed input exits non-zero with one line
-//! and pushes nothing.
+//! and pushes nothing. With three workers and K = 2: a transfer's recipient, amount and a
+//! constructor string are in no file of the node or of any worker, a worker that is not
+//! assigned refuses private calls, and after an assigned worker is killed the cluster moves, the
+//! newcomer rebuilds the state hash the chain recorded and the cluster goes on.
 
 mod common;
 
@@ -337,4 +340,364 @@ async fn erc20_in_a_cluster_through_the_cli() {
     // The public event is everyone's.
     let hello = format!("public event 0x{}", hex::encode("hello, world"));
     assert_eq!(out.lines().filter(|l| l.ends_with(&hello)).count(), 1, "{out}");
+}
+
+// ---- three workers, K = 2: confidentiality on disk, outsiders, a killed assignee ----
+
+/// A recipient address with a byte pattern found nowhere else (20 bytes in the calldata).
+const SECRET_TO: &str = "0x5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e7a11c";
+/// An amount whose eight non-zero bytes (`5e c7 e7 a1 1c 0f fe e1`) are as distinctive.
+const SECRET_AMOUNT: &str = "6829682039077207777";
+/// A constructor string argument (it also ends up in the token's storage).
+const SECRET_NAME: &str = "evm-plaintext-name-9b2d41";
+
+/// A node whose contracts are assigned to K = 2 workers and reshuffled every
+/// `reshuffle_period` blocks, with three staked workers and w0 elected gatekeeper; returns the
+/// node, the workers and their identities.
+async fn k2_network(reshuffle_period: u64) -> (TestNode, Vec<TestWorker>, Vec<String>) {
+    let mut spec = dev_spec_json();
+    spec["genesis"]["computation"]["meanChallengeInterval"] = json!(6);
+    spec["genesis"]["computation"]["heartbeatWindow"] = json!(16);
+    spec["genesis"]["computation"]["coolDownBlocks"] = json!(8);
+    spec["genesis"]["contracts"]["assignmentSize"] = json!(2);
+    spec["genesis"]["contracts"]["reshufflePeriod"] = json!(reshuffle_period);
+    spec["genesis"]["contracts"]["checkpointInterval"] = json!(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("spec.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
+    std::mem::forget(dir);
+    let workers: Vec<TestWorker> =
+        (0..3).map(|i| TestWorker::start(&node, &format!("w{i}"), "//Bob")).collect();
+    let ids: Vec<String> = workers
+        .iter()
+        .map(|w| try_info(w.port()).expect("worker info")["identity"].as_str().unwrap().into())
+        .collect();
+    wait_for(Duration::from_secs(60), "three workers registered", || {
+        (node.rpc("umbra_workers", json!([])).as_array()?.len() == 3).then_some(())
+    });
+    let client = Client::connect(&node.url()).await.unwrap();
+    let bob = pair("//Bob");
+    let inc =
+        ok(&client, &bob, Call::StakePools(stake_pools::Call::Create { commission: 0 })).await;
+    let pool =
+        inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).unwrap();
+    ok(
+        &client,
+        &bob,
+        Call::StakePools(stake_pools::Call::Contribute { pool, amount: 6_000 * UNITS }),
+    )
+    .await;
+    for id in &ids {
+        let worker: AccountId = id.parse().unwrap();
+        ok(&client, &bob, Call::StakePools(stake_pools::Call::AddWorker { pool, worker })).await;
+        ok(
+            &client,
+            &bob,
+            Call::StakePools(stake_pools::Call::StartComputing {
+                pool,
+                worker,
+                stake: 1_500 * UNITS,
+            }),
+        )
+        .await;
+    }
+    node.cli(&["gatekeeper", "elect", &ids[0]]).ok();
+    wait_for(Duration::from_secs(30), "master key published", || {
+        let g = node.rpc("umbra_gatekeepers", json!([]));
+        (g["currentRotation"] == json!(0)).then_some(())
+    });
+    (node, workers, ids)
+}
+
+fn assigned_to(node: &TestNode, cluster: &str) -> Vec<String> {
+    let info = node.rpc("umbra_contract", json!([cluster]));
+    serde_json::from_value(info["assigned"].clone()).unwrap_or_default()
+}
+
+/// Runs `umbra evm <args> --worker <an assigned worker>`. A reshuffle between reading the
+/// assignment and the CLI's own check makes the CLI refuse before anything is pushed; then the
+/// current assignment is read again.
+fn evm_cli_assigned(
+    node: &TestNode,
+    workers: &[TestWorker],
+    ids: &[String],
+    cluster: &str,
+    args: &[&str],
+) -> Run {
+    for _ in 0..5 {
+        let now = assigned_to(node, cluster);
+        let live =
+            (0..ids.len()).find(|i| now.contains(&ids[*i]) && port_accepts(workers[*i].port()));
+        let Some(i) = live else {
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        };
+        let url = workers[i].url();
+        let mut argv = vec!["evm"];
+        argv.extend(args);
+        argv.extend(["--worker", url.as_str()]);
+        let run = node.cli(&argv);
+        if !run.success() && run.stderr.contains("is not assigned to cluster") {
+            continue;
+        }
+        return run;
+    }
+    panic!("no assigned worker of {cluster} accepted `umbra evm {}`", args.join(" "));
+}
+
+fn create_cluster(node: &TestNode) -> String {
+    let out = node.cli(&["evm", "cluster", "create", "--from", "//Dave"]).ok().to_string();
+    out.lines().find_map(|l| l.strip_prefix("cluster ")).expect("cluster id").trim().to_string()
+}
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evm_calldata_never_reaches_disk_and_outsiders_refuse_calls() {
+    use parity_scale_codec::{Decode, Encode};
+    use umbra_client::worker as wclient;
+    use umbra_contracts::evm::{EvmQuery, EvmResponse};
+    use umbra_primitives::query::WorkerQuery;
+
+    let (node, workers, ids) = k2_network(10_000).await;
+    let cluster = create_cluster(&node);
+    let c = cluster.as_str();
+    assert_eq!(assigned_to(&node, c).len(), 2, "assigned to K = 2 workers");
+    let token = artifact("Token");
+    let supply = "1000000000000000000000000";
+    let run = evm_cli_assigned(
+        &node,
+        &workers,
+        &ids,
+        c,
+        &["deploy", "--cluster", c, &token, SECRET_NAME, "SEC", supply, "--from", "//Dave"],
+    );
+    let addr = run
+        .ok()
+        .lines()
+        .find_map(|l| l.strip_prefix("deployed at "))
+        .expect("address printed")
+        .trim()
+        .to_string();
+    let run = evm_cli_assigned(
+        &node,
+        &workers,
+        &ids,
+        c,
+        &[
+            "send",
+            "--cluster",
+            c,
+            "--to",
+            &addr,
+            "transfer(address,uint256)(bool)",
+            SECRET_TO,
+            SECRET_AMOUNT,
+            "--from",
+            "//Dave",
+        ],
+    );
+    assert_eq!(run.ok().lines().last(), Some("true"), "{}", run.stdout);
+    // The transfer executed: Dave's balance (which only Dave may read) went down by the amount.
+    let dave = evm_addr("//Dave");
+    let run = evm_cli_assigned(
+        &node,
+        &workers,
+        &ids,
+        c,
+        &[
+            "call",
+            "--cluster",
+            c,
+            "--to",
+            &addr,
+            "balanceOf(address)(uint256)",
+            &dave,
+            "--as",
+            "//Dave",
+        ],
+    );
+    let left: u128 = run.ok().trim().parse().expect("a balance");
+    assert_eq!(left, supply.parse::<u128>().unwrap() - SECRET_AMOUNT.parse::<u128>().unwrap());
+    let info = node.rpc("umbra_contract", json!([c]));
+    assert_eq!(info["executed"], info["commands"], "{info}");
+    assert_eq!(info["commands"], json!(2), "{info}");
+    // Let the workers seal and store what they keep (checkpoints, state) before looking.
+    node.wait_blocks(8);
+
+    // The calldata's plaintext is in no file of the node and of any worker.
+    let to_bytes = hex::decode(SECRET_TO.trim_start_matches("0x")).unwrap();
+    let amount_bytes = 6829682039077207777u64.to_be_bytes();
+    let secrets: [(&str, &[u8]); 3] = [
+        ("recipient address", &to_bytes),
+        ("amount", &amount_bytes),
+        ("constructor string", SECRET_NAME.as_bytes()),
+    ];
+    let mut files = files_under(node.base_path());
+    let db = files.iter().find(|f| f.ends_with("chain.redb")).expect("the chain database");
+    // The search sees what is there: the cluster's id (public) is in the database.
+    let id_bytes = hex::decode(c.trim_start_matches("0x")).unwrap();
+    let db_bytes = std::fs::read(db).unwrap();
+    assert!(db_bytes.windows(32).any(|w| w == id_bytes.as_slice()), "the cluster id is on chain");
+    for w in &workers {
+        let mine = files_under(w.base_path());
+        assert!(!mine.is_empty(), "worker files under {}", w.base_path().display());
+        files.extend(mine);
+    }
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        for (what, secret) in &secrets {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == *secret),
+                "the {what} of an encrypted command is in plaintext in {}",
+                file.display()
+            );
+        }
+    }
+
+    // A worker that is not assigned refuses the private call: the CLI says so before asking,
+    // and the worker itself, asked directly, does not run the cluster.
+    let epoch = node.rpc("umbra_contract", json!([c]))["epoch"].clone();
+    let now = assigned_to(&node, c);
+    let outsider = (0..3).find(|i| !now.contains(&ids[*i])).expect("a worker not assigned");
+    let run = node.cli(&[
+        "evm",
+        "call",
+        "--cluster",
+        c,
+        "--to",
+        &addr,
+        "balanceOf(address)(uint256)",
+        &dave,
+        "--as",
+        "//Dave",
+        "--worker",
+        &workers[outsider].url(),
+    ]);
+    let line = run.one_line_error();
+    assert!(line.contains("is not assigned to cluster"), "{line}");
+    let chain = Client::connect(&node.url()).await.unwrap();
+    let identity: AccountId = ids[outsider].parse().unwrap();
+    let keys = wclient::registered_keys(&chain, &identity).await.unwrap();
+    let mut data = hex::decode("70a08231").unwrap();
+    data.extend([0u8; 12]);
+    data.extend(evm_address(&pair("//Dave").public()));
+    let query = EvmQuery::Call {
+        to: hex::decode(addr.trim_start_matches("0x")).unwrap().try_into().unwrap(),
+        data,
+        gas_limit: 1_000_000,
+    };
+    let cid = c.parse().unwrap();
+    let body = WorkerQuery::Contract { id: cid, query: query.encode() }.encode();
+    let answer = wclient::query(&workers[outsider].url(), &keys, &pair("//Dave"), body).await;
+    if node.rpc("umbra_contract", json!([c]))["epoch"] == epoch {
+        let err = answer.map(|a| EvmResponse::decode(&mut &a[..])).expect_err("refused");
+        assert!(err.to_string().contains("does not run that contract"), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evm_cluster_survives_killing_an_assigned_worker() {
+    use parity_scale_codec::{Decode, Encode};
+    use umbra_client::worker as wclient;
+    use umbra_primitives::{query::WorkerQuery, H256};
+
+    let (node, mut workers, ids) = k2_network(24).await;
+    let cluster = create_cluster(&node);
+    let c = cluster.as_str();
+    let token = artifact("Token");
+    let run = evm_cli_assigned(
+        &node,
+        &workers,
+        &ids,
+        c,
+        &["deploy", "--cluster", c, &token, "Umbra Token", "UMB", "1000000", "--from", "//Dave"],
+    );
+    let addr = run
+        .ok()
+        .lines()
+        .find_map(|l| l.strip_prefix("deployed at "))
+        .expect("address printed")
+        .trim()
+        .to_string();
+    let eve = evm_addr("//Eve");
+    let send = |workers: &[TestWorker], amount: &str| {
+        let transfer = "transfer(address,uint256)(bool)";
+        let args =
+            ["send", "--cluster", c, "--to", &addr, transfer, &eve, amount, "--from", "//Dave"];
+        let run = evm_cli_assigned(&node, workers, &ids, c, &args);
+        assert_eq!(run.ok().lines().last(), Some("true"), "{}", run.stdout);
+    };
+    send(&workers, "250");
+
+    // Kill an assigned worker that is not the gatekeeper (it hands the key to the newcomer).
+    let chosen = assigned_to(&node, c);
+    let by_id = |id: &str| ids.iter().position(|w| w == id).unwrap();
+    let victim = chosen.iter().map(|w| by_id(w)).find(|i| *i != 0).expect("a non-gatekeeper");
+    workers[victim].kill();
+    let moved = wait_for(Duration::from_secs(90), "cluster moved off the killed worker", || {
+        let now = assigned_to(&node, c);
+        (!now.contains(&ids[victim]) && now.len() == 2).then_some(now)
+    });
+    let newcomer =
+        moved.iter().map(|w| by_id(w)).find(|i| !chosen.contains(&ids[*i])).expect("a newcomer");
+
+    // The newcomer rebuilds the state the chain recorded.
+    let chain = Client::connect(&node.url()).await.unwrap();
+    let identity: AccountId = ids[newcomer].parse().unwrap();
+    let keys = wclient::registered_keys(&chain, &identity).await.unwrap();
+    let cid = c.parse().unwrap();
+    let want = node.rpc("umbra_contract", json!([c]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let rebuilt = loop {
+        let body = WorkerQuery::ContractState { id: cid }.encode();
+        let got = wclient::query(&workers[newcomer].url(), &keys, &pair("//Dave"), body).await;
+        if let Ok(bytes) = got {
+            let s = <(u64, H256)>::decode(&mut &bytes[..]).unwrap();
+            if s.0 == want["commands"].as_u64().unwrap() {
+                break s;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the newcomer did not rebuild the cluster within 60 s\n{}",
+            workers[newcomer].log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(serde_json::to_value(rebuilt.1).unwrap(), want["stateHash"], "identical state");
+    let log = workers[newcomer].log();
+    assert!(log.contains("contract state rebuilt"), "the newcomer rebuilt the cluster: {log}");
+
+    // And the cluster goes on: a later transfer executes and the newcomer answers balanceOf.
+    send(&workers, "100");
+    let run = node.cli(&[
+        "evm",
+        "call",
+        "--cluster",
+        c,
+        "--to",
+        &addr,
+        "balanceOf(address)(uint256)",
+        &eve,
+        "--as",
+        "//Eve",
+        "--worker",
+        &workers[newcomer].url(),
+    ]);
+    assert_eq!(run.ok().trim(), "350");
 }

@@ -67,7 +67,9 @@ fn bench_signatures(n: usize) -> Vec<Row> {
     ]
 }
 
-fn bench_spec(senders: &[Pair], idle: usize) -> ChainSpec {
+/// A dev spec whose genesis funds `senders` (and `idle` extra accounts), with room for large
+/// blocks.
+pub(super) fn bench_spec(senders: &[Pair], idle: usize) -> ChainSpec {
     let mut spec = ChainSpec::dev();
     spec.genesis.parameters.max_block_extrinsics = 100_000;
     for p in senders {

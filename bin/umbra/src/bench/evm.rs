@@ -5,6 +5,10 @@
 //!
 //! The token is the minimal hand-assembled token of `umbra_contracts::evm::bench` (two balance
 //! slots read and written per transfer, like an ERC-20 `transfer`).
+//!
+//! It also times the chain side: blocks full of signed `PushCommand` extrinsics carrying sealed
+//! transfers to one EVM cluster, imported by a node (signature batch, dispatch, command log,
+//! database commit), beside the batched signature verification rate of the same extrinsics.
 
 use std::time::{Duration, Instant};
 
@@ -25,11 +29,17 @@ pub(crate) struct EvmBenchArgs {
     /// Transfers out and back (2 x this many commands) in the replayed log.
     #[arg(long, default_value_t = 25_000)]
     replay: usize,
+    /// Blocks of push-command extrinsics a node imports.
+    #[arg(long, default_value_t = 10)]
+    blocks: usize,
+    /// Push-command extrinsics per block (each from its own account).
+    #[arg(long, default_value_t = 1_000)]
+    pushes_per_block: usize,
 }
 
 impl Default for EvmBenchArgs {
     fn default() -> Self {
-        EvmBenchArgs { live: 2_500, replay: 25_000 }
+        EvmBenchArgs { live: 2_500, replay: 25_000, blocks: 10, pushes_per_block: 1_000 }
     }
 }
 
@@ -113,6 +123,8 @@ pub(crate) fn run(args: &EvmBenchArgs) -> anyhow::Result<Vec<Row>> {
     std::hint::black_box((log, inst.state_hash()));
     let replay_time = start.elapsed();
 
+    let (push_rate, verify_rate) = bench_push_imports(args)?;
+
     Ok(vec![
         Row(
             format!(
@@ -132,5 +144,135 @@ pub(crate) fn run(args: &EvmBenchArgs) -> anyhow::Result<Vec<Row>> {
             format!("replay transfers/s ({} cmds, log hash + open + revm)", replay.commands.len()),
             format!("{:.0}", per_second(replay.commands.len(), replay_time)),
         ),
+        Row(
+            format!(
+                "encrypted push-command extrinsics/s a node imports ({} blocks x {})",
+                args.blocks, args.pushes_per_block
+            ),
+            format!("{push_rate:.0}"),
+        ),
+        Row(
+            "  sr25519 verifications/s of the same extrinsics (batched)".into(),
+            format!("{verify_rate:.0}"),
+        ),
+        Row(
+            "  push-command imports vs batched signature verification".into(),
+            format!("{:.2}", push_rate / verify_rate),
+        ),
     ])
+}
+
+/// Blocks of `PushCommand` extrinsics (sealed token transfers) to one EVM cluster, authored by
+/// one node and imported by another; returns imported extrinsics/s and the batched signature
+/// verification rate of the same extrinsics. The cluster is in the genesis state with its key
+/// published (the gatekeeper's part is not what is timed).
+fn bench_push_imports(args: &EvmBenchArgs) -> anyhow::Result<(f64, f64)> {
+    use std::sync::Arc;
+
+    use anyhow::Context;
+    use parity_scale_codec::Encode;
+    use umbra_node::{consensus::DevAuthority, Node};
+    use umbra_primitives::{Block, Header, Pair};
+    use umbra_runtime::{contracts, Call, Extrinsic};
+
+    anyhow::ensure!(args.blocks > 0 && args.pushes_per_block > 0, "nothing to import");
+    let senders: Vec<Pair> = (0..args.pushes_per_block)
+        .map(|i| Pair::from_seed(&blake2_256(&(i as u64).to_le_bytes())))
+        .collect();
+    let spec = super::chain::bench_spec(&senders, 0);
+    let alice = Pair::from_suri("//Alice").expect("dev key");
+    let master = blake2_256(b"umbra/bench/master");
+    let id = uc::contract_id(&alice.public(), ContractKind::Evm, b"bench-push");
+    let public = uc::contract_secret(&master, 0, &id).public();
+    let cluster = contracts::ContractInfo {
+        id,
+        kind: ContractKind::Evm,
+        deployer: alice.public(),
+        rotation: 0,
+        pubkey: Some(public.0),
+        deployed_at: 0,
+        quorum: 1,
+        commands: 0,
+        log_hash: H256::ZERO,
+        epoch: 0,
+        next_reshuffle: u64::MAX,
+        assigned: Vec::new(),
+        executed: 0,
+        state_hash: H256::ZERO,
+        checkpoint: None,
+        paused: None,
+    };
+    let (mut state, _) = spec.genesis()?;
+    state.push((contracts::CONTRACTS.key(&id), cluster.encode()));
+    state.sort();
+    let root = H256(umbra_chain_storage::compute_root(state.iter().cloned()));
+    let genesis = Block { header: Header::genesis(root, 0), extrinsics: Vec::new() };
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let open = |name: &str| {
+        Node::open_with_genesis(
+            &dir.path().join(name),
+            spec.clone(),
+            Arc::new(DevAuthority::new(alice.clone())),
+            state.clone(),
+            genesis.clone(),
+        )
+    };
+    let author = open("author")?;
+    let importer = open("importer")?;
+    let genesis_hash = author.genesis_hash();
+    let token = eb::first_created(&alice.public());
+
+    let pb = bar(args.blocks, "authoring push blocks");
+    let mut blocks = Vec::with_capacity(args.blocks);
+    let mut all = Vec::new();
+    for b in 0..args.blocks {
+        for (i, s) in senders.iter().enumerate() {
+            // A sealed token transfer: recipient and amount in the calldata.
+            let to = uc::evm::evm_address(&senders[(i + 1) % senders.len()].public());
+            let data = eb::transfer_data(&to, (b * args.pushes_per_block + i) as u64 + 1);
+            let command = uc::evm::EvmCommand::Call {
+                to: token,
+                data,
+                value: 0,
+                gas_limit: eb::TRANSFER_GAS,
+            };
+            let sealed = uc::seal_command(&public, &id, &s.public(), &command.encode())?;
+            let call =
+                Call::Contracts(contracts::Call::PushCommand { contract: id, command: sealed });
+            let xt = Extrinsic::new_signed(s, call, b as u64, 0, genesis_hash);
+            author.submit(xt.encode()).map_err(|e| anyhow::anyhow!("push command refused: {e}"))?;
+            all.push(xt);
+        }
+        let (imported, stats) = author.author_block()?;
+        anyhow::ensure!(
+            stats.extrinsics == senders.len(),
+            "block has {} of {} push commands",
+            stats.extrinsics,
+            senders.len()
+        );
+        blocks.push(author.block(imported.header.number)?.context("authored block")?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let pushed = author.with_state(|st| contracts::contract(st, &id).map(|c| c.commands))?;
+    anyhow::ensure!(
+        pushed == Some((args.blocks * args.pushes_per_block) as u64),
+        "the cluster's log holds {pushed:?} commands"
+    );
+
+    let pb = bar(args.blocks, "importing push blocks");
+    let mut import_time = Duration::ZERO;
+    for block in blocks {
+        let start = Instant::now();
+        importer.import_block(block)?;
+        import_time += start.elapsed();
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    anyhow::ensure!(importer.head() == author.head(), "importer diverged from author");
+
+    let start = Instant::now();
+    umbra_node::service::verify_signatures(&all)?;
+    let verify_rate = per_second(all.len(), start.elapsed());
+    Ok((per_second(all.len(), import_time), verify_rate))
 }
