@@ -458,17 +458,31 @@ async fn start_token(
     let rpc_args = || umbra_client::cli::RpcArgs { rpc: rpc.to_string() };
     let cluster = id.to_string();
     println!("demo EVM cluster {id}: deploying the demo ERC-20 (solidity/artifacts/Token.json)");
-    evm_cli::evm(EvmCommand::Deploy(DeployArgs {
-        cluster: cluster.clone(),
-        artifact: artifact.clone(),
-        args: vec!["Umbra Dev Token".into(), "UDT".into(), TOKEN_SUPPLY.into()],
-        from: "//Alice".into(),
-        worker: worker.clone(),
-        tx: TxArgs { value: None, gas: None },
-        rpc: rpc_args(),
-    }))
-    .await
-    .context("deploying the demo ERC-20")?;
+    // The assigned worker may still be receiving the cluster's key; the CLI asks it for the
+    // receipt key before pushing anything, so a refusal there is safe to retry.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let deployed = evm_cli::evm(EvmCommand::Deploy(DeployArgs {
+            cluster: cluster.clone(),
+            artifact: artifact.clone(),
+            args: vec!["Umbra Dev Token".into(), "UDT".into(), TOKEN_SUPPLY.into()],
+            from: "//Alice".into(),
+            worker: worker.clone(),
+            tx: TxArgs { value: None, gas: None },
+            rpc: rpc_args(),
+        }))
+        .await;
+        match deployed {
+            Ok(()) => break,
+            Err(e)
+                if format!("{e:#}").contains("does not run that contract")
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
+            Err(e) => return Err(e.context("deploying the demo ERC-20")),
+        }
+    }
     let bob = evm_cli::account_evm_address("//Bob")?;
     evm_cli::evm(EvmCommand::Send(SendArgs {
         cluster: cluster.clone(),
