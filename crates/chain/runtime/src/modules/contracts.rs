@@ -12,8 +12,10 @@
 //!   computing workers (the operator cannot choose). Each contract is reshuffled every
 //!   `reshuffle_period` blocks at its own offset, so a block touches only the contracts due in it.
 //! - `push_command` appends a sealed command to the log, with a running log hash over the whole
-//!   [`CommandContext`] (contract, origin, block, sequence number) and the sealed bytes, so a worker
-//!   replaying the log can check the host handed it the real one.
+//!   [`CommandContext`] (contract, origin, block, sequence number, value) and the sealed bytes,
+//!   so a worker replaying the log can check the host handed it the real one. A command may
+//!   carry value: it moves from the sender into the contract's account at push (refused for
+//!   kinds that cannot receive it) and is credited to the sender inside the contract.
 //! - Assigned workers report each command's result (state hash, outputs, checkpoint hash). A
 //!   result applies only once `quorum` workers reported the same one; when no quorum is possible
 //!   any more the contract pauses (no new commands) until the council resumes it.
@@ -503,11 +505,11 @@ pub fn contract_count(st: &Overlay<'_>) -> u64 {
     CONTRACT_COUNT.get_or_default(st)
 }
 
-/// The log hash after appending a command: `blake2("umbra/contract-log/v2" ‖ prev ‖ context ‖
+/// The log hash after appending a command: `blake2("umbra/contract-log/v3" ‖ prev ‖ context ‖
 /// sealed)`, where the context is everything the contract sees besides the command (contract,
-/// origin, block, sequence number) — a host replaying the log cannot change any of it.
+/// origin, block, sequence number, value) — a host replaying the log cannot change any of it.
 pub fn next_log_hash(prev: &H256, ctx: &CommandContext, sealed: &SealedBox) -> H256 {
-    H256(blake2_256(&(b"umbra/contract-log/v2", prev, ctx, sealed).encode()))
+    H256(blake2_256(&(b"umbra/contract-log/v3", prev, ctx, sealed).encode()))
 }
 
 fn first_u64(seed: &[u8; 32]) -> u64 {
