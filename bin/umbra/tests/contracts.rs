@@ -214,7 +214,7 @@ async fn confidential_contract_lifecycle() {
     let pushed = ok(
         &client,
         &pair("//Eve"),
-        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: sealed }),
+        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: sealed, value: 0 }),
     )
     .await;
     let seq =
@@ -237,7 +237,11 @@ async fn confidential_contract_lifecycle() {
     ok(
         &client,
         &pair("//Eve"),
-        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: eves.clone() }),
+        Call::Contracts(contracts::Call::PushCommand {
+            contract: cid,
+            command: eves.clone(),
+            value: 0,
+        }),
     )
     .await;
     let with_eves = wait_executed(&node, &cid_text);
@@ -245,7 +249,7 @@ async fn confidential_contract_lifecycle() {
     let repushed = ok(
         &client,
         &pair("//Ferdie"),
-        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: eves }),
+        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: eves, value: 0 }),
     )
     .await;
     let seq = repushed

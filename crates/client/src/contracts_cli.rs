@@ -199,7 +199,11 @@ pub async fn send_command(
     let inc = client
         .sign_and_watch(
             from,
-            Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed }),
+            Call::Contracts(contracts::Call::PushCommand {
+                contract: *id,
+                command: sealed,
+                value: 0,
+            }),
             0,
         )
         .await?;

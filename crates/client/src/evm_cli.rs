@@ -494,12 +494,19 @@ async fn event_key(
 
 /// Seals `command` to the cluster key, pushes it, and waits until the quorum's result lands;
 /// returns the command's sequence number and the sender's encrypted receipt.
+///
+/// The push carries the command's own `value` into the cluster: the chain moves it from the
+/// sender into the cluster's account and the cluster credits the sender's EVM address with it
+/// before executing, so the deployment or call can then send exactly that value on.
 async fn push_and_wait(
     client: &Client,
     from: &Pair,
     id: &H256,
     command: &EvmTx,
 ) -> anyhow::Result<(u64, EncryptedEvent)> {
+    let value = match command {
+        EvmTx::Deploy { value, .. } | EvmTx::Call { value, .. } => *value,
+    };
     let info = cluster_info(client, id).await?;
     let key = info["pubkey"].as_str().context("the cluster key is not published yet")?;
     let key = umbra_primitives::json::from_hex(key).map_err(|e| anyhow!("bad cluster key: {e}"))?;
@@ -509,7 +516,7 @@ async fn push_and_wait(
     let inc = client
         .sign_and_watch(
             from,
-            Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed }),
+            Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed, value }),
             0,
         )
         .await?;

@@ -92,6 +92,7 @@ pub fn guestbook_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
         origin,
         block: (seq / BENCH_COMMANDS_PER_BLOCK).saturating_add(1),
         seq,
+        value: 0,
     };
     let mut commands = Vec::with_capacity(n.saturating_add(1));
     let init = GuestbookCommand::Init { title: "Umbra benchmark guestbook".into() };

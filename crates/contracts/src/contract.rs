@@ -30,6 +30,15 @@ pub enum ContractKind {
 }
 
 impl ContractKind {
+    /// Whether commands to this kind may carry value (UMB moved into the contract's account
+    /// and credited to the sender inside the contract).
+    pub fn receives_value(self) -> bool {
+        match self {
+            ContractKind::Guestbook => <crate::guestbook::Guestbook as Contract>::RECEIVES_VALUE,
+            ContractKind::Evm => <crate::evm::EvmCluster as Contract>::RECEIVES_VALUE,
+        }
+    }
+
     /// Every kind this build knows, in index order.
     pub const ALL: &'static [ContractKind] = &[ContractKind::Guestbook, ContractKind::Evm];
 
@@ -75,6 +84,9 @@ pub struct CommandContext {
     pub block: u64,
     /// The command's position in the contract's command log (0, 1, 2, ...).
     pub seq: u64,
+    /// UMB the chain moved from `origin` into the contract's account with this command (0 for
+    /// commands carrying none). It is under the log hash, so a host cannot change it.
+    pub value: Balance,
 }
 
 /// What a command produces (all deterministic).
@@ -148,6 +160,18 @@ pub trait Contract: Default + Encode + Decode + Send + 'static {
         let _ = seed;
     }
 
+    /// Whether commands to this kind may carry value ([`Contract::receive_value`]); the chain
+    /// refuses value for kinds that cannot receive it.
+    const RECEIVES_VALUE: bool = false;
+
+    /// Receives the value the chain moved into the contract's account with a command
+    /// (`ctx.value > 0`), before (and whatever the outcome of) the command itself. The
+    /// default refuses it (the chain never sends value to such a kind).
+    fn receive_value(&mut self, ctx: &CommandContext) -> Result<(), ContractError> {
+        let _ = ctx;
+        Err(ContractError::Rejected("this contract kind does not accept value".into()))
+    }
+
     /// Answers a query from the authenticated `origin`, without changing the state.
     fn handle_query(
         &self,
@@ -218,15 +242,17 @@ mod tests {
             origin in any::<[u8; 32]>(),
             block in any::<u64>(),
             seq in any::<u64>(),
+            value in any::<u128>(),
         ) {
             let ctx = CommandContext {
                 contract: H256(contract),
                 origin: AccountId::from(origin),
                 block,
                 seq,
+                value,
             };
             let bytes = ctx.encode();
-            prop_assert_eq!(bytes.len(), 32 + 32 + 8 + 8);
+            prop_assert_eq!(bytes.len(), 32 + 32 + 8 + 8 + 16);
             prop_assert_eq!(CommandContext::decode(&mut &bytes[..]), Ok(ctx));
         }
     }

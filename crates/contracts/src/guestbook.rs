@@ -361,6 +361,7 @@ mod tests {
                 origin: acct(who),
                 block: self.seq.saturating_add(10),
                 seq: self.seq,
+                value: 0,
             };
             self.seq = self.seq.saturating_add(1);
             self.inst.execute(&ctx, &cmd.encode())
@@ -633,7 +634,13 @@ mod tests {
     fn malformed_messages_are_refused() {
         let mut b = Book::opened();
         let before = b.inst.state_hash();
-        let ctx = CommandContext { contract: H256([7; 32]), origin: acct(ALICE), block: 1, seq: 1 };
+        let ctx = CommandContext {
+            contract: H256([7; 32]),
+            origin: acct(ALICE),
+            block: 1,
+            seq: 1,
+            value: 0,
+        };
         for bad in [
             vec![],
             vec![9],                               // unknown command index
@@ -741,7 +748,7 @@ mod tests {
             let mut b = Book::opened();
             b.post(ALICE, "existing").unwrap();
             let before = b.inst.state_hash();
-            let ctx = CommandContext { contract: H256([7; 32]), origin: acct(BOB), block: 1, seq: 9 };
+            let ctx = CommandContext { contract: H256([7; 32]), origin: acct(BOB), block: 1, seq: 9, value: 0 };
             if b.inst.execute(&ctx, &bytes).is_err() {
                 prop_assert_eq!(b.inst.state_hash(), before);
             }

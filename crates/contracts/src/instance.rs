@@ -21,6 +21,7 @@ trait Erased: Send {
     fn snapshot(&self) -> Vec<u8>;
     fn set_random_seed(&mut self, seed: [u8; 32]);
     fn state_root(&self) -> Option<[u8; 32]>;
+    fn receive_value(&mut self, ctx: &CommandContext) -> Result<(), ContractError>;
 }
 
 /// A contract's state, driven through its typed messages.
@@ -61,6 +62,10 @@ impl<C: Contract> Erased for Running<C> {
     fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError> {
         let query = C::Query::decode_all(&mut &query[..])?;
         self.0.handle_query(origin, query).map(|r| r.encode())
+    }
+
+    fn receive_value(&mut self, ctx: &CommandContext) -> Result<(), ContractError> {
+        self.0.receive_value(ctx)
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -132,6 +137,16 @@ impl Instance {
         self.contract.execute(ctx, command)
     }
 
+    /// Receives the value a command carries (`ctx.value`, moved on chain into the contract's
+    /// account at push), before the command runs and whatever its outcome; does nothing when
+    /// `ctx.value == 0`. On `Err` the state is unchanged.
+    pub fn receive_value(&mut self, ctx: &CommandContext) -> Result<(), ContractError> {
+        if ctx.value == 0 {
+            return Ok(());
+        }
+        self.contract.receive_value(ctx)
+    }
+
     /// Decodes and answers a query from the authenticated `origin`; returns the SCALE
     /// encoding of the contract's response type.
     pub fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError> {
@@ -173,7 +188,7 @@ mod tests {
     }
 
     fn ctx(who: u8, seq: u64) -> CommandContext {
-        CommandContext { contract: H256([5; 32]), origin: acct(who), block: seq / 3, seq }
+        CommandContext { contract: H256([5; 32]), origin: acct(who), block: seq / 3, seq, value: 0 }
     }
 
     /// A contract that mutates before it fails (it does not set VALIDATES_BEFORE_MUTATING),

@@ -739,6 +739,19 @@ impl Contract for EvmCluster {
     /// transaction, in [`EvmCluster::commit`].
     const VALIDATES_BEFORE_MUTATING: bool = true;
 
+    const RECEIVES_VALUE: bool = true;
+
+    /// Credits the value to the sender's mapped EVM address and records the address's owner
+    /// (so the payout precompile can pay it back out on chain).
+    fn receive_value(&mut self, ctx: &CommandContext) -> Result<(), ContractError> {
+        let address = evm_address(&ctx.origin);
+        self.credit(address, ctx.value)?;
+        if self.senders.insert(address, ctx.origin).is_none() {
+            self.update_tree([Key::Sender(address)]);
+        }
+        Ok(())
+    }
+
     fn handle_command(
         &mut self,
         ctx: &CommandContext,

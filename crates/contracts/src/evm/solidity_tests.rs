@@ -26,7 +26,7 @@ fn acct(n: u8) -> AccountId {
 }
 
 fn ctx(who: u8, seq: u64) -> CommandContext {
-    CommandContext { contract: H256([9; 32]), origin: acct(who), block: 7, seq }
+    CommandContext { contract: H256([9; 32]), origin: acct(who), block: 7, seq, value: 0 }
 }
 
 fn selector(sig: &str) -> Vec<u8> {

@@ -12,7 +12,13 @@ fn acct(n: u8) -> AccountId {
 }
 
 fn ctx(who: u8, seq: u64) -> CommandContext {
-    CommandContext { contract: H256([9; 32]), origin: acct(who), block: seq.saturating_add(1), seq }
+    CommandContext {
+        contract: H256([9; 32]),
+        origin: acct(who),
+        block: seq.saturating_add(1),
+        seq,
+        value: 0,
+    }
 }
 
 /// Init code that returns `runtime` as the deployed code.

@@ -16,7 +16,7 @@ use parity_scale_codec::{Decode, Encode};
 use rand::RngCore;
 use umbra_contracts::{self as uc, CommandContext, ContractId, ContractKind, Instance};
 use umbra_crypto::{EcdhPublic, EcdhSecret, Pair, Public, SealedBox};
-use umbra_primitives::{AccountId, H256};
+use umbra_primitives::{AccountId, Balance, H256};
 use umbra_protocol::{
     ContractPubkey, DeriveContractKey, FromEnclave, FromGatekeeper, FromWorker, Launch,
     MasterPubkey, Rotate, ShareRequest, ToEnclave, ToGatekeeper, ToWorker,
@@ -120,6 +120,8 @@ pub struct LoggedCommand {
     pub block: u64,
     /// The sealed command.
     pub sealed: SealedBox,
+    /// Value the chain moved into the contract's account with it (under the log hash).
+    pub value: Balance,
 }
 
 /// Gatekeeper and contract state of one enclave.
@@ -428,7 +430,7 @@ impl Confidential {
                 }
                 self.params = params;
             }
-            E::CommandPushed { id, seq, origin, sealed, log_hash } => {
+            E::CommandPushed { id, seq, origin, sealed, value, log_hash } => {
                 let Some(t) = self.contracts.get_mut(&id) else { return };
                 t.commands = seq.saturating_add(1);
                 t.log_hash = log_hash;
@@ -437,7 +439,7 @@ impl Confidential {
                 let mut blob = None;
                 if let Some(h) = self.hosted.get_mut(&id) {
                     if h.instance.is_some() && h.executed == seq {
-                        let cmd = LoggedCommand { seq, origin, block: ctx.block, sealed };
+                        let cmd = LoggedCommand { seq, origin, block: ctx.block, sealed, value };
                         if let Some((result, b)) =
                             run_command(&id, h, &cmd, true, interval, max_bytes)
                         {
@@ -543,6 +545,7 @@ impl Confidential {
                 origin: cmd.origin,
                 block: cmd.block,
                 seq: cmd.seq,
+                value: cmd.value,
             };
             log_hash = contracts::next_log_hash(&log_hash, &cctx, &cmd.sealed);
             next = next.saturating_add(1);
@@ -686,11 +689,25 @@ fn run_command(
 ) -> Option<(CommandResult, Option<CheckpointBlob>)> {
     let inst = h.instance.as_mut()?;
     let secret = EcdhSecret::from_bytes(h.secret);
-    let cctx = CommandContext { contract: *id, origin: cmd.origin, block: cmd.block, seq: cmd.seq };
+    let cctx = CommandContext {
+        contract: *id,
+        origin: cmd.origin,
+        block: cmd.block,
+        seq: cmd.seq,
+        value: cmd.value,
+    };
     inst.set_random_seed(uc::evm::random_seed(&secret, id));
-    // The command opens only with the origin the chain recorded for it.
-    let outcome = uc::open_command(&secret, id, &cmd.origin, &cmd.sealed)
-        .map_err(|e| format!("cannot open command: {e}"))
+    // The value the chain moved into the contract's account is credited to the sender first,
+    // whatever becomes of the command (it stays credited inside the contract if the command
+    // fails; the way back out is a payout). Then the command opens only with the origin the
+    // chain recorded for it.
+    let outcome = inst
+        .receive_value(&cctx)
+        .map_err(|e| format!("cannot receive value: {e}"))
+        .and_then(|()| {
+            uc::open_command(&secret, id, &cmd.origin, &cmd.sealed)
+                .map_err(|e| format!("cannot open command: {e}"))
+        })
         .and_then(|plain| inst.execute(&cctx, &plain).map_err(|e| e.to_string()));
     h.executed = cmd.seq.saturating_add(1);
     if !report {
@@ -817,11 +834,29 @@ mod tests {
 
         /// Appends a command as `push_command` would, at `block`.
         fn push(&mut self, block: u64, origin: AccountId, sealed: SealedBox) -> E {
+            self.push_value(block, origin, sealed, 0)
+        }
+
+        /// As [`Chain::push`], carrying `value` into the contract's account.
+        fn push_value(
+            &mut self,
+            block: u64,
+            origin: AccountId,
+            sealed: SealedBox,
+            value: Balance,
+        ) -> E {
             let seq = self.log.len() as u64;
-            let cctx = CommandContext { contract: self.id, origin, block, seq };
+            let cctx = CommandContext { contract: self.id, origin, block, seq, value };
             self.log_hash = contracts::next_log_hash(&self.log_hash, &cctx, &sealed);
-            self.log.push(LoggedCommand { seq, origin, block, sealed: sealed.clone() });
-            let e = E::CommandPushed { id: self.id, seq, origin, sealed, log_hash: self.log_hash };
+            self.log.push(LoggedCommand { seq, origin, block, sealed: sealed.clone(), value });
+            let e = E::CommandPushed {
+                id: self.id,
+                seq,
+                origin,
+                sealed,
+                value,
+                log_hash: self.log_hash,
+            };
             self.events.push((block, e.clone()));
             e
         }
@@ -865,6 +900,7 @@ mod tests {
                     origin: c.origin,
                     block: c.block,
                     seq: c.seq,
+                    value: c.value,
                 };
                 h = contracts::next_log_hash(&h, &cctx, &c.sealed);
             }
@@ -1031,6 +1067,55 @@ mod tests {
         chain.follow_and_assign(&mut b);
         b.with(BLOCK, |c, ctx| c.replay(ctx, &id, None, &chain.log)).unwrap();
         assert_eq!(b.conf.contract_state(&id).unwrap(), a.conf.contract_state(&id).unwrap());
+    }
+
+    /// Issue 9 item 3: value a command carries is credited to the sender's mapped EVM address
+    /// before it runs, and stays credited when the command itself fails; a host replaying the
+    /// log with another value gets a refused rebuild.
+    #[test]
+    fn value_in_is_credited_to_the_sender_and_bound_by_the_log_hash() {
+        use umbra_contracts::evm::{EvmCommand, EvmQuery, EvmResponse};
+        let (mut a, mut chain) = live_of(ContractKind::Evm);
+        let alice = account("//Alice");
+        let (secret, id) = (chain.secret(), chain.id);
+        let balance = |n: &Node| {
+            let answer = n.conf.query(&alice, &id, &EvmQuery::MyBalance.encode()).unwrap();
+            let EvmResponse::Balance(b) = EvmResponse::decode(&mut &answer[..]).unwrap() else {
+                panic!("balance expected")
+            };
+            u128::from_be_bytes(b[16..].try_into().unwrap())
+        };
+        assert_eq!(balance(&a), 0);
+        // A plain call to an empty address carrying 5 units.
+        let call = EvmCommand::Call { to: [7; 20], data: vec![], value: 0, gas_limit: 50_000 };
+        let sealed = uc::seal_command(&secret.public(), &id, &alice, &call.encode()).unwrap();
+        let e = chain.push_value(6, alice, sealed, 5);
+        a.event(6, e);
+        let r = a.results().remove(0);
+        assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+        chain.decide(&r);
+        assert_eq!(balance(&a), 5);
+        // A command that fails (undecodable) still credits its value.
+        let bad = uc::seal_command(&secret.public(), &id, &alice, &[0xff, 0xff]).unwrap();
+        let e = chain.push_value(7, alice, bad, 3);
+        a.event(7, e);
+        let r = a.results().remove(0);
+        assert!(r.outcome.is_err());
+        chain.decide(&r);
+        assert_eq!(balance(&a), 8);
+
+        let mut b = Node::new(2, 100);
+        chain.follow_and_assign(&mut b);
+        // The host feeds another value for a command: refused.
+        let mut forged = chain.log.clone();
+        forged[0].value = 500;
+        let err = b.with(20, |c, ctx| c.replay(ctx, &id, None, &forged)).unwrap_err();
+        assert!(err.to_string().contains("log hash"), "{err}");
+        assert!(!b.conf.is_live(&id));
+        // The real log rebuilds the same state and balance.
+        b.with(20, |c, ctx| c.replay(ctx, &id, None, &chain.log)).unwrap();
+        assert_eq!(b.conf.contract_state(&id).unwrap(), a.conf.contract_state(&id).unwrap());
+        assert_eq!(balance(&b), 8);
     }
 
     fn some_commands(a: &mut Node, chain: &mut Chain) {

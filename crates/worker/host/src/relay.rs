@@ -312,6 +312,7 @@ impl Relayer {
                     origin: c.origin,
                     block: c.block,
                     sealed: c.sealed,
+                    value: c.value,
                 }
             }));
         }

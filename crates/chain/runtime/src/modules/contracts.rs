@@ -12,8 +12,10 @@
 //!   computing workers (the operator cannot choose). Each contract is reshuffled every
 //!   `reshuffle_period` blocks at its own offset, so a block touches only the contracts due in it.
 //! - `push_command` appends a sealed command to the log, with a running log hash over the whole
-//!   [`CommandContext`] (contract, origin, block, sequence number) and the sealed bytes, so a worker
-//!   replaying the log can check the host handed it the real one.
+//!   [`CommandContext`] (contract, origin, block, sequence number, value) and the sealed bytes,
+//!   so a worker replaying the log can check the host handed it the real one. A command may
+//!   carry value: it moves from the sender into the contract's account at push (refused for
+//!   kinds that cannot receive it) and is credited to the sender inside the contract.
 //! - Assigned workers report each command's result (state hash, outputs, checkpoint hash). A
 //!   result applies only once `quorum` workers reported the same one; when no quorum is possible
 //!   any more the contract pauses (no new commands) until the council resumes it.
@@ -180,6 +182,8 @@ pub struct CommandRecord {
     pub block: BlockNumber,
     /// The sealed command.
     pub sealed: SealedBox,
+    /// Value moved from `origin` into the contract's account with it.
+    pub value: Balance,
     /// Log hash after it.
     pub log_hash: H256,
 }
@@ -250,6 +254,11 @@ pub enum Call {
         contract: ContractId,
         /// The command sealed to the contract key.
         command: SealedBox,
+        /// UMB moved from the sender into the contract's account with the command and
+        /// credited to the sender inside the contract (an EVM cluster credits the sender's
+        /// mapped EVM address before executing). 0 for commands carrying none; kinds that
+        /// cannot receive value (the guestbook) refuse any other amount.
+        value: Balance,
     },
     /// Replaces the parameters. Origin: the council key.
     #[codec(index = 2)]
@@ -315,6 +324,9 @@ pub enum Event {
         /// The sealed command (opaque to the chain).
         #[serde(skip)]
         sealed: SealedBox,
+        /// Value moved into the contract's account with it.
+        #[serde(with = "balance_str")]
+        value: Balance,
         /// Log hash after it.
         log_hash: H256,
     },
@@ -465,6 +477,9 @@ pub enum Error {
     /// A counter would overflow.
     #[error("counter overflow")]
     Overflow,
+    /// The contract's kind cannot receive value with a command.
+    #[error("this contract kind does not accept value with a command (send value 0)")]
+    ValueNotAccepted,
 }
 
 impl From<Error> for DispatchError {
@@ -490,11 +505,11 @@ pub fn contract_count(st: &Overlay<'_>) -> u64 {
     CONTRACT_COUNT.get_or_default(st)
 }
 
-/// The log hash after appending a command: `blake2("umbra/contract-log/v2" ‖ prev ‖ context ‖
+/// The log hash after appending a command: `blake2("umbra/contract-log/v3" ‖ prev ‖ context ‖
 /// sealed)`, where the context is everything the contract sees besides the command (contract,
-/// origin, block, sequence number) — a host replaying the log cannot change any of it.
+/// origin, block, sequence number, value) — a host replaying the log cannot change any of it.
 pub fn next_log_hash(prev: &H256, ctx: &CommandContext, sealed: &SealedBox) -> H256 {
-    H256(blake2_256(&(b"umbra/contract-log/v2", prev, ctx, sealed).encode()))
+    H256(blake2_256(&(b"umbra/contract-log/v3", prev, ctx, sealed).encode()))
 }
 
 fn first_u64(seed: &[u8; 32]) -> u64 {
@@ -837,7 +852,7 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             CONTRACT_AT.insert(&mut ext.state, &count, &id);
             CONTRACT_COUNT.put(&mut ext.state, &next_count);
         }
-        Call::PushCommand { contract: id, command } => {
+        Call::PushCommand { contract: id, command, value } => {
             let mut info = contract(&ext.state, &id).ok_or(Error::UnknownContract)?;
             if info.pubkey.is_none() {
                 return Err(Error::KeyNotReady.into());
@@ -848,12 +863,20 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             let seq = info.commands;
             let next = seq.checked_add(1).ok_or(Error::Overflow)?;
             let block = system::NUMBER.get_or_default(&ext.state);
-            let ctx = CommandContext { contract: id, origin: who, block, seq };
+            if value > 0 {
+                if !info.kind.receives_value() {
+                    return Err(Error::ValueNotAccepted.into());
+                }
+                // Last fallible step: a sender who cannot pay is refused and nothing changes.
+                let account = umbra_contracts::contract_account(&id);
+                balances::transfer(ext, &who, &account, value)?;
+            }
+            let ctx = CommandContext { contract: id, origin: who, block, seq, value };
             let log_hash = next_log_hash(&info.log_hash, &ctx, &command);
             COMMANDS.insert(
                 &mut ext.state,
                 &(id, seq),
-                &CommandRecord { origin: who, block, sealed: command.clone(), log_hash },
+                &CommandRecord { origin: who, block, sealed: command.clone(), value, log_hash },
             );
             info.commands = next;
             info.log_hash = log_hash;
@@ -863,6 +886,7 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
                 seq,
                 origin: who,
                 sealed: command,
+                value,
                 log_hash,
             });
         }

@@ -51,7 +51,7 @@ fn sealed() -> SealedBox {
 }
 
 fn push(ext: &mut Ext<'_>, id: ContractId) {
-    dispatch(ext, eve(), Call::PushCommand { contract: id, command: sealed() }).unwrap();
+    dispatch(ext, eve(), Call::PushCommand { contract: id, command: sealed(), value: 0 }).unwrap();
 }
 
 fn result(
@@ -164,7 +164,7 @@ fn quorum_and_parameters_are_bounded_with_clear_errors() {
 fn commands_wait_for_the_key_and_the_log_hash_covers_the_whole_context() {
     let (mut ext, id) = deployed();
     assert_eq!(
-        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed() })
+        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed(), value: 0 })
             .unwrap_err()
             .variant(),
         "KeyNotReady"
@@ -193,8 +193,9 @@ fn commands_wait_for_the_key_and_the_log_hash_covers_the_whole_context() {
         let block = 10 + seq;
         system::NUMBER.put(&mut ext.state, &block);
         let s = sealed();
-        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: s.clone() }).unwrap();
-        let ctx = CommandContext { contract: id, origin: eve(), block, seq };
+        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: s.clone(), value: 0 })
+            .unwrap();
+        let ctx = CommandContext { contract: id, origin: eve(), block, seq, value: 0 };
         let other_block = CommandContext { block: block + 1, ..ctx };
         assert_ne!(next_log_hash(&expected, &ctx, &s), next_log_hash(&expected, &other_block, &s));
         expected = next_log_hash(&expected, &ctx, &s);
@@ -308,7 +309,7 @@ fn divergence_without_a_possible_quorum_pauses_until_the_council_resumes() {
     assert_eq!(free(&ext, &account), 100 * UNITS, "nothing moved");
     // Paused: no new commands, no reports.
     assert_eq!(
-        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed() })
+        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed(), value: 0 })
             .unwrap_err()
             .variant(),
         "Paused"
@@ -443,4 +444,122 @@ fn deploying_the_nth_contract_writes_a_bounded_number_of_keys() {
     assert_eq!(keys_1, keys_200, "the same keys whatever the number of contracts");
     assert!(keys_200 <= 16, "{keys_200} keys");
     assert!(largest_200 <= largest_1 + 8, "no value grows with the number of contracts");
+}
+
+/// An EVM cluster deployed by Dave with its key published, Eve holding 100 UNITS.
+fn evm_deployed() -> (Ext<'static>, ContractId) {
+    let mut ext = launched(4);
+    computing(&mut ext, 4);
+    dispatch(&mut ext, dave(), deploy(ContractKind::Evm, b"v", None)).unwrap();
+    let id = umbra_contracts::contract_id(&dave(), ContractKind::Evm, b"v");
+    publish_key(&mut ext, id);
+    crate::balances::mint(&mut ext, &eve(), 100 * UNITS).unwrap();
+    (ext, id)
+}
+
+fn push_value(ext: &mut Ext<'_>, id: ContractId, value: Balance) -> Result<(), DispatchError> {
+    dispatch(ext, eve(), Call::PushCommand { contract: id, command: sealed(), value })
+}
+
+/// Issue 9 item 3: value moves from the sender into the contract's account at push, and the
+/// amount is recorded and covered by the log hash.
+#[test]
+fn value_moves_into_the_contract_account_and_is_under_the_log_hash() {
+    let (mut ext, id) = evm_deployed();
+    let account = umbra_contracts::contract_account(&id);
+    system::NUMBER.put(&mut ext.state, &12);
+    let s = sealed();
+    dispatch(
+        &mut ext,
+        eve(),
+        Call::PushCommand { contract: id, command: s.clone(), value: 7 * UNITS },
+    )
+    .unwrap();
+    assert_eq!(free(&ext, &eve()), 93 * UNITS);
+    assert_eq!(free(&ext, &account), 7 * UNITS);
+    let record = COMMANDS.get(&ext.state, &(id, 0)).unwrap();
+    assert_eq!(record.value, 7 * UNITS);
+    let ctx = CommandContext { contract: id, origin: eve(), block: 12, seq: 0, value: 7 * UNITS };
+    assert_eq!(record.log_hash, next_log_hash(&H256::ZERO, &ctx, &s));
+    let other = CommandContext { value: 7 * UNITS + 1, ..ctx };
+    assert_ne!(record.log_hash, next_log_hash(&H256::ZERO, &other, &s), "value is hashed");
+    assert!(contract_events(&ext).iter().any(|e| matches!(
+        e,
+        Event::CommandPushed { seq: 0, value, .. } if *value == 7 * UNITS
+    )));
+}
+
+/// A push whose value the sender cannot pay is refused and changes nothing.
+#[test]
+fn value_the_sender_cannot_pay_is_refused_and_changes_nothing() {
+    let (mut ext, id) = evm_deployed();
+    let account = umbra_contracts::contract_account(&id);
+    let info = contract(&ext.state, &id).unwrap();
+    let err = push_value(&mut ext, id, 100 * UNITS + 1).unwrap_err();
+    assert_eq!(err.variant(), "InsufficientBalance");
+    assert_eq!(free(&ext, &eve()), 100 * UNITS);
+    assert_eq!(free(&ext, &account), 0);
+    assert_eq!(contract(&ext.state, &id).unwrap(), info);
+    assert_eq!(COMMANDS.get(&ext.state, &(id, 0)), None);
+}
+
+/// A guestbook cannot receive value: a push carrying some is refused and changes nothing;
+/// value 0 goes through.
+#[test]
+fn kinds_that_cannot_receive_value_refuse_it() {
+    let (mut ext, id) = deployed();
+    publish_key(&mut ext, id);
+    crate::balances::mint(&mut ext, &eve(), 100 * UNITS).unwrap();
+    let info = contract(&ext.state, &id).unwrap();
+    let err = push_value(&mut ext, id, 1).unwrap_err();
+    assert_eq!(err.variant(), "ValueNotAccepted");
+    assert_eq!(free(&ext, &eve()), 100 * UNITS);
+    assert_eq!(contract(&ext.state, &id).unwrap(), info);
+    push_value(&mut ext, id, 0).unwrap();
+    assert_eq!(contract(&ext.state, &id).unwrap().commands, 1);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Issue 9 item 3: whatever the pushes (paid or refused) and the decided payouts (applied
+    /// or failing for lack of funds), the sender's balance plus the value the cluster holds
+    /// (its chain account) plus what it paid out stays what it was.
+    #[test]
+    fn value_is_conserved_over_pushes_and_payouts(
+        steps in proptest::collection::vec(
+            (proptest::bool::ANY, 0u128..(60 * UNITS)), 1..12)
+    ) {
+        let (mut ext, id) = evm_deployed();
+        let account = umbra_contracts::contract_account(&id);
+        let mallory = Pair::from_suri("//Mallory").unwrap().public();
+        let total = |ext: &Ext<'_>| {
+            free(ext, &eve()).saturating_add(free(ext, &account)).saturating_add(free(ext, &mallory))
+        };
+        let start = total(&ext);
+        for (is_push, amount) in steps {
+            let before = (free(&ext, &eve()), free(&ext, &account));
+            // A push carrying `amount` (refused if Eve cannot pay) or a payout of `amount`
+            // decided by a quorum of the assigned workers (failing if the cluster cannot pay).
+            let value = if is_push { amount } else { 0 };
+            match push_value(&mut ext, id, value) {
+                Ok(()) => proptest::prop_assert_eq!(
+                    (free(&ext, &eve()), free(&ext, &account)),
+                    (before.0.saturating_sub(value), before.1.saturating_add(value))
+                ),
+                Err(_) => {
+                    proptest::prop_assert_eq!((free(&ext, &eve()), free(&ext, &account)), before);
+                    continue;
+                }
+            }
+            let info = contract(&ext.state, &id).unwrap();
+            let seq = info.commands.saturating_sub(1);
+            let out = if is_push { vec![] } else { vec![SealedOutput::Transfer { to: mallory, amount }] };
+            let payload = result(id, seq, 1, Ok(out));
+            for w in info.assigned.iter().take(info.quorum as usize) {
+                report(&mut ext, w, &payload).unwrap();
+            }
+            proptest::prop_assert_eq!(contract(&ext.state, &id).unwrap().executed, seq.saturating_add(1));
+            proptest::prop_assert_eq!(total(&ext), start);
+        }
+    }
 }
