@@ -237,8 +237,11 @@ fn bench_push_imports(args: &EvmBenchArgs) -> anyhow::Result<(f64, f64)> {
                 gas_limit: eb::TRANSFER_GAS,
             };
             let sealed = uc::seal_command(&public, &id, &s.public(), &command.encode())?;
-            let call =
-                Call::Contracts(contracts::Call::PushCommand { contract: id, command: sealed });
+            let call = Call::Contracts(contracts::Call::PushCommand {
+                contract: id,
+                command: sealed,
+                value: 0,
+            });
             let xt = Extrinsic::new_signed(s, call, b as u64, 0, genesis_hash);
             author.submit(xt.encode()).map_err(|e| anyhow::anyhow!("push command refused: {e}"))?;
             all.push(xt);
