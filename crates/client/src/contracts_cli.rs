@@ -185,25 +185,22 @@ fn ss58_json(accounts: &[umbra_primitives::AccountId]) -> String {
     serde_json::to_string(&list).unwrap_or_default()
 }
 
-/// Seals `command` to the contract's published key, pushes it, and waits until a worker reports
-/// its result; returns the result events.
-pub async fn send_command(
+/// Seals `command` to the contract's published key (bound to `from` as origin), pushes it with
+/// `value`, and returns the inclusion and the command's sequence number in the log.
+pub(crate) async fn push_sealed(
     client: &Client,
     from: &umbra_primitives::Pair,
     id: &ContractId,
     command: &[u8],
-) -> anyhow::Result<(u64, Vec<Value>)> {
+    value: umbra_primitives::Balance,
+) -> anyhow::Result<(crate::sdk::Inclusion, u64)> {
     let info = contract_record(client, id).await?;
     let key = info.pubkey.context("contract key not published yet")?;
     let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, &from.public(), command)?;
     let inc = client
         .sign_and_watch(
             from,
-            Call::Contracts(contracts::Call::PushCommand {
-                contract: *id,
-                command: sealed,
-                value: 0,
-            }),
+            Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed, value }),
             0,
         )
         .await?;
@@ -215,6 +212,18 @@ pub async fn send_command(
         .iter()
         .find_map(|e| e["Contracts"]["CommandPushed"]["seq"].as_u64())
         .context("no CommandPushed event")?;
+    Ok((inc, seq))
+}
+
+/// Seals `command` to the contract's published key, pushes it, and waits until a worker reports
+/// its result; returns the result events.
+pub async fn send_command(
+    client: &Client,
+    from: &umbra_primitives::Pair,
+    id: &ContractId,
+    command: &[u8],
+) -> anyhow::Result<(u64, Vec<Value>)> {
+    let (inc, seq) = push_sealed(client, from, id, command, 0).await?;
     // Wait for a worker's result, then collect the events of that command.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut block = inc.block_number;

@@ -21,7 +21,6 @@ use umbra_contracts::{
     evm::{EvmCommand as EvmTx, EvmQuery, EvmReceipt, EvmResponse, EvmStatus},
     ContractKind, EncryptedEvent,
 };
-use umbra_crypto::EcdhPublic;
 use umbra_evm_abi::{
     alloy_json_abi::{Function, JsonAbi, StateMutability},
     decode_log, decode_return, decode_revert, encode_constructor, encode_function_call,
@@ -507,27 +506,9 @@ async fn push_and_wait(
     let value = match command {
         EvmTx::Deploy { value, .. } | EvmTx::Call { value, .. } => *value,
     };
-    let info = cluster_info(client, id).await?;
-    let key = info["pubkey"].as_str().context("the cluster key is not published yet")?;
-    let key = umbra_primitives::json::from_hex(key).map_err(|e| anyhow!("bad cluster key: {e}"))?;
-    let key: [u8; 32] = key.try_into().map_err(|_| anyhow!("bad cluster key on chain"))?;
     let origin = from.public();
-    let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, &origin, &command.encode())?;
-    let inc = client
-        .sign_and_watch(
-            from,
-            Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed, value }),
-            0,
-        )
-        .await?;
-    if !inc.success {
-        bail!("command refused: {}", failure_reason(&inc).unwrap_or_default());
-    }
-    let seq = inc
-        .events
-        .iter()
-        .find_map(|e| e["Contracts"]["CommandPushed"]["seq"].as_u64())
-        .context("no CommandPushed event")?;
+    let (inc, seq) =
+        crate::contracts_cli::push_sealed(client, from, id, &command.encode(), value).await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut block = inc.block_number;
     let mut receipt = None;
