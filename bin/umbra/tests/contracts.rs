@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::{worker::*, *};
 use parity_scale_codec::{Decode, Encode};
 use serde_json::{json, Value};
-use umbra_client::{cli::failure_reason, worker as wclient, Client};
+use umbra_client::{worker as wclient, Client};
 use umbra_contracts::{
     guestbook::{GuestbookCommand, GuestbookQuery, GuestbookResponse},
     ContractId,
@@ -28,7 +28,7 @@ use umbra_primitives::{
 use umbra_runtime::{
     contracts, mq,
     registry::{self, expected_report_data, BenchmarkReport},
-    stake_pools, Call,
+    Call,
 };
 use umbra_tee::{dev_vendor_root, Platform, SimulatedPlatform};
 
@@ -53,13 +53,6 @@ fn node_for_contracts() -> TestNode {
 
 fn identity_of(w: &TestWorker) -> String {
     try_info(w.port()).expect("worker info")["identity"].as_str().expect("identity").to_string()
-}
-
-async fn ok(client: &Client, who: &Pair, call: Call) -> umbra_client::Inclusion {
-    let desc = format!("{call:?}").chars().take(80).collect::<String>();
-    let inc = client.sign_and_watch(who, call, 0).await.expect("included");
-    assert!(inc.success, "{desc}: {:?}", failure_reason(&inc));
-    inc
 }
 
 fn contract_info(node: &TestNode, id: &str) -> Value {
@@ -115,31 +108,7 @@ async fn confidential_contract_lifecycle() {
         (node.rpc("umbra_workers", json!([])).as_array()?.len() == 3).then_some(())
     });
     let client = Client::connect(&node.url()).await.unwrap();
-    let bob = pair("//Bob");
-    let inc =
-        ok(&client, &bob, Call::StakePools(stake_pools::Call::Create { commission: 0 })).await;
-    let pool =
-        inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).unwrap();
-    ok(
-        &client,
-        &bob,
-        Call::StakePools(stake_pools::Call::Contribute { pool, amount: 6_000 * UNITS }),
-    )
-    .await;
-    for id in &ids {
-        let worker: AccountId = id.parse().unwrap();
-        ok(&client, &bob, Call::StakePools(stake_pools::Call::AddWorker { pool, worker })).await;
-        ok(
-            &client,
-            &bob,
-            Call::StakePools(stake_pools::Call::StartComputing {
-                pool,
-                worker,
-                stake: 1_500 * UNITS,
-            }),
-        )
-        .await;
-    }
+    compute_in_one_pool(&client, &pair("//Bob"), &ids, 6_000 * UNITS, 1_500 * UNITS).await;
 
     // Deploying before any gatekeeper exists is refused.
     let early = node.cli(&["contract", "deploy", "--from", "//Dave"]);
@@ -211,7 +180,7 @@ async fn confidential_contract_lifecycle() {
     )
     .unwrap();
     sealed.ciphertext[0] ^= 1;
-    let pushed = ok(
+    let pushed = included_ok(
         &client,
         &pair("//Eve"),
         Call::Contracts(contracts::Call::PushCommand { contract: cid, command: sealed, value: 0 }),
@@ -234,7 +203,7 @@ async fn confidential_contract_lifecycle() {
         &GuestbookCommand::Post { text: "eve's own words".into() }.encode(),
     )
     .unwrap();
-    ok(
+    included_ok(
         &client,
         &pair("//Eve"),
         Call::Contracts(contracts::Call::PushCommand {
@@ -246,7 +215,7 @@ async fn confidential_contract_lifecycle() {
     .await;
     let with_eves = wait_executed(&node, &cid_text);
     assert_ne!(with_eves["stateHash"], after["stateHash"], "Eve's own command runs");
-    let repushed = ok(
+    let repushed = included_ok(
         &client,
         &pair("//Ferdie"),
         Call::Contracts(contracts::Call::PushCommand { contract: cid, command: eves, value: 0 }),
@@ -306,7 +275,7 @@ async fn confidential_contract_lifecycle() {
         .unwrap();
     let benchmark_signature =
         rogue.sign(&benchmark.signing_payload(&genesis, &rogue.public(), &ferdie.public()));
-    ok(
+    included_ok(
         &client,
         &ferdie,
         Call::Registry(registry::Call::RegisterWorker {
@@ -327,7 +296,8 @@ async fn confidential_contract_lifecycle() {
         (cid, 0u32, [9u8; 32]).encode(),
     );
     let inc =
-        ok(&client, &ferdie, Call::Mq(mq::Call::SyncOffchainMessage { message: forged })).await;
+        included_ok(&client, &ferdie, Call::Mq(mq::Call::SyncOffchainMessage { message: forged }))
+            .await;
     let rejected = inc
         .events
         .iter()

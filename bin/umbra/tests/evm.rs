@@ -16,10 +16,9 @@ use std::time::Duration;
 
 use common::{worker::*, *};
 use serde_json::json;
-use umbra_client::{cli::failure_reason, Client};
+use umbra_client::Client;
 use umbra_contracts::evm::evm_address;
-use umbra_primitives::{AccountId, Pair, UNITS};
-use umbra_runtime::{stake_pools, Call};
+use umbra_primitives::{AccountId, UNITS};
 
 fn node_for_evm() -> TestNode {
     let mut spec = dev_spec_json();
@@ -34,12 +33,6 @@ fn node_for_evm() -> TestNode {
     let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
     std::mem::forget(dir);
     node
-}
-
-async fn ok(client: &Client, who: &Pair, call: Call) -> umbra_client::Inclusion {
-    let inc = client.sign_and_watch(who, call, 0).await.expect("included");
-    assert!(inc.success, "{:?}", failure_reason(&inc));
-    inc
 }
 
 fn artifact(name: &str) -> String {
@@ -60,29 +53,8 @@ async fn erc20_in_a_cluster_through_the_cli() {
         (node.rpc("umbra_workers", json!([])).as_array()?.len() == 1).then_some(())
     });
     let client = Client::connect(&node.url()).await.unwrap();
-    let bob = pair("//Bob");
-    let inc =
-        ok(&client, &bob, Call::StakePools(stake_pools::Call::Create { commission: 0 })).await;
-    let pool =
-        inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).unwrap();
-    ok(
-        &client,
-        &bob,
-        Call::StakePools(stake_pools::Call::Contribute { pool, amount: 3_000 * UNITS }),
-    )
-    .await;
-    let w: AccountId = identity.parse().unwrap();
-    ok(&client, &bob, Call::StakePools(stake_pools::Call::AddWorker { pool, worker: w })).await;
-    ok(
-        &client,
-        &bob,
-        Call::StakePools(stake_pools::Call::StartComputing {
-            pool,
-            worker: w,
-            stake: 1_500 * UNITS,
-        }),
-    )
-    .await;
+    let workers = [identity.clone()];
+    compute_in_one_pool(&client, &pair("//Bob"), &workers, 3_000 * UNITS, 1_500 * UNITS).await;
     node.cli(&["gatekeeper", "elect", &identity]).ok();
     wait_for(Duration::from_secs(30), "master key published", || {
         let g = node.rpc("umbra_gatekeepers", json!([]));
@@ -377,31 +349,7 @@ async fn k2_network(reshuffle_period: u64) -> (TestNode, Vec<TestWorker>, Vec<St
         (node.rpc("umbra_workers", json!([])).as_array()?.len() == 3).then_some(())
     });
     let client = Client::connect(&node.url()).await.unwrap();
-    let bob = pair("//Bob");
-    let inc =
-        ok(&client, &bob, Call::StakePools(stake_pools::Call::Create { commission: 0 })).await;
-    let pool =
-        inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).unwrap();
-    ok(
-        &client,
-        &bob,
-        Call::StakePools(stake_pools::Call::Contribute { pool, amount: 6_000 * UNITS }),
-    )
-    .await;
-    for id in &ids {
-        let worker: AccountId = id.parse().unwrap();
-        ok(&client, &bob, Call::StakePools(stake_pools::Call::AddWorker { pool, worker })).await;
-        ok(
-            &client,
-            &bob,
-            Call::StakePools(stake_pools::Call::StartComputing {
-                pool,
-                worker,
-                stake: 1_500 * UNITS,
-            }),
-        )
-        .await;
-    }
+    compute_in_one_pool(&client, &pair("//Bob"), &ids, 6_000 * UNITS, 1_500 * UNITS).await;
     node.cli(&["gatekeeper", "elect", &ids[0]]).ok();
     wait_for(Duration::from_secs(30), "master key published", || {
         let g = node.rpc("umbra_gatekeepers", json!([]));
@@ -425,7 +373,11 @@ fn evm_cli_assigned(
     cluster: &str,
     args: &[&str],
 ) -> Run {
-    for _ in 0..5 {
+    // An assigned worker may still be receiving the cluster's key or rebuilding it after a
+    // reshuffle; the CLI asks it for the receipt key before pushing anything, so its refusal is
+    // safe to retry.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         let now = assigned_to(node, cluster);
         let live =
             (0..ids.len()).find(|i| now.contains(&ids[*i]) && port_accepts(workers[*i].port()));
@@ -439,6 +391,10 @@ fn evm_cli_assigned(
         argv.extend(["--worker", url.as_str()]);
         let run = node.cli(&argv);
         if !run.success() && run.stderr.contains("is not assigned to cluster") {
+            continue;
+        }
+        if !run.success() && run.stderr.contains("does not run that contract") {
+            std::thread::sleep(Duration::from_millis(500));
             continue;
         }
         return run;

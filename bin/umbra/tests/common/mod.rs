@@ -558,3 +558,38 @@ pub fn parse_umb(text: &str) -> Balance {
         text.strip_suffix(" UMB").unwrap_or_else(|| panic!("`{text}` should end with ` UMB`"));
     umbra_primitives::parse_amount(number).expect("valid amount")
 }
+
+/// Signs `call` as `who`, waits for inclusion and asserts it succeeded.
+pub async fn included_ok(
+    client: &umbra_client::Client,
+    who: &umbra_primitives::Pair,
+    call: umbra_runtime::Call,
+) -> umbra_client::Inclusion {
+    let desc = format!("{call:?}").chars().take(80).collect::<String>();
+    let inc = client.sign_and_watch(who, call, 0).await.expect("included");
+    assert!(inc.success, "{desc}: {:?}", umbra_client::cli::failure_reason(&inc));
+    inc
+}
+
+/// `owner` creates a stake pool, contributes `amount`, adds `workers` and starts each computing
+/// with `stake_each`; returns the pool id.
+pub async fn compute_in_one_pool(
+    client: &umbra_client::Client,
+    owner: &umbra_primitives::Pair,
+    workers: &[String],
+    amount: u128,
+    stake_each: u128,
+) -> u64 {
+    use umbra_runtime::{stake_pools::Call as Pools, Call};
+    let inc = included_ok(client, owner, Call::StakePools(Pools::Create { commission: 0 })).await;
+    let pool =
+        inc.events.iter().find_map(|e| e["StakePools"]["PoolCreated"]["pool"].as_u64()).unwrap();
+    included_ok(client, owner, Call::StakePools(Pools::Contribute { pool, amount })).await;
+    for id in workers {
+        let worker: umbra_primitives::AccountId = id.parse().unwrap();
+        included_ok(client, owner, Call::StakePools(Pools::AddWorker { pool, worker })).await;
+        let start = Pools::StartComputing { pool, worker, stake: stake_each };
+        included_ok(client, owner, Call::StakePools(start)).await;
+    }
+    pool
+}
