@@ -1,6 +1,7 @@
 //! `umbra`: the single binary of the Umbra network — node, client commands and benchmarks.
 //! This file only parses the command line and hands off to the library crates.
 
+mod analytics;
 mod bench;
 mod dashboard;
 mod dev;
@@ -70,6 +71,9 @@ enum Command {
     /// logs decrypted for the asker.
     #[command(subcommand)]
     Evm(umbra_client::evm_cli::EvmCommand),
+    /// Privacy-first web analytics: register a site, run its collector, read its report.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommandLine),
     /// Gatekeepers: elect, rotate the master key, list.
     #[command(subcommand)]
     Gatekeeper(umbra_client::contracts_cli::GatekeeperCommand),
@@ -233,6 +237,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Evm(cmd) => umbra_client::evm_cli::evm(cmd).await,
         Command::Gatekeeper(cmd) => umbra_client::contracts_cli::gatekeeper_cmd(cmd).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Analytics(cmd) => analytics::run(cmd, shutdown_signal()).await,
     }
 }
 
