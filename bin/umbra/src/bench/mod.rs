@@ -3,6 +3,7 @@
 //! verification, enclave block sync and the encrypted query round trip; with no subcommand both
 //! run with their defaults.
 
+mod apps;
 mod chain;
 mod computation;
 mod contracts;
@@ -33,6 +34,8 @@ enum Which {
     Contracts(contracts::ContractsBenchArgs),
     /// Confidential EVM: token transfers through the confidential path vs bare revm, replay.
     Evm(evm::EvmBenchArgs),
+    /// Applications: private transfers of the private-assets app through the confidential path.
+    Apps(apps::AppsBenchArgs),
 }
 
 /// One line of the table.
@@ -78,6 +81,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Which::Computation(a)) => tokio::task::block_in_place(|| computation::run(&a))?,
         Some(Which::Contracts(a)) => tokio::task::block_in_place(|| contracts::run(&a))?,
         Some(Which::Evm(a)) => tokio::task::block_in_place(|| evm::run(&a))?,
+        Some(Which::Apps(a)) => tokio::task::block_in_place(|| apps::run(&a))?,
         None => {
             let chain_args = chain::ChainBenchArgs::default();
             let mut rows = tokio::task::block_in_place(|| chain::run(&chain_args))?;

@@ -825,3 +825,6 @@ mod tests;
 
 #[cfg(test)]
 mod solidity_tests;
+
+#[cfg(test)]
+mod app_tests;
