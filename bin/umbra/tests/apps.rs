@@ -104,17 +104,17 @@ fn apps_user_stories_through_the_cli_against_umbra_dev() {
 
     // ---- private assets ----------------------------------------------------------------
     // The demo: //Alice deposited 100 UMB and sent 25 privately to //Bob.
-    assert_eq!(env.ok(&["asset", "balance", "--as", "//Bob"]).trim(), "25");
-    assert_eq!(env.ok(&["asset", "balance", "--as", "//Alice"]).trim(), "75");
+    assert_eq!(env.ok(&["asset", "balance", "--as", "//Bob"]).trim(), "25 UMB");
+    assert_eq!(env.ok(&["asset", "balance", "--as", "//Alice"]).trim(), "75 UMB");
     // Deposit, transfer, refused transfer, withdraw to a fresh account.
     env.ok(&["asset", "deposit", "10", "--from", "//Charlie"]);
     let out = env.ok(&["asset", "transfer", "//Dave", "4", "--from", "//Charlie"]);
-    assert!(out.contains("your balance 6"), "{out}");
+    assert!(out.contains("your balance 6 UMB"), "{out}");
     env.refused(
         &["asset", "transfer", "//Dave", "100", "--from", "//Charlie"],
-        "insufficient private balance: you hold 6 of asset 0, the transfer needs 100",
+        "insufficient private balance: you hold 6 UMB of asset 0, the transfer needs 100 UMB",
     );
-    assert_eq!(env.ok(&["asset", "balance", "--as", "//Dave"]).trim(), "4");
+    assert_eq!(env.ok(&["asset", "balance", "--as", "//Dave"]).trim(), "4 UMB");
     assert_eq!(chain_free(&net, "//AppsWithdrawal"), 0);
     env.ok(&["asset", "withdraw", "3", "--to", "//AppsWithdrawal", "--from", "//Dave"]);
     let paid = wait_for(Duration::from_secs(60), "the withdrawal's payout", || {
@@ -126,7 +126,7 @@ fn apps_user_stories_through_the_cli_against_umbra_dev() {
         &["asset", "withdraw", "2", "--from", "//Dave"],
         "insufficient private balance: you hold 1 UMB, this needs 2 UMB",
     );
-    assert_eq!(env.ok(&["asset", "balance", "--as", "//Dave"]).trim(), "1");
+    assert_eq!(env.ok(&["asset", "balance", "--as", "//Dave"]).trim(), "1 UMB");
     // Issue a token and move it privately.
     let supply = SUPPLY.to_string();
     let out = env.ok(&[

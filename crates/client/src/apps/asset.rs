@@ -116,7 +116,7 @@ pub fn describe(e: E) -> String {
     match e {
         E::NoSuchAsset(x) => format!("no asset {}", x.asset),
         E::InsufficientPrivateBalance(x) => format!(
-            "insufficient private balance: you hold {} UMB, this needs {} UMB",
+            "insufficient private balance: you hold {}, this needs {}",
             amount_text(0, x.balance),
             amount_text(0, x.needed)
         ),
@@ -160,7 +160,7 @@ pub async fn asset(cmd: AssetCommand) -> anyhow::Result<()> {
             let from = pair_from_uri(&from)?;
             let (s, t) = open(&app).await?;
             let r = super::send(&s, &from, t.at, Pa::depositCall {}, amount, describe).await?;
-            println!("deposited; private UMB balance {} UMB", amount_text(0, r.balance));
+            println!("deposited; private UMB balance {}", amount_text(0, r.balance));
         }
         AssetCommand::Withdraw { amount, to, from, app } => {
             let amount = parse_umb(&amount, "amount")?;
@@ -174,7 +174,7 @@ pub async fn asset(cmd: AssetCommand) -> anyhow::Result<()> {
                 Pa::withdrawCall { amount: U256::from(amount), to: B256::from(*to.as_bytes()) };
             let r = super::send(&s, &from, t.at, call, 0, describe).await?;
             println!(
-                "withdrew {} UMB to {to}; private UMB balance {} UMB",
+                "withdrew {} to {to}; private UMB balance {}",
                 format_amount(amount),
                 amount_text(0, r.balance)
             );

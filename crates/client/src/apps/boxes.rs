@@ -171,7 +171,7 @@ pub fn describe(e: E) -> String {
             format!("box {} of collection {} is not for sale", x.r#box, x.collection)
         }
         E::WrongPrice(x) => {
-            format!("wrong price: the box costs {} UMB, {} UMB was sent", umb(x.price), umb(x.paid))
+            format!("wrong price: the box costs {}, {} was sent", umb(x.price), umb(x.paid))
         }
         E::BadCollection(x) => format!("bad collection: {}", x.reason),
         E::ZeroAddress(_) => "the recipient cannot be the zero address".into(),
@@ -268,7 +268,7 @@ pub async fn boxes(cmd: BoxCommand) -> anyhow::Result<()> {
             if price == 0 {
                 println!("box {b} of collection {c} is no longer for sale");
             } else {
-                println!("box {b} of collection {c} for sale at {} UMB", format_amount(price));
+                println!("box {b} of collection {c} for sale at {}", format_amount(price));
             }
         }
         BoxCommand::Buy { collection, box_, from, app } => {
@@ -281,7 +281,7 @@ pub async fn boxes(cmd: BoxCommand) -> anyhow::Result<()> {
             }
             let value = u128::try_from(price).context("the price is out of range")?;
             send(&s, &from, at, Mb::buyCall { c, r#box: b }, value, describe).await?;
-            println!("bought box {b} of collection {c} for {} UMB", format_amount(value));
+            println!("bought box {b} of collection {c} for {}", format_amount(value));
         }
         BoxCommand::Open { collection, box_, from, app } => {
             let (c, b) = ids(&collection, &box_)?;
