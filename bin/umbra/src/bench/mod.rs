@@ -4,6 +4,7 @@
 //! run with their defaults.
 
 mod analytics;
+mod apps;
 mod chain;
 mod computation;
 mod contracts;
@@ -36,6 +37,8 @@ enum Which {
     Evm(evm::EvmBenchArgs),
     /// Web analytics: page views ingested/s per worker, report latency at 1,000,000 views.
     Analytics(analytics::AnalyticsBenchArgs),
+    /// Applications: private transfers of the private-assets app through the confidential path.
+    Apps(apps::AppsBenchArgs),
 }
 
 /// One line of the table.
@@ -82,6 +85,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Which::Contracts(a)) => tokio::task::block_in_place(|| contracts::run(&a))?,
         Some(Which::Evm(a)) => tokio::task::block_in_place(|| evm::run(&a))?,
         Some(Which::Analytics(a)) => tokio::task::block_in_place(|| analytics::run(&a))?,
+        Some(Which::Apps(a)) => tokio::task::block_in_place(|| apps::run(&a))?,
         None => {
             let chain_args = chain::ChainBenchArgs::default();
             let mut rows = tokio::task::block_in_place(|| chain::run(&chain_args))?;

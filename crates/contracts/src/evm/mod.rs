@@ -945,3 +945,6 @@ mod tests;
 
 #[cfg(test)]
 mod solidity_tests;
+
+#[cfg(test)]
+mod app_tests;
