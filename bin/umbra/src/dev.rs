@@ -40,6 +40,9 @@ pub(crate) struct DevArgs {
     /// Port of the dashboard on 127.0.0.1 (a web page showing the network live).
     #[arg(long, default_value_t = 9900)]
     dashboard_port: u16,
+    /// Port of the demo analytics site's collector on 127.0.0.1 (`umbra analytics`).
+    #[arg(long, default_value_t = 9950)]
+    analytics_port: u16,
 }
 
 /// One process of the local network: how to start it, and the running child if any.
@@ -847,6 +850,7 @@ async fn set_up(
     workers: usize,
     base_path: PathBuf,
     query_port: u16,
+    analytics_port: u16,
 ) -> anyhow::Result<()> {
     if workers == 0 {
         return Ok(());
@@ -859,7 +863,10 @@ async fn set_up(
     start_token(&client, &rpc, &base_path, query_port, workers)
         .await
         .context("cannot set up the demo ERC-20")?;
-    start_apps(&client, &rpc, query_port, workers).await.context("cannot set up the demo apps")
+    start_apps(&client, &rpc, query_port, workers).await.context("cannot set up the demo apps")?;
+    crate::analytics::dev_demo(&client, &rpc, workers, query_port, analytics_port)
+        .await
+        .context("cannot set up the analytics demo site")
 }
 
 /// Runs the local network until Ctrl-C or until the node dies. A worker that dies is reported
@@ -986,8 +993,13 @@ pub(crate) async fn run(
          /api/workers/N/restart to the dashboard). Ctrl-C stops the network."
     );
 
-    let mut setup =
-        tokio::spawn(set_up(rpc.clone(), args.workers, args.base_path.clone(), args.query_port));
+    let mut setup = tokio::spawn(set_up(
+        rpc.clone(),
+        args.workers,
+        args.base_path.clone(),
+        args.query_port,
+        args.analytics_port,
+    ));
     let mut setup_done = false;
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_millis(500));

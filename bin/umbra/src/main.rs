@@ -1,6 +1,7 @@
 //! `umbra`: the single binary of the Umbra network — node, client commands and benchmarks.
 //! This file only parses the command line and hands off to the library crates.
 
+mod analytics;
 mod bench;
 mod dashboard;
 mod dev;
@@ -80,6 +81,9 @@ enum Command {
     /// Private assets: deposit UMB privately, issue tokens, private transfers and balances.
     #[command(subcommand)]
     Asset(umbra_client::apps::asset::AssetCommand),
+    /// Privacy-first web analytics: register a site, run its collector, read its report.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommandLine),
     /// Gatekeepers: elect, rotate the master key, list.
     #[command(subcommand)]
     Gatekeeper(umbra_client::contracts_cli::GatekeeperCommand),
@@ -246,6 +250,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Box(cmd) => umbra_client::apps::boxes::boxes(cmd).await,
         Command::Asset(cmd) => umbra_client::apps::asset::asset(cmd).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Analytics(cmd) => analytics::run(cmd, shutdown_signal()).await,
     }
 }
 

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use parity_scale_codec::{Decode, Encode};
 use serde_json::Value;
 use umbra_contracts::{
+    analytics::{AnalyticsQuery, AnalyticsResponse},
     guestbook::{GuestbookCommand, GuestbookQuery, GuestbookResponse},
     ContractId, ContractKind,
 };
@@ -143,6 +144,7 @@ fn encode_command(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
             Ok(c.encode())
         }
         ContractKind::Evm => bail!("EVM clusters take EVM commands: use `umbra evm`"),
+        ContractKind::Analytics => bail!("analytics sites take commands from `umbra analytics`"),
     }
 }
 
@@ -154,6 +156,11 @@ fn encode_query(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
             Ok(q.encode())
         }
         ContractKind::Evm => bail!("EVM clusters take EVM queries: use `umbra evm`"),
+        ContractKind::Analytics => {
+            let q: AnalyticsQuery =
+                serde_json::from_str(json).context("invalid analytics query JSON")?;
+            Ok(q.encode())
+        }
     }
 }
 
@@ -165,6 +172,11 @@ fn decode_response(kind: ContractKind, bytes: &[u8]) -> anyhow::Result<Value> {
             Ok(serde_json::to_value(r)?)
         }
         ContractKind::Evm => bail!("EVM responses are decoded by `umbra evm`"),
+        ContractKind::Analytics => {
+            let r = AnalyticsResponse::decode(&mut &bytes[..])
+                .context("malformed analytics response")?;
+            Ok(serde_json::to_value(r)?)
+        }
     }
 }
 
@@ -187,7 +199,7 @@ fn ss58_json(accounts: &[umbra_primitives::AccountId]) -> String {
 
 /// Seals `command` to the contract's published key (bound to `from` as origin), pushes it with
 /// `value`, and returns the inclusion and the command's sequence number in the log.
-pub(crate) async fn push_sealed(
+pub async fn push_sealed(
     client: &Client,
     from: &umbra_primitives::Pair,
     id: &ContractId,

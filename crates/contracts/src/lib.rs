@@ -12,6 +12,7 @@
 //! * [`Instance`]: a type-erased running contract as the enclave holds it: SCALE bytes in and
 //!   out, snapshots and a state hash. A refused command never changes the state.
 //! * [`guestbook`]: the first built-in contract ([`ContractKind::Guestbook`]).
+//! * [`analytics`]: privacy-first web analytics for one site ([`ContractKind::Analytics`]).
 //! * [`keys`]: the key hierarchy (master key → per-contract ECDH secret per rotation → event
 //!   and checkpoint keys), key shares between enclaves, contract ids and contract accounts.
 //! * [`envelope`]: encrypted commands (client → contract), private events (contract → one
@@ -25,6 +26,7 @@
 // or saturating, and an overflow is an error the caller sees.
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod analytics;
 pub mod bench;
 pub mod contract;
 pub mod envelope;

@@ -3,6 +3,7 @@
 //! verification, enclave block sync and the encrypted query round trip; with no subcommand both
 //! run with their defaults.
 
+mod analytics;
 mod apps;
 mod chain;
 mod computation;
@@ -36,6 +37,8 @@ enum Which {
     Evm(evm::EvmBenchArgs),
     /// Applications: private transfers of the private-assets app through the confidential path.
     Apps(apps::AppsBenchArgs),
+    /// Web analytics: page views ingested/s per worker, report latency at 1,000,000 views.
+    Analytics(analytics::AnalyticsBenchArgs),
 }
 
 /// One line of the table.
@@ -82,6 +85,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Which::Contracts(a)) => tokio::task::block_in_place(|| contracts::run(&a))?,
         Some(Which::Evm(a)) => tokio::task::block_in_place(|| evm::run(&a))?,
         Some(Which::Apps(a)) => tokio::task::block_in_place(|| apps::run(&a))?,
+        Some(Which::Analytics(a)) => tokio::task::block_in_place(|| analytics::run(&a))?,
         None => {
             let chain_args = chain::ChainBenchArgs::default();
             let mut rows = tokio::task::block_in_place(|| chain::run(&chain_args))?;

@@ -697,6 +697,7 @@ fn run_command(
         value: cmd.value,
     };
     inst.set_random_seed(uc::evm::random_seed(&secret, id));
+    inst.set_contract_key(id, &secret);
     // The value the chain moved into the contract's account is credited to the sender first,
     // whatever becomes of the command (it stays credited inside the contract if the command
     // fails; the way back out is a payout). Then the command opens only with the origin the
