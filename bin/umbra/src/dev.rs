@@ -863,10 +863,10 @@ async fn set_up(
     start_token(&client, &rpc, &base_path, query_port, workers)
         .await
         .context("cannot set up the demo ERC-20")?;
-    start_apps(&client, &rpc, query_port, workers).await.context("cannot set up the demo apps")?;
     crate::analytics::dev_demo(&client, &rpc, workers, query_port, analytics_port)
         .await
-        .context("cannot set up the analytics demo site")
+        .context("cannot set up the analytics demo site")?;
+    start_apps(&client, &rpc, query_port, workers).await.context("cannot set up the demo apps")
 }
 
 /// Runs the local network until Ctrl-C or until the node dies. A worker that dies is reported

@@ -71,6 +71,9 @@ enum Command {
     /// logs decrypted for the asker.
     #[command(subcommand)]
     Evm(umbra_client::evm_cli::EvmCommand),
+    /// Privacy-first web analytics: register a site, run its collector, read its report.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommandLine),
     /// Secret vault: keep a secret in a cluster, release it only under your policy (allowed
     /// accounts, M-of-N guardians, time lock, once), rotate, revoke, recover, read the log.
     #[command(subcommand)]
@@ -81,9 +84,6 @@ enum Command {
     /// Private assets: deposit UMB privately, issue tokens, private transfers and balances.
     #[command(subcommand)]
     Asset(umbra_client::apps::asset::AssetCommand),
-    /// Privacy-first web analytics: register a site, run its collector, read its report.
-    #[command(subcommand)]
-    Analytics(analytics::AnalyticsCommandLine),
     /// Gatekeepers: elect, rotate the master key, list.
     #[command(subcommand)]
     Gatekeeper(umbra_client::contracts_cli::GatekeeperCommand),

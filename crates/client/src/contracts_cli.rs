@@ -197,8 +197,11 @@ fn ss58_json(accounts: &[umbra_primitives::AccountId]) -> String {
     serde_json::to_string(&list).unwrap_or_default()
 }
 
-/// Seals `command` to the contract's published key (bound to `from` as origin), pushes it with
-/// `value`, and returns the inclusion and the command's sequence number in the log.
+/// Seals `command` to the contract's published key (bound to `from` as origin) in a session
+/// envelope — from `from`'s session key for this contract key
+/// ([`umbra_contracts::session_secret`] of the account secret), so the enclave opens the
+/// account's commands without a key agreement once it has seen the session key — pushes it
+/// with `value`, and returns the inclusion and the command's sequence number in the log.
 pub async fn push_sealed(
     client: &Client,
     from: &umbra_primitives::Pair,
@@ -208,7 +211,16 @@ pub async fn push_sealed(
 ) -> anyhow::Result<(crate::sdk::Inclusion, u64)> {
     let info = contract_record(client, id).await?;
     let key = info.pubkey.context("contract key not published yet")?;
-    let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, &from.public(), command)?;
+    let contract_key = EcdhPublic(key);
+    let account_secret = zeroize::Zeroizing::new(from.to_secret_bytes());
+    let session = umbra_contracts::session_secret(account_secret.as_slice(), id, &contract_key);
+    let sealed = umbra_contracts::seal_session_command(
+        &session,
+        &contract_key,
+        id,
+        &from.public(),
+        command,
+    )?;
     let inc = client
         .sign_and_watch(
             from,

@@ -18,6 +18,8 @@
 //! * [`envelope`]: encrypted commands (client → contract), private events (contract → one
 //!   account) and checkpoints (state at rest), the last two deterministic so every worker
 //!   emits identical bytes.
+//! * [`session`]: session envelopes (commands sealed from a per-account static key) and
+//!   [`ContractKeys`], the enclave's per-contract key caches (no key agreement per command).
 //! * [`mod@bench`]: deterministic workloads for timing replay.
 //!
 //! All failures are a [`ContractError`].
@@ -35,6 +37,7 @@ pub mod evm;
 pub mod guestbook;
 pub mod instance;
 pub mod keys;
+pub mod session;
 
 pub use contract::{CommandContext, Contract, ContractId, ContractKind, Output};
 pub use envelope::{
@@ -47,3 +50,4 @@ pub use keys::{
     contract_account, contract_id, contract_secret, event_key, master_ecdh, master_public,
     open_key_share, seal_key_share,
 };
+pub use session::{seal_session_command, session_secret, ContractKeys};
