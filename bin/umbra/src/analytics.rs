@@ -715,9 +715,11 @@ pub(crate) async fn dev_demo(
         }
     }
     println!("analytics demo site {id}: collector {url} (tracker {url}/umbra-tracker.js)");
+    let rpc_arg =
+        if rpc == umbra_client::cli::DEFAULT_RPC { String::new() } else { format!(" --rpc {rpc}") };
     println!(
         "  try: umbra analytics report --site {name} --worker http://127.0.0.1:{query_port} \
-         --worker http://127.0.0.1:{}   (owner //Alice; others are refused)",
+         --worker http://127.0.0.1:{}{rpc_arg}   (owner //Alice; others are refused)",
         query_port as usize + 1
     );
     println!("  page snippet: {}", snippet(&id, &key, &url));
