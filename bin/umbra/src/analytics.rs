@@ -387,14 +387,13 @@ fn cors(headers: &mut HeaderMap, origin: Option<&HeaderValue>) {
 fn allowed_origin<'a>(
     shared: &Shared,
     headers: &'a HeaderMap,
-) -> Result<Option<&'a HeaderValue>, Response> {
+) -> Result<Option<&'a HeaderValue>, String> {
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(None) };
     let o = origin.to_str().unwrap_or_default();
     if shared.origins.iter().any(|a| a == "*" || a.trim_end_matches('/') == o) {
         Ok(Some(origin))
     } else {
-        Err((StatusCode::FORBIDDEN, format!("origin {o} may not post views to this collector"))
-            .into_response())
+        Err(format!("origin {o} may not post views to this collector"))
     }
 }
 
@@ -412,7 +411,7 @@ async fn preflight(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Res
             h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
             resp
         }
-        Err(resp) => resp,
+        Err(msg) => (StatusCode::FORBIDDEN, msg).into_response(),
     }
 }
 
@@ -423,7 +422,7 @@ async fn post_view(
 ) -> Response {
     let origin = match allowed_origin(&shared, &headers) {
         Ok(o) => o,
-        Err(resp) => return resp,
+        Err(msg) => return (StatusCode::FORBIDDEN, msg).into_response(),
     };
     let reply = |status: StatusCode, msg: String| {
         let mut resp = (status, msg).into_response();
@@ -715,9 +714,11 @@ pub(crate) async fn dev_demo(
         }
     }
     println!("analytics demo site {id}: collector {url} (tracker {url}/umbra-tracker.js)");
+    let rpc_arg =
+        if rpc == umbra_client::cli::DEFAULT_RPC { String::new() } else { format!(" --rpc {rpc}") };
     println!(
         "  try: umbra analytics report --site {name} --worker http://127.0.0.1:{query_port} \
-         --worker http://127.0.0.1:{}   (owner //Alice; others are refused)",
+         --worker http://127.0.0.1:{}{rpc_arg}   (owner //Alice; others are refused)",
         query_port as usize + 1
     );
     println!("  page snippet: {}", snippet(&id, &key, &url));

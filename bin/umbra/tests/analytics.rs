@@ -253,6 +253,24 @@ async fn analytics_end_to_end() {
         .unwrap();
     let key = EcdhPublic(key);
 
+    // The tracker snippet names the site and its published key; a collector for an unknown
+    // site refuses to start, in one line.
+    let tag =
+        node.cli(&["analytics", "tracker", "--site", &site, "--collector", "http://c.example"]);
+    assert!(tag.ok().contains(&format!("data-site=\"{site}\"")), "{}", tag.stdout);
+    let unknown = format!("0x{}", "11".repeat(32));
+    let none = node.cli(&[
+        "analytics",
+        "collect",
+        "--site",
+        &unknown,
+        "--origin",
+        "*",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(none.one_line_error().contains("no analytics site"), "{}", none.stderr);
+
     let page_origin = "http://127.0.0.1:1";
     let collector = Collector::start(&node, &site, "//Eve", page_origin);
     let post = |body: &[u8], origin: &str| {

@@ -51,7 +51,7 @@ impl Site {
             seq: self.seq,
             value: 0,
         };
-        self.seq += 1;
+        self.seq = self.seq.saturating_add(1);
         self.inst.set_contract_key(&self.id, &self.secret);
         self.inst.execute(&ctx, &cmd.encode())
     }
@@ -427,5 +427,8 @@ fn a_view_sealed_by_the_javascript_tracker_opens() {
 }
 
 fn hex_bytes(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    s.as_bytes()
+        .chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+        .collect()
 }

@@ -185,7 +185,7 @@ impl MerkleMap {
     /// hashing each changed node once instead of once per change.
     pub fn apply(&mut self, mut updates: Vec<Update>) {
         // Stable sort, then keep the last change of every path.
-        updates.sort_by(|a, b| a.0.cmp(&b.0));
+        updates.sort_by_key(|a| a.0);
         let mut deduped: Vec<Update> = Vec::with_capacity(updates.len());
         for u in updates {
             match deduped.last_mut() {
