@@ -583,7 +583,10 @@ async fn push_and_wait(
 
 /// The `Contracts` events of block `number`, decoded from the SCALE records (the JSON form
 /// leaves the encrypted payloads out).
-async fn contract_events(client: &Client, number: u64) -> anyhow::Result<Vec<contracts::Event>> {
+pub async fn contract_events(
+    client: &Client,
+    number: u64,
+) -> anyhow::Result<Vec<contracts::Event>> {
     let Some(raw) = client.raw_block_with_events(number).await? else { return Ok(Vec::new()) };
     let records = Vec::<EventRecord>::decode(&mut &raw.events.0[..])
         .map_err(|e| anyhow!("malformed events of block #{number}: {e}"))?;
@@ -650,6 +653,92 @@ fn report_receipt(
     }
 }
 
+/// A connection to one EVM cluster through one of its assigned workers: the node (to push
+/// encrypted transactions and read their results) and the worker (private calls, the key that
+/// decrypts the sender's receipts). `umbra evm` and the application commands (`umbra secret`,
+/// `umbra box`, `umbra asset`) all go through it.
+#[derive(Debug)]
+pub struct EvmSession {
+    /// The node.
+    pub client: Client,
+    /// The cluster.
+    pub cluster: H256,
+    worker: String,
+    keys: RegisteredKeys,
+}
+
+impl EvmSession {
+    /// Connects to the node, checks that `cluster` is an EVM cluster and that the worker at
+    /// `worker` is assigned to it.
+    pub async fn connect(rpc: &RpcArgs, cluster: H256, worker: &str) -> anyhow::Result<Self> {
+        let client = rpc.connect().await?;
+        let info = cluster_info(&client, &cluster).await?;
+        let keys = assigned_worker(&client, &info, &cluster, worker).await?;
+        Ok(EvmSession { client, cluster, worker: worker.to_string(), keys })
+    }
+
+    /// The asker's event key for the cluster (it decrypts the asker's receipts).
+    pub async fn event_key(&self, signer: &Pair) -> anyhow::Result<[u8; 32]> {
+        event_key(&self.worker, &self.keys, signer, &self.cluster).await
+    }
+
+    /// Seals `command`, pushes it (with its value) and waits for the quorum's result; returns
+    /// the sender's decrypted receipt. The receipt key is fetched before anything is pushed,
+    /// so a worker that cannot hand it out refuses with nothing sent.
+    pub async fn transact(&self, from: &Pair, command: &EvmTx) -> anyhow::Result<EvmReceipt> {
+        Ok(self.transact_settled(from, command).await?.0)
+    }
+
+    /// [`EvmSession::transact`], also returning what the chain charged for the command's gas
+    /// (`GasSettled`: gas used, fee, refund of the unused prepaid gas).
+    pub async fn transact_settled(
+        &self,
+        from: &Pair,
+        command: &EvmTx,
+    ) -> anyhow::Result<(EvmReceipt, Option<GasSettlement>)> {
+        let key = self.event_key(from).await?;
+        let (seq, sealed, gas) = push_and_wait(&self.client, from, &self.cluster, command).await?;
+        Ok((open_receipt(&key, &self.cluster, seq, &sealed)?, gas))
+    }
+
+    /// An encrypted transaction calling `to` with `data` and `value`.
+    pub async fn send(
+        &self,
+        from: &Pair,
+        to: Address,
+        data: Vec<u8>,
+        value: Balance,
+        gas: u64,
+    ) -> anyhow::Result<EvmReceipt> {
+        let command = EvmTx::Call { to: to.into_array(), data, value, gas_limit: gas };
+        self.transact(from, &command).await
+    }
+
+    /// A private, read-only call signed by `signer` (its EVM address is `msg.sender`).
+    pub async fn call(
+        &self,
+        signer: &Pair,
+        to: Address,
+        data: Vec<u8>,
+        gas: u64,
+    ) -> anyhow::Result<Outcome> {
+        let query = EvmQuery::Call { to: to.into_array(), data, gas_limit: gas };
+        let body = WorkerQuery::Contract { id: self.cluster, query: query.encode() }.encode();
+        let answer = crate::worker::query(&self.worker, &self.keys, signer, body).await?;
+        let EvmResponse::Call { status, output, .. } =
+            EvmResponse::decode(&mut &answer[..]).context("malformed answer to the call")?
+        else {
+            bail!("the worker answered the call with another kind of response");
+        };
+        Ok(outcome(&status, &output))
+    }
+}
+
+/// How a receipt ended.
+pub fn receipt_outcome(receipt: &EvmReceipt) -> Outcome {
+    outcome(&receipt.status, &receipt.output)
+}
+
 /// Runs `umbra evm ...`. Validation happens first: bad input returns an error before any
 /// connection to the node is made.
 pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
@@ -667,14 +756,10 @@ pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
         EvmCommand::Deploy(args) => {
             let p = prepare_deploy(&args)?;
             let from = pair_from_uri(&args.from)?;
-            let client = args.rpc.connect().await?;
-            let info = cluster_info(&client, &p.cluster).await?;
-            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
-            let key = event_key(&args.worker, &keys, &from, &p.cluster).await?;
+            let session = EvmSession::connect(&args.rpc, p.cluster, &args.worker).await?;
             let command =
                 EvmTx::Deploy { code: p.initcode.clone(), value: p.value, gas_limit: p.gas };
-            let (seq, sealed, gas) = push_and_wait(&client, &from, &p.cluster, &command).await?;
-            let receipt = open_receipt(&key, &p.cluster, seq, &sealed)?;
+            let (receipt, gas) = session.transact_settled(&from, &command).await?;
             report_receipt(&receipt, gas, None, Some(&p.artifact.abi))?;
             let created = receipt.created.context("the deployment created no contract")?;
             println!("deployed at {}", Address::from(created));
@@ -682,35 +767,22 @@ pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
         EvmCommand::Send(args) => {
             let p = prepare_send(&args)?;
             let from = pair_from_uri(&args.from)?;
-            let client = args.rpc.connect().await?;
-            let info = cluster_info(&client, &p.cluster).await?;
-            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
-            let key = event_key(&args.worker, &keys, &from, &p.cluster).await?;
+            let session = EvmSession::connect(&args.rpc, p.cluster, &args.worker).await?;
             let command = EvmTx::Call {
                 to: p.to.into_array(),
                 data: p.data.clone(),
                 value: p.value,
                 gas_limit: p.gas,
             };
-            let (seq, sealed, gas) = push_and_wait(&client, &from, &p.cluster, &command).await?;
-            let receipt = open_receipt(&key, &p.cluster, seq, &sealed)?;
+            let (receipt, gas) = session.transact_settled(&from, &command).await?;
             report_receipt(&receipt, gas, Some(&p.function), p.abi.as_ref())?;
         }
         EvmCommand::Call(args) => {
             let p = prepare_call(&args)?;
             let signer = pair_from_uri(&args.signer)?;
-            let client = args.rpc.connect().await?;
-            let info = cluster_info(&client, &p.cluster).await?;
-            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
-            let query = EvmQuery::Call { to: p.to.into_array(), data: p.data, gas_limit: p.gas };
-            let body = WorkerQuery::Contract { id: p.cluster, query: query.encode() }.encode();
-            let answer = crate::worker::query(&args.worker, &keys, &signer, body).await?;
-            let EvmResponse::Call { status, output, .. } =
-                EvmResponse::decode(&mut &answer[..]).context("malformed answer to the call")?
-            else {
-                bail!("the worker answered the call with another kind of response");
-            };
-            match format_outcome(Some(&p.function), p.abi.as_ref(), &outcome(&status, &output)) {
+            let session = EvmSession::connect(&args.rpc, p.cluster, &args.worker).await?;
+            let outcome = session.call(&signer, p.to, p.data, p.gas).await?;
+            match format_outcome(Some(&p.function), p.abi.as_ref(), &outcome) {
                 Ok(values) => values.iter().for_each(|v| println!("{v}")),
                 Err(reason) => bail!("call {reason}"),
             }
@@ -718,14 +790,13 @@ pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
         EvmCommand::Logs(args) => {
             let p = prepare_logs(&args)?;
             let signer = pair_from_uri(&args.signer)?;
-            let client = args.rpc.connect().await?;
-            let info = cluster_info(&client, &p.cluster).await?;
-            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
-            let key = event_key(&args.worker, &keys, &signer, &p.cluster).await?;
+            let session = EvmSession::connect(&args.rpc, p.cluster, &args.worker).await?;
+            let key = session.event_key(&signer).await?;
+            let client = &session.client;
             let me = signer.public();
             let head = client.head().await?.number;
             for number in args.from_block..=head {
-                for e in contract_events(&client, number).await? {
+                for e in contract_events(client, number).await? {
                     match e {
                         contracts::Event::PrivateContractEvent { id, seq, to, event }
                             if id == p.cluster && to == me =>
@@ -759,7 +830,11 @@ pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
 }
 
 /// Deploys a contract of kind EVM (a cluster) and waits until its key is published.
-async fn create_cluster(client: &Client, from: &Pair, quorum: Option<u32>) -> anyhow::Result<H256> {
+pub async fn create_cluster(
+    client: &Client,
+    from: &Pair,
+    quorum: Option<u32>,
+) -> anyhow::Result<H256> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let salt = umbra_crypto::blake2_256(&nanos.to_le_bytes())[..16].to_vec();
     let inc = client

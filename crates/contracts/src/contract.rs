@@ -27,6 +27,9 @@ pub enum ContractKind {
     /// [`crate::evm::EvmCluster`]: a confidential EVM world state (many Solidity contracts).
     #[codec(index = 1)]
     Evm,
+    /// [`crate::analytics::Analytics`]: privacy-first web analytics for one site.
+    #[codec(index = 2)]
+    Analytics,
 }
 
 impl ContractKind {
@@ -36,17 +39,20 @@ impl ContractKind {
         match self {
             ContractKind::Guestbook => <crate::guestbook::Guestbook as Contract>::RECEIVES_VALUE,
             ContractKind::Evm => <crate::evm::EvmCluster as Contract>::RECEIVES_VALUE,
+            ContractKind::Analytics => <crate::analytics::Analytics as Contract>::RECEIVES_VALUE,
         }
     }
 
     /// Every kind this build knows, in index order.
-    pub const ALL: &'static [ContractKind] = &[ContractKind::Guestbook, ContractKind::Evm];
+    pub const ALL: &'static [ContractKind] =
+        &[ContractKind::Guestbook, ContractKind::Evm, ContractKind::Analytics];
 
     /// The snake_case name (as in JSON and on the command line).
     pub fn name(self) -> &'static str {
         match self {
             ContractKind::Guestbook => "guestbook",
             ContractKind::Evm => "evm",
+            ContractKind::Analytics => "analytics",
         }
     }
 }
@@ -163,6 +169,13 @@ pub trait Contract: Default + Encode + Decode + Send + 'static {
         let _ = seed;
     }
 
+    /// Receives the contract's key (the enclave sets it before executing commands) for contracts
+    /// that open data sealed to the contract by parties other than the command's origin (e.g.
+    /// page views sealed in a browser). It is never part of the state. The default ignores it.
+    fn set_contract_key(&mut self, id: &ContractId, secret: &umbra_crypto::EcdhSecret) {
+        let _ = (id, secret);
+    }
+
     /// Whether commands to this kind may carry value ([`Contract::receive_value`]); the chain
     /// refuses value for kinds that cannot receive it.
     const RECEIVES_VALUE: bool = false;
@@ -210,7 +223,9 @@ mod tests {
         assert_eq!(ContractKind::Guestbook.encode(), vec![0]);
         assert_eq!(ContractKind::decode(&mut &[0u8][..]), Ok(ContractKind::Guestbook));
         assert_eq!(ContractKind::decode(&mut &[1u8][..]), Ok(ContractKind::Evm));
-        assert!(ContractKind::decode(&mut &[2u8][..]).is_err());
+        assert_eq!(ContractKind::decode(&mut &[2u8][..]), Ok(ContractKind::Analytics));
+        assert!(ContractKind::decode(&mut &[3u8][..]).is_err());
+        assert_eq!("analytics".parse::<ContractKind>(), Ok(ContractKind::Analytics));
         assert_eq!(ContractKind::Guestbook.to_string(), "guestbook");
         assert_eq!("guestbook".parse::<ContractKind>(), Ok(ContractKind::Guestbook));
         assert_eq!("GuestBook".parse::<ContractKind>(), Ok(ContractKind::Guestbook));

@@ -5,6 +5,7 @@ use core::fmt;
 use parity_scale_codec::{DecodeAll, Encode};
 use umbra_primitives::{AccountId, H256};
 
+use crate::analytics::Analytics;
 use crate::contract::{CommandContext, Contract, ContractKind, Output};
 use crate::error::ContractError;
 use crate::evm::EvmCluster;
@@ -17,6 +18,7 @@ trait Erased: Send {
     fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError>;
     fn snapshot(&self) -> Vec<u8>;
     fn set_random_seed(&mut self, seed: [u8; 32]);
+    fn set_contract_key(&mut self, id: &crate::ContractId, secret: &umbra_crypto::EcdhSecret);
     fn state_root(&self) -> Option<[u8; 32]>;
     fn receive_value(&mut self, ctx: &CommandContext) -> Result<(), ContractError>;
 }
@@ -102,6 +104,10 @@ impl<C: Contract> Erased for Running<C> {
     fn state_root(&self) -> Option<[u8; 32]> {
         self.0.state_root()
     }
+
+    fn set_contract_key(&mut self, id: &crate::ContractId, secret: &umbra_crypto::EcdhSecret) {
+        self.0.set_contract_key(id, secret)
+    }
 }
 
 /// The outcome of one command and the gas it used (what its sender pays, whatever the
@@ -138,6 +144,7 @@ impl Instance {
         let contract: Box<dyn Erased> = match kind {
             ContractKind::Guestbook => Box::new(Running(Guestbook::default())),
             ContractKind::Evm => Box::new(Running(EvmCluster::default())),
+            ContractKind::Analytics => Box::new(Running(Analytics::default())),
         };
         Instance { kind, contract }
     }
@@ -150,6 +157,7 @@ impl Instance {
         let contract: Box<dyn Erased> = match kind {
             ContractKind::Guestbook => Box::new(Running::<Guestbook>::restore(snapshot)?),
             ContractKind::Evm => Box::new(Running::<EvmCluster>::restore(snapshot)?),
+            ContractKind::Analytics => Box::new(Running::<Analytics>::restore(snapshot)?),
         };
         Ok(Instance { kind, contract })
     }
@@ -198,6 +206,12 @@ impl Instance {
     /// the enclave derives it from the contract key, e.g. [`crate::evm::random_seed`].
     pub fn set_random_seed(&mut self, seed: [u8; 32]) {
         self.contract.set_random_seed(seed)
+    }
+
+    /// Hands the contract its key (see [`Contract::set_contract_key`]); the enclave calls it
+    /// before every command.
+    pub fn set_contract_key(&mut self, id: &crate::ContractId, secret: &umbra_crypto::EcdhSecret) {
+        self.contract.set_contract_key(id, secret)
     }
 
     /// The SCALE encoding of the state (what [`crate::seal_checkpoint`] encrypts).

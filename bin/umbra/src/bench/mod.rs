@@ -3,6 +3,8 @@
 //! verification, enclave block sync and the encrypted query round trip; with no subcommand both
 //! run with their defaults.
 
+mod analytics;
+mod apps;
 mod chain;
 mod computation;
 mod contracts;
@@ -33,6 +35,10 @@ enum Which {
     Contracts(contracts::ContractsBenchArgs),
     /// Confidential EVM: token transfers through the confidential path vs bare revm, replay.
     Evm(evm::EvmBenchArgs),
+    /// Web analytics: page views ingested/s per worker, report latency at 1,000,000 views.
+    Analytics(analytics::AnalyticsBenchArgs),
+    /// Applications: private transfers of the private-assets app through the confidential path.
+    Apps(apps::AppsBenchArgs),
 }
 
 /// One line of the table.
@@ -78,6 +84,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Which::Computation(a)) => tokio::task::block_in_place(|| computation::run(&a))?,
         Some(Which::Contracts(a)) => tokio::task::block_in_place(|| contracts::run(&a))?,
         Some(Which::Evm(a)) => tokio::task::block_in_place(|| evm::run(&a))?,
+        Some(Which::Analytics(a)) => tokio::task::block_in_place(|| analytics::run(&a))?,
+        Some(Which::Apps(a)) => tokio::task::block_in_place(|| apps::run(&a))?,
         None => {
             let chain_args = chain::ChainBenchArgs::default();
             let mut rows = tokio::task::block_in_place(|| chain::run(&chain_args))?;

@@ -75,6 +75,24 @@ pub struct Hosted {
     instance: Option<Instance>,
     executed: u64,
     log_hash: H256,
+    /// The contract's keys with their caches (agreed keys of recent sender keys, event keys,
+    /// randomness seed); not part of the sealed state, made again when needed.
+    keys: Option<uc::ContractKeys>,
+}
+
+impl Hosted {
+    fn new(secret: [u8; 32], instance: Option<Instance>, executed: u64, log_hash: H256) -> Self {
+        Hosted { secret, instance, executed, log_hash, keys: None }
+    }
+
+    /// The contract's keys and caches (made on first use, and again for a new secret).
+    fn keys(&mut self, id: &ContractId) -> &mut uc::ContractKeys {
+        let secret = self.secret;
+        if !self.keys.as_ref().is_some_and(|k| k.is_for(&secret)) {
+            self.keys = Some(uc::ContractKeys::new(*id, secret));
+        }
+        self.keys.get_or_insert_with(|| uc::ContractKeys::new(*id, secret))
+    }
 }
 
 #[derive(Encode, Decode)]
@@ -405,10 +423,7 @@ impl Confidential {
                 if t.pubkey != Some(EcdhSecret::from_bytes(secret).public().0) {
                     return;
                 }
-                self.hosted.insert(
-                    share.contract,
-                    Hosted { secret, instance: None, executed: 0, log_hash: H256::ZERO },
-                );
+                self.hosted.insert(share.contract, Hosted::new(secret, None, 0, H256::ZERO));
             }
         }
     }
@@ -458,7 +473,7 @@ impl Confidential {
                         let block = ctx.block;
                         let cmd = LoggedCommand { seq, origin, block, sealed, value, gas_limit };
                         if let Some((result, b)) =
-                            run_command(&id, h, &cmd, true, interval, max_bytes)
+                            run_command(&id, h, &cmd, None, true, interval, max_bytes)
                         {
                             ctx.send(FromEnclave::Contracts(FromWorker::CommandResult(result)));
                             blob = b;
@@ -552,7 +567,8 @@ impl Confidential {
         if next > t.results {
             return reject("checkpoint after the last decided result");
         }
-        let mut staged = Hosted { secret: h.secret, instance: None, executed: next, log_hash };
+        let mut staged = Hosted::new(h.secret, None, next, log_hash);
+        staged.keys = h.keys.clone();
         for cmd in commands {
             if cmd.seq != next {
                 return reject("commands are not contiguous");
@@ -572,13 +588,18 @@ impl Confidential {
         }
         matched |= staged.executed == t.results;
         staged.instance = Some(instance);
+        // Opening does not depend on the state: open every command first (the key agreements
+        // of sender keys not cached yet on all cores), then execute in log order.
+        let sealed: Vec<_> = commands.iter().map(|c| (c.origin, &c.sealed)).collect();
+        let opened = staged.keys(id).open_commands(&sealed);
         let mut out = Vec::new();
-        for cmd in commands {
+        for (cmd, plain) in commands.iter().zip(opened) {
             let report = cmd.seq >= t.results;
             out.extend(run_command(
                 id,
                 &mut staged,
                 cmd,
+                Some(plain),
                 report,
                 t.checkpoint_interval,
                 self.params.max_checkpoint_bytes,
@@ -672,15 +693,7 @@ impl Confidential {
                     })?),
                     None => None,
                 };
-                Ok((
-                    id,
-                    Hosted {
-                        secret: h.secret,
-                        instance,
-                        executed: h.executed,
-                        log_hash: h.log_hash,
-                    },
-                ))
+                Ok((id, Hosted::new(h.secret, instance, h.executed, h.log_hash)))
             })
             .collect::<Result<_>>()?;
         Ok(())
@@ -688,19 +701,27 @@ impl Confidential {
 }
 
 /// Executes one command on a hosted contract and, if `report`, returns its result (and, at
-/// checkpoint boundaries, the encrypted checkpoint whose hash the result carries).
+/// checkpoint boundaries, the encrypted checkpoint whose hash the result carries). `opened` is
+/// the command already opened (a replay opens its commands first), `None` to open it here.
 fn run_command(
     id: &ContractId,
     h: &mut Hosted,
     cmd: &LoggedCommand,
+    opened: Option<std::result::Result<Vec<u8>, uc::ContractError>>,
     report: bool,
     interval: u64,
     max_bytes: u32,
 ) -> Option<(CommandResult, Option<CheckpointBlob>)> {
+    h.instance.as_ref()?;
+    let secret = h.secret;
+    let keys = h.keys(id);
+    let seed = keys.random_seed();
+    let opened = opened.unwrap_or_else(|| keys.open_command(&cmd.origin, &cmd.sealed));
+    let keys = h.keys.as_mut()?;
     let inst = h.instance.as_mut()?;
-    let secret = EcdhSecret::from_bytes(h.secret);
     let cctx = cmd.context(id);
-    inst.set_random_seed(uc::evm::random_seed(&secret, id));
+    inst.set_random_seed(seed);
+    inst.set_contract_key(id, &EcdhSecret::from_bytes(secret));
     // The value the chain moved into the contract's account is credited to the sender first,
     // whatever becomes of the command (it stays credited inside the contract if the command
     // fails; the way back out is a payout). Then the command opens only with the origin the
@@ -710,10 +731,8 @@ fn run_command(
     let (outcome, gas_used) = match inst
         .receive_value(&cctx)
         .map_err(|e| format!("cannot receive value: {e}"))
-        .and_then(|()| {
-            uc::open_command(&secret, id, &cmd.origin, &cmd.sealed)
-                .map_err(|e| format!("cannot open command: {e}"))
-        }) {
+        .and_then(|()| opened.map_err(|e| format!("cannot open command: {e}")))
+    {
         Ok(plain) => {
             let ran = inst.execute_metered(&cctx, &plain);
             (ran.outcome.map_err(|e| e.to_string()), ran.gas_used)
@@ -724,11 +743,11 @@ fn run_command(
     if !report {
         return None;
     }
-    let outcome = outcome.map(|outputs| uc::seal_outputs(&secret, id, cmd.seq, outputs));
+    let outcome = outcome.map(|outputs| keys.seal_outputs(cmd.seq, outputs));
     let state_hash = inst.state_hash();
     let mut blob = None;
     if interval > 0 && h.executed.is_multiple_of(interval) {
-        let sealed = uc::seal_checkpoint(&secret, id, cmd.seq, &inst.snapshot());
+        let sealed = uc::seal_checkpoint(keys.secret(), id, cmd.seq, &inst.snapshot());
         if sealed.len() <= usize::try_from(max_bytes).unwrap_or(usize::MAX) {
             blob = Some(CheckpointBlob { contract: *id, seq: cmd.seq, blob: sealed });
         }
@@ -993,6 +1012,57 @@ mod tests {
         let r = results.remove(0);
         chain.decide(&r);
         r
+    }
+
+    #[test]
+    fn session_commands_open_from_the_cache_and_another_account_cannot_re_push_them() {
+        let (mut a, mut chain) = live();
+        let alice = account("//Alice");
+        let mallory = account("//Mallory");
+        let public = chain.secret().public();
+        let session = uc::session_secret(
+            &Pair::from_suri("//Alice").unwrap().to_secret_bytes(),
+            &chain.id,
+            &public,
+        );
+        let chain_id = chain.id;
+        let seal = |cmd: &GuestbookCommand| {
+            uc::seal_session_command(&session, &public, &chain_id, &alice, &cmd.encode()).unwrap()
+        };
+        let init = seal(&GuestbookCommand::Init { title: "t".into() });
+        assert!(run(&mut a, &mut chain, 6, alice, init).outcome.is_ok());
+        // The second command from the same session key opens from the cache.
+        let post = seal(&GuestbookCommand::Post { text: "alice's secret".into() });
+        assert_eq!(post.ephemeral, public_of(&session));
+        assert!(run(&mut a, &mut chain, 7, alice, post.clone()).outcome.is_ok());
+        let cached = a.conf.hosted[&chain.id].keys.as_ref().map(|k| k.cached_senders());
+        assert_eq!(cached, Some(1), "one session key cached");
+        let before = a.conf.contract_state(&chain.id).unwrap();
+        // Mallory re-pushes Alice's session command as her own: the cached key does not help.
+        let stolen = run(&mut a, &mut chain, 8, mallory, post.clone());
+        let reason = stolen.outcome.expect_err("refused");
+        assert!(reason.contains("cannot open command"), "{reason}");
+        assert_eq!(stolen.state_hash, before.1, "no state change");
+        // A tampered session command does not open either.
+        let mut bad = post.clone();
+        bad.ciphertext[0] ^= 1;
+        let r = run(&mut a, &mut chain, 9, alice, bad);
+        assert!(r.outcome.expect_err("refused").contains("cannot open command"));
+        // Mallory cannot forge a command under Alice's session key without its secret.
+        let forged = uc::seal_command(&public, &chain.id, &alice, b"x").map(|mut b| {
+            b.ephemeral = post.ephemeral;
+            b
+        });
+        let r = run(&mut a, &mut chain, 10, alice, forged.unwrap());
+        assert!(r.outcome.expect_err("refused").contains("cannot open command"));
+        assert_eq!(a.conf.contract_state(&chain.id).unwrap().1, before.1);
+        // Alice's next command still opens (nothing poisoned the cache).
+        let next = seal(&GuestbookCommand::Post { text: "second".into() });
+        assert!(run(&mut a, &mut chain, 11, alice, next).outcome.is_ok());
+    }
+
+    fn public_of(secret: &EcdhSecret) -> EcdhPublic {
+        secret.public()
     }
 
     #[test]
