@@ -505,7 +505,10 @@ async fn batcher(
         };
         let n = views.len() as u64;
         let cmd = AnalyticsCommand::Ingest { time_ms: now_ms(), views }.encode();
-        let result = umbra_client::contracts_cli::push_sealed(&client, &from, &id, &cmd, 0).await;
+        // A built-in kind: the fixed gas schedule of the command's length, prepaid at push.
+        let gas = umbra_contracts::gas::fixed_gas(cmd.len());
+        let result =
+            umbra_client::contracts_cli::push_sealed(&client, &from, &id, &cmd, 0, gas).await;
         last_push = Instant::now();
         let mut s = shared.status.lock().expect("status lock");
         match result {

@@ -347,7 +347,12 @@ async fn analytics_end_to_end() {
     let pushed = included_ok(
         &client,
         &pair("//Eve"),
-        Call::Contracts(contracts::Call::PushCommand { contract: id, command: sealed, value: 0 }),
+        Call::Contracts(contracts::Call::PushCommand {
+            contract: id,
+            command: sealed,
+            value: 0,
+            gas_limit: 100_000,
+        }),
     )
     .await;
     assert!(pushed.success);

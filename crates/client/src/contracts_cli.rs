@@ -201,13 +201,15 @@ fn ss58_json(accounts: &[umbra_primitives::AccountId]) -> String {
 /// envelope — from `from`'s session key for this contract key
 /// ([`umbra_contracts::session_secret`] of the account secret), so the enclave opens the
 /// account's commands without a key agreement once it has seen the session key — pushes it
-/// with `value`, and returns the inclusion and the command's sequence number in the log.
+/// with `value` and `gas_limit` (prepaying `gas_limit × gas price`), and returns the inclusion
+/// and the command's sequence number in the log.
 pub async fn push_sealed(
     client: &Client,
     from: &umbra_primitives::Pair,
     id: &ContractId,
     command: &[u8],
     value: umbra_primitives::Balance,
+    gas_limit: u64,
 ) -> anyhow::Result<(crate::sdk::Inclusion, u64)> {
     let info = contract_record(client, id).await?;
     let key = info.pubkey.context("contract key not published yet")?;
@@ -221,13 +223,8 @@ pub async fn push_sealed(
         &from.public(),
         command,
     )?;
-    let inc = client
-        .sign_and_watch(
-            from,
-            Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed, value }),
-            0,
-        )
-        .await?;
+    let push = contracts::Call::PushCommand { contract: *id, command: sealed, value, gas_limit };
+    let inc = client.sign_and_watch(from, Call::Contracts(push), 0).await?;
     if !inc.success {
         bail!("command refused: {}", failure_reason(&inc).unwrap_or_default());
     }
@@ -247,7 +244,9 @@ pub async fn send_command(
     id: &ContractId,
     command: &[u8],
 ) -> anyhow::Result<(u64, Vec<Value>)> {
-    let (inc, seq) = push_sealed(client, from, id, command, 0).await?;
+    // Built-in kinds use the fixed gas schedule of the plaintext command's length.
+    let gas_limit = umbra_contracts::gas::fixed_gas(command.len());
+    let (inc, seq) = push_sealed(client, from, id, command, 0, gas_limit).await?;
     // Wait for a worker's result, then collect the events of that command.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut block = inc.block_number;

@@ -93,6 +93,9 @@ pub struct CommandContext {
     /// UMB the chain moved from `origin` into the contract's account with this command (0 for
     /// commands carrying none). It is under the log hash, so a host cannot change it.
     pub value: Balance,
+    /// The gas limit the sender prepaid on chain (`gas_limit × gas price`); the command runs
+    /// under it. Under the log hash, like the rest of the context.
+    pub gas_limit: u64,
 }
 
 /// What a command produces (all deterministic).
@@ -185,6 +188,23 @@ pub trait Contract: Default + Encode + Decode + Send + 'static {
         Err(ContractError::Rejected("this contract kind does not accept value".into()))
     }
 
+    /// Whether the kind meters gas itself ([`Contract::handle_metered`], e.g. the EVM);
+    /// otherwise (the default) every command uses the fixed schedule
+    /// [`crate::gas::fixed_gas`] of its plaintext length, whatever its outcome.
+    const METERED: bool = false;
+
+    /// For kinds that meter themselves ([`Contract::METERED`]): runs the command under
+    /// `ctx.gas_limit` like [`Contract::handle_command`] and also returns the gas it used
+    /// (deterministic: identical on every worker, at most the limit). The default runs
+    /// `handle_command` and reports no gas (only called when `METERED` is set).
+    fn handle_metered(
+        &mut self,
+        ctx: &CommandContext,
+        cmd: Self::Command,
+    ) -> Result<(Vec<Output>, u64), ContractError> {
+        self.handle_command(ctx, cmd).map(|outputs| (outputs, 0))
+    }
+
     /// Answers a query from the authenticated `origin`, without changing the state.
     fn handle_query(
         &self,
@@ -258,6 +278,7 @@ mod tests {
             block in any::<u64>(),
             seq in any::<u64>(),
             value in any::<u128>(),
+            gas_limit in any::<u64>(),
         ) {
             let ctx = CommandContext {
                 contract: H256(contract),
@@ -265,9 +286,10 @@ mod tests {
                 block,
                 seq,
                 value,
+                gas_limit,
             };
             let bytes = ctx.encode();
-            prop_assert_eq!(bytes.len(), 32 + 32 + 8 + 8 + 16);
+            prop_assert_eq!(bytes.len(), 32 + 32 + 8 + 8 + 16 + 8);
             prop_assert_eq!(CommandContext::decode(&mut &bytes[..]), Ok(ctx));
         }
     }

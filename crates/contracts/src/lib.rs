@@ -18,6 +18,7 @@
 //! * [`envelope`]: encrypted commands (client → contract), private events (contract → one
 //!   account) and checkpoints (state at rest), the last two deterministic so every worker
 //!   emits identical bytes.
+//! * [`gas`]: gas limits, the fixed schedule of built-in kinds and what a failed command uses.
 //! * [`session`]: session envelopes (commands sealed from a per-account static key) and
 //!   [`ContractKeys`], the enclave's per-contract key caches (no key agreement per command).
 //! * [`mod@bench`]: deterministic workloads for timing replay.
@@ -34,6 +35,7 @@ pub mod contract;
 pub mod envelope;
 pub mod error;
 pub mod evm;
+pub mod gas;
 pub mod guestbook;
 pub mod instance;
 pub mod keys;
@@ -45,7 +47,7 @@ pub use envelope::{
     seal_outputs, EncryptedEvent, SealedOutput,
 };
 pub use error::ContractError;
-pub use instance::Instance;
+pub use instance::{Executed, Instance};
 pub use keys::{
     contract_account, contract_id, contract_secret, event_key, master_ecdh, master_public,
     open_key_share, seal_key_share,

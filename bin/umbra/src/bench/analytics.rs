@@ -114,6 +114,7 @@ pub(crate) fn run(args: &AnalyticsBenchArgs) -> anyhow::Result<Vec<Row>> {
         block: seq,
         seq,
         value: 0,
+        gas_limit: uc::gas::MAX_GAS_CAP,
     };
     let mut inst = Instance::new(ContractKind::Analytics);
     inst.set_contract_key(&id, &secret);

@@ -52,7 +52,15 @@ pub(crate) fn run(args: &AppsBenchArgs) -> anyhow::Result<Vec<Row>> {
         .collect();
     let mut seq = 0u64;
     let mut next_ctx = |origin: AccountId, value: u128| {
-        let ctx = uc::CommandContext { contract: id, origin, block: seq / 100 + 1, seq, value };
+        let gas_limit = uc::gas::MAX_GAS_CAP;
+        let ctx = uc::CommandContext {
+            contract: id,
+            origin,
+            block: seq / 100 + 1,
+            seq,
+            value,
+            gas_limit,
+        };
         seq += 1;
         ctx
     };

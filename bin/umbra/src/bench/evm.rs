@@ -341,6 +341,7 @@ fn bench_push_imports(args: &EvmBenchArgs) -> anyhow::Result<(f64, f64)> {
                 contract: id,
                 command: sealed,
                 value: 0,
+                gas_limit: eb::TRANSFER_GAS,
             });
             let xt = Extrinsic::new_signed(s, call, b as u64, 0, genesis_hash);
             author.submit(xt.encode()).map_err(|e| anyhow::anyhow!("push command refused: {e}"))?;

@@ -50,6 +50,7 @@ impl Site {
             block: self.seq.saturating_add(1),
             seq: self.seq,
             value: 0,
+            gas_limit: crate::gas::MAX_GAS_CAP,
         };
         self.seq = self.seq.saturating_add(1);
         self.inst.set_contract_key(&self.id, &self.secret);
@@ -370,8 +371,14 @@ fn without_the_key_a_batch_is_refused() {
     let s = Site::registered(2);
     let mut inst = Instance::restore(ContractKind::Analytics, &s.inst.snapshot()).unwrap();
     let views = vec![s.seal(&view(1, NOON, "/", ""))];
-    let ctx =
-        CommandContext { contract: s.id, origin: acct(COLLECTOR), block: 9, seq: 9, value: 0 };
+    let ctx = CommandContext {
+        contract: s.id,
+        origin: acct(COLLECTOR),
+        block: 9,
+        seq: 9,
+        value: 0,
+        gas_limit: crate::gas::MAX_GAS_CAP,
+    };
     let cmd = AnalyticsCommand::Ingest { time_ms: NOON, views }.encode();
     assert!(matches!(inst.execute(&ctx, &cmd), Err(ContractError::NotAllowed(_))));
 }

@@ -54,6 +54,7 @@ impl App {
             block: self.block,
             seq: self.seq,
             value,
+            gas_limit: crate::gas::MAX_GAS_CAP,
         };
         self.inst.receive_value(&ctx).unwrap();
         let out = self.inst.execute(&ctx, &cmd.encode()).unwrap();

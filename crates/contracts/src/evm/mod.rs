@@ -51,10 +51,12 @@ use commitment::MerkleMap;
 pub const EVM_ADDRESS_DOMAIN: &[u8] = b"umbra/evm-address";
 /// The EVM chain id every cluster reports (`CHAINID`): ASCII "UMB".
 pub const EVM_CHAIN_ID: u64 = 0x55_4d_42;
-/// Upper bound of a command's or query's gas limit.
-pub const MAX_GAS_PER_COMMAND: u64 = 30_000_000;
-/// Lower bound of a command's gas limit (the intrinsic cost of a plain transaction).
-pub const MIN_GAS_PER_COMMAND: u64 = 21_000;
+/// Upper bound of a read-only query's gas limit (commands are bounded by the chain's
+/// governance cap `max_gas_per_command` instead, checked at push).
+pub const MAX_GAS_PER_QUERY: u64 = 30_000_000;
+/// Lower bound of a command's or query's gas limit (the intrinsic cost of a plain
+/// transaction, [`crate::gas::MIN_GAS_LIMIT`]).
+pub const MIN_GAS_PER_COMMAND: u64 = crate::gas::MIN_GAS_LIMIT;
 
 /// `0x…0a01`: a plain CALL here (no value, not static) publishes its calldata as a public
 /// event of the cluster (`ContractEvent` on chain).
@@ -108,7 +110,8 @@ pub enum EvmCommand {
         code: Vec<u8>,
         /// Value (in the smallest UMB unit) sent to the constructor.
         value: Balance,
-        /// Gas limit, `MIN_GAS_PER_COMMAND..=MAX_GAS_PER_COMMAND`.
+        /// Gas limit: the command runs under the smaller of this and the limit prepaid on
+        /// chain (`CommandContext::gas_limit`); clients set both to the same value.
         gas_limit: u64,
     },
     /// Calls `to` with `data`, sending `value` from the sender's EVM balance.
@@ -120,7 +123,8 @@ pub enum EvmCommand {
         data: Vec<u8>,
         /// Value (in the smallest UMB unit).
         value: Balance,
-        /// Gas limit, `MIN_GAS_PER_COMMAND..=MAX_GAS_PER_COMMAND`.
+        /// Gas limit: the command runs under the smaller of this and the limit prepaid on
+        /// chain (`CommandContext::gas_limit`); clients set both to the same value.
         gas_limit: u64,
     },
 }
@@ -136,7 +140,7 @@ pub enum EvmQuery {
         to: [u8; 20],
         /// Calldata.
         data: Vec<u8>,
-        /// Gas limit, at most [`MAX_GAS_PER_COMMAND`].
+        /// Gas limit, `MIN_GAS_PER_COMMAND..=MAX_GAS_PER_QUERY`.
         gas_limit: u64,
     },
     /// The EVM balance of the querying account's own address.
@@ -391,7 +395,7 @@ fn set_env(env: &mut revm::primitives::Env, tx: Tx) {
     let b = &mut env.block;
     b.number = U256::from(tx.block);
     b.timestamp = U256::from(tx.block);
-    b.gas_limit = U256::from(MAX_GAS_PER_COMMAND);
+    b.gas_limit = U256::from(tx.gas_limit);
     b.basefee = U256::ZERO;
     b.prevrandao = Some(B256::ZERO);
     let t = &mut env.tx;
@@ -573,8 +577,8 @@ fn system_register<DB: revm::Database>(handler: &mut EvmHandler<'_, SystemCalls,
     });
 }
 
-fn check_gas(gas_limit: u64) -> Result<(), ContractError> {
-    if !(MIN_GAS_PER_COMMAND..=MAX_GAS_PER_COMMAND).contains(&gas_limit) {
+fn check_gas(gas_limit: u64, max: u64) -> Result<(), ContractError> {
+    if !(MIN_GAS_PER_COMMAND..=max).contains(&gas_limit) {
         return Err(ContractError::InvalidArgument("gas limit out of bounds"));
     }
     Ok(())
@@ -877,15 +881,30 @@ impl Contract for EvmCluster {
         ctx: &CommandContext,
         cmd: EvmCommand,
     ) -> Result<Vec<Output>, ContractError> {
+        self.handle_metered(ctx, cmd).map(|(outputs, _)| outputs)
+    }
+
+    const METERED: bool = true;
+
+    /// Runs under the smaller of the command's own gas limit and the one prepaid on chain
+    /// (`ctx.gas_limit`, which the chain bounded by its governance cap); the gas used is revm's
+    /// (the receipt's), identical on every worker.
+    fn handle_metered(
+        &mut self,
+        ctx: &CommandContext,
+        cmd: EvmCommand,
+    ) -> Result<(Vec<Output>, u64), ContractError> {
         self.analyse_codes();
         let caller = evm_address(&ctx.origin);
         let tx = match cmd {
             EvmCommand::Deploy { code, value, gas_limit } => {
-                check_gas(gas_limit)?;
+                let gas_limit = gas_limit.min(ctx.gas_limit);
+                check_gas(gas_limit, u64::MAX)?;
                 Tx { caller, to: None, data: code, value, gas_limit, block: ctx.block }
             }
             EvmCommand::Call { to, data, value, gas_limit } => {
-                check_gas(gas_limit)?;
+                let gas_limit = gas_limit.min(ctx.gas_limit);
+                check_gas(gas_limit, u64::MAX)?;
                 Tx { caller, to: Some(to), data, value, gas_limit, block: ctx.block }
             }
         };
@@ -899,7 +918,7 @@ impl Contract for EvmCluster {
         let mut outputs = Vec::with_capacity(calls.len().saturating_add(1));
         outputs.push(Output::PrivateEvent { to: ctx.origin, payload: receipt.encode() });
         outputs.extend(calls);
-        Ok(outputs)
+        Ok((outputs, gas_used))
     }
 
     fn set_random_seed(&mut self, seed: [u8; 32]) {
@@ -917,7 +936,7 @@ impl Contract for EvmCluster {
     ) -> Result<EvmResponse, ContractError> {
         match query {
             EvmQuery::Call { to, data, gas_limit } => {
-                check_gas(gas_limit)?;
+                check_gas(gas_limit, MAX_GAS_PER_QUERY)?;
                 let tx = Tx {
                     caller: evm_address(origin),
                     to: Some(to),

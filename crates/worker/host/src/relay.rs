@@ -313,6 +313,7 @@ impl Relayer {
                     block: c.block,
                     sealed: c.sealed,
                     value: c.value,
+                    gas_limit: c.gas_limit,
                 }
             }));
         }
