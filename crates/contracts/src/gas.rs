@@ -50,7 +50,7 @@ mod tests {
         assert_eq!(fixed_gas(0), 21_000);
         assert_eq!(fixed_gas(100), 22_600);
         assert_eq!(fixed_gas(usize::MAX), u64::MAX);
-        assert!(FAILED_COMMAND_GAS <= MIN_GAS_LIMIT);
+        const { assert!(FAILED_COMMAND_GAS <= MIN_GAS_LIMIT) };
         assert!((MIN_GAS_LIMIT..=MAX_GAS_CAP).contains(&DEFAULT_MAX_GAS_PER_COMMAND));
     }
 }

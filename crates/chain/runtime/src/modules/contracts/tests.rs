@@ -601,12 +601,15 @@ proptest::proptest! {
             // of `amount` decided by a quorum of the assigned workers (failing if the cluster
             // cannot pay).
             let value = if is_push { amount } else { 0 };
-            let prepaid = Balance::from(gas_limit) * price;
+            let prepaid = Balance::from(gas_limit).checked_mul(price).unwrap();
             match push_gas(&mut ext, id, value, gas_limit) {
                 Ok(()) => {
                     proptest::prop_assert_eq!(
                         (free(&ext, &eve()), free(&ext, &account)),
-                        (before.0 - value - prepaid, before.1 + value)
+                        (
+                            before.0.checked_sub(value).and_then(|b| b.checked_sub(prepaid)).unwrap(),
+                            before.1.checked_add(value).unwrap(),
+                        )
                     );
                     proptest::prop_assert_eq!(escrow(&ext), prepaid);
                 }
@@ -619,13 +622,18 @@ proptest::proptest! {
             proptest::prop_assert_eq!(total(&ext), start);
             let info = contract(&ext.state, &id).unwrap();
             let seq = info.commands.saturating_sub(1);
-            let out = if is_push { vec![] } else { vec![SealedOutput::Transfer { to: mallory, amount }] };
+            let out =
+                if is_push { vec![] } else { vec![SealedOutput::Transfer { to: mallory, amount }] };
             let eve_before = free(&ext, &eve());
             decide_with(&mut ext, id, &gas_result(id, seq, Ok(out), gas_used));
-            proptest::prop_assert_eq!(contract(&ext.state, &id).unwrap().executed, seq.saturating_add(1));
+            proptest::prop_assert_eq!(
+                contract(&ext.state, &id).unwrap().executed,
+                seq.saturating_add(1)
+            );
             let used = gas_used.min(gas_limit);
             proptest::prop_assert_eq!(escrow(&ext), 0);
-            proptest::prop_assert_eq!(free(&ext, &eve()), eve_before + (Balance::from(gas_limit - used)) * price);
+            let refund = Balance::from(gas_limit.checked_sub(used).unwrap()).checked_mul(price).unwrap();
+            proptest::prop_assert_eq!(free(&ext, &eve()), eve_before.checked_add(refund).unwrap());
             proptest::prop_assert_eq!(total(&ext), start);
             proptest::prop_assert_eq!(crate::balances::total_issuance(&ext.state), issuance);
         }
