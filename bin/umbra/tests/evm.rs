@@ -103,8 +103,10 @@ async fn erc20_in_a_cluster_through_the_cli() {
     let c = cluster.as_str();
 
     // Deploy the ERC-20 from its committed artifact, constructor arguments from the command line.
+    // The worker may still be receiving the new cluster's key; the CLI asks it for the receipt
+    // key before pushing anything, so that refusal is safe to retry.
     let token = artifact("Token");
-    let run = node.cli(&[
+    let deploy = [
         "evm",
         "deploy",
         "--cluster",
@@ -117,7 +119,16 @@ async fn erc20_in_a_cluster_through_the_cli() {
         "//Dave",
         "--worker",
         w,
-    ]);
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut run = node.cli(&deploy);
+    while !run.success()
+        && run.stderr.contains("does not run that contract")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(500));
+        run = node.cli(&deploy);
+    }
     let out = run.ok();
     let addr = out
         .lines()
