@@ -8,9 +8,9 @@
 mod common;
 mod devnet;
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
-use common::{bin, run_with_timeout, wait_for, Run};
+use common::{bin, files_under, run_with_timeout, wait_for, Run};
 use devnet::DevNet;
 use serde_json::json;
 
@@ -22,21 +22,6 @@ const HIDDEN_ITEM: &str = "hidden-item-7f3a9c21-never-opened";
 /// The supply of an issued asset and a private transfer of it: eight distinctive bytes each.
 const SUPPLY: u64 = 0x5ec7_e7a1_1c0f_fee1;
 const SENT: u64 = 0x1a2b_3c4d_5e6f_7081;
-
-/// Every regular file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-    out
-}
 
 struct Env {
     rpc: String,

@@ -496,21 +496,6 @@ fn create_cluster(node: &TestNode) -> String {
     out.lines().find_map(|l| l.strip_prefix("cluster ")).expect("cluster id").trim().to_string()
 }
 
-/// Every regular file under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evm_calldata_never_reaches_disk_and_outsiders_refuse_calls() {
     use parity_scale_codec::{Decode, Encode};
