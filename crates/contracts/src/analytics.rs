@@ -15,6 +15,12 @@
 //!   and per page and per referrer host their views and unique visitors. Raw events are never
 //!   stored. What is kept per visitor is its hash, the time of its last view and its current
 //!   session's length; per day the set of visitor hashes seen (to count uniques).
+//! * Retention: as soon as no view can still land on a day (batch times only move forward and a
+//!   view is at most an hour older than its batch), that day's visitor hashes are forgotten (its
+//!   counts are final); a visitor whose session can no longer continue is forgotten; day
+//!   aggregates are kept for [`RETENTION_DAYS`] days; each day keeps at most
+//!   [`MAX_ROWS_PER_DAY`] pages and referrers (the rest under [`OTHER`]). So the state grows
+//!   with a day's traffic, not with the site's history.
 //! * Time: a view's timestamp comes from the browser and is not trusted. Each batch carries the
 //!   collector's time, kept non-decreasing by the contract; a view later than its batch is
 //!   clamped to the batch time, and a view more than [`MAX_VIEW_AGE_MS`] older than its batch
@@ -69,6 +75,14 @@ pub const DAY_MS: u64 = 86_400_000;
 pub const MAX_TOP: u32 = 100;
 /// The referrer row of views without a (foreign) referrer.
 pub const DIRECT: &str = "(direct)";
+/// Most distinct rows of each table (pages, referrers) per day; later new paths or hosts of
+/// that day are counted under [`OTHER`] (so a visitor sending made-up paths cannot grow the
+/// state without bound).
+pub const MAX_ROWS_PER_DAY: usize = 1_000;
+/// The row that counts a day's views beyond [`MAX_ROWS_PER_DAY`] distinct pages or referrers.
+pub const OTHER: &str = "(other)";
+/// Days of aggregates kept (about 13 months); older days are forgotten as batches move on.
+pub const RETENTION_DAYS: u32 = 400;
 
 /// A page view as the browser seals it (SCALE; the tracker encodes exactly this).
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
@@ -322,6 +336,10 @@ pub struct Analytics {
     /// Ephemeral keys of accepted views, by the batch time they arrived in (for pruning).
     seen: BTreeSet<(u64, [u8; 32])>,
     seen_keys: BTreeSet<[u8; 32]>,
+    /// `(last view time, visitor hash)` of every visitor (derived from `visitors`, to forget
+    /// ended sessions in time order; not part of the state; rebuilt after a restore).
+    #[codec(skip)]
+    idle: Option<BTreeSet<(u64, [u8; 16])>>,
     /// The incremental state commitment (not part of the state; rebuilt after a restore).
     #[codec(skip)]
     tree: Option<MerkleMap>,
@@ -391,6 +409,11 @@ fn tag_of(kind: u8, key: &str) -> Tag {
     b.copy_from_slice(&h[..8]);
     // Never TAG_DAY.
     u64::from_le_bytes(b).max(1)
+}
+
+/// Distinct rows of `day` in a table.
+fn rows_of(rows: &BTreeMap<(u32, String), Counts>, day: u32) -> usize {
+    rows.range((day, String::new())..).take_while(|((d, _), _)| *d == day).count()
 }
 
 fn top(rows: &BTreeMap<(u32, String), Counts>, day: u32, k: u32, n: u32) -> (Vec<Row>, u32) {
@@ -524,6 +547,59 @@ impl Analytics {
         Ok((view, hash))
     }
 
+    /// The visitors-by-last-view index, built from `visitors` when missing (after a restore).
+    fn idle_index(&mut self) -> &mut BTreeSet<(u64, [u8; 16])> {
+        let visitors = &self.visitors;
+        self.idle.get_or_insert_with(|| visitors.iter().map(|(h, v)| (v.last_ms, *h)).collect())
+    }
+
+    /// Forgets what no view at or after `horizon` (the earliest time a view of this or a later
+    /// batch can have) can change: the unique-visitor markers of earlier days (those days'
+    /// counts are final), visitors whose session ended before it, and days older than
+    /// [`RETENTION_DAYS`].
+    fn forget_before(&mut self, horizon: u64, changed: &mut BTreeSet<Key>) {
+        let first_open_day = day_of(horizon);
+        while let Some(&(d, t, v)) = self.uniques.first() {
+            if d >= first_open_day {
+                break;
+            }
+            self.uniques.pop_first();
+            changed.insert(Key::Unique(d, t, v));
+        }
+        // A view at t >= horizon continues a session only if t - last_ms <= SESSION_GAP_MS.
+        loop {
+            let Some(&(last, h)) = self.idle_index().first() else { break };
+            if last.saturating_add(SESSION_GAP_MS) >= horizon {
+                break;
+            }
+            self.idle_index().pop_first();
+            self.visitors.remove(&h);
+            changed.insert(Key::Visitor(h));
+        }
+        let keep_from = first_open_day.saturating_sub(RETENTION_DAYS);
+        while let Some((&d, _)) = self.days.first_key_value() {
+            if d >= keep_from {
+                break;
+            }
+            self.days.pop_first();
+            changed.insert(Key::Day(d));
+        }
+        for (kind, map) in [(b'p', &mut self.pages), (b'r', &mut self.referrers)] {
+            while let Some(((d, _), _)) = map.first_key_value() {
+                if *d >= keep_from {
+                    break;
+                }
+                if let Some(((d, key), _)) = map.pop_first() {
+                    changed.insert(if kind == b'p' {
+                        Key::Page(d, key)
+                    } else {
+                        Key::Referrer(d, key)
+                    });
+                }
+            }
+        }
+    }
+
     /// Counts `visitor` once for `(day, tag)`; returns whether it is new.
     fn mark(&mut self, changed: &mut BTreeSet<Key>, day: u32, tag: Tag, v: [u8; 16]) -> bool {
         let new = self.uniques.insert((day, tag, v));
@@ -576,7 +652,10 @@ impl Analytics {
                 Visitor { last_ms: view.time_ms, session_day: day, session_views: 1 }
             }
         };
-        self.visitors.insert(vhash, visitor);
+        if let Some(old) = self.visitors.insert(vhash, visitor) {
+            self.idle_index().remove(&(old.last_ms, vhash));
+        }
+        self.idle_index().insert((visitor.last_ms, vhash));
         changed.insert(Key::Visitor(vhash));
 
         let new_today = self.mark(changed, day, TAG_DAY, vhash);
@@ -590,6 +669,13 @@ impl Analytics {
         let host = referrer_host(&view.referrer);
         let host = if host.is_empty() { DIRECT.to_string() } else { host };
         for (kind, key) in [(b'p', view.path), (b'r', host)] {
+            let map = if kind == b'p' { &self.pages } else { &self.referrers };
+            let key =
+                if map.contains_key(&(day, key.clone())) || rows_of(map, day) < MAX_ROWS_PER_DAY {
+                    key
+                } else {
+                    OTHER.to_string()
+                };
             let new = self.mark(changed, day, tag_of(kind, &key), vhash);
             let map = if kind == b'p' { &mut self.pages } else { &mut self.referrers };
             let c = map.entry((day, key.clone())).or_default();
@@ -638,6 +724,7 @@ impl Analytics {
             self.seen_keys.remove(&e);
             changed.insert(Key::Seen(t, e));
         }
+        self.forget_before(horizon, &mut changed);
         let (mut accepted, mut invalid, mut stale, mut replayed) = (0u32, 0u32, 0u32, 0u32);
         for sealed in &views {
             match self.check_view(&keys, batch_ms, sealed) {

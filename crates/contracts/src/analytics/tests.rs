@@ -405,6 +405,132 @@ fn snapshot_restore_and_incremental_root_match_a_rebuild() {
     assert!(Instance::restore(ContractKind::Analytics, &[1, 2, 3]).is_err());
 }
 
+/// The analytics state inside a site's instance (tests only: decoded from its snapshot).
+fn state_of(s: &Site) -> Analytics {
+    Analytics::decode_all(&mut &s.inst.snapshot()[..]).unwrap()
+}
+
+/// Checks that the incrementally kept root equals one rebuilt from a restored snapshot.
+fn assert_root_matches_a_rebuild(s: &Site) {
+    let restored = Instance::restore(ContractKind::Analytics, &s.inst.snapshot()).unwrap();
+    assert_eq!(restored.state_hash(), s.inst.state_hash());
+}
+
+/// Retention: once no view can land on a day any more, its visitor hashes are forgotten and its
+/// counts stay final; visitors whose session ended are forgotten; a visitor coming back counts
+/// as a new unique and a new session, exactly as if nothing had been forgotten.
+#[test]
+fn a_closed_day_forgets_its_visitors_and_keeps_its_counts() {
+    let mut s = Site::registered(2);
+    let views = (1..=3).map(|v| s.seal(&view(v, NOON, "/a", "https://news.org/"))).collect();
+    s.ingest(NOON + MIN, views);
+    let before = s.report(today());
+    assert_eq!((before.views, before.visitors, before.sessions), (3, 3, 3));
+    assert_eq!(state_of(&s).uniques.len(), 9, "day, page and referrer per visitor");
+    assert_eq!(state_of(&s).visitors.len(), 3);
+
+    // The next day at noon: day `today()` can no longer receive views (a view is at most an
+    // hour older than its batch).
+    let next = NOON + DAY_MS;
+    let views = (1..=2).map(|v| s.seal(&view(v, next, "/a", ""))).collect();
+    assert_eq!(
+        s.ingest(next, views),
+        "analytics batch: 2 views counted, 0 invalid, 0 stale, 0 replayed"
+    );
+    assert_eq!(s.report(today()), before, "a closed day's report does not change");
+    let st = state_of(&s);
+    assert!(st.uniques.iter().all(|(d, _, _)| *d == today() + 1), "closed day forgotten");
+    assert_eq!(st.uniques.len(), 6);
+    assert_eq!(st.visitors.len(), 2, "visitor 3's session ended and is forgotten");
+    let r = s.report(today() + 1);
+    assert_eq!((r.views, r.visitors, r.sessions, r.bounces), (2, 2, 2, 2));
+    assert_root_matches_a_rebuild(&s);
+    // A view for the closed day is stale, whatever the browser's clock says.
+    let late = s.seal(&view(4, NOON + 2 * MIN, "/a", ""));
+    assert_eq!(
+        s.ingest(next, vec![late]),
+        "analytics batch: 0 views counted, 0 invalid, 1 stale, 0 replayed"
+    );
+}
+
+/// A visitor is kept as long as a later view can still continue its session (the boundary: its
+/// last view 30 minutes before the earliest time a view of the batch may have).
+#[test]
+fn a_session_that_can_still_continue_is_not_forgotten() {
+    let mut s = Site::registered(2);
+    let v = s.seal(&view(1, NOON, "/", ""));
+    s.ingest(NOON, vec![v]);
+    // Batch 90 minutes later: the earliest view time is NOON + 30 min, exactly the gap.
+    let later = NOON + 90 * MIN;
+    let v = s.seal(&view(9, later, "/", ""));
+    s.ingest(later, vec![v]);
+    assert_eq!(state_of(&s).visitors.len(), 2, "visitor 1 may still continue");
+    let v = s.seal(&view(1, NOON + 30 * MIN, "/b", ""));
+    s.ingest(later, vec![v]);
+    let r = s.report(today());
+    assert_eq!((r.views, r.sessions, r.bounces), (3, 2, 1), "visitor 1's session continued");
+    // Its last view is now NOON + 30 min: a batch at NOON + 120 min keeps it, one a millisecond
+    // later forgets it.
+    let v = s.seal(&view(9, NOON + 120 * MIN, "/", ""));
+    s.ingest(NOON + 120 * MIN, vec![v]);
+    assert_eq!(state_of(&s).visitors.len(), 2);
+    let v = s.seal(&view(9, NOON + 120 * MIN + 1, "/", ""));
+    s.ingest(NOON + 120 * MIN + 1, vec![v]);
+    assert_eq!(state_of(&s).visitors.len(), 1, "only visitor 9 is left");
+    assert_root_matches_a_rebuild(&s);
+}
+
+/// A visitor (or a collector) sending made-up paths and referrers cannot grow a day beyond
+/// MAX_ROWS_PER_DAY rows per table: the rest is counted under "(other)".
+#[test]
+fn made_up_paths_beyond_the_row_limit_are_counted_under_other() {
+    let mut s = Site::registered(2);
+    let extra = 5;
+    let all: Vec<SealedBox> = (0..MAX_ROWS_PER_DAY + extra)
+        .map(|i| {
+            let p = format!("/made-up/{i}");
+            s.seal(&view((i % 200) as u8, NOON, &p, &format!("https://r{i}.example/")))
+        })
+        .collect();
+    for chunk in all.chunks(MAX_BATCH) {
+        s.ingest(NOON, chunk.to_vec());
+    }
+    let st = state_of(&s);
+    assert_eq!(rows_of(&st.pages, today()), MAX_ROWS_PER_DAY + 1);
+    assert_eq!(rows_of(&st.referrers, today()), MAX_ROWS_PER_DAY + 1);
+    let other = st.pages[&(today(), OTHER.to_string())];
+    assert_eq!(other.views, extra as u64);
+    assert_eq!(st.referrers[&(today(), OTHER.to_string())].views, extra as u64);
+    // Existing rows keep counting after the limit.
+    let v = s.seal(&view(1, NOON + MIN, "/made-up/0", ""));
+    s.ingest(NOON + MIN, vec![v]);
+    assert_eq!(state_of(&s).pages[&(today(), "/made-up/0".to_string())].views, 2);
+    assert_root_matches_a_rebuild(&s);
+}
+
+/// Day aggregates older than RETENTION_DAYS are forgotten as batches move on.
+#[test]
+fn days_older_than_the_retention_are_forgotten() {
+    let mut s = Site::registered(2);
+    let v = s.seal(&view(1, NOON, "/", "https://a.org/"));
+    s.ingest(NOON, vec![v]);
+    let kept = NOON + u64::from(RETENTION_DAYS) * DAY_MS;
+    let v = s.seal(&view(1, kept, "/", ""));
+    s.ingest(kept, vec![v]);
+    let days = |s: &Site| match s.query(OWNER, AnalyticsQuery::Days).unwrap() {
+        AnalyticsResponse::Days(d) => d,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(days(&s), vec![today(), today() + RETENTION_DAYS], "exactly the retention");
+    let gone = kept + DAY_MS;
+    let v = s.seal(&view(1, gone, "/", ""));
+    s.ingest(gone, vec![v]);
+    assert_eq!(days(&s), vec![today() + RETENTION_DAYS, today() + RETENTION_DAYS + 1]);
+    let st = state_of(&s);
+    assert!(st.pages.keys().chain(st.referrers.keys()).all(|(d, _)| *d > today()));
+    assert_root_matches_a_rebuild(&s);
+}
+
 /// A view sealed by the browser tracker (tracker/src/tracker.js, `sealView`, run under node with
 /// the pinned @noble libraries) to the key of secret `[3; 32]` for site `[7; 32]`: the JS
 /// envelope is byte-compatible with the contract's.
