@@ -5,6 +5,7 @@
 
 mod chain;
 mod computation;
+mod consensus;
 mod contracts;
 mod evm;
 mod worker;
@@ -33,6 +34,9 @@ enum Which {
     Contracts(contracts::ContractsBenchArgs),
     /// Confidential EVM: token transfers through the confidential path vs bare revm, replay.
     Evm(evm::EvmBenchArgs),
+    /// BFT finality (malachite, N validator processes) vs one validator vs the single
+    /// authority; light-client certificate verification.
+    Consensus(consensus::ConsensusBenchArgs),
 }
 
 /// One line of the table.
@@ -78,6 +82,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Which::Computation(a)) => tokio::task::block_in_place(|| computation::run(&a))?,
         Some(Which::Contracts(a)) => tokio::task::block_in_place(|| contracts::run(&a))?,
         Some(Which::Evm(a)) => tokio::task::block_in_place(|| evm::run(&a))?,
+        Some(Which::Consensus(a)) => consensus::run(&a).await?,
         None => {
             let chain_args = chain::ChainBenchArgs::default();
             let mut rows = tokio::task::block_in_place(|| chain::run(&chain_args))?;
