@@ -47,6 +47,9 @@ pub(crate) struct DevArgs {
     /// libp2p port of the first validator (with --validators).
     #[arg(long, default_value_t = crate::dev_bft::P2P_BASE_PORT)]
     p2p_port: u16,
+    /// Port of the demo analytics site's collector on 127.0.0.1 (`umbra analytics`).
+    #[arg(long, default_value_t = 9950)]
+    analytics_port: u16,
 }
 
 /// One process of the local network: how to start it, and the running child if any.
@@ -450,18 +453,9 @@ async fn start_token(
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     // A worker assigned to the cluster: it hands //Alice the key of her receipts.
-    let assigned: Vec<String> =
-        serde_json::from_value(info["assigned"].clone()).unwrap_or_default();
-    let mut worker = None;
-    for i in 0..workers {
-        let url = format!("http://127.0.0.1:{}", query_port as usize + i);
-        let Ok(w) = umbra_client::worker::info(&url).await else { continue };
-        if w["identity"].as_str().is_some_and(|me| assigned.iter().any(|a| a == me)) {
-            worker = Some(url);
-            break;
-        }
-    }
-    let worker = worker.context("no assigned worker of the demo EVM cluster answers")?;
+    let worker = assigned_worker_url(&info, query_port, workers)
+        .await
+        .context("no assigned worker of the demo EVM cluster answers")?;
     let rpc_args = || umbra_client::cli::RpcArgs { rpc: rpc.to_string() };
     let cluster = id.to_string();
     println!("demo EVM cluster {id}: deploying the demo ERC-20 (solidity/artifacts/Token.json)");
@@ -512,6 +506,247 @@ async fn start_token(
          umbra evm call --cluster {id} --to {token} balanceOf {bob} --abi {a} --as //Bob\n  \
          umbra evm send --cluster {id} --to {token} transfer {bob} 1 --abi {a} --from //Alice\n  \
          umbra evm logs --cluster {id} --abi {a} --as //Alice"
+    );
+    Ok(())
+}
+
+/// The query URL of a local worker assigned to the contract whose record is `info`.
+async fn assigned_worker_url(
+    info: &serde_json::Value,
+    query_port: u16,
+    workers: usize,
+) -> Option<String> {
+    let assigned: Vec<String> =
+        serde_json::from_value(info["assigned"].clone()).unwrap_or_default();
+    for i in 0..workers {
+        let url = format!("http://127.0.0.1:{}", query_port as usize + i);
+        let Ok(w) = umbra_client::worker::info(&url).await else { continue };
+        if w["identity"].as_str().is_some_and(|me| assigned.iter().any(|a| a == me)) {
+            return Some(url);
+        }
+    }
+    None
+}
+
+/// Creates an EVM cluster deployed by //Alice with `salt` (so its id is the same on every run)
+/// and waits for its key; returns its on-chain record.
+async fn create_dev_cluster(
+    client: &Client,
+    salt: &[u8],
+    workers: usize,
+    what: &str,
+) -> anyhow::Result<serde_json::Value> {
+    use umbra_runtime::{contracts, Call};
+    let alice = umbra_client::cli::pair_from_uri("//Alice")?;
+    let kind = umbra_contracts::ContractKind::Evm;
+    let id = umbra_contracts::contract_id(&alice.public(), kind, salt);
+    let inc = client
+        .sign_and_watch(
+            &alice,
+            Call::Contracts(contracts::Call::Deploy {
+                kind,
+                salt: salt.to_vec(),
+                quorum: (workers < 2).then_some(1),
+            }),
+            0,
+        )
+        .await?;
+    if !inc.success {
+        bail!(
+            "creating the {what}: {}",
+            umbra_client::cli::failure_reason(&inc).unwrap_or_default()
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = umbra_client::contracts_cli::contract_info(client, &id).await?;
+        if !info["pubkey"].is_null() {
+            return Ok(info);
+        }
+        if Instant::now() > deadline {
+            bail!("the {what}'s key was not published within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Retries `step` while the assigned worker is still receiving the cluster's key (it refuses
+/// before anything is pushed, so a retry is safe).
+async fn while_key_arrives<T, F, Fut>(mut step: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match step().await {
+            Ok(v) => return Ok(v),
+            Err(e)
+                if format!("{e:#}").contains("does not run that contract")
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Salt of the demo applications' cluster (//Alice deploys it: the same id on every run).
+const APPS_CLUSTER_SALT: &[u8] = b"umbra-dev-apps";
+/// The demo vault's secret (a made-up private key).
+const DEMO_SECRET: &str =
+    "demo private key 0x8f2a559490b7a0cfbd0a9e47b4de5b8a5fcb1e7a3cc1a2f41f0b1ec3f7a9d21c";
+/// The demo collection's items.
+const DEMO_ITEMS: [&str; 6] =
+    ["Golden Dragon", "Silver Fox", "Bronze Owl", "Jade Tiger", "Ruby Crane", "Pearl Swan"];
+
+/// Creates the applications' cluster (one cluster for the three apps of docs/APPS.md: one key
+/// and one assignment for the demo, and the apps could call each other), deploys
+/// PrivateAssets, SecretVault and MysteryBoxes into it with //Alice, sets up demo data through
+/// the `umbra asset|secret|box` functions, and prints what to try. Skipped when the cluster
+/// exists (an earlier run on this base path).
+async fn start_apps(
+    client: &Client,
+    rpc: &str,
+    query_port: u16,
+    workers: usize,
+) -> anyhow::Result<()> {
+    use umbra_client::apps::{
+        asset::{self, AssetApp, AssetCommand},
+        boxes::{self, BoxApp, BoxCommand},
+        secret::{self, SecretCommand, SecretInput, VaultApp},
+        AppTarget,
+    };
+    use umbra_contracts::evm::EvmCommand as EvmTx;
+    use umbra_evm_abi::apps::{
+        MYSTERY_BOXES_ARTIFACT, PRIVATE_ASSETS_ARTIFACT, SECRET_VAULT_ARTIFACT,
+    };
+    let alice = umbra_client::cli::pair_from_uri("//Alice")?;
+    let kind = umbra_contracts::ContractKind::Evm;
+    let id = umbra_contracts::contract_id(&alice.public(), kind, APPS_CLUSTER_SALT);
+    // //Alice deploys the three contracts first, so their addresses follow from her nonce.
+    let me = umbra_evm_abi::Address::from(umbra_contracts::evm::evm_address(&alice.public()));
+    let (assets_at, vault_at, boxes_at) = (me.create(0), me.create(1), me.create(2));
+    let mut by_id = umbra_client::sdk::RpcParams::new();
+    by_id.insert(id).context("encoding the cluster id")?;
+    let existing: Option<serde_json::Value> = client.call("umbra_contract", by_id).await?;
+    let info = match existing {
+        Some(info) if info["executed"].as_u64().unwrap_or(0) < 3 => bail!(
+            "the demo apps cluster {id} exists without its three contracts (an earlier run \
+             stopped during setup); start on a fresh --base-path"
+        ),
+        Some(info) => {
+            println!("demo apps cluster {id} (from an earlier run)");
+            info
+        }
+        None => {
+            let info =
+                create_dev_cluster(client, APPS_CLUSTER_SALT, workers, "demo apps cluster").await?;
+            let worker = assigned_worker_url(&info, query_port, workers)
+                .await
+                .context("no assigned worker of the demo apps cluster answers")?;
+            let rpc_args = umbra_client::cli::RpcArgs { rpc: rpc.to_string() };
+            let session =
+                umbra_client::evm_cli::EvmSession::connect(&rpc_args, id, &worker).await?;
+            for (name, artifact) in [
+                ("PrivateAssets", PRIVATE_ASSETS_ARTIFACT),
+                ("SecretVault", SECRET_VAULT_ARTIFACT),
+                ("MysteryBoxes", MYSTERY_BOXES_ARTIFACT),
+            ] {
+                let code = umbra_evm_abi::Artifact::from_json(artifact)?.bytecode.to_vec();
+                let tx = EvmTx::Deploy { code, value: 0, gas_limit: 10_000_000 };
+                let r = while_key_arrives(|| session.transact(&alice, &tx))
+                    .await
+                    .with_context(|| format!("deploying {name}"))?;
+                let at = r.created.with_context(|| format!("{name} was not deployed: {r:?}"))?;
+                println!("demo apps: {name} deployed at {}", umbra_evm_abi::Address::from(at));
+            }
+            let target = || AppTarget {
+                cluster: id.to_string(),
+                worker: worker.clone(),
+                rpc: rpc_args.clone(),
+            };
+            let a = || AssetApp { at: assets_at.to_string(), target: target() };
+            let b = || BoxApp { at: boxes_at.to_string(), target: target() };
+            let alice_uri = || "//Alice".to_string();
+            asset::asset(AssetCommand::Deposit {
+                amount: "100".into(),
+                from: alice_uri(),
+                app: a(),
+            })
+            .await
+            .context("the demo deposit")?;
+            asset::asset(AssetCommand::Transfer {
+                to: "//Bob".into(),
+                amount: "25".into(),
+                asset: "0".into(),
+                from: alice_uri(),
+                app: a(),
+            })
+            .await
+            .context("the demo private transfer")?;
+            asset::asset(AssetCommand::Issue {
+                name: "Umbra Gold".into(),
+                symbol: "GLD".into(),
+                supply: "1000000".into(),
+                from: alice_uri(),
+                app: a(),
+            })
+            .await
+            .context("the demo token")?;
+            secret::secret(SecretCommand::Create {
+                secret: SecretInput { secret: Some(DEMO_SECRET.into()), secret_file: None },
+                allowed: vec!["//Bob".into()],
+                guardians: vec!["//Charlie".into(), "//Dave".into(), "//Eve".into()],
+                threshold: 2,
+                delay: 3,
+                once: true,
+                from: alice_uri(),
+                app: VaultApp { at: vault_at.to_string(), target: target() },
+            })
+            .await
+            .context("the demo vault")?;
+            boxes::boxes(BoxCommand::Mint {
+                name: "Umbra Dev Zoo".into(),
+                items: DEMO_ITEMS.iter().map(|s| s.to_string()).collect(),
+                from: alice_uri(),
+                app: b(),
+            })
+            .await
+            .context("the demo collection")?;
+            boxes::boxes(BoxCommand::List {
+                collection: "0".into(),
+                box_: "0".into(),
+                price: "5".into(),
+                pay_to: None,
+                from: alice_uri(),
+                app: b(),
+            })
+            .await
+            .context("the demo listing")?;
+            umbra_client::contracts_cli::contract_info(client, &id).await?
+        }
+    };
+    let worker = assigned_worker_url(&info, query_port, workers)
+        .await
+        .unwrap_or_else(|| format!("http://127.0.0.1:{query_port}"));
+    println!(
+        "demo apps (docs/APPS.md) in EVM cluster {id}: private assets (//Alice deposited 100 UMB \
+         and sent 25 to //Bob privately, issued GLD as asset 1), secret vault 0 (//Bob may \
+         claim after 2 of //Charlie //Dave //Eve approve and 3 blocks), mystery-box collection \
+         0 (6 boxes of //Alice, box 0 for sale at 5 UMB). Try:\n  \
+         export UMBRA_RPC={rpc} UMBRA_WORKER={worker} UMBRA_APPS_CLUSTER={id} \\\n    \
+         UMBRA_ASSETS={assets_at} UMBRA_SECRET_VAULT={vault_at} UMBRA_BOXES={boxes_at}\n  \
+         umbra asset balance --as //Bob\n  \
+         umbra asset transfer //Charlie 5 --from //Bob\n  \
+         umbra secret request 0 --from //Bob\n  \
+         umbra secret approve 0 //Bob --from //Charlie    # and --from //Dave\n  \
+         umbra secret claim 0 --from //Bob                # after the time lock\n  \
+         umbra secret log 0 --as //Alice\n  \
+         umbra box info 0\n  \
+         umbra box buy 0 0 --from //Bob\n  \
+         umbra box open 0 0 --from //Bob                  # then umbra box verify 0 --item .. --salt .."
     );
     Ok(())
 }
@@ -622,6 +857,7 @@ async fn set_up(
     workers: usize,
     base_path: PathBuf,
     query_port: u16,
+    analytics_port: u16,
 ) -> anyhow::Result<()> {
     if workers == 0 {
         return Ok(());
@@ -633,7 +869,11 @@ async fn set_up(
         .context("cannot set up the gatekeeper and the demo contract")?;
     start_token(&client, &rpc, &base_path, query_port, workers)
         .await
-        .context("cannot set up the demo ERC-20")
+        .context("cannot set up the demo ERC-20")?;
+    crate::analytics::dev_demo(&client, &rpc, workers, query_port, analytics_port)
+        .await
+        .context("cannot set up the analytics demo site")?;
+    start_apps(&client, &rpc, query_port, workers).await.context("cannot set up the demo apps")
 }
 
 /// Runs the local network until Ctrl-C or until the node dies. A worker that dies is reported
@@ -782,8 +1022,13 @@ pub(crate) async fn run(
          /api/workers/N/restart to the dashboard). Ctrl-C stops the network."
     );
 
-    let mut setup =
-        tokio::spawn(set_up(rpc.clone(), args.workers, args.base_path.clone(), args.query_port));
+    let mut setup = tokio::spawn(set_up(
+        rpc.clone(),
+        args.workers,
+        args.base_path.clone(),
+        args.query_port,
+        args.analytics_port,
+    ));
     let mut setup_done = false;
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_millis(500));

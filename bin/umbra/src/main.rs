@@ -1,6 +1,7 @@
 //! `umbra`: the single binary of the Umbra network — node, client commands and benchmarks.
 //! This file only parses the command line and hands off to the library crates.
 
+mod analytics;
 mod bench;
 mod dashboard;
 mod dev;
@@ -75,6 +76,19 @@ enum Command {
     /// logs decrypted for the asker.
     #[command(subcommand)]
     Evm(umbra_client::evm_cli::EvmCommand),
+    /// Privacy-first web analytics: register a site, run its collector, read its report.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommandLine),
+    /// Secret vault: keep a secret in a cluster, release it only under your policy (allowed
+    /// accounts, M-of-N guardians, time lock, once), rotate, revoke, recover, read the log.
+    #[command(subcommand)]
+    Secret(umbra_client::apps::secret::SecretCommand),
+    /// Mystery boxes: mint secret-box NFTs, trade them unopened for UMB, open and verify.
+    #[command(subcommand)]
+    Box(umbra_client::apps::boxes::BoxCommand),
+    /// Private assets: deposit UMB privately, issue tokens, private transfers and balances.
+    #[command(subcommand)]
+    Asset(umbra_client::apps::asset::AssetCommand),
     /// Gatekeepers: elect, rotate the master key, list.
     #[command(subcommand)]
     Gatekeeper(umbra_client::contracts_cli::GatekeeperCommand),
@@ -276,7 +290,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Contract(cmd) => umbra_client::contracts_cli::contract(cmd).await,
         Command::Evm(cmd) => umbra_client::evm_cli::evm(cmd).await,
         Command::Gatekeeper(cmd) => umbra_client::contracts_cli::gatekeeper_cmd(cmd).await,
+        Command::Secret(cmd) => umbra_client::apps::secret::secret(cmd).await,
+        Command::Box(cmd) => umbra_client::apps::boxes::boxes(cmd).await,
+        Command::Asset(cmd) => umbra_client::apps::asset::asset(cmd).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Analytics(cmd) => analytics::run(cmd, shutdown_signal()).await,
     }
 }
 

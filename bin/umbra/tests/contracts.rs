@@ -11,6 +11,9 @@ mod common;
 
 use std::time::Duration;
 
+/// Gas limit of the guestbook commands pushed by hand (above the fixed schedule of a short post).
+const GUESTBOOK_GAS: u64 = 100_000;
+
 use common::{worker::*, *};
 use parity_scale_codec::{Decode, Encode};
 use serde_json::{json, Value};
@@ -183,7 +186,12 @@ async fn confidential_contract_lifecycle() {
     let pushed = included_ok(
         &client,
         &pair("//Eve"),
-        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: sealed, value: 0 }),
+        Call::Contracts(contracts::Call::PushCommand {
+            contract: cid,
+            command: sealed,
+            value: 0,
+            gas_limit: GUESTBOOK_GAS,
+        }),
     )
     .await;
     let seq =
@@ -210,6 +218,7 @@ async fn confidential_contract_lifecycle() {
             contract: cid,
             command: eves.clone(),
             value: 0,
+            gas_limit: GUESTBOOK_GAS,
         }),
     )
     .await;
@@ -218,7 +227,12 @@ async fn confidential_contract_lifecycle() {
     let repushed = included_ok(
         &client,
         &pair("//Ferdie"),
-        Call::Contracts(contracts::Call::PushCommand { contract: cid, command: eves, value: 0 }),
+        Call::Contracts(contracts::Call::PushCommand {
+            contract: cid,
+            command: eves,
+            value: 0,
+            gas_limit: GUESTBOOK_GAS,
+        }),
     )
     .await;
     let seq = repushed

@@ -1,7 +1,7 @@
 //! `umbra dev` survives its parts: a worker that dies is reported and the rest keep running; it
 //! is restarted with `restart N` on stdin and comes back with its sealed identity; the network
 //! started again on the same base path resumes (the demo guestbook and the demo ERC-20 are not
-//! deployed again); only the node dying stops it. The demo ERC-20's printed `umbra evm call`
+//! deployed again, nor the demo apps); only the node dying stops it. The demo ERC-20's printed `umbra evm call`
 //! works as printed.
 
 mod common;
@@ -34,6 +34,11 @@ fn a_dead_worker_is_restarted_with_its_identity_and_only_the_node_stops_the_netw
         net.assert_running();
         let log = net.log();
         log.contains("minted to //Alice").then_some(log)
+    });
+    // The demo apps (docs/APPS.md) finish their setup before anything is killed.
+    wait_for(Duration::from_secs(300), "the demo apps", || {
+        net.assert_running();
+        net.log().contains("demo apps (docs/APPS.md)").then_some(())
     });
     let lines: Vec<&str> = log.lines().map(str::trim).collect();
     let env: Vec<&str> = lines
@@ -127,10 +132,14 @@ fn a_dead_worker_is_restarted_with_its_identity_and_only_the_node_stops_the_netw
     let second = wait_for(Duration::from_secs(120), "setup of the resumed network", || {
         net.assert_running();
         let log = net.log()[first_run..].to_string();
-        (log.contains("demo guestbook") && log.contains("gatekeepers") && log.contains("demo EVM"))
-            .then_some(log)
+        (log.contains("demo guestbook")
+            && log.contains("gatekeepers")
+            && log.contains("demo EVM")
+            && log.contains("demo apps (docs/APPS.md)"))
+        .then_some(log)
     });
-    assert_eq!(second.matches("(from an earlier run)").count(), 3, "{second}");
+    assert_eq!(second.matches("(from an earlier run)").count(), 4, "{second}");
+    assert!(!second.contains("deployed at"), "the demo apps are not deployed again: {second}");
     assert!(!second.contains("deployed and initialized"), "{second}");
     assert!(!second.contains("deploying the demo ERC-20"), "{second}");
     assert!(!second.contains(" worker(s) computing"), "no new pools: {second}");

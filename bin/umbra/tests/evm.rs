@@ -43,6 +43,35 @@ fn evm_addr(uri: &str) -> String {
     format!("0x{}", hex::encode(evm_address(&pair(uri).public())))
 }
 
+/// What `who` paid in blocks `from..=to`: transaction fees (`Balances.FeePaid`), and the gas
+/// settlements of its commands (`Contracts.GasSettled`: gas used, fee, refund).
+async fn paid_by(client: &Client, who: &str, from: u64, to: u64) -> (u128, Vec<(u64, u128, u128)>) {
+    let amount = |v: &serde_json::Value| v.as_str().unwrap().parse::<u128>().unwrap();
+    let (mut tx_fees, mut gas) = (0, Vec::new());
+    for n in from..=to {
+        let hash = client.block_hash(n).await.unwrap().unwrap();
+        for r in client.events(hash).await.unwrap() {
+            let fee = &r["event"]["Balances"]["FeePaid"];
+            if fee["who"] == json!(who) {
+                tx_fees += amount(&fee["fee"]);
+            }
+            let settled = &r["event"]["Contracts"]["GasSettled"];
+            if settled["origin"] == json!(who) {
+                let used = settled["gas_used"].as_u64().unwrap();
+                gas.push((used, amount(&settled["fee"]), amount(&settled["refund"])));
+            }
+        }
+    }
+    (tx_fees, gas)
+}
+
+/// The `gas used N` of a receipt the CLI printed.
+fn gas_used_printed(out: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.split_once(" gas used ").map(|(_, g)| g.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("no gas used in {out}"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn erc20_in_a_cluster_through_the_cli() {
     let node = node_for_evm();
@@ -74,8 +103,10 @@ async fn erc20_in_a_cluster_through_the_cli() {
     let c = cluster.as_str();
 
     // Deploy the ERC-20 from its committed artifact, constructor arguments from the command line.
+    // The worker may still be receiving the new cluster's key; the CLI asks it for the receipt
+    // key before pushing anything, so that refusal is safe to retry.
     let token = artifact("Token");
-    let run = node.cli(&[
+    let deploy = [
         "evm",
         "deploy",
         "--cluster",
@@ -88,7 +119,16 @@ async fn erc20_in_a_cluster_through_the_cli() {
         "//Dave",
         "--worker",
         w,
-    ]);
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut run = node.cli(&deploy);
+    while !run.success()
+        && run.stderr.contains("does not run that contract")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(500));
+        run = node.cli(&deploy);
+    }
     let out = run.ok();
     let addr = out
         .lines()
@@ -114,7 +154,14 @@ async fn erc20_in_a_cluster_through_the_cli() {
     }
     assert_eq!(node.account(&pair("//Dave").public().to_ss58()).nonce, nonce_before);
 
-    // An encrypted transfer; the receipt is decrypted and decoded for the sender.
+    // An encrypted transfer; the receipt is decrypted and decoded for the sender, with its fee.
+    let dave_ss58 = pair("//Dave").public().to_ss58();
+    let price = dev_spec_json()["genesis"]["contracts"]["gasPrice"]
+        .as_str()
+        .unwrap()
+        .parse::<u128>()
+        .unwrap();
+    let (balance_before, block_before) = (node.account(&dave_ss58).free, node.head_number());
     let run = node.cli(&[
         "evm",
         "send",
@@ -135,6 +182,15 @@ async fn erc20_in_a_cluster_through_the_cli() {
     let out = run.ok();
     assert!(out.contains("value: 250)"), "{out}");
     assert!(out.lines().any(|l| l.trim() == "true"), "{out}");
+    // Dave's chain balance moved by exactly the transaction fee plus gas used × price: the
+    // prepaid 5,000,000 gas came back except what the transfer used.
+    let used = gas_used_printed(out);
+    let (balance_after, block_after) = (node.account(&dave_ss58).free, node.head_number());
+    let (tx_fees, gas) = paid_by(&client, &dave_ss58, block_before + 1, block_after).await;
+    let fee = u128::from(used) * price;
+    assert_eq!(gas, vec![(used, fee, (5_000_000 - u128::from(used)) * price)], "{out}");
+    assert!(out.contains(&format!("fee {} paid", umbra_primitives::format_amount(fee))), "{out}");
+    assert_eq!(balance_before - balance_after, tx_fees + fee);
 
     // balanceOf answers only to the account itself.
     let call = |who: &str, account: &str| {
@@ -226,6 +282,7 @@ async fn erc20_in_a_cluster_through_the_cli() {
     let run = send(&reverter, "Reverter", &["restricted"]);
     assert!(run.one_line_error().contains("Unauthorized(caller: "), "{}", run.stderr);
     let burner = deploy("GasBurner", &[]);
+    let (balance_before, block_before) = (node.account(&dave_ss58).free, node.head_number());
     let run = send(&burner, "GasBurner", &["spin", "--gas", "100000"]);
     let line = run.one_line_error();
     assert!(line.contains("halted:"), "{line}");
@@ -234,6 +291,38 @@ async fn erc20_in_a_cluster_through_the_cli() {
         "out of gas uses the whole limit: {}",
         run.stdout
     );
+    // Out of gas still pays, the whole limit, and nothing comes back.
+    let (balance_after, block_after) = (node.account(&dave_ss58).free, node.head_number());
+    let (tx_fees, gas) = paid_by(&client, &dave_ss58, block_before + 1, block_after).await;
+    assert_eq!(gas, vec![(100_000, 100_000 * price, 0)], "{}", run.stdout);
+    assert_eq!(balance_before - balance_after, tx_fees + 100_000 * price);
+    // Value sent to a function that is not payable: the call reverts, the value stays credited to
+    // Dave's EVM balance inside the cluster, and the gas it used is paid.
+    let (balance_before, block_before) = (node.account(&dave_ss58).free, node.head_number());
+    let run = node.cli(&[
+        "evm",
+        "send",
+        "--cluster",
+        c,
+        "--to",
+        &burner,
+        "spin()",
+        "--value",
+        "2",
+        "--gas",
+        "60000",
+        "--from",
+        "//Dave",
+        "--worker",
+        w,
+    ]);
+    assert!(run.one_line_error().contains("reverted"), "{}", run.stderr);
+    let used = gas_used_printed(&run.stdout);
+    let (balance_after, block_after) = (node.account(&dave_ss58).free, node.head_number());
+    let (tx_fees, gas) = paid_by(&client, &dave_ss58, block_before + 1, block_after).await;
+    let fee = u128::from(used) * price;
+    assert_eq!(gas, vec![(used, fee, u128::from(60_000 - used) * price)], "{}", run.stdout);
+    assert_eq!(balance_before - balance_after, 2 * UNITS + tx_fees + fee);
 
     // The system addresses through the Solidity `Umbra` library: a public event, randomness.
     let raffle = deploy("Raffle", &[]);
@@ -405,21 +494,6 @@ fn evm_cli_assigned(
 fn create_cluster(node: &TestNode) -> String {
     let out = node.cli(&["evm", "cluster", "create", "--from", "//Dave"]).ok().to_string();
     out.lines().find_map(|l| l.strip_prefix("cluster ")).expect("cluster id").trim().to_string()
-}
-
-/// Every regular file under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

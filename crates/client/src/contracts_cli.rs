@@ -9,6 +9,7 @@ use clap::Subcommand;
 use parity_scale_codec::{Decode, Encode};
 use serde_json::Value;
 use umbra_contracts::{
+    analytics::{AnalyticsQuery, AnalyticsResponse},
     guestbook::{GuestbookCommand, GuestbookQuery, GuestbookResponse},
     ContractId, ContractKind,
 };
@@ -143,6 +144,7 @@ fn encode_command(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
             Ok(c.encode())
         }
         ContractKind::Evm => bail!("EVM clusters take EVM commands: use `umbra evm`"),
+        ContractKind::Analytics => bail!("analytics sites take commands from `umbra analytics`"),
     }
 }
 
@@ -154,6 +156,11 @@ fn encode_query(kind: ContractKind, json: &str) -> anyhow::Result<Vec<u8>> {
             Ok(q.encode())
         }
         ContractKind::Evm => bail!("EVM clusters take EVM queries: use `umbra evm`"),
+        ContractKind::Analytics => {
+            let q: AnalyticsQuery =
+                serde_json::from_str(json).context("invalid analytics query JSON")?;
+            Ok(q.encode())
+        }
     }
 }
 
@@ -165,6 +172,11 @@ fn decode_response(kind: ContractKind, bytes: &[u8]) -> anyhow::Result<Value> {
             Ok(serde_json::to_value(r)?)
         }
         ContractKind::Evm => bail!("EVM responses are decoded by `umbra evm`"),
+        ContractKind::Analytics => {
+            let r = AnalyticsResponse::decode(&mut &bytes[..])
+                .context("malformed analytics response")?;
+            Ok(serde_json::to_value(r)?)
+        }
     }
 }
 
@@ -185,25 +197,34 @@ fn ss58_json(accounts: &[umbra_primitives::AccountId]) -> String {
     serde_json::to_string(&list).unwrap_or_default()
 }
 
-/// Seals `command` to the contract's published key (bound to `from` as origin), pushes it with
-/// `value`, and returns the inclusion and the command's sequence number in the log.
-pub(crate) async fn push_sealed(
+/// Seals `command` to the contract's published key (bound to `from` as origin) in a session
+/// envelope — from `from`'s session key for this contract key
+/// ([`umbra_contracts::session_secret`] of the account secret), so the enclave opens the
+/// account's commands without a key agreement once it has seen the session key — pushes it
+/// with `value` and `gas_limit` (prepaying `gas_limit × gas price`), and returns the inclusion
+/// and the command's sequence number in the log.
+pub async fn push_sealed(
     client: &Client,
     from: &umbra_primitives::Pair,
     id: &ContractId,
     command: &[u8],
     value: umbra_primitives::Balance,
+    gas_limit: u64,
 ) -> anyhow::Result<(crate::sdk::Inclusion, u64)> {
     let info = contract_record(client, id).await?;
     let key = info.pubkey.context("contract key not published yet")?;
-    let sealed = umbra_contracts::seal_command(&EcdhPublic(key), id, &from.public(), command)?;
-    let inc = client
-        .sign_and_watch(
-            from,
-            Call::Contracts(contracts::Call::PushCommand { contract: *id, command: sealed, value }),
-            0,
-        )
-        .await?;
+    let contract_key = EcdhPublic(key);
+    let account_secret = zeroize::Zeroizing::new(from.to_secret_bytes());
+    let session = umbra_contracts::session_secret(account_secret.as_slice(), id, &contract_key);
+    let sealed = umbra_contracts::seal_session_command(
+        &session,
+        &contract_key,
+        id,
+        &from.public(),
+        command,
+    )?;
+    let push = contracts::Call::PushCommand { contract: *id, command: sealed, value, gas_limit };
+    let inc = client.sign_and_watch(from, Call::Contracts(push), 0).await?;
     if !inc.success {
         bail!("command refused: {}", failure_reason(&inc).unwrap_or_default());
     }
@@ -223,7 +244,9 @@ pub async fn send_command(
     id: &ContractId,
     command: &[u8],
 ) -> anyhow::Result<(u64, Vec<Value>)> {
-    let (inc, seq) = push_sealed(client, from, id, command, 0).await?;
+    // Built-in kinds use the fixed gas schedule of the plaintext command's length.
+    let gas_limit = umbra_contracts::gas::fixed_gas(command.len());
+    let (inc, seq) = push_sealed(client, from, id, command, 0, gas_limit).await?;
     // Wait for a worker's result, then collect the events of that command.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut block = inc.block_number;

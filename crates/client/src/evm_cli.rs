@@ -37,12 +37,16 @@ use crate::{
     Client,
 };
 
-/// Gas limit of a transaction or call when `--gas` is not given.
+/// Gas limit of a transaction or call when `--gas` is not given. A transaction prepays
+/// `gas limit × gas price` (5 UMB at the development price of 10^6 per gas) and gets back what
+/// it did not use when its result lands.
 pub const DEFAULT_GAS: u64 = 5_000_000;
-/// Largest `--gas` accepted (one transaction may not ask for more).
-pub const MAX_GAS: u64 = 30_000_000;
+/// Largest `--gas` accepted: the development chain's per-command cap (the chain refuses a
+/// transaction above its governance cap `maxGasPerCommand` with `contracts::GasLimitTooHigh`)
+/// and the enclave's bound on private calls.
+pub const MAX_GAS: u64 = umbra_contracts::evm::MAX_GAS_PER_QUERY;
 /// Smallest `--gas` accepted: the intrinsic cost of any transaction (21,000).
-pub const MIN_GAS: u64 = 21_000;
+pub const MIN_GAS: u64 = umbra_contracts::gas::MIN_GAS_LIMIT;
 
 /// `umbra evm ...`
 #[derive(Debug, Subcommand)]
@@ -93,7 +97,8 @@ pub struct TxArgs {
     /// Value sent with the transaction, in UMB (e.g. 1.5).
     #[arg(long)]
     pub value: Option<String>,
-    /// Gas limit.
+    /// Gas limit, prepaid at the chain's gas price (what is not used is refunded when the
+    /// result lands). Default 5,000,000.
     #[arg(long)]
     pub gas: Option<u64>,
 }
@@ -491,27 +496,44 @@ async fn event_key(
     <[u8; 32]>::decode(&mut &answer[..]).context("malformed event key answer")
 }
 
+/// What the chain charged for a command's gas when its result landed (`GasSettled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GasSettlement {
+    /// Gas used (the quorum's figure).
+    pub gas_used: u64,
+    /// Paid to the treasury: `gas_used × price`.
+    pub fee: Balance,
+    /// Returned to the sender: the unused part of the prepayment.
+    pub refund: Balance,
+}
+
 /// Seals `command` to the cluster key, pushes it, and waits until the quorum's result lands;
-/// returns the command's sequence number and the sender's encrypted receipt.
+/// returns the command's sequence number, the sender's encrypted receipt and the gas
+/// settlement.
 ///
 /// The push carries the command's own `value` into the cluster: the chain moves it from the
 /// sender into the cluster's account and the cluster credits the sender's EVM address with it
-/// before executing, so the deployment or call can then send exactly that value on.
+/// before executing, so the deployment or call can then send exactly that value on. It carries
+/// the command's own gas limit as the prepaid limit, so the two always agree.
 async fn push_and_wait(
     client: &Client,
     from: &Pair,
     id: &H256,
     command: &EvmTx,
-) -> anyhow::Result<(u64, EncryptedEvent)> {
-    let value = match command {
-        EvmTx::Deploy { value, .. } | EvmTx::Call { value, .. } => *value,
+) -> anyhow::Result<(u64, EncryptedEvent, Option<GasSettlement>)> {
+    let (value, gas_limit) = match command {
+        EvmTx::Deploy { value, gas_limit, .. } | EvmTx::Call { value, gas_limit, .. } => {
+            (*value, *gas_limit)
+        }
     };
     let origin = from.public();
     let (inc, seq) =
-        crate::contracts_cli::push_sealed(client, from, id, &command.encode(), value).await?;
+        crate::contracts_cli::push_sealed(client, from, id, &command.encode(), value, gas_limit)
+            .await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut block = inc.block_number;
     let mut receipt = None;
+    let mut gas = None;
     loop {
         let head = client.head().await?.number;
         while block <= head {
@@ -523,6 +545,11 @@ async fn push_and_wait(
                         if i == *id && s == seq && to == origin && receipt.is_none() =>
                     {
                         receipt = Some(event)
+                    }
+                    contracts::Event::GasSettled {
+                        id: i, seq: s, gas_used, fee, refund, ..
+                    } if i == *id && s == seq => {
+                        gas = Some(GasSettlement { gas_used, fee, refund });
                     }
                     contracts::Event::CommandExecuted { id: i, seq: s, .. }
                         if i == *id && s == seq =>
@@ -542,7 +569,7 @@ async fn push_and_wait(
             }
             if executed {
                 return receipt
-                    .map(|r| (seq, r))
+                    .map(|r| (seq, r, gas))
                     .with_context(|| format!("command #{seq} executed without a receipt"));
             }
             block = block.saturating_add(1);
@@ -556,7 +583,10 @@ async fn push_and_wait(
 
 /// The `Contracts` events of block `number`, decoded from the SCALE records (the JSON form
 /// leaves the encrypted payloads out).
-async fn contract_events(client: &Client, number: u64) -> anyhow::Result<Vec<contracts::Event>> {
+pub async fn contract_events(
+    client: &Client,
+    number: u64,
+) -> anyhow::Result<Vec<contracts::Event>> {
     let Some(raw) = client.raw_block_with_events(number).await? else { return Ok(Vec::new()) };
     let records = Vec::<EventRecord>::decode(&mut &raw.events.0[..])
         .map_err(|e| anyhow!("malformed events of block #{number}: {e}"))?;
@@ -589,13 +619,22 @@ fn outcome(status: &EvmStatus, output: &[u8]) -> Outcome {
     }
 }
 
-/// Prints a receipt; an unsuccessful one is an error (non-zero exit).
+/// Prints a receipt (with what the chain charged for its gas); an unsuccessful one is an error
+/// (non-zero exit) — its gas is paid all the same.
 fn report_receipt(
     receipt: &EvmReceipt,
+    gas: Option<GasSettlement>,
     function: Option<&Function>,
     abi: Option<&JsonAbi>,
 ) -> anyhow::Result<()> {
     println!("command #{} gas used {}", receipt.seq, receipt.gas_used);
+    if let Some(g) = gas {
+        println!(
+            "  fee {} paid, {} refunded",
+            umbra_primitives::format_amount(g.fee),
+            umbra_primitives::format_amount(g.refund)
+        );
+    }
     let abis: Vec<JsonAbi> = abi.cloned().into_iter().collect();
     for log in &receipt.logs {
         println!(
@@ -612,6 +651,92 @@ fn report_receipt(
         }
         Err(reason) => bail!("command #{}: {reason}", receipt.seq),
     }
+}
+
+/// A connection to one EVM cluster through one of its assigned workers: the node (to push
+/// encrypted transactions and read their results) and the worker (private calls, the key that
+/// decrypts the sender's receipts). `umbra evm` and the application commands (`umbra secret`,
+/// `umbra box`, `umbra asset`) all go through it.
+#[derive(Debug)]
+pub struct EvmSession {
+    /// The node.
+    pub client: Client,
+    /// The cluster.
+    pub cluster: H256,
+    worker: String,
+    keys: RegisteredKeys,
+}
+
+impl EvmSession {
+    /// Connects to the node, checks that `cluster` is an EVM cluster and that the worker at
+    /// `worker` is assigned to it.
+    pub async fn connect(rpc: &RpcArgs, cluster: H256, worker: &str) -> anyhow::Result<Self> {
+        let client = rpc.connect().await?;
+        let info = cluster_info(&client, &cluster).await?;
+        let keys = assigned_worker(&client, &info, &cluster, worker).await?;
+        Ok(EvmSession { client, cluster, worker: worker.to_string(), keys })
+    }
+
+    /// The asker's event key for the cluster (it decrypts the asker's receipts).
+    pub async fn event_key(&self, signer: &Pair) -> anyhow::Result<[u8; 32]> {
+        event_key(&self.worker, &self.keys, signer, &self.cluster).await
+    }
+
+    /// Seals `command`, pushes it (with its value) and waits for the quorum's result; returns
+    /// the sender's decrypted receipt. The receipt key is fetched before anything is pushed,
+    /// so a worker that cannot hand it out refuses with nothing sent.
+    pub async fn transact(&self, from: &Pair, command: &EvmTx) -> anyhow::Result<EvmReceipt> {
+        Ok(self.transact_settled(from, command).await?.0)
+    }
+
+    /// [`EvmSession::transact`], also returning what the chain charged for the command's gas
+    /// (`GasSettled`: gas used, fee, refund of the unused prepaid gas).
+    pub async fn transact_settled(
+        &self,
+        from: &Pair,
+        command: &EvmTx,
+    ) -> anyhow::Result<(EvmReceipt, Option<GasSettlement>)> {
+        let key = self.event_key(from).await?;
+        let (seq, sealed, gas) = push_and_wait(&self.client, from, &self.cluster, command).await?;
+        Ok((open_receipt(&key, &self.cluster, seq, &sealed)?, gas))
+    }
+
+    /// An encrypted transaction calling `to` with `data` and `value`.
+    pub async fn send(
+        &self,
+        from: &Pair,
+        to: Address,
+        data: Vec<u8>,
+        value: Balance,
+        gas: u64,
+    ) -> anyhow::Result<EvmReceipt> {
+        let command = EvmTx::Call { to: to.into_array(), data, value, gas_limit: gas };
+        self.transact(from, &command).await
+    }
+
+    /// A private, read-only call signed by `signer` (its EVM address is `msg.sender`).
+    pub async fn call(
+        &self,
+        signer: &Pair,
+        to: Address,
+        data: Vec<u8>,
+        gas: u64,
+    ) -> anyhow::Result<Outcome> {
+        let query = EvmQuery::Call { to: to.into_array(), data, gas_limit: gas };
+        let body = WorkerQuery::Contract { id: self.cluster, query: query.encode() }.encode();
+        let answer = crate::worker::query(&self.worker, &self.keys, signer, body).await?;
+        let EvmResponse::Call { status, output, .. } =
+            EvmResponse::decode(&mut &answer[..]).context("malformed answer to the call")?
+        else {
+            bail!("the worker answered the call with another kind of response");
+        };
+        Ok(outcome(&status, &output))
+    }
+}
+
+/// How a receipt ended.
+pub fn receipt_outcome(receipt: &EvmReceipt) -> Outcome {
+    outcome(&receipt.status, &receipt.output)
 }
 
 /// Runs `umbra evm ...`. Validation happens first: bad input returns an error before any
@@ -631,50 +756,33 @@ pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
         EvmCommand::Deploy(args) => {
             let p = prepare_deploy(&args)?;
             let from = pair_from_uri(&args.from)?;
-            let client = args.rpc.connect().await?;
-            let info = cluster_info(&client, &p.cluster).await?;
-            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
-            let key = event_key(&args.worker, &keys, &from, &p.cluster).await?;
+            let session = EvmSession::connect(&args.rpc, p.cluster, &args.worker).await?;
             let command =
                 EvmTx::Deploy { code: p.initcode.clone(), value: p.value, gas_limit: p.gas };
-            let (seq, sealed) = push_and_wait(&client, &from, &p.cluster, &command).await?;
-            let receipt = open_receipt(&key, &p.cluster, seq, &sealed)?;
-            report_receipt(&receipt, None, Some(&p.artifact.abi))?;
+            let (receipt, gas) = session.transact_settled(&from, &command).await?;
+            report_receipt(&receipt, gas, None, Some(&p.artifact.abi))?;
             let created = receipt.created.context("the deployment created no contract")?;
             println!("deployed at {}", Address::from(created));
         }
         EvmCommand::Send(args) => {
             let p = prepare_send(&args)?;
             let from = pair_from_uri(&args.from)?;
-            let client = args.rpc.connect().await?;
-            let info = cluster_info(&client, &p.cluster).await?;
-            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
-            let key = event_key(&args.worker, &keys, &from, &p.cluster).await?;
+            let session = EvmSession::connect(&args.rpc, p.cluster, &args.worker).await?;
             let command = EvmTx::Call {
                 to: p.to.into_array(),
                 data: p.data.clone(),
                 value: p.value,
                 gas_limit: p.gas,
             };
-            let (seq, sealed) = push_and_wait(&client, &from, &p.cluster, &command).await?;
-            let receipt = open_receipt(&key, &p.cluster, seq, &sealed)?;
-            report_receipt(&receipt, Some(&p.function), p.abi.as_ref())?;
+            let (receipt, gas) = session.transact_settled(&from, &command).await?;
+            report_receipt(&receipt, gas, Some(&p.function), p.abi.as_ref())?;
         }
         EvmCommand::Call(args) => {
             let p = prepare_call(&args)?;
             let signer = pair_from_uri(&args.signer)?;
-            let client = args.rpc.connect().await?;
-            let info = cluster_info(&client, &p.cluster).await?;
-            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
-            let query = EvmQuery::Call { to: p.to.into_array(), data: p.data, gas_limit: p.gas };
-            let body = WorkerQuery::Contract { id: p.cluster, query: query.encode() }.encode();
-            let answer = crate::worker::query(&args.worker, &keys, &signer, body).await?;
-            let EvmResponse::Call { status, output, .. } =
-                EvmResponse::decode(&mut &answer[..]).context("malformed answer to the call")?
-            else {
-                bail!("the worker answered the call with another kind of response");
-            };
-            match format_outcome(Some(&p.function), p.abi.as_ref(), &outcome(&status, &output)) {
+            let session = EvmSession::connect(&args.rpc, p.cluster, &args.worker).await?;
+            let outcome = session.call(&signer, p.to, p.data, p.gas).await?;
+            match format_outcome(Some(&p.function), p.abi.as_ref(), &outcome) {
                 Ok(values) => values.iter().for_each(|v| println!("{v}")),
                 Err(reason) => bail!("call {reason}"),
             }
@@ -682,14 +790,13 @@ pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
         EvmCommand::Logs(args) => {
             let p = prepare_logs(&args)?;
             let signer = pair_from_uri(&args.signer)?;
-            let client = args.rpc.connect().await?;
-            let info = cluster_info(&client, &p.cluster).await?;
-            let keys = assigned_worker(&client, &info, &p.cluster, &args.worker).await?;
-            let key = event_key(&args.worker, &keys, &signer, &p.cluster).await?;
+            let session = EvmSession::connect(&args.rpc, p.cluster, &args.worker).await?;
+            let key = session.event_key(&signer).await?;
+            let client = &session.client;
             let me = signer.public();
             let head = client.head().await?.number;
             for number in args.from_block..=head {
-                for e in contract_events(&client, number).await? {
+                for e in contract_events(client, number).await? {
                     match e {
                         contracts::Event::PrivateContractEvent { id, seq, to, event }
                             if id == p.cluster && to == me =>
@@ -723,7 +830,11 @@ pub async fn evm(cmd: EvmCommand) -> anyhow::Result<()> {
 }
 
 /// Deploys a contract of kind EVM (a cluster) and waits until its key is published.
-async fn create_cluster(client: &Client, from: &Pair, quorum: Option<u32>) -> anyhow::Result<H256> {
+pub async fn create_cluster(
+    client: &Client,
+    from: &Pair,
+    quorum: Option<u32>,
+) -> anyhow::Result<H256> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let salt = umbra_crypto::blake2_256(&nanos.to_le_bytes())[..16].to_vec();
     let inc = client

@@ -1,6 +1,7 @@
 //! The Umbra client: a Rust SDK over the node's JSON-RPC ([`Client`]) and the `umbra` commands
 //! that use it ([`cli`]).
 
+pub mod apps;
 pub mod cli;
 pub mod contracts_cli;
 pub mod evm_cli;

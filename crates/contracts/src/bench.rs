@@ -93,6 +93,7 @@ pub fn guestbook_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
         block: (seq / BENCH_COMMANDS_PER_BLOCK).saturating_add(1),
         seq,
         value: 0,
+        gas_limit: crate::gas::MAX_GAS_CAP,
     };
     let mut commands = Vec::with_capacity(n.saturating_add(1));
     let init = GuestbookCommand::Init { title: "Umbra benchmark guestbook".into() };

@@ -27,6 +27,9 @@ pub enum ContractKind {
     /// [`crate::evm::EvmCluster`]: a confidential EVM world state (many Solidity contracts).
     #[codec(index = 1)]
     Evm,
+    /// [`crate::analytics::Analytics`]: privacy-first web analytics for one site.
+    #[codec(index = 2)]
+    Analytics,
 }
 
 impl ContractKind {
@@ -36,17 +39,20 @@ impl ContractKind {
         match self {
             ContractKind::Guestbook => <crate::guestbook::Guestbook as Contract>::RECEIVES_VALUE,
             ContractKind::Evm => <crate::evm::EvmCluster as Contract>::RECEIVES_VALUE,
+            ContractKind::Analytics => <crate::analytics::Analytics as Contract>::RECEIVES_VALUE,
         }
     }
 
     /// Every kind this build knows, in index order.
-    pub const ALL: &'static [ContractKind] = &[ContractKind::Guestbook, ContractKind::Evm];
+    pub const ALL: &'static [ContractKind] =
+        &[ContractKind::Guestbook, ContractKind::Evm, ContractKind::Analytics];
 
     /// The snake_case name (as in JSON and on the command line).
     pub fn name(self) -> &'static str {
         match self {
             ContractKind::Guestbook => "guestbook",
             ContractKind::Evm => "evm",
+            ContractKind::Analytics => "analytics",
         }
     }
 }
@@ -87,6 +93,9 @@ pub struct CommandContext {
     /// UMB the chain moved from `origin` into the contract's account with this command (0 for
     /// commands carrying none). It is under the log hash, so a host cannot change it.
     pub value: Balance,
+    /// The gas limit the sender prepaid on chain (`gas_limit × gas price`); the command runs
+    /// under it. Under the log hash, like the rest of the context.
+    pub gas_limit: u64,
 }
 
 /// What a command produces (all deterministic).
@@ -160,6 +169,13 @@ pub trait Contract: Default + Encode + Decode + Send + 'static {
         let _ = seed;
     }
 
+    /// Receives the contract's key (the enclave sets it before executing commands) for contracts
+    /// that open data sealed to the contract by parties other than the command's origin (e.g.
+    /// page views sealed in a browser). It is never part of the state. The default ignores it.
+    fn set_contract_key(&mut self, id: &ContractId, secret: &umbra_crypto::EcdhSecret) {
+        let _ = (id, secret);
+    }
+
     /// Whether commands to this kind may carry value ([`Contract::receive_value`]); the chain
     /// refuses value for kinds that cannot receive it.
     const RECEIVES_VALUE: bool = false;
@@ -170,6 +186,23 @@ pub trait Contract: Default + Encode + Decode + Send + 'static {
     fn receive_value(&mut self, ctx: &CommandContext) -> Result<(), ContractError> {
         let _ = ctx;
         Err(ContractError::Rejected("this contract kind does not accept value".into()))
+    }
+
+    /// Whether the kind meters gas itself ([`Contract::handle_metered`], e.g. the EVM);
+    /// otherwise (the default) every command uses the fixed schedule
+    /// [`crate::gas::fixed_gas`] of its plaintext length, whatever its outcome.
+    const METERED: bool = false;
+
+    /// For kinds that meter themselves ([`Contract::METERED`]): runs the command under
+    /// `ctx.gas_limit` like [`Contract::handle_command`] and also returns the gas it used
+    /// (deterministic: identical on every worker, at most the limit). The default runs
+    /// `handle_command` and reports no gas (only called when `METERED` is set).
+    fn handle_metered(
+        &mut self,
+        ctx: &CommandContext,
+        cmd: Self::Command,
+    ) -> Result<(Vec<Output>, u64), ContractError> {
+        self.handle_command(ctx, cmd).map(|outputs| (outputs, 0))
     }
 
     /// Answers a query from the authenticated `origin`, without changing the state.
@@ -190,7 +223,9 @@ mod tests {
         assert_eq!(ContractKind::Guestbook.encode(), vec![0]);
         assert_eq!(ContractKind::decode(&mut &[0u8][..]), Ok(ContractKind::Guestbook));
         assert_eq!(ContractKind::decode(&mut &[1u8][..]), Ok(ContractKind::Evm));
-        assert!(ContractKind::decode(&mut &[2u8][..]).is_err());
+        assert_eq!(ContractKind::decode(&mut &[2u8][..]), Ok(ContractKind::Analytics));
+        assert!(ContractKind::decode(&mut &[3u8][..]).is_err());
+        assert_eq!("analytics".parse::<ContractKind>(), Ok(ContractKind::Analytics));
         assert_eq!(ContractKind::Guestbook.to_string(), "guestbook");
         assert_eq!("guestbook".parse::<ContractKind>(), Ok(ContractKind::Guestbook));
         assert_eq!("GuestBook".parse::<ContractKind>(), Ok(ContractKind::Guestbook));
@@ -243,6 +278,7 @@ mod tests {
             block in any::<u64>(),
             seq in any::<u64>(),
             value in any::<u128>(),
+            gas_limit in any::<u64>(),
         ) {
             let ctx = CommandContext {
                 contract: H256(contract),
@@ -250,9 +286,10 @@ mod tests {
                 block,
                 seq,
                 value,
+                gas_limit,
             };
             let bytes = ctx.encode();
-            prop_assert_eq!(bytes.len(), 32 + 32 + 8 + 8 + 16);
+            prop_assert_eq!(bytes.len(), 32 + 32 + 8 + 8 + 16 + 8);
             prop_assert_eq!(CommandContext::decode(&mut &bytes[..]), Ok(ctx));
         }
     }

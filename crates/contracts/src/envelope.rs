@@ -25,7 +25,7 @@ pub const COMMAND_AAD: &[u8] = b"umbra/contract-command/v2";
 pub const CHECKPOINT_SALT: &[u8] = b"umbra/contract-checkpoint/v1";
 
 /// `"umbra/contract-command/v2" ‖ id ‖ origin`.
-fn command_aad(id: &ContractId, origin: &AccountId) -> Vec<u8> {
+pub(crate) fn command_aad(id: &ContractId, origin: &AccountId) -> Vec<u8> {
     [COMMAND_AAD, id.as_bytes(), &origin.0].concat()
 }
 

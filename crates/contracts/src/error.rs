@@ -57,6 +57,14 @@ pub enum ContractError {
     /// cannot cover the value); nothing changed.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The command needs more gas than its limit (nothing changed; the whole limit is used).
+    #[error("out of gas: the command needs {needed} gas, its limit is {limit}")]
+    OutOfGas {
+        /// Gas the command needs.
+        needed: u64,
+        /// Its gas limit.
+        limit: u64,
+    },
     /// A balance overflowed.
     #[error("balance overflow")]
     Overflow,

@@ -362,6 +362,7 @@ mod tests {
                 block: self.seq.saturating_add(10),
                 seq: self.seq,
                 value: 0,
+                gas_limit: crate::gas::MAX_GAS_CAP,
             };
             self.seq = self.seq.saturating_add(1);
             self.inst.execute(&ctx, &cmd.encode())
@@ -640,6 +641,7 @@ mod tests {
             block: 1,
             seq: 1,
             value: 0,
+            gas_limit: crate::gas::MAX_GAS_CAP,
         };
         for bad in [
             vec![],
@@ -748,7 +750,7 @@ mod tests {
             let mut b = Book::opened();
             b.post(ALICE, "existing").unwrap();
             let before = b.inst.state_hash();
-            let ctx = CommandContext { contract: H256([7; 32]), origin: acct(BOB), block: 1, seq: 9, value: 0 };
+            let ctx = CommandContext { contract: H256([7; 32]), origin: acct(BOB), block: 1, seq: 9, value: 0 , gas_limit: crate::gas::MAX_GAS_CAP};
             if b.inst.execute(&ctx, &bytes).is_err() {
                 prop_assert_eq!(b.inst.state_hash(), before);
             }

@@ -5,21 +5,20 @@ use core::fmt;
 use parity_scale_codec::{DecodeAll, Encode};
 use umbra_primitives::{AccountId, H256};
 
+use crate::analytics::Analytics;
 use crate::contract::{CommandContext, Contract, ContractKind, Output};
 use crate::error::ContractError;
 use crate::evm::EvmCluster;
+use crate::gas;
 use crate::guestbook::Guestbook;
 
 /// The object-safe face of a [`Contract`]: bytes in, bytes out.
 trait Erased: Send {
-    fn execute(
-        &mut self,
-        ctx: &CommandContext,
-        command: &[u8],
-    ) -> Result<Vec<Output>, ContractError>;
+    fn execute(&mut self, ctx: &CommandContext, command: &[u8]) -> Executed;
     fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError>;
     fn snapshot(&self) -> Vec<u8>;
     fn set_random_seed(&mut self, seed: [u8; 32]);
+    fn set_contract_key(&mut self, id: &crate::ContractId, secret: &umbra_crypto::EcdhSecret);
     fn state_root(&self) -> Option<[u8; 32]>;
     fn receive_value(&mut self, ctx: &CommandContext) -> Result<(), ContractError>;
 }
@@ -41,22 +40,48 @@ impl<C: Contract> Running<C> {
     }
 }
 
-impl<C: Contract> Erased for Running<C> {
-    fn execute(
+impl<C: Contract> Running<C> {
+    /// Runs `f` on the state, or on a copy kept only on success (unless the contract validates
+    /// before mutating), so a failed command changes nothing.
+    fn transact<T>(
         &mut self,
-        ctx: &CommandContext,
-        command: &[u8],
-    ) -> Result<Vec<Output>, ContractError> {
-        let cmd = C::Command::decode_all(&mut &command[..])?;
+        f: impl FnOnce(&mut C) -> Result<T, ContractError>,
+    ) -> Result<T, ContractError> {
         if C::VALIDATES_BEFORE_MUTATING {
-            return self.0.handle_command(ctx, cmd);
+            return f(&mut self.0);
         }
-        // Run on a copy and keep it only on success, so a failed command changes nothing.
         let mut work = C::decode_all(&mut &self.0.encode()[..])
             .map_err(|e| ContractError::InvalidSnapshot(e.to_string()))?;
-        let outputs = work.handle_command(ctx, cmd)?;
+        let out = f(&mut work)?;
         self.0 = work;
-        Ok(outputs)
+        Ok(out)
+    }
+}
+
+impl<C: Contract> Erased for Running<C> {
+    fn execute(&mut self, ctx: &CommandContext, command: &[u8]) -> Executed {
+        let failed = gas::FAILED_COMMAND_GAS.min(ctx.gas_limit);
+        let cmd = match C::Command::decode_all(&mut &command[..]) {
+            Ok(cmd) => cmd,
+            Err(e) => return Executed { outcome: Err(e.into()), gas_used: failed },
+        };
+        if C::METERED {
+            return match self.transact(|c| c.handle_metered(ctx, cmd)) {
+                Ok((outputs, gas)) => {
+                    Executed { outcome: Ok(outputs), gas_used: gas.min(ctx.gas_limit) }
+                }
+                Err(e) => Executed { outcome: Err(e), gas_used: failed },
+            };
+        }
+        let needed = gas::fixed_gas(command.len());
+        if needed > ctx.gas_limit {
+            let limit = ctx.gas_limit;
+            return Executed {
+                outcome: Err(ContractError::OutOfGas { needed, limit }),
+                gas_used: limit,
+            };
+        }
+        Executed { outcome: self.transact(|c| c.handle_command(ctx, cmd)), gas_used: needed }
     }
 
     fn query(&self, origin: &AccountId, query: &[u8]) -> Result<Vec<u8>, ContractError> {
@@ -79,6 +104,22 @@ impl<C: Contract> Erased for Running<C> {
     fn state_root(&self) -> Option<[u8; 32]> {
         self.0.state_root()
     }
+
+    fn set_contract_key(&mut self, id: &crate::ContractId, secret: &umbra_crypto::EcdhSecret) {
+        self.0.set_contract_key(id, secret)
+    }
+}
+
+/// The outcome of one command and the gas it used (what its sender pays, whatever the
+/// outcome; see [`crate::gas`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Executed {
+    /// The outputs, or why the command failed (then the state is unchanged).
+    pub outcome: Result<Vec<Output>, ContractError>,
+    /// Gas used, at most `ctx.gas_limit`: the kind's own metering (EVM), the fixed schedule
+    /// ([`gas::fixed_gas`]; the whole limit when it is too low), or
+    /// [`gas::FAILED_COMMAND_GAS`] for a command refused before it ran.
+    pub gas_used: u64,
 }
 
 /// A type-erased running contract (what the enclave holds).
@@ -103,6 +144,7 @@ impl Instance {
         let contract: Box<dyn Erased> = match kind {
             ContractKind::Guestbook => Box::new(Running(Guestbook::default())),
             ContractKind::Evm => Box::new(Running(EvmCluster::default())),
+            ContractKind::Analytics => Box::new(Running(Analytics::default())),
         };
         Instance { kind, contract }
     }
@@ -115,6 +157,7 @@ impl Instance {
         let contract: Box<dyn Erased> = match kind {
             ContractKind::Guestbook => Box::new(Running::<Guestbook>::restore(snapshot)?),
             ContractKind::Evm => Box::new(Running::<EvmCluster>::restore(snapshot)?),
+            ContractKind::Analytics => Box::new(Running::<Analytics>::restore(snapshot)?),
         };
         Ok(Instance { kind, contract })
     }
@@ -134,6 +177,12 @@ impl Instance {
         ctx: &CommandContext,
         command: &[u8],
     ) -> Result<Vec<Output>, ContractError> {
+        self.contract.execute(ctx, command).outcome
+    }
+
+    /// [`Instance::execute`] under `ctx.gas_limit`, also returning the gas the command used
+    /// (what the enclave reports for the chain to charge).
+    pub fn execute_metered(&mut self, ctx: &CommandContext, command: &[u8]) -> Executed {
         self.contract.execute(ctx, command)
     }
 
@@ -157,6 +206,12 @@ impl Instance {
     /// the enclave derives it from the contract key, e.g. [`crate::evm::random_seed`].
     pub fn set_random_seed(&mut self, seed: [u8; 32]) {
         self.contract.set_random_seed(seed)
+    }
+
+    /// Hands the contract its key (see [`Contract::set_contract_key`]); the enclave calls it
+    /// before every command.
+    pub fn set_contract_key(&mut self, id: &crate::ContractId, secret: &umbra_crypto::EcdhSecret) {
+        self.contract.set_contract_key(id, secret)
     }
 
     /// The SCALE encoding of the state (what [`crate::seal_checkpoint`] encrypts).
@@ -188,7 +243,14 @@ mod tests {
     }
 
     fn ctx(who: u8, seq: u64) -> CommandContext {
-        CommandContext { contract: H256([5; 32]), origin: acct(who), block: seq / 3, seq, value: 0 }
+        CommandContext {
+            contract: H256([5; 32]),
+            origin: acct(who),
+            block: seq / 3,
+            seq,
+            value: 0,
+            gas_limit: crate::gas::MAX_GAS_CAP,
+        }
     }
 
     /// A contract that mutates before it fails (it does not set VALIDATES_BEFORE_MUTATING),
@@ -223,14 +285,46 @@ mod tests {
     #[test]
     fn contract_that_mutates_before_failing_is_rolled_back() {
         let mut r = Running(Sloppy::default());
-        r.execute(&ctx(1, 0), &5u64.encode()).unwrap();
+        r.execute(&ctx(1, 0), &5u64.encode()).outcome.unwrap();
         assert_eq!(
-            r.execute(&ctx(1, 1), &500u64.encode()),
+            r.execute(&ctx(1, 1), &500u64.encode()).outcome,
             Err(ContractError::NotAllowed("too much"))
         );
         assert_eq!(r.query(&acct(1), &[]).unwrap(), 5u64.encode());
-        r.execute(&ctx(1, 2), &7u64.encode()).unwrap();
+        r.execute(&ctx(1, 2), &7u64.encode()).outcome.unwrap();
         assert_eq!(r.query(&acct(1), &[]).unwrap(), 12u64.encode());
+    }
+
+    /// Issue 9 item 4: a kind that does not meter itself (the guestbook) uses the fixed
+    /// schedule whatever the outcome; a limit below it is out of gas (the whole limit, nothing
+    /// changes); bytes that do not decode use the failure charge.
+    #[test]
+    fn unmetered_kinds_use_the_fixed_schedule_and_too_low_a_limit_is_out_of_gas() {
+        let mut inst = Instance::new(ContractKind::Guestbook);
+        let init = GuestbookCommand::Init { title: "T".into() }.encode();
+        let ran = inst.execute_metered(&ctx(1, 0), &init);
+        assert!(ran.outcome.is_ok());
+        assert_eq!(ran.gas_used, gas::fixed_gas(init.len()));
+        // Refused by the contract (already initialized): it ran, the schedule still applies.
+        let again = inst.execute_metered(&ctx(1, 1), &init);
+        assert_eq!(again.outcome, Err(ContractError::AlreadyInitialized));
+        assert_eq!(again.gas_used, gas::fixed_gas(init.len()));
+
+        let post = GuestbookCommand::Post { text: "a long enough post".into() }.encode();
+        let needed = gas::fixed_gas(post.len());
+        let before = inst.state_hash();
+        let low = CommandContext { gas_limit: needed - 1, ..ctx(2, 2) };
+        let out = inst.execute_metered(&low, &post);
+        assert_eq!(out.outcome, Err(ContractError::OutOfGas { needed, limit: needed - 1 }));
+        assert_eq!(out.gas_used, needed - 1, "out of gas uses the whole limit");
+        assert_eq!(inst.state_hash(), before, "nothing changed");
+        let exact = CommandContext { gas_limit: needed, ..ctx(2, 3) };
+        assert_eq!(inst.execute_metered(&exact, &post).gas_used, needed);
+        assert_ne!(inst.state_hash(), before);
+
+        let garbage = inst.execute_metered(&ctx(2, 4), &[0xff, 1, 2]);
+        assert!(matches!(garbage.outcome, Err(ContractError::Decode(_))));
+        assert_eq!(garbage.gas_used, gas::FAILED_COMMAND_GAS);
     }
 
     #[test]

@@ -55,6 +55,7 @@ fn log(steps: &[Step]) -> Vec<(CommandContext, Vec<u8>)> {
                     block: (seq / 4).saturating_add(1),
                     seq,
                     value: 0,
+                    gas_limit: umbra_contracts::gas::MAX_GAS_CAP,
                 },
                 bytes,
             )
@@ -172,7 +173,14 @@ fn end_to_end_pipeline() {
     {
         let sealed = seal_command(&contract_pub, &id, &who, &cmd.encode()).unwrap();
         let plain = open_command(&secret, &id, &who, &sealed).unwrap();
-        let ctx = CommandContext { contract: id, origin: who, block: 3, seq: seq as u64, value: 0 };
+        let ctx = CommandContext {
+            contract: id,
+            origin: who,
+            block: 3,
+            seq: seq as u64,
+            value: 0,
+            gas_limit: umbra_contracts::gas::MAX_GAS_CAP,
+        };
         let outputs = inst.execute(&ctx, &plain).unwrap();
         egress.push((seq as u64, seal_outputs(&secret, &id, seq as u64, outputs)));
     }

@@ -55,6 +55,51 @@ impl SealedBox {
         Ok((SealedBox { ephemeral, nonce, ciphertext }, key))
     }
 
+    /// Encrypts `plaintext` (authenticating `aad`) to `recipient` from the sender's *static*
+    /// X25519 key `sender` instead of a fresh ephemeral one: the box is the same
+    /// ([`SealedBox::ephemeral`] holds the sender's public key) and opens with
+    /// [`SealedBox::open`] as any box, but a recipient that keeps the agreed key per sender key
+    /// ([`SealedBox::open_with_key`]) opens the sender's later boxes without a key agreement.
+    ///
+    /// Every box of one (sender, recipient) pair is encrypted under the same symmetric key with
+    /// a fresh random 96-bit nonce, so a sender key must not seal more than 2^32 boxes to one
+    /// recipient (the usual bound for random ChaCha20-Poly1305 nonces).
+    /// Fails with [`CryptoError::LowOrderPoint`] if `recipient` is a low-order point.
+    pub fn seal_from(
+        sender: &EcdhSecret,
+        recipient: &EcdhPublic,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(SealedBox, [u8; 32]), CryptoError> {
+        let ephemeral = sender.public();
+        let shared = Zeroizing::new(sender.agree(recipient)?);
+        let key = derive_key(&shared, &ephemeral, recipient);
+        let nonce = aead::random_nonce();
+        let ciphertext = aead::encrypt(&key, &nonce, aad, plaintext);
+        Ok((SealedBox { ephemeral, nonce, ciphertext }, key))
+    }
+
+    /// The symmetric key of boxes from the sender key `sender` to `recipient` (what
+    /// [`SealedBox::open`] derives): `HKDF(X25519(recipient, sender), sender ‖ recipient_pub)`.
+    ///
+    /// Fails with [`CryptoError::LowOrderPoint`] for a low-order `sender`.
+    pub fn agreed_key(
+        recipient: &EcdhSecret,
+        sender: &EcdhPublic,
+    ) -> Result<[u8; 32], CryptoError> {
+        let shared = Zeroizing::new(recipient.agree(sender)?);
+        Ok(derive_key(&shared, sender, &recipient.public()))
+    }
+
+    /// Decrypts the box with its symmetric key (from [`SealedBox::agreed_key`] for
+    /// [`SealedBox::ephemeral`]), checking `aad`; no key agreement.
+    ///
+    /// Fails with [`CryptoError::DecryptionFailed`] for another key, wrong `aad` or any
+    /// tampering.
+    pub fn open_with_key(&self, key: &[u8; 32], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        aead::decrypt(key, &self.nonce, aad, &self.ciphertext)
+    }
+
     /// Decrypts the box with the recipient's secret, checking `aad`.
     ///
     /// Returns the plaintext and the symmetric key (to encrypt a reply). Fails with
@@ -151,6 +196,33 @@ mod tests {
         let (mut sealed, _) = SealedBox::seal(&worker.public(), b"", b"x").expect("valid");
         sealed.ephemeral = EcdhPublic([0u8; 32]);
         assert_eq!(sealed.open(&worker, b""), Err(CryptoError::LowOrderPoint));
+    }
+
+    #[test]
+    fn boxes_from_a_static_sender_key_share_one_agreed_key() {
+        let worker = EcdhSecret::generate();
+        let sender = EcdhSecret::generate();
+        let (a, ka) = SealedBox::seal_from(&sender, &worker.public(), b"aad", b"one").unwrap();
+        let (b, kb) = SealedBox::seal_from(&sender, &worker.public(), b"aad", b"two").unwrap();
+        assert_eq!(a.ephemeral, sender.public());
+        assert_eq!(ka, kb);
+        assert_ne!(a.nonce, b.nonce);
+        // An ordinary open works, and so does the cached key.
+        assert_eq!(a.open(&worker, b"aad"), Ok((b"one".to_vec(), ka)));
+        let key = SealedBox::agreed_key(&worker, &sender.public()).unwrap();
+        assert_eq!(key, ka);
+        assert_eq!(b.open_with_key(&key, b"aad"), Ok(b"two".to_vec()));
+        // The key of another sender, another aad or a tampered box do not open it.
+        let other = SealedBox::agreed_key(&worker, &EcdhSecret::generate().public()).unwrap();
+        assert_eq!(b.open_with_key(&other, b"aad"), Err(CryptoError::DecryptionFailed));
+        assert_eq!(b.open_with_key(&key, b"aaD"), Err(CryptoError::DecryptionFailed));
+        let mut bad = b.clone();
+        bad.ciphertext[0] ^= 1;
+        assert_eq!(bad.open_with_key(&key, b"aad"), Err(CryptoError::DecryptionFailed));
+        assert_eq!(
+            SealedBox::agreed_key(&worker, &EcdhPublic([0u8; 32])),
+            Err(CryptoError::LowOrderPoint)
+        );
     }
 
     #[test]

@@ -16,11 +16,14 @@ use std::fmt;
 
 use alloy_dyn_abi::{DynSolType, DynSolValue, EventExt, FunctionExt, JsonAbiExt, Specifier};
 use alloy_json_abi::{Function, JsonAbi, Param};
-use alloy_primitives::{hex, U256};
+use alloy_primitives::hex;
 use alloy_sol_types::{Panic, Revert as RevertString, SolError};
 
+pub mod apps;
+
 pub use alloy_json_abi;
-pub use alloy_primitives::{Address, Bytes, B256};
+pub use alloy_primitives::{Address, Bytes, B256, U256};
+pub use alloy_sol_types;
 
 /// Largest runtime code a contract may have (EIP-170).
 pub const MAX_CODE_SIZE: usize = 24_576;

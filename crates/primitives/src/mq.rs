@@ -62,8 +62,9 @@ pub mod topics {
     pub const EG_CONTRACT_PUBKEY: &[u8] = b"umbra/gk/eg/contract_pubkey";
     /// Enclave → chain (gatekeeper): a contract key for an assigned worker.
     pub const EG_CONTRACT_KEY: &[u8] = b"umbra/gk/eg/contract_key";
-    /// Enclave → chain (assigned worker): the result of one command.
-    pub const EG_COMMAND_RESULT: &[u8] = b"umbra/contracts/eg/result";
+    /// Enclave → chain (assigned worker): the result of one command (version 2: with the gas
+    /// used; version 1 results, without it, are not accepted since they cannot settle fees).
+    pub const EG_COMMAND_RESULT: &[u8] = b"umbra/contracts/eg/result/v2";
     /// Enclave → chain (assigned worker): an encrypted state checkpoint.
     pub const EG_CHECKPOINT: &[u8] = b"umbra/contracts/eg/checkpoint";
 

@@ -18,7 +18,7 @@ use umbra_crypto::blake2_256;
 use umbra_primitives::{AccountId, H256};
 use umbra_runtime::contracts::next_log_hash;
 
-use super::{bar, Row};
+use super::{bar, ms, Row};
 
 /// Options of `umbra bench evm`.
 #[derive(Debug, clap::Args)]
@@ -29,6 +29,9 @@ pub(crate) struct EvmBenchArgs {
     /// Transfers out and back (2 x this many commands) in the replayed log.
     #[arg(long, default_value_t = 25_000)]
     replay: usize,
+    /// Transfers out and back in the replayed log of ephemeral (browser-style) envelopes.
+    #[arg(long, default_value_t = 2_500)]
+    replay_ephemeral: usize,
     /// Blocks of push-command extrinsics a node imports.
     #[arg(long, default_value_t = 10)]
     blocks: usize,
@@ -39,17 +42,32 @@ pub(crate) struct EvmBenchArgs {
 
 impl Default for EvmBenchArgs {
     fn default() -> Self {
-        EvmBenchArgs { live: 2_500, replay: 25_000, blocks: 10, pushes_per_block: 1_000 }
+        EvmBenchArgs {
+            live: 2_500,
+            replay: 25_000,
+            replay_ephemeral: 2_500,
+            blocks: 10,
+            pushes_per_block: 1_000,
+        }
     }
+}
+
+/// How a workload's commands are sealed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Envelope {
+    /// From each sender's session key (what the CLI does): one key agreement per sender.
+    Session,
+    /// From a fresh ephemeral key per command (the browser-style envelope).
+    Ephemeral,
 }
 
 struct Prepared {
     id: H256,
-    secret: umbra_crypto::EcdhSecret,
+    secret: [u8; 32],
     commands: Vec<(uc::CommandContext, umbra_crypto::SealedBox)>,
 }
 
-fn prepare(n: usize) -> anyhow::Result<Prepared> {
+fn prepare(n: usize, envelope: Envelope) -> anyhow::Result<Prepared> {
     let master = blake2_256(b"umbra/bench/master");
     let deployer: AccountId = umbra_primitives::Public(blake2_256(b"umbra/bench/deployer"));
     let id = uc::contract_id(&deployer, ContractKind::Evm, b"bench");
@@ -57,92 +75,174 @@ fn prepare(n: usize) -> anyhow::Result<Prepared> {
     let public = secret.public();
     let cmds = eb::token_commands(n);
     let pb = bar(cmds.len(), "sealing commands");
+    let mut sessions = std::collections::HashMap::new();
     let mut commands = Vec::with_capacity(cmds.len());
     for (i, (ctx, plain)) in cmds.into_iter().enumerate() {
-        commands.push((ctx, uc::seal_command(&public, &id, &ctx.origin, &plain)?));
+        let sealed = match envelope {
+            Envelope::Ephemeral => uc::seal_command(&public, &id, &ctx.origin, &plain)?,
+            Envelope::Session => {
+                // A bench account has no secret key; its session key comes from a seed of
+                // its own (the CLI derives it from the account's secret).
+                let session = sessions.entry(ctx.origin).or_insert_with(|| {
+                    let seed =
+                        blake2_256(&[b"umbra/bench/session".as_slice(), &ctx.origin.0].concat());
+                    uc::session_secret(&seed, &id, &public)
+                });
+                uc::seal_session_command(session, &public, &id, &ctx.origin, &plain)?
+            }
+        };
+        commands.push((ctx, sealed));
         if i % 1000 == 0 {
             pb.set_position(i as u64);
         }
     }
     pb.finish_and_clear();
-    Ok(Prepared { id, secret, commands })
+    Ok(Prepared { id, secret: secret.to_bytes(), commands })
 }
 
 fn per_second(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
+fn micros(n: usize, d: Duration) -> String {
+    format!("{:.2} µs", d.as_secs_f64() * 1e6 / n.max(1) as f64)
+}
+
+/// Time spent per stage of a run.
+#[derive(Default)]
+struct Stages {
+    open: Duration,
+    execute: Duration,
+    state_hash: Duration,
+    seal: Duration,
+    log_hash: Duration,
+}
+
+/// The live path as a worker runs each command (`run_command` in the enclave): open the
+/// sealed command (the agreed key cached per sender key), credit value, execute, state hash,
+/// seal the outputs. Returns the time of the transfers (after the deployment) and its stages.
+fn live_path(p: &Prepared) -> anyhow::Result<(usize, Duration, Stages)> {
+    let mut keys = uc::ContractKeys::new(p.id, p.secret);
+    let mut inst = Instance::new(ContractKind::Evm);
+    let mut stages = Stages::default();
+    let mut total = Duration::ZERO;
+    for (i, (ctx, sealed)) in p.commands.iter().enumerate() {
+        let t0 = Instant::now();
+        inst.set_random_seed(keys.random_seed());
+        let plain = keys.open_command(&ctx.origin, sealed)?;
+        let t1 = Instant::now();
+        inst.receive_value(ctx)?;
+        let outputs = inst.execute(ctx, &plain)?;
+        let t2 = Instant::now();
+        std::hint::black_box(inst.state_hash());
+        let t3 = Instant::now();
+        std::hint::black_box(keys.seal_outputs(ctx.seq, outputs));
+        let t4 = Instant::now();
+        if i == 0 {
+            continue; // the deployment
+        }
+        stages.open += t1 - t0;
+        stages.execute += t2 - t1;
+        stages.state_hash += t3 - t2;
+        stages.seal += t4 - t3;
+        total += t4 - t0;
+    }
+    Ok((p.commands.len() - 1, total, stages))
+}
+
+/// A rebuild as the enclave's `replay` runs it: check the log hash chain, open every command
+/// (key agreements of new sender keys on all cores), execute in order, one state hash at the
+/// end.
+fn replay(p: &Prepared) -> anyhow::Result<(Duration, Stages)> {
+    let start = Instant::now();
+    let mut stages = Stages::default();
+    let mut log = H256::ZERO;
+    for (ctx, sealed) in &p.commands {
+        log = next_log_hash(&log, ctx, sealed);
+    }
+    std::hint::black_box(log);
+    let t1 = Instant::now();
+    stages.log_hash = t1 - start;
+    let mut keys = uc::ContractKeys::new(p.id, p.secret);
+    let sealed: Vec<_> = p.commands.iter().map(|(c, s)| (c.origin, s)).collect();
+    let opened = keys.open_commands(&sealed);
+    let t2 = Instant::now();
+    stages.open = t2 - t1;
+    let mut inst = Instance::new(ContractKind::Evm);
+    for ((ctx, _), plain) in p.commands.iter().zip(opened) {
+        inst.set_random_seed(keys.random_seed());
+        inst.receive_value(ctx)?;
+        inst.execute(ctx, &plain?)?;
+    }
+    let t3 = Instant::now();
+    stages.execute = t3 - t2;
+    std::hint::black_box(inst.state_hash());
+    stages.state_hash = t3.elapsed();
+    Ok((start.elapsed(), stages))
+}
+
 /// Runs the benchmark.
 pub(crate) fn run(args: &EvmBenchArgs) -> anyhow::Result<Vec<Row>> {
-    // Live path: open, execute, state hash, seal outputs (what a worker does per result).
-    let live = prepare(args.live)?;
-    let mut inst = Instance::new(ContractKind::Evm);
-    let (deploy_ctx, deploy) = &live.commands[0];
-    let plain = uc::open_command(&live.secret, &live.id, &deploy_ctx.origin, deploy)?;
-    inst.execute(deploy_ctx, &plain)?;
-    let transfers = &live.commands[1..];
-    let start = Instant::now();
-    for (ctx, sealed) in transfers {
-        let plain = uc::open_command(&live.secret, &live.id, &ctx.origin, sealed)?;
-        let outputs = inst.execute(ctx, &plain)?;
-        std::hint::black_box(inst.state_hash());
-        std::hint::black_box(uc::seal_outputs(&live.secret, &live.id, ctx.seq, outputs));
-    }
-    let live_rate = per_second(transfers.len(), start.elapsed());
+    let live = prepare(args.live, Envelope::Session)?;
+    let (n, live_time, st) = live_path(&live)?;
+    let live_rate = per_second(n, live_time);
 
-    // The same path split in two: opening the envelopes alone, then revm + state hash on a
-    // fresh cluster with the plaintexts already opened.
-    let start = Instant::now();
-    let mut plains = Vec::with_capacity(transfers.len());
-    for (ctx, sealed) in transfers {
-        plains.push((*ctx, uc::open_command(&live.secret, &live.id, &ctx.origin, sealed)?));
-    }
-    let open_rate = per_second(transfers.len(), start.elapsed());
-    let mut inst = Instance::new(ContractKind::Evm);
-    inst.execute(deploy_ctx, &plain)?;
-    let start = Instant::now();
-    for (ctx, plain) in &plains {
-        inst.execute(ctx, plain)?;
-        std::hint::black_box(inst.state_hash());
-    }
-    let exec_rate = per_second(plains.len(), start.elapsed());
-
+    // The same transfers in bare revm.
     let bare = eb::bare_revm_transfers(args.live).map_err(|e| anyhow::anyhow!(e))?;
     let bare_rate = per_second(args.live * 2, bare);
 
-    // Replay path: verify the log hash chain, open, execute; one state hash at the end.
-    let replay = prepare(args.replay)?;
+    // Opening browser-style (ephemeral) envelopes: one key agreement each.
+    let eph = prepare(args.live / 10, Envelope::Ephemeral)?;
+    let mut keys = uc::ContractKeys::new(eph.id, eph.secret);
     let start = Instant::now();
-    let mut inst = Instance::new(ContractKind::Evm);
-    let mut log = H256::ZERO;
-    for (ctx, sealed) in &replay.commands {
-        log = next_log_hash(&log, ctx, sealed);
-        let plain = uc::open_command(&replay.secret, &replay.id, &ctx.origin, sealed)?;
-        inst.execute(ctx, &plain)?;
+    for (ctx, sealed) in &eph.commands {
+        std::hint::black_box(keys.open_command(&ctx.origin, sealed)?);
     }
-    std::hint::black_box((log, inst.state_hash()));
-    let replay_time = start.elapsed();
+    let eph_open_rate = per_second(eph.commands.len(), start.elapsed());
+
+    let replayed = prepare(args.replay, Envelope::Session)?;
+    let (replay_time, rst) = replay(&replayed)?;
+    let rn = replayed.commands.len();
+    drop(replayed);
+    let replayed_eph = prepare(args.replay_ephemeral, Envelope::Ephemeral)?;
+    let (replay_eph_time, _) = replay(&replayed_eph)?;
+    let ren = replayed_eph.commands.len();
 
     let (push_rate, verify_rate) = bench_push_imports(args)?;
 
     Ok(vec![
         Row(
-            format!(
-                "token transfers/s, confidential path (open + revm + state hash + seal, {})",
-                transfers.len()
-            ),
+            format!("token transfers/s, confidential path (open + revm + state hash + seal, {n})"),
             format!("{live_rate:.0}"),
         ),
-        Row("  of which: opening the sealed commands alone, /s".into(), format!("{open_rate:.0}")),
-        Row("  of which: revm + state hash alone, /s".into(), format!("{exec_rate:.0}")),
         Row(format!("token transfers/s, bare revm ({})", args.live * 2), format!("{bare_rate:.0}")),
         Row(
             "slowdown of the confidential path vs bare revm".into(),
             format!("{:.2}x", bare_rate / live_rate),
         ),
+        Row("  per transfer: open (session envelope, cached key)".into(), micros(n, st.open)),
+        Row("  per transfer: execute (decode + revm + state update)".into(), micros(n, st.execute)),
         Row(
-            format!("replay transfers/s ({} cmds, log hash + open + revm)", replay.commands.len()),
-            format!("{:.0}", per_second(replay.commands.len(), replay_time)),
+            "  per transfer: state hash (commitment update + root)".into(),
+            micros(n, st.state_hash),
+        ),
+        Row("  per transfer: seal the receipt".into(), micros(n, st.seal)),
+        Row("  per transfer: bare revm".into(), micros(args.live * 2, bare)),
+        Row(
+            format!("opening ephemeral (browser) envelopes, /s ({})", eph.commands.len()),
+            format!("{eph_open_rate:.0}"),
+        ),
+        Row(
+            format!("replay transfers/s (session envelopes, {rn} cmds)"),
+            format!("{:.0}", per_second(rn, replay_time)),
+        ),
+        Row("  per command: log hash".into(), micros(rn, rst.log_hash)),
+        Row("  per command: open".into(), micros(rn, rst.open)),
+        Row("  per command: execute".into(), micros(rn, rst.execute)),
+        Row("  state hash at the end (whole replay)".into(), ms(rst.state_hash)),
+        Row(
+            format!("replay transfers/s (ephemeral envelopes, {ren} cmds)"),
+            format!("{:.0}", per_second(ren, replay_eph_time)),
         ),
         Row(
             format!(
@@ -241,6 +341,7 @@ fn bench_push_imports(args: &EvmBenchArgs) -> anyhow::Result<(f64, f64)> {
                 contract: id,
                 command: sealed,
                 value: 0,
+                gas_limit: eb::TRANSFER_GAS,
             });
             let xt = Extrinsic::new_signed(s, call, b as u64, 0, genesis_hash);
             author.submit(xt.encode()).map_err(|e| anyhow::anyhow!("push command refused: {e}"))?;

@@ -3,6 +3,8 @@
 //! verification, enclave block sync and the encrypted query round trip; with no subcommand both
 //! run with their defaults.
 
+mod analytics;
+mod apps;
 mod chain;
 mod computation;
 mod consensus;
@@ -37,6 +39,10 @@ enum Which {
     /// BFT finality (malachite, N validator processes) vs one validator vs the single
     /// authority; light-client certificate verification.
     Consensus(consensus::ConsensusBenchArgs),
+    /// Web analytics: page views ingested/s per worker, report latency at 1,000,000 views.
+    Analytics(analytics::AnalyticsBenchArgs),
+    /// Applications: private transfers of the private-assets app through the confidential path.
+    Apps(apps::AppsBenchArgs),
 }
 
 /// One line of the table.
@@ -83,6 +89,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Which::Contracts(a)) => tokio::task::block_in_place(|| contracts::run(&a))?,
         Some(Which::Evm(a)) => tokio::task::block_in_place(|| evm::run(&a))?,
         Some(Which::Consensus(a)) => consensus::run(&a).await?,
+        Some(Which::Analytics(a)) => tokio::task::block_in_place(|| analytics::run(&a))?,
+        Some(Which::Apps(a)) => tokio::task::block_in_place(|| apps::run(&a))?,
         None => {
             let chain_args = chain::ChainBenchArgs::default();
             let mut rows = tokio::task::block_in_place(|| chain::run(&chain_args))?;

@@ -75,6 +75,7 @@ pub fn token_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
         block: (seq / 50).saturating_add(1),
         seq,
         value: 0,
+        gas_limit: crate::gas::MAX_GAS_CAP,
     };
     let mut out = Vec::with_capacity(n.saturating_mul(2).saturating_add(1));
     let deploy = EvmCommand::Deploy { code: token_init_code(), value: 0, gas_limit: 1_000_000 };

@@ -95,6 +95,73 @@ impl Node {
     }
 }
 
+/// A change to the tree: a path and its new value hash (`None` removes it).
+pub type Update = (Hash, Option<Hash>);
+
+impl Node {
+    /// The subtree at `depth` over `items` (sorted by path, distinct paths, all in this
+    /// subtree), in the reference shape.
+    fn build(depth: usize, items: &[(Hash, Hash)]) -> Node {
+        match items {
+            [] => Node::Empty,
+            [(path, value)] => Node::leaf(*path, *value),
+            // A full 256-bit path collision: keep the tree total, as the reference.
+            [first, ..] if depth >= 256 => Node::leaf(first.0, first.1),
+            _ => {
+                let split = items.partition_point(|(p, _)| !bit(p, depth));
+                let next = depth.saturating_add(1);
+                let (l, r) = items.split_at(split);
+                Node::internal(Node::build(next, l), Node::build(next, r))
+            }
+        }
+    }
+
+    /// Applies `updates` (sorted by path, distinct paths, all in this subtree) at `depth`,
+    /// hashing every changed node once.
+    fn update(&mut self, depth: usize, updates: &[Update]) {
+        if updates.is_empty() {
+            return;
+        }
+        match self {
+            Node::Empty | Node::Leaf { .. } => {
+                // Merge the (at most one) existing leaf with the updates and rebuild.
+                let mut items: Vec<(Hash, Hash)> =
+                    Vec::with_capacity(updates.len().saturating_add(1));
+                let existing = match self {
+                    Node::Leaf { path, value, .. } => Some((*path, *value)),
+                    _ => None,
+                };
+                let mut existing =
+                    existing.filter(|(p, _)| updates.binary_search_by(|u| u.0.cmp(p)).is_err());
+                for (path, value) in updates {
+                    if let Some(e) = existing.filter(|e| e.0 < *path) {
+                        items.push(e);
+                        existing = None;
+                    }
+                    if let Some(v) = value {
+                        items.push((*path, *v));
+                    }
+                }
+                items.extend(existing);
+                *self = Node::build(depth, &items);
+            }
+            Node::Internal { left, right, hash } => {
+                let split = updates.partition_point(|(p, _)| !bit(p, depth));
+                let next = depth.saturating_add(1);
+                let (l, r) = updates.split_at(split);
+                left.update(next, l);
+                right.update(next, r);
+                match (&**left, &**right) {
+                    (Node::Empty, Node::Empty) => *self = Node::Empty,
+                    (Node::Leaf { .. }, Node::Empty) => *self = core::mem::take(&mut **left),
+                    (Node::Empty, Node::Leaf { .. }) => *self = core::mem::take(&mut **right),
+                    (l, r) => *hash = internal_hash(&l.hash(), &r.hash()),
+                }
+            }
+        }
+    }
+}
+
 /// The tree: `set`/`remove` by key, `root` in O(1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MerkleMap {
@@ -114,6 +181,21 @@ impl MerkleMap {
         self.root = root.remove(0, &key_path(key));
     }
 
+    /// Applies many changes at once (any order; for a path given twice the last one counts),
+    /// hashing each changed node once instead of once per change.
+    pub fn apply(&mut self, mut updates: Vec<Update>) {
+        // Stable sort, then keep the last change of every path.
+        updates.sort_by_key(|a| a.0);
+        let mut deduped: Vec<Update> = Vec::with_capacity(updates.len());
+        for u in updates {
+            match deduped.last_mut() {
+                Some(last) if last.0 == u.0 => *last = u,
+                _ => deduped.push(u),
+            }
+        }
+        self.root.update(0, &deduped);
+    }
+
     /// The root, equal to `umbra_state_tree::compute_root` of the current entries.
     pub fn root(&self) -> Hash {
         self.root.hash()
@@ -125,7 +207,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
-    use umbra_state_tree::compute_root;
+    use umbra_state_tree::{compute_root, key_path, value_hash};
 
     proptest! {
         /// Any sequence of sets and removes gives the root the from-scratch specification
@@ -146,6 +228,40 @@ mod tests {
                     model.remove(&key);
                 }
                 prop_assert_eq!(tree.root(), compute_root(model.clone()));
+            }
+        }
+    }
+
+    proptest! {
+        /// Batches of changes give the root the from-scratch specification gives, and the same
+        /// tree as applying them one by one.
+        #[test]
+        fn batched_updates_match_the_reference(
+            batches in proptest::collection::vec(
+                proptest::collection::vec((any::<bool>(), 0u8..40, any::<u8>()), 0..20),
+                0..12,
+            )
+        ) {
+            let mut tree = MerkleMap::default();
+            let mut one_by_one = MerkleMap::default();
+            let mut model = BTreeMap::new();
+            for batch in batches {
+                let mut updates = Vec::new();
+                for (set, k, v) in batch {
+                    let key = vec![k];
+                    if set {
+                        one_by_one.set(&key, &[v]);
+                        model.insert(key.clone(), vec![v]);
+                        updates.push((key_path(&key), Some(value_hash(&[v]))));
+                    } else {
+                        one_by_one.remove(&key);
+                        model.remove(&key);
+                        updates.push((key_path(&key), None));
+                    }
+                }
+                tree.apply(updates);
+                prop_assert_eq!(tree.root(), compute_root(model.clone()));
+                prop_assert_eq!(&tree, &one_by_one);
             }
         }
     }

@@ -19,6 +19,7 @@
 //! * Reverts and out-of-gas roll the state back except the sender's nonce; the gas used is
 //!   reported in the receipt.
 
+use core::cell::RefCell;
 use core::convert::Infallible;
 use std::collections::BTreeMap;
 
@@ -33,6 +34,7 @@ use revm::primitives::{
 use std::sync::Arc;
 
 use revm::handler::register::EvmHandler;
+use revm::primitives::db::WrapDatabaseRef;
 use revm::{DatabaseRef, Evm, EvmContext, FrameOrResult, FrameResult};
 use umbra_crypto::blake2_256;
 use umbra_primitives::{AccountId, Balance};
@@ -49,10 +51,12 @@ use commitment::MerkleMap;
 pub const EVM_ADDRESS_DOMAIN: &[u8] = b"umbra/evm-address";
 /// The EVM chain id every cluster reports (`CHAINID`): ASCII "UMB".
 pub const EVM_CHAIN_ID: u64 = 0x55_4d_42;
-/// Upper bound of a command's or query's gas limit.
-pub const MAX_GAS_PER_COMMAND: u64 = 30_000_000;
-/// Lower bound of a command's gas limit (the intrinsic cost of a plain transaction).
-pub const MIN_GAS_PER_COMMAND: u64 = 21_000;
+/// Upper bound of a read-only query's gas limit (commands are bounded by the chain's
+/// governance cap `max_gas_per_command` instead, checked at push).
+pub const MAX_GAS_PER_QUERY: u64 = 30_000_000;
+/// Lower bound of a command's or query's gas limit (the intrinsic cost of a plain
+/// transaction, [`crate::gas::MIN_GAS_LIMIT`]).
+pub const MIN_GAS_PER_COMMAND: u64 = crate::gas::MIN_GAS_LIMIT;
 
 /// `0x…0a01`: a plain CALL here (no value, not static) publishes its calldata as a public
 /// event of the cluster (`ContractEvent` on chain).
@@ -89,10 +93,7 @@ pub fn random_seed(secret: &umbra_crypto::EcdhSecret, id: &crate::ContractId) ->
 /// `blake2_256("umbra/evm-address" ‖ account)`. It is `msg.sender` of the account's commands
 /// and read-only calls.
 pub fn evm_address(account: &AccountId) -> [u8; 20] {
-    let mut buf = Vec::with_capacity(EVM_ADDRESS_DOMAIN.len().saturating_add(32));
-    buf.extend_from_slice(EVM_ADDRESS_DOMAIN);
-    buf.extend_from_slice(account.as_bytes());
-    let h = blake2_256(&buf);
+    let h = umbra_state_tree::hashing::blake2_256(&[EVM_ADDRESS_DOMAIN, account.as_bytes()]);
     let mut out = [0u8; 20];
     out.copy_from_slice(&h[12..]);
     out
@@ -109,7 +110,8 @@ pub enum EvmCommand {
         code: Vec<u8>,
         /// Value (in the smallest UMB unit) sent to the constructor.
         value: Balance,
-        /// Gas limit, `MIN_GAS_PER_COMMAND..=MAX_GAS_PER_COMMAND`.
+        /// Gas limit: the command runs under the smaller of this and the limit prepaid on
+        /// chain (`CommandContext::gas_limit`); clients set both to the same value.
         gas_limit: u64,
     },
     /// Calls `to` with `data`, sending `value` from the sender's EVM balance.
@@ -121,7 +123,8 @@ pub enum EvmCommand {
         data: Vec<u8>,
         /// Value (in the smallest UMB unit).
         value: Balance,
-        /// Gas limit, `MIN_GAS_PER_COMMAND..=MAX_GAS_PER_COMMAND`.
+        /// Gas limit: the command runs under the smaller of this and the limit prepaid on
+        /// chain (`CommandContext::gas_limit`); clients set both to the same value.
         gas_limit: u64,
     },
 }
@@ -137,7 +140,7 @@ pub enum EvmQuery {
         to: [u8; 20],
         /// Calldata.
         data: Vec<u8>,
-        /// Gas limit, at most [`MAX_GAS_PER_COMMAND`].
+        /// Gas limit, `MIN_GAS_PER_COMMAND..=MAX_GAS_PER_QUERY`.
         gas_limit: u64,
     },
     /// The EVM balance of the querying account's own address.
@@ -239,13 +242,21 @@ pub struct EvmCluster {
     #[codec(skip)]
     analysed: BTreeMap<[u8; 32], Bytecode>,
     /// The incremental state commitment (built from the state on first use after a restore,
-    /// then updated per changed entry).
+    /// then updated with the entries changed since the last root).
     #[codec(skip)]
-    tree: Option<MerkleMap>,
+    tree: RefCell<Option<MerkleMap>>,
+    /// Entries changed since the commitment was last brought up to date (applied in one batch
+    /// when the root is asked for, so a replay that asks once hashes each node once).
+    #[codec(skip)]
+    pending: RefCell<Vec<Key>>,
 }
 
+/// Changed entries kept before the commitment is brought up to date anyway (bounds memory in
+/// long replays).
+const MAX_PENDING_KEYS: usize = 1 << 16;
+
 /// A key of the state commitment.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Key {
     Account([u8; 20]),
     Slot([u8; 20], [u8; 32]),
@@ -254,12 +265,14 @@ enum Key {
 }
 
 impl Key {
-    fn bytes(&self) -> Vec<u8> {
+    /// The tree path of the entry: `key_path(prefix ‖ ...)`, hashed without a buffer.
+    fn path(&self) -> [u8; 32] {
+        use umbra_state_tree::hashing::blake2_256 as parts;
         match self {
-            Key::Account(a) => [b"a".as_slice(), a].concat(),
-            Key::Slot(a, k) => [b"s".as_slice(), a, k].concat(),
-            Key::Code(h) => [b"c".as_slice(), h].concat(),
-            Key::Sender(a) => [b"o".as_slice(), a].concat(),
+            Key::Account(a) => parts(&[b"a", a]),
+            Key::Slot(a, k) => parts(&[b"s", a, k]),
+            Key::Code(h) => parts(&[b"c", h]),
+            Key::Sender(a) => parts(&[b"o", a]),
         }
     }
 }
@@ -268,15 +281,30 @@ fn u256(b: &[u8; 32]) -> U256 {
     U256::from_be_bytes(*b)
 }
 
-/// The read-only view revm executes against.
-struct View<'a>(&'a EvmCluster);
+/// The read-only view revm executes against: the cluster's accounts and code.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    accounts: &'a BTreeMap<[u8; 20], EvmAccount>,
+    codes: &'a BTreeMap<[u8; 32], Vec<u8>>,
+    analysed: &'a BTreeMap<[u8; 32], Bytecode>,
+}
+
+impl View<'_> {
+    /// The code with hash `hash`, analysed if the cache has it.
+    fn code(&self, hash: &[u8; 32]) -> Option<Bytecode> {
+        if let Some(code) = self.analysed.get(hash) {
+            return Some(code.clone());
+        }
+        self.codes.get(hash).map(|c| Bytecode::new_raw(c.clone().into()))
+    }
+}
 
 impl DatabaseRef for View<'_> {
     type Error = Infallible;
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
-        Ok(self.0.accounts.get(&address.0 .0).map(|a| {
-            let code = self.0.code(&a.code_hash);
+        Ok(self.accounts.get(&address.0 .0).map(|a| {
+            let code = self.code(&a.code_hash);
             AccountInfo {
                 balance: u256(&a.balance),
                 nonce: a.nonce,
@@ -287,12 +315,11 @@ impl DatabaseRef for View<'_> {
     }
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Infallible> {
-        Ok(self.0.code(&code_hash.0).unwrap_or_default())
+        Ok(self.code(&code_hash.0).unwrap_or_default())
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Infallible> {
         Ok(self
-            .0
             .accounts
             .get(&address.0 .0)
             .and_then(|a| a.storage.get(&index.to_be_bytes::<32>()))
@@ -303,6 +330,91 @@ impl DatabaseRef for View<'_> {
     fn block_hash_ref(&self, _number: u64) -> Result<B256, Infallible> {
         // Block hashes are not part of the ordered input; every worker sees zero.
         Ok(B256::ZERO)
+    }
+}
+
+/// The cluster's accounts and code, moved into the kept EVM for one command and back out
+/// (moving a map moves its root pointer only).
+#[derive(Default)]
+struct Db {
+    accounts: BTreeMap<[u8; 20], EvmAccount>,
+    codes: BTreeMap<[u8; 32], Vec<u8>>,
+    analysed: BTreeMap<[u8; 32], Bytecode>,
+}
+
+impl Db {
+    fn view(&self) -> View<'_> {
+        View { accounts: &self.accounts, codes: &self.codes, analysed: &self.analysed }
+    }
+}
+
+impl DatabaseRef for Db {
+    type Error = Infallible;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
+        self.view().basic_ref(address)
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Infallible> {
+        self.view().code_by_hash_ref(code_hash)
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Infallible> {
+        self.view().storage_ref(address, index)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Infallible> {
+        self.view().block_hash_ref(number)
+    }
+}
+
+/// The EVM commands run in: built once per thread (handler, instruction table, the system
+/// address hooks) and reused, as a node reuses one EVM for the transactions of a block. Nothing
+/// carries over between commands: revm clears its journal after every transaction, and every
+/// environment field the cluster uses is set again for each command.
+type KeptEvm = Evm<'static, SystemCalls, WrapDatabaseRef<Db>>;
+
+thread_local! {
+    static KEPT_EVM: RefCell<Option<Box<KeptEvm>>> = const { RefCell::new(None) };
+}
+
+fn new_kept_evm() -> Box<KeptEvm> {
+    Box::new(
+        Evm::builder()
+            .with_ref_db(Db::default())
+            .with_external_context(SystemCalls::default())
+            .with_spec_id(SpecId::CANCUN)
+            .modify_cfg_env(|c| c.chain_id = EVM_CHAIN_ID)
+            .append_handler_register(system_register)
+            .build(),
+    )
+}
+
+/// Sets the block and transaction environment of `tx` (every field the cluster relies on).
+fn set_env(env: &mut revm::primitives::Env, tx: Tx) {
+    let b = &mut env.block;
+    b.number = U256::from(tx.block);
+    b.timestamp = U256::from(tx.block);
+    b.gas_limit = U256::from(tx.gas_limit);
+    b.basefee = U256::ZERO;
+    b.prevrandao = Some(B256::ZERO);
+    let t = &mut env.tx;
+    t.caller = Address::from(tx.caller);
+    t.transact_to = match tx.to {
+        Some(to) => TxKind::Call(Address::from(to)),
+        None => TxKind::Create,
+    };
+    t.data = tx.data.into();
+    t.value = U256::from(tx.value);
+    t.gas_limit = tx.gas_limit;
+    t.gas_price = U256::ZERO;
+    t.nonce = None;
+}
+
+fn evm_error<E: core::fmt::Debug>(e: EVMError<E>) -> ContractError {
+    match e {
+        EVMError::Transaction(e) => ContractError::Rejected(format!("transaction invalid: {e}")),
+        other => ContractError::Rejected(format!("evm: {other:?}")),
     }
 }
 
@@ -465,8 +577,8 @@ fn system_register<DB: revm::Database>(handler: &mut EvmHandler<'_, SystemCalls,
     });
 }
 
-fn check_gas(gas_limit: u64) -> Result<(), ContractError> {
-    if !(MIN_GAS_PER_COMMAND..=MAX_GAS_PER_COMMAND).contains(&gas_limit) {
+fn check_gas(gas_limit: u64, max: u64) -> Result<(), ContractError> {
+    if !(MIN_GAS_PER_COMMAND..=max).contains(&gas_limit) {
         return Err(ContractError::InvalidArgument("gas limit out of bounds"));
     }
     Ok(())
@@ -483,49 +595,47 @@ struct Tx {
 }
 
 impl EvmCluster {
-    /// Runs `tx` against the current state without changing it.
-    fn run(
-        &self,
-        tx: Tx,
-        seq: Option<u64>,
-    ) -> Result<(ResultAndState, Vec<Output>), ContractError> {
-        let system = SystemCalls {
-            random: seq.and_then(|seq| self.seed.map(|s| (s, seq))),
-            ..SystemCalls::default()
-        };
+    fn view(&self) -> View<'_> {
+        View { accounts: &self.accounts, codes: &self.codes, analysed: &self.analysed }
+    }
+
+    /// Runs `tx` (a query) against the current state without changing it.
+    fn run(&self, tx: Tx) -> Result<ResultAndState, ContractError> {
         let mut evm = Evm::builder()
-            .with_ref_db(View(self))
-            .with_external_context(system)
+            .with_ref_db(self.view())
+            .with_external_context(SystemCalls::default())
             .with_spec_id(SpecId::CANCUN)
             .modify_cfg_env(|c| c.chain_id = EVM_CHAIN_ID)
-            .modify_block_env(|b| {
-                b.number = U256::from(tx.block);
-                b.timestamp = U256::from(tx.block);
-                b.gas_limit = U256::from(MAX_GAS_PER_COMMAND);
-                b.basefee = U256::ZERO;
-                b.prevrandao = Some(B256::ZERO);
-            })
-            .modify_tx_env(|t| {
-                t.caller = Address::from(tx.caller);
-                t.transact_to = match tx.to {
-                    Some(to) => TxKind::Call(Address::from(to)),
-                    None => TxKind::Create,
-                };
-                t.data = tx.data.into();
-                t.value = U256::from(tx.value);
-                t.gas_limit = tx.gas_limit;
-                t.gas_price = U256::ZERO;
-                t.nonce = None;
-            })
+            .modify_env(|env| set_env(env, tx))
             .append_handler_register(system_register)
             .build();
-        let result = evm.transact().map_err(|e| match e {
-            EVMError::Transaction(e) => {
-                ContractError::Rejected(format!("transaction invalid: {e}"))
-            }
-            other => ContractError::Rejected(format!("evm: {other:?}")),
-        })?;
+        evm.transact().map_err(evm_error)
+    }
+
+    /// Runs command `seq`'s `tx` in the kept EVM: the state moves in, revm executes (reads
+    /// only), the state moves back; the changes are returned for [`EvmCluster::commit`].
+    fn run_command(
+        &mut self,
+        tx: Tx,
+        seq: u64,
+    ) -> Result<(ResultAndState, Vec<Output>), ContractError> {
+        let mut evm = KEPT_EVM.with(|k| k.borrow_mut().take()).unwrap_or_else(new_kept_evm);
+        let db = &mut evm.db_mut().0;
+        db.accounts = core::mem::take(&mut self.accounts);
+        db.codes = core::mem::take(&mut self.codes);
+        db.analysed = core::mem::take(&mut self.analysed);
+        evm.context.external =
+            SystemCalls { random: self.seed.map(|s| (s, seq)), ..SystemCalls::default() };
+        set_env(&mut evm.context.evm.inner.env, tx);
+        let result = evm.transact();
+        let db = &mut evm.db_mut().0;
+        self.accounts = core::mem::take(&mut db.accounts);
+        self.codes = core::mem::take(&mut db.codes);
+        self.analysed = core::mem::take(&mut db.analysed);
         let calls = core::mem::take(&mut evm.context.external.records);
+        evm.context.evm.inner.env.tx.data = Default::default();
+        KEPT_EVM.with(|k| *k.borrow_mut() = Some(evm));
+        let result = result.map_err(evm_error)?;
         let calls = if result.result.is_success() { calls } else { Vec::new() };
         Ok((result, calls))
     }
@@ -538,7 +648,7 @@ impl EvmCluster {
             if !account.is_touched() {
                 continue;
             }
-            touched.push(Key::Account(key));
+            let before = self.accounts.get(&key).map(|a| (a.nonce, a.balance, a.code_hash));
             if let Some(old) = self.accounts.get(&key) {
                 if account.is_selfdestructed() || account.is_created() {
                     touched.extend(old.storage.keys().map(|k| Key::Slot(key, *k)));
@@ -546,6 +656,7 @@ impl EvmCluster {
             }
             if account.is_selfdestructed() {
                 self.accounts.remove(&key);
+                touched.push(Key::Account(key));
                 continue;
             }
             let entry = self.accounts.entry(key).or_default();
@@ -583,19 +694,22 @@ impl EvmCluster {
                 && entry.balance == [0; 32]
                 && (entry.code_hash == KECCAK_EMPTY.0 || entry.code_hash == [0; 32])
                 && entry.storage.is_empty();
+            let after = (entry.nonce, entry.balance, entry.code_hash);
             if empty {
                 self.accounts.remove(&key);
             }
+            // The account's entry changed unless it keeps its fields (an unchanged callee is
+            // touched by every call) or it was and stays absent.
+            let changed = match (before, empty) {
+                (None, true) => false,
+                (Some(_), true) => true,
+                (before, false) => before != Some(after),
+            };
+            if changed {
+                touched.push(Key::Account(key));
+            }
         }
         self.update_tree(touched);
-    }
-
-    /// The code with hash `hash`, analysed if the cache has it.
-    fn code(&self, hash: &[u8; 32]) -> Option<Bytecode> {
-        if let Some(code) = self.analysed.get(hash) {
-            return Some(code.clone());
-        }
-        self.codes.get(hash).map(|c| Bytecode::new_raw(c.clone().into()))
     }
 
     /// Fills the analysed-code cache for code deployed since the last call (or restored).
@@ -635,43 +749,53 @@ impl EvmCluster {
         keys
     }
 
+    /// The tree changes of `keys`: path and new value hash (`None`: removed).
+    fn updates(&self, keys: impl IntoIterator<Item = Key>) -> Vec<commitment::Update> {
+        keys.into_iter()
+            .map(|k| (k.path(), self.value_of(&k).map(|v| umbra_state_tree::value_hash(&v))))
+            .collect()
+    }
+
     fn build_tree(&self) -> MerkleMap {
         let mut tree = MerkleMap::default();
-        for key in self.all_keys() {
-            if let Some(v) = self.value_of(&key) {
-                tree.set(&key.bytes(), &v);
-            }
-        }
+        tree.apply(self.updates(self.all_keys()));
         tree
     }
 
-    /// Brings the commitment up to date for `keys` (changed since the last update).
+    /// Notes that the entries `keys` changed; the commitment takes them in when the root is
+    /// asked for next (or when many are pending).
     fn update_tree(&mut self, keys: impl IntoIterator<Item = Key>) {
-        let mut tree = match self.tree.take() {
-            Some(t) => t,
-            None => {
-                // First change after a restore: the tree was not built yet; building it from
-                // the current maps covers these keys too.
-                self.tree = Some(self.build_tree());
-                return;
-            }
-        };
-        for key in keys {
-            match self.value_of(&key) {
-                Some(v) => tree.set(&key.bytes(), &v),
-                None => tree.remove(&key.bytes()),
-            }
+        if self.tree.get_mut().is_none() {
+            // Not built yet (fresh or restored): building it from the maps covers every key.
+            return;
         }
-        self.tree = Some(tree);
+        let pending = self.pending.get_mut();
+        pending.extend(keys);
+        if pending.len() >= MAX_PENDING_KEYS {
+            self.state_root();
+        }
     }
 
     /// The root of the state commitment: `umbra_state_tree::compute_root` over the entries
     /// `"a" ‖ address → SCALE(nonce, balance, code_hash)`, `"s" ‖ address ‖ slot → value`,
     /// `"c" ‖ code_hash → code`, `"o" ‖ address → account id`.
     pub fn state_root(&self) -> [u8; 32] {
-        match &self.tree {
-            Some(t) => t.root(),
-            None => self.build_tree().root(),
+        let mut tree = self.tree.borrow_mut();
+        let mut pending = self.pending.borrow_mut();
+        match tree.as_mut() {
+            None => {
+                pending.clear();
+                tree.insert(self.build_tree()).root()
+            }
+            Some(t) => {
+                if !pending.is_empty() {
+                    let mut keys = core::mem::take(&mut *pending);
+                    keys.sort_unstable();
+                    keys.dedup();
+                    t.apply(self.updates(keys));
+                }
+                t.root()
+            }
         }
     }
 
@@ -757,19 +881,34 @@ impl Contract for EvmCluster {
         ctx: &CommandContext,
         cmd: EvmCommand,
     ) -> Result<Vec<Output>, ContractError> {
+        self.handle_metered(ctx, cmd).map(|(outputs, _)| outputs)
+    }
+
+    const METERED: bool = true;
+
+    /// Runs under the smaller of the command's own gas limit and the one prepaid on chain
+    /// (`ctx.gas_limit`, which the chain bounded by its governance cap); the gas used is revm's
+    /// (the receipt's), identical on every worker.
+    fn handle_metered(
+        &mut self,
+        ctx: &CommandContext,
+        cmd: EvmCommand,
+    ) -> Result<(Vec<Output>, u64), ContractError> {
         self.analyse_codes();
         let caller = evm_address(&ctx.origin);
         let tx = match cmd {
             EvmCommand::Deploy { code, value, gas_limit } => {
-                check_gas(gas_limit)?;
+                let gas_limit = gas_limit.min(ctx.gas_limit);
+                check_gas(gas_limit, u64::MAX)?;
                 Tx { caller, to: None, data: code, value, gas_limit, block: ctx.block }
             }
             EvmCommand::Call { to, data, value, gas_limit } => {
-                check_gas(gas_limit)?;
+                let gas_limit = gas_limit.min(ctx.gas_limit);
+                check_gas(gas_limit, u64::MAX)?;
                 Tx { caller, to: Some(to), data, value, gas_limit, block: ctx.block }
             }
         };
-        let (ResultAndState { result, state }, calls) = self.run(tx, Some(ctx.seq))?;
+        let (ResultAndState { result, state }, calls) = self.run_command(tx, ctx.seq)?;
         self.commit(state);
         if self.senders.insert(caller, ctx.origin).is_none() {
             self.update_tree([Key::Sender(caller)]);
@@ -779,7 +918,7 @@ impl Contract for EvmCluster {
         let mut outputs = Vec::with_capacity(calls.len().saturating_add(1));
         outputs.push(Output::PrivateEvent { to: ctx.origin, payload: receipt.encode() });
         outputs.extend(calls);
-        Ok(outputs)
+        Ok((outputs, gas_used))
     }
 
     fn set_random_seed(&mut self, seed: [u8; 32]) {
@@ -797,7 +936,7 @@ impl Contract for EvmCluster {
     ) -> Result<EvmResponse, ContractError> {
         match query {
             EvmQuery::Call { to, data, gas_limit } => {
-                check_gas(gas_limit)?;
+                check_gas(gas_limit, MAX_GAS_PER_QUERY)?;
                 let tx = Tx {
                     caller: evm_address(origin),
                     to: Some(to),
@@ -806,7 +945,7 @@ impl Contract for EvmCluster {
                     gas_limit,
                     block: 0,
                 };
-                let (ResultAndState { result, .. }, _) = self.run(tx, None)?;
+                let ResultAndState { result, .. } = self.run(tx)?;
                 let (status, gas_used, output, _, _) = convert(result);
                 Ok(EvmResponse::Call { status, gas_used, output })
             }
@@ -825,3 +964,6 @@ mod tests;
 
 #[cfg(test)]
 mod solidity_tests;
+
+#[cfg(test)]
+mod app_tests;

@@ -26,7 +26,14 @@ fn acct(n: u8) -> AccountId {
 }
 
 fn ctx(who: u8, seq: u64) -> CommandContext {
-    CommandContext { contract: H256([9; 32]), origin: acct(who), block: 7, seq, value: 0 }
+    CommandContext {
+        contract: H256([9; 32]),
+        origin: acct(who),
+        block: 7,
+        seq,
+        value: 0,
+        gas_limit: crate::gas::MAX_GAS_CAP,
+    }
 }
 
 fn selector(sig: &str) -> Vec<u8> {

@@ -18,6 +18,7 @@ fn ctx(who: u8, seq: u64) -> CommandContext {
         block: seq.saturating_add(1),
         seq,
         value: 0,
+        gas_limit: crate::gas::MAX_GAS_CAP,
     }
 }
 
@@ -202,18 +203,54 @@ fn revert_and_out_of_gas_roll_back_but_use_gas() {
     assert_eq!(nonce(&c), 2);
 }
 
+/// Issue 9 item 4: the cluster runs under the gas limit prepaid on chain (the context's) when
+/// it is lower than the sealed one, reports revm's gas as the metered figure (the receipt's),
+/// and a command refused before execution uses the failure charge.
+#[test]
+fn commands_run_under_the_prepaid_limit_and_report_the_receipts_gas() {
+    let mut inst = Instance::new(ContractKind::Evm);
+    let deploy_cmd = EvmCommand::Deploy { code: init_code(LOOPER), value: 0, gas_limit: 200_000 };
+    let ran = inst.execute_metered(&ctx(1, 0), &deploy_cmd.encode());
+    let deployed = receipt(ran.outcome.as_ref().unwrap());
+    assert_eq!(ran.gas_used, deployed.gas_used);
+    let looper = deployed.created.unwrap();
+    let spin = EvmCommand::Call { to: looper, data: vec![], value: 0, gas_limit: 200_000 };
+    let prepaid = CommandContext { gas_limit: 50_000, ..ctx(1, 1) };
+    let ran = inst.execute_metered(&prepaid, &spin.encode());
+    let r = receipt(ran.outcome.as_ref().unwrap());
+    assert!(matches!(r.status, EvmStatus::Halt(ref s) if s.contains("OutOfGas")), "{r:?}");
+    assert_eq!((r.gas_used, ran.gas_used), (50_000, 50_000), "the prepaid limit bounds it");
+    // Value the sender does not have: refused before execution, the failure charge.
+    let rich = EvmCommand::Call { to: looper, data: vec![], value: 5, gas_limit: 100_000 };
+    let ran = inst.execute_metered(&ctx(1, 2), &rich.encode());
+    assert!(matches!(ran.outcome, Err(ContractError::Rejected(_))));
+    assert_eq!(ran.gas_used, crate::gas::FAILED_COMMAND_GAS);
+}
+
 #[test]
 fn gas_limit_bounds_and_invalid_transactions_change_nothing() {
     let mut c = EvmCluster::default();
     let ledger = deploy(&mut c, 1, 0, LEDGER);
     let before = c.clone();
-    for gas_limit in [0, MIN_GAS_PER_COMMAND - 1, MAX_GAS_PER_COMMAND + 1] {
+    for gas_limit in [0, MIN_GAS_PER_COMMAND - 1] {
         let cmd = EvmCommand::Call { to: ledger, data: vec![], value: 0, gas_limit };
         assert_eq!(
             c.handle_command(&ctx(2, 1), cmd),
             Err(ContractError::InvalidArgument("gas limit out of bounds"))
         );
     }
+    // The prepaid limit bounds the sealed one too.
+    let cmd = EvmCommand::Call { to: ledger, data: vec![], value: 0, gas_limit: 100_000 };
+    let low = CommandContext { gas_limit: MIN_GAS_PER_COMMAND - 1, ..ctx(2, 1) };
+    assert_eq!(
+        c.handle_command(&low, cmd),
+        Err(ContractError::InvalidArgument("gas limit out of bounds"))
+    );
+    let query = EvmQuery::Call { to: ledger, data: vec![], gas_limit: MAX_GAS_PER_QUERY + 1 };
+    assert_eq!(
+        c.handle_query(&acct(2), query),
+        Err(ContractError::InvalidArgument("gas limit out of bounds"))
+    );
     // Sending value the sender does not have is refused before execution.
     let cmd = EvmCommand::Call { to: ledger, data: vec![], value: 1, gas_limit: 100_000 };
     assert!(matches!(c.handle_command(&ctx(2, 1), cmd), Err(ContractError::Rejected(_))));

@@ -75,6 +75,24 @@ pub struct Hosted {
     instance: Option<Instance>,
     executed: u64,
     log_hash: H256,
+    /// The contract's keys with their caches (agreed keys of recent sender keys, event keys,
+    /// randomness seed); not part of the sealed state, made again when needed.
+    keys: Option<uc::ContractKeys>,
+}
+
+impl Hosted {
+    fn new(secret: [u8; 32], instance: Option<Instance>, executed: u64, log_hash: H256) -> Self {
+        Hosted { secret, instance, executed, log_hash, keys: None }
+    }
+
+    /// The contract's keys and caches (made on first use, and again for a new secret).
+    fn keys(&mut self, id: &ContractId) -> &mut uc::ContractKeys {
+        let secret = self.secret;
+        if !self.keys.as_ref().is_some_and(|k| k.is_for(&secret)) {
+            self.keys = Some(uc::ContractKeys::new(*id, secret));
+        }
+        self.keys.get_or_insert_with(|| uc::ContractKeys::new(*id, secret))
+    }
 }
 
 #[derive(Encode, Decode)]
@@ -122,6 +140,22 @@ pub struct LoggedCommand {
     pub sealed: SealedBox,
     /// Value the chain moved into the contract's account with it (under the log hash).
     pub value: Balance,
+    /// The gas limit the sender prepaid (under the log hash; the command runs under it).
+    pub gas_limit: u64,
+}
+
+impl LoggedCommand {
+    /// The context the command runs in (and that the log hash covers).
+    pub fn context(&self, contract: &ContractId) -> CommandContext {
+        CommandContext {
+            contract: *contract,
+            origin: self.origin,
+            block: self.block,
+            seq: self.seq,
+            value: self.value,
+            gas_limit: self.gas_limit,
+        }
+    }
 }
 
 /// Gatekeeper and contract state of one enclave.
@@ -389,10 +423,7 @@ impl Confidential {
                 if t.pubkey != Some(EcdhSecret::from_bytes(secret).public().0) {
                     return;
                 }
-                self.hosted.insert(
-                    share.contract,
-                    Hosted { secret, instance: None, executed: 0, log_hash: H256::ZERO },
-                );
+                self.hosted.insert(share.contract, Hosted::new(secret, None, 0, H256::ZERO));
             }
         }
     }
@@ -430,7 +461,7 @@ impl Confidential {
                 }
                 self.params = params;
             }
-            E::CommandPushed { id, seq, origin, sealed, value, log_hash } => {
+            E::CommandPushed { id, seq, origin, sealed, value, gas_limit, log_hash, .. } => {
                 let Some(t) = self.contracts.get_mut(&id) else { return };
                 t.commands = seq.saturating_add(1);
                 t.log_hash = log_hash;
@@ -439,9 +470,10 @@ impl Confidential {
                 let mut blob = None;
                 if let Some(h) = self.hosted.get_mut(&id) {
                     if h.instance.is_some() && h.executed == seq {
-                        let cmd = LoggedCommand { seq, origin, block: ctx.block, sealed, value };
+                        let block = ctx.block;
+                        let cmd = LoggedCommand { seq, origin, block, sealed, value, gas_limit };
                         if let Some((result, b)) =
-                            run_command(&id, h, &cmd, true, interval, max_bytes)
+                            run_command(&id, h, &cmd, None, true, interval, max_bytes)
                         {
                             ctx.send(FromEnclave::Contracts(FromWorker::CommandResult(result)));
                             blob = b;
@@ -535,19 +567,13 @@ impl Confidential {
         if next > t.results {
             return reject("checkpoint after the last decided result");
         }
-        let mut staged = Hosted { secret: h.secret, instance: None, executed: next, log_hash };
+        let mut staged = Hosted::new(h.secret, None, next, log_hash);
+        staged.keys = h.keys.clone();
         for cmd in commands {
             if cmd.seq != next {
                 return reject("commands are not contiguous");
             }
-            let cctx = CommandContext {
-                contract: *id,
-                origin: cmd.origin,
-                block: cmd.block,
-                seq: cmd.seq,
-                value: cmd.value,
-            };
-            log_hash = contracts::next_log_hash(&log_hash, &cctx, &cmd.sealed);
+            log_hash = contracts::next_log_hash(&log_hash, &cmd.context(id), &cmd.sealed);
             next = next.saturating_add(1);
         }
         if next != t.commands || log_hash != t.log_hash {
@@ -562,13 +588,18 @@ impl Confidential {
         }
         matched |= staged.executed == t.results;
         staged.instance = Some(instance);
+        // Opening does not depend on the state: open every command first (the key agreements
+        // of sender keys not cached yet on all cores), then execute in log order.
+        let sealed: Vec<_> = commands.iter().map(|c| (c.origin, &c.sealed)).collect();
+        let opened = staged.keys(id).open_commands(&sealed);
         let mut out = Vec::new();
-        for cmd in commands {
+        for (cmd, plain) in commands.iter().zip(opened) {
             let report = cmd.seq >= t.results;
             out.extend(run_command(
                 id,
                 &mut staged,
                 cmd,
+                Some(plain),
                 report,
                 t.checkpoint_interval,
                 self.params.max_checkpoint_bytes,
@@ -662,15 +693,7 @@ impl Confidential {
                     })?),
                     None => None,
                 };
-                Ok((
-                    id,
-                    Hosted {
-                        secret: h.secret,
-                        instance,
-                        executed: h.executed,
-                        log_hash: h.log_hash,
-                    },
-                ))
+                Ok((id, Hosted::new(h.secret, instance, h.executed, h.log_hash)))
             })
             .collect::<Result<_>>()?;
         Ok(())
@@ -678,52 +701,61 @@ impl Confidential {
 }
 
 /// Executes one command on a hosted contract and, if `report`, returns its result (and, at
-/// checkpoint boundaries, the encrypted checkpoint whose hash the result carries).
+/// checkpoint boundaries, the encrypted checkpoint whose hash the result carries). `opened` is
+/// the command already opened (a replay opens its commands first), `None` to open it here.
 fn run_command(
     id: &ContractId,
     h: &mut Hosted,
     cmd: &LoggedCommand,
+    opened: Option<std::result::Result<Vec<u8>, uc::ContractError>>,
     report: bool,
     interval: u64,
     max_bytes: u32,
 ) -> Option<(CommandResult, Option<CheckpointBlob>)> {
+    h.instance.as_ref()?;
+    let secret = h.secret;
+    let keys = h.keys(id);
+    let seed = keys.random_seed();
+    let opened = opened.unwrap_or_else(|| keys.open_command(&cmd.origin, &cmd.sealed));
+    let keys = h.keys.as_mut()?;
     let inst = h.instance.as_mut()?;
-    let secret = EcdhSecret::from_bytes(h.secret);
-    let cctx = CommandContext {
-        contract: *id,
-        origin: cmd.origin,
-        block: cmd.block,
-        seq: cmd.seq,
-        value: cmd.value,
-    };
-    inst.set_random_seed(uc::evm::random_seed(&secret, id));
+    let cctx = cmd.context(id);
+    inst.set_random_seed(seed);
+    inst.set_contract_key(id, &EcdhSecret::from_bytes(secret));
     // The value the chain moved into the contract's account is credited to the sender first,
     // whatever becomes of the command (it stays credited inside the contract if the command
     // fails; the way back out is a payout). Then the command opens only with the origin the
-    // chain recorded for it.
-    let outcome = inst
+    // chain recorded for it, and runs under the gas limit the chain recorded (what the sender
+    // prepaid). A command that does not open uses the failure charge.
+    let failed = uc::gas::FAILED_COMMAND_GAS.min(cmd.gas_limit);
+    let (outcome, gas_used) = match inst
         .receive_value(&cctx)
         .map_err(|e| format!("cannot receive value: {e}"))
-        .and_then(|()| {
-            uc::open_command(&secret, id, &cmd.origin, &cmd.sealed)
-                .map_err(|e| format!("cannot open command: {e}"))
-        })
-        .and_then(|plain| inst.execute(&cctx, &plain).map_err(|e| e.to_string()));
+        .and_then(|()| opened.map_err(|e| format!("cannot open command: {e}")))
+    {
+        Ok(plain) => {
+            let ran = inst.execute_metered(&cctx, &plain);
+            (ran.outcome.map_err(|e| e.to_string()), ran.gas_used)
+        }
+        Err(e) => (Err(e), failed),
+    };
     h.executed = cmd.seq.saturating_add(1);
     if !report {
         return None;
     }
-    let outcome = outcome.map(|outputs| uc::seal_outputs(&secret, id, cmd.seq, outputs));
+    let outcome = outcome.map(|outputs| keys.seal_outputs(cmd.seq, outputs));
     let state_hash = inst.state_hash();
     let mut blob = None;
     if interval > 0 && h.executed.is_multiple_of(interval) {
-        let sealed = uc::seal_checkpoint(&secret, id, cmd.seq, &inst.snapshot());
+        let sealed = uc::seal_checkpoint(keys.secret(), id, cmd.seq, &inst.snapshot());
         if sealed.len() <= usize::try_from(max_bytes).unwrap_or(usize::MAX) {
             blob = Some(CheckpointBlob { contract: *id, seq: cmd.seq, blob: sealed });
         }
     }
     let checkpoint = blob.as_ref().map(|b| H256::hash(&b.blob));
-    Some((CommandResult { contract: *id, seq: cmd.seq, state_hash, outcome, checkpoint }, blob))
+    let result =
+        CommandResult { contract: *id, seq: cmd.seq, state_hash, outcome, checkpoint, gas_used };
+    Some((result, blob))
 }
 
 #[cfg(test)]
@@ -736,6 +768,8 @@ mod tests {
     use super::*;
 
     const BLOCK: u64 = 5;
+    /// Gas limit of the tests' commands unless they say otherwise.
+    const TEST_GAS: u64 = 1_000_000;
 
     /// One enclave's confidential state with its keys and egress.
     struct Node {
@@ -845,16 +879,32 @@ mod tests {
             sealed: SealedBox,
             value: Balance,
         ) -> E {
+            self.push_gas(block, origin, sealed, value, TEST_GAS)
+        }
+
+        /// As [`Chain::push_value`], with the gas limit the sender prepaid.
+        fn push_gas(
+            &mut self,
+            block: u64,
+            origin: AccountId,
+            sealed: SealedBox,
+            value: Balance,
+            gas_limit: u64,
+        ) -> E {
             let seq = self.log.len() as u64;
-            let cctx = CommandContext { contract: self.id, origin, block, seq, value };
-            self.log_hash = contracts::next_log_hash(&self.log_hash, &cctx, &sealed);
-            self.log.push(LoggedCommand { seq, origin, block, sealed: sealed.clone(), value });
+            let cmd =
+                LoggedCommand { seq, origin, block, sealed: sealed.clone(), value, gas_limit };
+            self.log_hash =
+                contracts::next_log_hash(&self.log_hash, &cmd.context(&self.id), &sealed);
+            self.log.push(cmd);
             let e = E::CommandPushed {
                 id: self.id,
                 seq,
                 origin,
                 sealed,
                 value,
+                gas_limit,
+                prepaid: 0,
                 log_hash: self.log_hash,
             };
             self.events.push((block, e.clone()));
@@ -895,14 +945,7 @@ mod tests {
         fn log_hash_at(&self, seq: u64) -> H256 {
             let mut h = H256::ZERO;
             for c in &self.log[..=seq as usize] {
-                let cctx = CommandContext {
-                    contract: self.id,
-                    origin: c.origin,
-                    block: c.block,
-                    seq: c.seq,
-                    value: c.value,
-                };
-                h = contracts::next_log_hash(&h, &cctx, &c.sealed);
+                h = contracts::next_log_hash(&h, &c.context(&self.id), &c.sealed);
             }
             h
         }
@@ -969,6 +1012,57 @@ mod tests {
         let r = results.remove(0);
         chain.decide(&r);
         r
+    }
+
+    #[test]
+    fn session_commands_open_from_the_cache_and_another_account_cannot_re_push_them() {
+        let (mut a, mut chain) = live();
+        let alice = account("//Alice");
+        let mallory = account("//Mallory");
+        let public = chain.secret().public();
+        let session = uc::session_secret(
+            &Pair::from_suri("//Alice").unwrap().to_secret_bytes(),
+            &chain.id,
+            &public,
+        );
+        let chain_id = chain.id;
+        let seal = |cmd: &GuestbookCommand| {
+            uc::seal_session_command(&session, &public, &chain_id, &alice, &cmd.encode()).unwrap()
+        };
+        let init = seal(&GuestbookCommand::Init { title: "t".into() });
+        assert!(run(&mut a, &mut chain, 6, alice, init).outcome.is_ok());
+        // The second command from the same session key opens from the cache.
+        let post = seal(&GuestbookCommand::Post { text: "alice's secret".into() });
+        assert_eq!(post.ephemeral, public_of(&session));
+        assert!(run(&mut a, &mut chain, 7, alice, post.clone()).outcome.is_ok());
+        let cached = a.conf.hosted[&chain.id].keys.as_ref().map(|k| k.cached_senders());
+        assert_eq!(cached, Some(1), "one session key cached");
+        let before = a.conf.contract_state(&chain.id).unwrap();
+        // Mallory re-pushes Alice's session command as her own: the cached key does not help.
+        let stolen = run(&mut a, &mut chain, 8, mallory, post.clone());
+        let reason = stolen.outcome.expect_err("refused");
+        assert!(reason.contains("cannot open command"), "{reason}");
+        assert_eq!(stolen.state_hash, before.1, "no state change");
+        // A tampered session command does not open either.
+        let mut bad = post.clone();
+        bad.ciphertext[0] ^= 1;
+        let r = run(&mut a, &mut chain, 9, alice, bad);
+        assert!(r.outcome.expect_err("refused").contains("cannot open command"));
+        // Mallory cannot forge a command under Alice's session key without its secret.
+        let forged = uc::seal_command(&public, &chain.id, &alice, b"x").map(|mut b| {
+            b.ephemeral = post.ephemeral;
+            b
+        });
+        let r = run(&mut a, &mut chain, 10, alice, forged.unwrap());
+        assert!(r.outcome.expect_err("refused").contains("cannot open command"));
+        assert_eq!(a.conf.contract_state(&chain.id).unwrap().1, before.1);
+        // Alice's next command still opens (nothing poisoned the cache).
+        let next = seal(&GuestbookCommand::Post { text: "second".into() });
+        assert!(run(&mut a, &mut chain, 11, alice, next).outcome.is_ok());
+    }
+
+    fn public_of(secret: &EcdhSecret) -> EcdhPublic {
+        secret.public()
     }
 
     #[test]
@@ -1116,6 +1210,59 @@ mod tests {
         b.with(20, |c, ctx| c.replay(ctx, &id, None, &chain.log)).unwrap();
         assert_eq!(b.conf.contract_state(&id).unwrap(), a.conf.contract_state(&id).unwrap());
         assert_eq!(balance(&b), 8);
+    }
+
+    /// Issue 9 item 4: the gas limit the sender prepaid is part of the context under the log
+    /// hash. The command runs under it (the gas used is in the reported result), and a host
+    /// replaying the log with another limit — to make a command run out of gas, or run longer
+    /// than paid for — gets a refused rebuild.
+    #[test]
+    fn the_prepaid_gas_limit_bounds_the_command_and_a_host_cannot_change_it() {
+        use umbra_contracts::evm::{EvmCommand, EvmReceipt, EvmStatus};
+        let (mut a, mut chain) = live_of(ContractKind::Evm);
+        let alice = account("//Alice");
+        let (secret, id) = (chain.secret(), chain.id);
+        // Init code that loops forever: it uses exactly the limit it runs under.
+        let spin = vec![0x5b, 0x60, 0x00, 0x56];
+        let cmd = EvmCommand::Deploy { code: spin, value: 0, gas_limit: 300_000 };
+        let sealed = uc::seal_command(&secret.public(), &id, &alice, &cmd.encode()).unwrap();
+        let e = chain.push_gas(6, alice, sealed, 0, 60_000);
+        a.event(6, e);
+        let r = a.results().remove(0);
+        assert_eq!(r.gas_used, 60_000, "runs under the prepaid limit, not the sealed one");
+        let outputs = r.outcome.clone().unwrap();
+        let payload = match &outputs[0] {
+            uc::SealedOutput::PrivateEvent { event, .. } => {
+                let key = uc::event_key(&secret, &id, &alice);
+                uc::open_event(&key, &id, 0, event).unwrap()
+            }
+            other => panic!("no receipt: {other:?}"),
+        };
+        let receipt = EvmReceipt::decode(&mut &payload[..]).unwrap();
+        assert!(matches!(receipt.status, EvmStatus::Halt(_)), "{receipt:?}");
+        assert_eq!(receipt.gas_used, 60_000);
+        chain.decide(&r);
+        // A command that does not open uses the failure charge.
+        let bad = SealedBox::seal(&secret.public(), b"other aad", b"x").unwrap().0;
+        let e = chain.push_gas(7, alice, bad, 0, 90_000);
+        a.event(7, e);
+        let r = a.results().remove(0);
+        assert!(r.outcome.is_err());
+        assert_eq!(r.gas_used, uc::gas::FAILED_COMMAND_GAS);
+        chain.decide(&r);
+
+        let mut b = Node::new(2, 100);
+        chain.follow_and_assign(&mut b);
+        for forged_limit in [21_000, 300_000] {
+            let mut forged = chain.log.clone();
+            forged[0].gas_limit = forged_limit;
+            let err = b.with(20, |c, ctx| c.replay(ctx, &id, None, &forged)).unwrap_err();
+            assert!(err.to_string().contains("log hash"), "{err}");
+            assert!(!b.conf.is_live(&id));
+            assert!(b.results().is_empty(), "nothing sent");
+        }
+        b.with(20, |c, ctx| c.replay(ctx, &id, None, &chain.log)).unwrap();
+        assert_eq!(b.conf.contract_state(&id).unwrap(), a.conf.contract_state(&id).unwrap());
     }
 
     fn some_commands(a: &mut Node, chain: &mut Chain) {

@@ -317,6 +317,7 @@ impl Relayer {
                     block: c.block,
                     sealed: c.sealed,
                     value: c.value,
+                    gas_limit: c.gas_limit,
                 }
             }));
         }

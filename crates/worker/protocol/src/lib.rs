@@ -15,8 +15,10 @@
 //! On the wire a message is `(topic, payload)`: [`ToEnclave::to_wire`] / [`FromEnclave::to_wire`]
 //! give the variant's topic (its name, from [`topics`]) and the SCALE encoding of its struct;
 //! `from_wire` is the only place that maps a topic back to a type. Every topic is version 1 of
-//! its message ([`PROTOCOL_VERSION`]); a message whose layout changes gets a new variant with a
-//! new topic, and both are decoded while old enclaves remain. A named struct encodes exactly as
+//! its message ([`PROTOCOL_VERSION`]) except the command result, version 2 (`…/result/v2`,
+//! with the gas used); a message whose layout changes gets a new topic, and the old one is
+//! decoded while old enclaves remain — unless, as for results without gas (which cannot settle
+//! fees), accepting it would be unsafe. A named struct encodes exactly as
 //! the tuple it replaced, so the bytes on chain did not change with this crate.
 
 use parity_scale_codec::{Decode, Encode};
@@ -188,14 +190,25 @@ pub struct CommandResult {
     /// At checkpoint boundaries: blake2 of the encrypted checkpoint taken after this command
     /// (the blob goes to the node's off-chain blob store).
     pub checkpoint: Option<H256>,
+    /// Gas the command used (deterministic, at most its gas limit; see
+    /// `umbra_contracts::gas`): the chain charges `gas_used × price` and refunds the rest of the
+    /// prepaid limit once a quorum agrees on it.
+    pub gas_used: u64,
 }
 
 impl CommandResult {
-    /// What workers vote on: `blake2("umbra/contract-vote/v1" ‖ state hash ‖ outcome ‖
-    /// checkpoint)`.
+    /// What workers vote on: `blake2("umbra/contract-vote/v2" ‖ state hash ‖ outcome ‖
+    /// checkpoint ‖ gas used)`, so a worker reporting other gas does not count toward the
+    /// quorum of the honest result.
     pub fn vote_key(&self) -> H256 {
         H256(umbra_crypto::blake2_256(
-            &(b"umbra/contract-vote/v1", &self.state_hash, &self.outcome, &self.checkpoint)
+            &(
+                b"umbra/contract-vote/v2",
+                &self.state_hash,
+                &self.outcome,
+                &self.checkpoint,
+                self.gas_used,
+            )
                 .encode(),
         ))
     }
@@ -502,6 +515,7 @@ mod tests {
                 state_hash: H256::ZERO,
                 outcome: Err("no".into()),
                 checkpoint: Some(H256::hash(b"blob")),
+                gas_used: 21_000,
             })),
         ];
         for m in from_enclave {

@@ -237,6 +237,32 @@ pub fn pay_fee(
     Ok(())
 }
 
+/// Moves `amount` of free balance from `from` to `to` without the existential-deposit rule, for
+/// module accounts (the contracts module's gas escrow, the treasury) and refunds from them;
+/// emits `Transfer`. Nothing changes on error.
+pub fn move_free(
+    ext: &mut Ext<'_>,
+    from: &AccountId,
+    to: &AccountId,
+    amount: Balance,
+) -> Result<(), Error> {
+    if amount == 0 {
+        return Ok(());
+    }
+    let st = &mut ext.state;
+    let mut src = account(st, from);
+    src.free = src.free.checked_sub(amount).ok_or(Error::InsufficientBalance)?;
+    if from != to {
+        let mut dst = account(st, to);
+        dst.free = dst.free.checked_add(amount).ok_or(Error::Overflow)?;
+        dst.total().ok_or(Error::Overflow)?;
+        ACCOUNTS.insert(st, from, &src);
+        ACCOUNTS.insert(st, to, &dst);
+    }
+    ext.deposit_event(Event::Transfer { from: *from, to: *to, amount });
+    Ok(())
+}
+
 /// Moves `amount` from free to reserved.
 pub fn reserve(ext: &mut Ext<'_>, who: &AccountId, amount: Balance) -> Result<(), Error> {
     let st = &mut ext.state;

@@ -12,13 +12,17 @@
 //!   computing workers (the operator cannot choose). Each contract is reshuffled every
 //!   `reshuffle_period` blocks at its own offset, so a block touches only the contracts due in it.
 //! - `push_command` appends a sealed command to the log, with a running log hash over the whole
-//!   [`CommandContext`] (contract, origin, block, sequence number, value) and the sealed bytes,
-//!   so a worker replaying the log can check the host handed it the real one. A command may
-//!   carry value: it moves from the sender into the contract's account at push (refused for
-//!   kinds that cannot receive it) and is credited to the sender inside the contract.
-//! - Assigned workers report each command's result (state hash, outputs, checkpoint hash). A
-//!   result applies only once `quorum` workers reported the same one; when no quorum is possible
-//!   any more the contract pauses (no new commands) until the council resumes it.
+//!   [`CommandContext`] (contract, origin, block, sequence number, value, gas limit) and the
+//!   sealed bytes, so a worker replaying the log can check the host handed it the real one. A
+//!   command may carry value: it moves from the sender into the contract's account at push
+//!   (refused for kinds that cannot receive it) and is credited to the sender inside the
+//!   contract. Every command carries a gas limit (`21000..=max_gas_per_command`) and prepays
+//!   `gas_limit × gas_price` into [`gas_escrow_account`].
+//! - Assigned workers report each command's result (state hash, outputs, checkpoint hash, gas
+//!   used). A result applies only once `quorum` workers reported the same one; then the gas
+//!   used is charged to the treasury and the rest refunded. When no quorum is possible any more
+//!   the contract pauses (no new commands; prepaid gas stays in escrow) until the council
+//!   resumes it and its commands get results.
 
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -52,6 +56,15 @@ pub const MAX_CHECKPOINT_INTERVAL: u64 = 1_000_000;
 /// Smallest and largest bound on an (off-chain) encrypted checkpoint, in bytes (4 MiB: a blob
 /// travels hex-encoded in one JSON-RPC message, and those are limited to 10 MiB).
 pub const CHECKPOINT_BYTES_RANGE: core::ops::RangeInclusive<u32> = 1024..=(4 << 20);
+/// Bounds of the gas price, in the smallest UMB unit per gas (up to 1 UMB per gas).
+pub const GAS_PRICE_RANGE: core::ops::RangeInclusive<Balance> = 1..=umbra_primitives::UNITS;
+/// Bounds of the per-command gas cap: from the intrinsic minimum to
+/// [`umbra_contracts::gas::MAX_GAS_CAP`].
+pub const MAX_GAS_RANGE: core::ops::RangeInclusive<u64> =
+    umbra_contracts::gas::MIN_GAS_LIMIT..=umbra_contracts::gas::MAX_GAS_CAP;
+/// Gas price of the development parameters: 1,000,000 smallest units (a millionth of a UMB)
+/// per gas, so a 50,000-gas token transfer costs 0.05 UMB.
+pub const DEV_GAS_PRICE: Balance = 1_000_000;
 
 /// Assignment parameters. Part of genesis; governance may change them.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, Deserialize)]
@@ -66,17 +79,26 @@ pub struct ContractsParams {
     /// Largest encrypted checkpoint, in bytes (kept off chain), 1 KiB..=4 MiB; a larger state
     /// is not checkpointed (rebuilds replay the log from the previous checkpoint).
     pub max_checkpoint_bytes: u32,
+    /// Price of one unit of gas in the smallest UMB unit, `1..=10^12` (1 UMB): a push prepays
+    /// `gas_limit × gas_price`, and the price at push is the one its settlement uses.
+    #[serde(with = "balance_str")]
+    pub gas_price: Balance,
+    /// The largest gas limit one command may carry, `21000..=100000000`.
+    pub max_gas_per_command: u64,
 }
 
 impl ContractsParams {
     /// Development values: 3 workers per contract (default quorum 2), reshuffle every 50
-    /// blocks, checkpoint every 100 commands, checkpoints up to 4 MiB.
+    /// blocks, checkpoint every 100 commands, checkpoints up to 4 MiB, gas at
+    /// [`DEV_GAS_PRICE`] with a cap of 30,000,000 per command.
     pub fn dev() -> Self {
         ContractsParams {
             assignment_size: 3,
             reshuffle_period: 50,
             checkpoint_interval: 100,
             max_checkpoint_bytes: 4 << 20,
+            gas_price: DEV_GAS_PRICE,
+            max_gas_per_command: umbra_contracts::gas::DEFAULT_MAX_GAS_PER_COMMAND,
         }
     }
 
@@ -93,6 +115,12 @@ impl ContractsParams {
         }
         if !CHECKPOINT_BYTES_RANGE.contains(&self.max_checkpoint_bytes) {
             return Err(Error::InvalidCheckpointSize);
+        }
+        if !GAS_PRICE_RANGE.contains(&self.gas_price) {
+            return Err(Error::InvalidGasPrice);
+        }
+        if !MAX_GAS_RANGE.contains(&self.max_gas_per_command) {
+            return Err(Error::InvalidMaxGas);
         }
         Ok(())
     }
@@ -184,6 +212,11 @@ pub struct CommandRecord {
     pub sealed: SealedBox,
     /// Value moved from `origin` into the contract's account with it.
     pub value: Balance,
+    /// Gas limit, prepaid at push (`gas_limit × gas_price` held in [`gas_escrow_account`]
+    /// until the result settles it).
+    pub gas_limit: u64,
+    /// Gas price at push (what the settlement charges and refunds at).
+    pub gas_price: Balance,
     /// Log hash after it.
     pub log_hash: H256,
 }
@@ -259,6 +292,11 @@ pub enum Call {
         /// mapped EVM address before executing). 0 for commands carrying none; kinds that
         /// cannot receive value (the guestbook) refuse any other amount.
         value: Balance,
+        /// Gas the command may use, `21000..=max_gas_per_command`. `gas_limit × gas_price` is
+        /// prepaid from the sender at push (into [`gas_escrow_account`]); when the result lands
+        /// `gas_used × price` goes to the treasury and the rest back to the sender. It is part
+        /// of the command's context under the log hash.
+        gas_limit: u64,
     },
     /// Replaces the parameters. Origin: the council key.
     #[codec(index = 2)]
@@ -327,8 +365,32 @@ pub enum Event {
         /// Value moved into the contract's account with it.
         #[serde(with = "balance_str")]
         value: Balance,
+        /// Its gas limit.
+        gas_limit: u64,
+        /// What the sender prepaid for it (`gas_limit × gas_price`), held until it settles.
+        #[serde(with = "balance_str")]
+        prepaid: Balance,
         /// Log hash after it.
         log_hash: H256,
+    },
+    /// A command's gas was settled when its result was accepted: `fee = gas_used × price` went
+    /// to the treasury, `refund = (gas_limit − gas_used) × price` back to the sender.
+    GasSettled {
+        /// Contract.
+        id: H256,
+        /// Sequence number.
+        seq: u64,
+        /// The sender who prepaid.
+        #[serde(with = "account_ss58")]
+        origin: AccountId,
+        /// Gas used (the quorum's figure, at most the limit).
+        gas_used: u64,
+        /// Paid to the treasury.
+        #[serde(with = "balance_str")]
+        fee: Balance,
+        /// Returned to the sender.
+        #[serde(with = "balance_str")]
+        refund: Balance,
     },
     /// A command ran (a quorum of workers agreed on its result).
     CommandExecuted {
@@ -480,6 +542,18 @@ pub enum Error {
     /// The contract's kind cannot receive value with a command.
     #[error("this contract kind does not accept value with a command (send value 0)")]
     ValueNotAccepted,
+    /// The gas price must be within 1..=10^12 (1 UMB) smallest units per gas.
+    #[error("gas price must be within 1..=1000000000000 smallest units per gas")]
+    InvalidGasPrice,
+    /// The per-command gas cap must be within 21000..=100000000.
+    #[error("max gas per command must be within 21000..=100000000")]
+    InvalidMaxGas,
+    /// The command's gas limit is below the intrinsic minimum (21000).
+    #[error("gas limit below the minimum of 21000")]
+    GasLimitTooLow,
+    /// The command's gas limit is above the governance cap `max_gas_per_command`.
+    #[error("gas limit above the per-command cap (the contracts parameter maxGasPerCommand)")]
+    GasLimitTooHigh,
 }
 
 impl From<Error> for DispatchError {
@@ -489,6 +563,13 @@ impl From<Error> for DispatchError {
 }
 
 // ---- logic ----
+
+/// The account holding prepaid gas until results settle it: `blake2_256("umbra/contracts/gas")`.
+/// No one holds its key; its balance is exactly the sum of `gas_limit × gas_price` over the
+/// commands without a result yet.
+pub fn gas_escrow_account() -> AccountId {
+    umbra_primitives::Public(blake2_256(b"umbra/contracts/gas"))
+}
 
 /// Parameters.
 pub fn params(st: &Overlay<'_>) -> ContractsParams {
@@ -505,11 +586,12 @@ pub fn contract_count(st: &Overlay<'_>) -> u64 {
     CONTRACT_COUNT.get_or_default(st)
 }
 
-/// The log hash after appending a command: `blake2("umbra/contract-log/v3" ‖ prev ‖ context ‖
+/// The log hash after appending a command: `blake2("umbra/contract-log/v4" ‖ prev ‖ context ‖
 /// sealed)`, where the context is everything the contract sees besides the command (contract,
-/// origin, block, sequence number, value) — a host replaying the log cannot change any of it.
+/// origin, block, sequence number, value, gas limit) — a host replaying the log cannot change
+/// any of it.
 pub fn next_log_hash(prev: &H256, ctx: &CommandContext, sealed: &SealedBox) -> H256 {
-    H256(blake2_256(&(b"umbra/contract-log/v3", prev, ctx, sealed).encode()))
+    H256(blake2_256(&(b"umbra/contract-log/v4", prev, ctx, sealed).encode()))
 }
 
 fn first_u64(seed: &[u8; 32]) -> u64 {
@@ -625,10 +707,37 @@ fn apply_outputs(ext: &mut Ext<'_>, id: &ContractId, seq: u64, outputs: Vec<Seal
     }
 }
 
-/// Applies a decided result: records it, its checkpoint, and its outputs.
+/// Settles a decided command's prepaid gas: `min(gas_used, limit) × price` from the escrow to
+/// the treasury, the rest of the prepayment back to the sender. The escrow holds exactly the
+/// prepayment (taken at push), so neither move can fail; were it ever short, what it holds is
+/// paid and nothing panics.
+fn settle_gas(ext: &mut Ext<'_>, id: &ContractId, seq: u64, cmd: &CommandRecord, gas_used: u64) {
+    let used = gas_used.min(cmd.gas_limit);
+    let fee = Balance::from(used).saturating_mul(cmd.gas_price);
+    let prepaid = Balance::from(cmd.gas_limit).saturating_mul(cmd.gas_price);
+    let refund = prepaid.saturating_sub(fee);
+    let escrow = gas_escrow_account();
+    let paid = balances::move_free(ext, &escrow, &balances::treasury_account(), fee).is_ok();
+    let refunded = balances::move_free(ext, &escrow, &cmd.origin, refund).is_ok();
+    let (fee, refund) = (if paid { fee } else { 0 }, if refunded { refund } else { 0 });
+    ext.deposit_event(Event::GasSettled {
+        id: *id,
+        seq,
+        origin: cmd.origin,
+        gas_used: used,
+        fee,
+        refund,
+    });
+}
+
+/// Applies a decided result: records it, its checkpoint, its outputs, and settles its gas.
 fn apply_result(ext: &mut Ext<'_>, info: &mut ContractInfo, r: CommandResult, key: H256) {
     let (id, seq) = (r.contract, r.seq);
     RESULTS.insert(&mut ext.state, &(id, seq), &(r.state_hash, key));
+    let record = COMMANDS.get(&ext.state, &(id, seq));
+    if let Some(cmd) = &record {
+        settle_gas(ext, &id, seq, cmd, r.gas_used);
+    }
     info.executed = seq.saturating_add(1);
     info.state_hash = r.state_hash;
     match r.outcome {
@@ -641,7 +750,7 @@ fn apply_result(ext: &mut Ext<'_>, info: &mut ContractInfo, r: CommandResult, ke
         }
     }
     if let Some(blob_hash) = r.checkpoint {
-        if let Some(cmd) = COMMANDS.get(&ext.state, &(id, seq)) {
+        if let Some(cmd) = record {
             let record = CheckpointRecord {
                 seq,
                 state_hash: r.state_hash,
@@ -852,7 +961,7 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             CONTRACT_AT.insert(&mut ext.state, &count, &id);
             CONTRACT_COUNT.put(&mut ext.state, &next_count);
         }
-        Call::PushCommand { contract: id, command, value } => {
+        Call::PushCommand { contract: id, command, value, gas_limit } => {
             let mut info = contract(&ext.state, &id).ok_or(Error::UnknownContract)?;
             if info.pubkey.is_none() {
                 return Err(Error::KeyNotReady.into());
@@ -860,24 +969,43 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
             if info.paused.is_some() {
                 return Err(Error::Paused.into());
             }
+            let p = params(&ext.state);
+            if gas_limit < umbra_contracts::gas::MIN_GAS_LIMIT {
+                return Err(Error::GasLimitTooLow.into());
+            }
+            if gas_limit > p.max_gas_per_command {
+                return Err(Error::GasLimitTooHigh.into());
+            }
+            let prepaid =
+                Balance::from(gas_limit).checked_mul(p.gas_price).ok_or(Error::Overflow)?;
             let seq = info.commands;
             let next = seq.checked_add(1).ok_or(Error::Overflow)?;
             let block = system::NUMBER.get_or_default(&ext.state);
-            if value > 0 {
-                if !info.kind.receives_value() {
-                    return Err(Error::ValueNotAccepted.into());
-                }
-                // Last fallible step: a sender who cannot pay is refused and nothing changes.
-                let account = umbra_contracts::contract_account(&id);
-                balances::transfer(ext, &who, &account, value)?;
+            if value > 0 && !info.kind.receives_value() {
+                return Err(Error::ValueNotAccepted.into());
             }
-            let ctx = CommandContext { contract: id, origin: who, block, seq, value };
+            // The last fallible steps, in one transaction: a sender who cannot pay the value
+            // and the prepaid gas is refused and nothing changes.
+            ext.transactional(|ext| {
+                if value > 0 {
+                    let account = umbra_contracts::contract_account(&id);
+                    balances::transfer(ext, &who, &account, value)?;
+                }
+                balances::move_free(ext, &who, &gas_escrow_account(), prepaid)
+            })?;
+            let ctx = CommandContext { contract: id, origin: who, block, seq, value, gas_limit };
             let log_hash = next_log_hash(&info.log_hash, &ctx, &command);
-            COMMANDS.insert(
-                &mut ext.state,
-                &(id, seq),
-                &CommandRecord { origin: who, block, sealed: command.clone(), value, log_hash },
-            );
+            let gas_price = p.gas_price;
+            let record = CommandRecord {
+                origin: who,
+                block,
+                sealed: command.clone(),
+                value,
+                gas_limit,
+                gas_price,
+                log_hash,
+            };
+            COMMANDS.insert(&mut ext.state, &(id, seq), &record);
             info.commands = next;
             info.log_hash = log_hash;
             CONTRACTS.insert(&mut ext.state, &id, &info);
@@ -887,6 +1015,8 @@ pub fn dispatch(ext: &mut Ext<'_>, who: AccountId, call: Call) -> Result<(), Dis
                 origin: who,
                 sealed: command,
                 value,
+                gas_limit,
+                prepaid,
                 log_hash,
             });
         }

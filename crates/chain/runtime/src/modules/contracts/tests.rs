@@ -9,6 +9,10 @@ use crate::{
     Event as RuntimeEvent,
 };
 
+/// Gas limit of the tests' pushes, and the gas their reported results used.
+const GAS: u64 = 100_000;
+const GAS_USED: u64 = 40_000;
+
 fn computing(ext: &mut Ext<'_>, n: u32) {
     for i in 0..n {
         computation::start_computing(ext, &worker(i).public(), 0, 10_000 * UNITS).unwrap();
@@ -33,6 +37,7 @@ fn deployed() -> (Ext<'static>, ContractId) {
     computing(&mut ext, 4);
     dispatch(&mut ext, dave(), deploy(ContractKind::Guestbook, b"s", None)).unwrap();
     let id = umbra_contracts::contract_id(&dave(), ContractKind::Guestbook, b"s");
+    crate::balances::mint(&mut ext, &eve(), 100 * UNITS).unwrap();
     (ext, id)
 }
 
@@ -51,7 +56,12 @@ fn sealed() -> SealedBox {
 }
 
 fn push(ext: &mut Ext<'_>, id: ContractId) {
-    dispatch(ext, eve(), Call::PushCommand { contract: id, command: sealed(), value: 0 }).unwrap();
+    dispatch(
+        ext,
+        eve(),
+        Call::PushCommand { contract: id, command: sealed(), value: 0, gas_limit: GAS },
+    )
+    .unwrap();
 }
 
 fn result(
@@ -60,8 +70,15 @@ fn result(
     hash: u8,
     outcome: Result<Vec<SealedOutput>, String>,
 ) -> Vec<u8> {
-    CommandResult { contract: id, seq, state_hash: H256([hash; 32]), outcome, checkpoint: None }
-        .encode()
+    CommandResult {
+        contract: id,
+        seq,
+        state_hash: H256([hash; 32]),
+        outcome,
+        checkpoint: None,
+        gas_used: GAS_USED,
+    }
+    .encode()
 }
 
 fn report(ext: &mut Ext<'_>, w: &Public, payload: &[u8]) -> Result<(), String> {
@@ -148,6 +165,16 @@ fn quorum_and_parameters_are_bounded_with_clear_errors() {
             ContractsParams { max_checkpoint_bytes: (4 << 20) + 1, ..base.clone() },
             "InvalidCheckpointSize",
         ),
+        (ContractsParams { gas_price: 0, ..base.clone() }, "InvalidGasPrice"),
+        (ContractsParams { gas_price: UNITS + 1, ..base.clone() }, "InvalidGasPrice"),
+        (ContractsParams { max_gas_per_command: 20_999, ..base.clone() }, "InvalidMaxGas"),
+        (
+            ContractsParams {
+                max_gas_per_command: umbra_contracts::gas::MAX_GAS_CAP + 1,
+                ..base.clone()
+            },
+            "InvalidMaxGas",
+        ),
     ];
     for (params, want) in cases {
         let err = dispatch(&mut ext, alice(), Call::SetParams { params }).unwrap_err();
@@ -164,9 +191,13 @@ fn quorum_and_parameters_are_bounded_with_clear_errors() {
 fn commands_wait_for_the_key_and_the_log_hash_covers_the_whole_context() {
     let (mut ext, id) = deployed();
     assert_eq!(
-        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed(), value: 0 })
-            .unwrap_err()
-            .variant(),
+        dispatch(
+            &mut ext,
+            eve(),
+            Call::PushCommand { contract: id, command: sealed(), value: 0, gas_limit: GAS }
+        )
+        .unwrap_err()
+        .variant(),
         "KeyNotReady"
     );
     // Only the leader may publish the key.
@@ -193,9 +224,14 @@ fn commands_wait_for_the_key_and_the_log_hash_covers_the_whole_context() {
         let block = 10 + seq;
         system::NUMBER.put(&mut ext.state, &block);
         let s = sealed();
-        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: s.clone(), value: 0 })
-            .unwrap();
-        let ctx = CommandContext { contract: id, origin: eve(), block, seq, value: 0 };
+        dispatch(
+            &mut ext,
+            eve(),
+            Call::PushCommand { contract: id, command: s.clone(), value: 0, gas_limit: GAS },
+        )
+        .unwrap();
+        let ctx =
+            CommandContext { contract: id, origin: eve(), block, seq, value: 0, gas_limit: GAS };
         let other_block = CommandContext { block: block + 1, ..ctx };
         assert_ne!(next_log_hash(&expected, &ctx, &s), next_log_hash(&expected, &other_block, &s));
         expected = next_log_hash(&expected, &ctx, &s);
@@ -245,7 +281,8 @@ fn one_lying_worker_among_three_cannot_move_funds() {
     let info = contract(&ext.state, &id).unwrap();
     assert_eq!((info.executed, info.state_hash), (1, H256([1; 32])));
     assert_eq!(free(&ext, &account), 90 * UNITS);
-    assert_eq!(free(&ext, &eve()), eve_before + 10 * UNITS);
+    let refund = Balance::from(GAS - GAS_USED) * params(&ext.state).gas_price;
+    assert_eq!(free(&ext, &eve()), eve_before + 10 * UNITS + refund);
     assert_eq!(free(&ext, &mallory), 0, "the lying result is never applied");
     assert!(contract_events(&ext).contains(&Event::StateDiverged { id, seq: 0, worker: liar }));
     assert_eq!(VOTES.get(&ext.state, &(id, 0)), None, "votes are cleared once decided");
@@ -309,9 +346,13 @@ fn divergence_without_a_possible_quorum_pauses_until_the_council_resumes() {
     assert_eq!(free(&ext, &account), 100 * UNITS, "nothing moved");
     // Paused: no new commands, no reports.
     assert_eq!(
-        dispatch(&mut ext, eve(), Call::PushCommand { contract: id, command: sealed(), value: 0 })
-            .unwrap_err()
-            .variant(),
+        dispatch(
+            &mut ext,
+            eve(),
+            Call::PushCommand { contract: id, command: sealed(), value: 0, gas_limit: GAS }
+        )
+        .unwrap_err()
+        .variant(),
         "Paused"
     );
     assert!(report(&mut ext, &assigned[0], &result(id, 0, 9, Ok(vec![])))
@@ -355,6 +396,7 @@ fn checkpoint_hashes_are_recorded_from_decided_results() {
             state_hash: H256([1; 32]),
             outcome: Ok(vec![]),
             checkpoint: Some(H256([blob; 32])),
+            gas_used: GAS_USED,
         }
         .encode()
     };
@@ -458,7 +500,11 @@ fn evm_deployed() -> (Ext<'static>, ContractId) {
 }
 
 fn push_value(ext: &mut Ext<'_>, id: ContractId, value: Balance) -> Result<(), DispatchError> {
-    dispatch(ext, eve(), Call::PushCommand { contract: id, command: sealed(), value })
+    dispatch(
+        ext,
+        eve(),
+        Call::PushCommand { contract: id, command: sealed(), value, gas_limit: GAS },
+    )
 }
 
 /// Issue 9 item 3: value moves from the sender into the contract's account at push, and the
@@ -472,14 +518,22 @@ fn value_moves_into_the_contract_account_and_is_under_the_log_hash() {
     dispatch(
         &mut ext,
         eve(),
-        Call::PushCommand { contract: id, command: s.clone(), value: 7 * UNITS },
+        Call::PushCommand { contract: id, command: s.clone(), value: 7 * UNITS, gas_limit: GAS },
     )
     .unwrap();
-    assert_eq!(free(&ext, &eve()), 93 * UNITS);
+    let prepaid = Balance::from(GAS) * params(&ext.state).gas_price;
+    assert_eq!(free(&ext, &eve()), 93 * UNITS - prepaid);
     assert_eq!(free(&ext, &account), 7 * UNITS);
     let record = COMMANDS.get(&ext.state, &(id, 0)).unwrap();
     assert_eq!(record.value, 7 * UNITS);
-    let ctx = CommandContext { contract: id, origin: eve(), block: 12, seq: 0, value: 7 * UNITS };
+    let ctx = CommandContext {
+        contract: id,
+        origin: eve(),
+        block: 12,
+        seq: 0,
+        value: 7 * UNITS,
+        gas_limit: GAS,
+    };
     assert_eq!(record.log_hash, next_log_hash(&H256::ZERO, &ctx, &s));
     let other = CommandContext { value: 7 * UNITS + 1, ..ctx };
     assert_ne!(record.log_hash, next_log_hash(&H256::ZERO, &other, &s), "value is hashed");
@@ -509,7 +563,6 @@ fn value_the_sender_cannot_pay_is_refused_and_changes_nothing() {
 fn kinds_that_cannot_receive_value_refuse_it() {
     let (mut ext, id) = deployed();
     publish_key(&mut ext, id);
-    crate::balances::mint(&mut ext, &eve(), 100 * UNITS).unwrap();
     let info = contract(&ext.state, &id).unwrap();
     let err = push_value(&mut ext, id, 1).unwrap_err();
     assert_eq!(err.variant(), "ValueNotAccepted");
@@ -521,45 +574,296 @@ fn kinds_that_cannot_receive_value_refuse_it() {
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
-    /// Issue 9 item 3: whatever the pushes (paid or refused) and the decided payouts (applied
-    /// or failing for lack of funds), the sender's balance plus the value the cluster holds
-    /// (its chain account) plus what it paid out stays what it was.
+    /// Issue 9 items 3 and 4: whatever the pushes (paid or refused: value, gas limit in or out
+    /// of bounds, more than the sender holds) and the decided results (payouts applied or
+    /// failing for lack of funds, any gas used, even above the limit), the sender's balance plus
+    /// the value the cluster holds (its chain account) plus what it paid out plus the prepaid gas
+    /// in escrow plus the fees the treasury took stays what it was, total issuance does not
+    /// move, and the escrow holds exactly the prepayment of the undecided command.
     #[test]
-    fn value_is_conserved_over_pushes_and_payouts(
+    fn value_is_conserved_over_pushes_payouts_and_gas(
         steps in proptest::collection::vec(
-            (proptest::bool::ANY, 0u128..(60 * UNITS)), 1..12)
+            (proptest::bool::ANY, 0u128..(60 * UNITS), 0u64..2_000_000, 0u64..2_000_000), 1..12)
     ) {
         let (mut ext, id) = evm_deployed();
         let account = umbra_contracts::contract_account(&id);
         let mallory = Pair::from_suri("//Mallory").unwrap().public();
+        let price = params(&ext.state).gas_price;
         let total = |ext: &Ext<'_>| {
-            free(ext, &eve()).saturating_add(free(ext, &account)).saturating_add(free(ext, &mallory))
+            [eve(), account, mallory, gas_escrow_account(), crate::balances::treasury_account()]
+                .iter()
+                .fold(0u128, |sum, who| sum.saturating_add(free(ext, who)))
         };
-        let start = total(&ext);
-        for (is_push, amount) in steps {
+        let (start, issuance) = (total(&ext), crate::balances::total_issuance(&ext.state));
+        for (is_push, amount, gas_limit, gas_used) in steps {
             let before = (free(&ext, &eve()), free(&ext, &account));
-            // A push carrying `amount` (refused if Eve cannot pay) or a payout of `amount`
-            // decided by a quorum of the assigned workers (failing if the cluster cannot pay).
+            // A push carrying `amount` (refused if Eve cannot pay it and the gas) or a payout
+            // of `amount` decided by a quorum of the assigned workers (failing if the cluster
+            // cannot pay).
             let value = if is_push { amount } else { 0 };
-            match push_value(&mut ext, id, value) {
-                Ok(()) => proptest::prop_assert_eq!(
-                    (free(&ext, &eve()), free(&ext, &account)),
-                    (before.0.saturating_sub(value), before.1.saturating_add(value))
-                ),
+            let prepaid = Balance::from(gas_limit).checked_mul(price).unwrap();
+            match push_gas(&mut ext, id, value, gas_limit) {
+                Ok(()) => {
+                    proptest::prop_assert_eq!(
+                        (free(&ext, &eve()), free(&ext, &account)),
+                        (
+                            before.0.checked_sub(value).and_then(|b| b.checked_sub(prepaid)).unwrap(),
+                            before.1.checked_add(value).unwrap(),
+                        )
+                    );
+                    proptest::prop_assert_eq!(escrow(&ext), prepaid);
+                }
                 Err(_) => {
                     proptest::prop_assert_eq!((free(&ext, &eve()), free(&ext, &account)), before);
+                    proptest::prop_assert_eq!(escrow(&ext), 0);
                     continue;
                 }
             }
+            proptest::prop_assert_eq!(total(&ext), start);
             let info = contract(&ext.state, &id).unwrap();
             let seq = info.commands.saturating_sub(1);
-            let out = if is_push { vec![] } else { vec![SealedOutput::Transfer { to: mallory, amount }] };
-            let payload = result(id, seq, 1, Ok(out));
-            for w in info.assigned.iter().take(info.quorum as usize) {
-                report(&mut ext, w, &payload).unwrap();
-            }
-            proptest::prop_assert_eq!(contract(&ext.state, &id).unwrap().executed, seq.saturating_add(1));
+            let out =
+                if is_push { vec![] } else { vec![SealedOutput::Transfer { to: mallory, amount }] };
+            let eve_before = free(&ext, &eve());
+            decide_with(&mut ext, id, &gas_result(id, seq, Ok(out), gas_used));
+            proptest::prop_assert_eq!(
+                contract(&ext.state, &id).unwrap().executed,
+                seq.saturating_add(1)
+            );
+            let used = gas_used.min(gas_limit);
+            proptest::prop_assert_eq!(escrow(&ext), 0);
+            let refund = Balance::from(gas_limit.checked_sub(used).unwrap()).checked_mul(price).unwrap();
+            proptest::prop_assert_eq!(free(&ext, &eve()), eve_before.checked_add(refund).unwrap());
             proptest::prop_assert_eq!(total(&ext), start);
+            proptest::prop_assert_eq!(crate::balances::total_issuance(&ext.state), issuance);
         }
     }
+}
+
+// ---- gas (issue 9 item 4) ----
+
+fn escrow(ext: &Ext<'_>) -> Balance {
+    free(ext, &gas_escrow_account())
+}
+
+fn treasury(ext: &Ext<'_>) -> Balance {
+    free(ext, &crate::balances::treasury_account())
+}
+
+fn push_gas(
+    ext: &mut Ext<'_>,
+    id: ContractId,
+    value: Balance,
+    gas_limit: u64,
+) -> Result<(), DispatchError> {
+    dispatch(ext, eve(), Call::PushCommand { contract: id, command: sealed(), value, gas_limit })
+}
+
+/// Every assigned worker up to the quorum reports the same result for `seq`.
+fn decide_with(ext: &mut Ext<'_>, id: ContractId, r: &CommandResult) {
+    let info = contract(&ext.state, &id).unwrap();
+    for w in info.assigned.iter().take(info.quorum as usize) {
+        report(ext, w, &r.encode()).unwrap();
+    }
+}
+
+fn gas_result(
+    id: ContractId,
+    seq: u64,
+    outcome: Result<Vec<SealedOutput>, String>,
+    gas_used: u64,
+) -> CommandResult {
+    CommandResult {
+        contract: id,
+        seq,
+        state_hash: H256([1; 32]),
+        outcome,
+        checkpoint: None,
+        gas_used,
+    }
+}
+
+fn settled(ext: &Ext<'_>, seq: u64) -> Option<(u64, Balance, Balance)> {
+    contract_events(ext).into_iter().find_map(|e| match e {
+        Event::GasSettled { seq: s, gas_used, fee, refund, .. } if s == seq => {
+            Some((gas_used, fee, refund))
+        }
+        _ => None,
+    })
+}
+
+/// The gas limit is prepaid at push (into the escrow, with the value into the cluster's
+/// account) and is part of the record and the log hash; when the quorum's result lands the gas
+/// used goes to the treasury and the rest back to the sender.
+#[test]
+fn gas_is_prepaid_at_push_and_the_unused_part_refunded_when_the_result_lands() {
+    let (mut ext, id) = evm_deployed();
+    let price = params(&ext.state).gas_price;
+    let account = umbra_contracts::contract_account(&id);
+    let (eve0, treasury0) = (free(&ext, &eve()), treasury(&ext));
+    let issuance = crate::balances::total_issuance(&ext.state);
+    system::NUMBER.put(&mut ext.state, &12);
+    push_gas(&mut ext, id, 3 * UNITS, 250_000).unwrap();
+    let prepaid = 250_000 * price;
+    assert_eq!(free(&ext, &eve()), eve0 - 3 * UNITS - prepaid);
+    assert_eq!((free(&ext, &account), escrow(&ext)), (3 * UNITS, prepaid));
+    let record = COMMANDS.get(&ext.state, &(id, 0)).unwrap();
+    assert_eq!((record.gas_limit, record.gas_price), (250_000, price));
+    let ctx = CommandContext {
+        contract: id,
+        origin: eve(),
+        block: 12,
+        seq: 0,
+        value: 3 * UNITS,
+        gas_limit: 250_000,
+    };
+    assert_eq!(record.log_hash, next_log_hash(&H256::ZERO, &ctx, &record.sealed));
+    let other = CommandContext { gas_limit: 250_001, ..ctx };
+    assert_ne!(record.log_hash, next_log_hash(&H256::ZERO, &other, &record.sealed), "gas hashed");
+    assert!(contract_events(&ext).iter().any(|e| matches!(
+        e,
+        Event::CommandPushed { seq: 0, gas_limit: 250_000, prepaid: p, .. } if *p == prepaid
+    )));
+    assert_eq!(settled(&ext, 0), None, "nothing settles before the result");
+
+    decide_with(&mut ext, id, &gas_result(id, 0, Ok(vec![]), 61_234));
+    let (fee, refund) = (61_234 * price, (250_000 - 61_234) * price);
+    assert_eq!(settled(&ext, 0), Some((61_234, fee, refund)));
+    assert_eq!(free(&ext, &eve()), eve0 - 3 * UNITS - fee);
+    assert_eq!(treasury(&ext), treasury0 + fee);
+    assert_eq!(escrow(&ext), 0);
+    assert_eq!(crate::balances::total_issuance(&ext.state), issuance, "nothing minted or burnt");
+}
+
+/// A gas limit below the intrinsic minimum or above the governance cap is refused with a
+/// clear error and changes nothing; lowering the cap refuses what it used to accept.
+#[test]
+fn gas_limits_outside_the_bounds_are_refused_and_change_nothing() {
+    let (mut ext, id) = evm_deployed();
+    let info = contract(&ext.state, &id).unwrap();
+    let cap = params(&ext.state).max_gas_per_command;
+    for (limit, want) in
+        [(0, "GasLimitTooLow"), (20_999, "GasLimitTooLow"), (cap + 1, "GasLimitTooHigh")]
+    {
+        let err = push_gas(&mut ext, id, UNITS, limit).unwrap_err();
+        assert_eq!(err.variant(), want, "limit {limit}");
+        assert_eq!(free(&ext, &eve()), 100 * UNITS);
+        assert_eq!(escrow(&ext), 0);
+        assert_eq!(contract(&ext.state, &id).unwrap(), info);
+        assert_eq!(COMMANDS.get(&ext.state, &(id, 0)), None);
+    }
+    push_gas(&mut ext, id, 0, 21_000).unwrap();
+    push_gas(&mut ext, id, 0, cap).unwrap();
+    let lower = ContractsParams { max_gas_per_command: 1_000_000, ..params(&ext.state) };
+    dispatch(&mut ext, alice(), Call::SetParams { params: lower }).unwrap();
+    assert_eq!(push_gas(&mut ext, id, 0, 1_000_001).unwrap_err().variant(), "GasLimitTooHigh");
+    push_gas(&mut ext, id, 0, 1_000_000).unwrap();
+    assert_eq!(contract(&ext.state, &id).unwrap().commands, 3);
+}
+
+/// A sender who can pay the value but not the value plus the prepaid gas is refused, and the
+/// value does not move either: the push is all or nothing.
+#[test]
+fn a_sender_who_cannot_prepay_the_gas_is_refused_and_nothing_changes() {
+    let (mut ext, id) = evm_deployed();
+    let account = umbra_contracts::contract_account(&id);
+    let price = params(&ext.state).gas_price;
+    let info = contract(&ext.state, &id).unwrap();
+    let events = ext.events().len();
+    // 100 UNITS: 99.99 UNITS of value leaves 0.01 UNITS = 10,000 gas at the dev price.
+    let value = 100 * UNITS - 10_000 * price;
+    let err = push_gas(&mut ext, id, value, 10_001).unwrap_err();
+    assert_eq!(err.variant(), "GasLimitTooLow");
+    let err = push_gas(&mut ext, id, value, 21_000).unwrap_err();
+    assert_eq!(err.variant(), "InsufficientBalance");
+    assert_eq!(free(&ext, &eve()), 100 * UNITS);
+    assert_eq!((free(&ext, &account), escrow(&ext)), (0, 0));
+    assert_eq!(contract(&ext.state, &id).unwrap(), info);
+    assert_eq!(COMMANDS.get(&ext.state, &(id, 0)), None);
+    assert_eq!(ext.events().len(), events, "no event from the refused push");
+    // Exactly enough goes through.
+    push_gas(&mut ext, id, 100 * UNITS - 21_000 * price, 21_000).unwrap();
+    assert_eq!(free(&ext, &eve()), 0);
+}
+
+/// Out of gas and reverts roll state back inside the contract but still pay: the chain charges
+/// whatever gas the quorum reports, for a failed outcome too, and never more than the limit.
+#[test]
+fn failed_reverted_and_out_of_gas_commands_still_pay_and_never_more_than_the_limit() {
+    let (mut ext, id) = evm_deployed();
+    let price = params(&ext.state).gas_price;
+    let treasury0 = treasury(&ext);
+    // #0 out of gas: the EVM's receipt says Halt, the gas used is the whole limit.
+    push_gas(&mut ext, id, 0, 80_000).unwrap();
+    decide_with(&mut ext, id, &gas_result(id, 0, Ok(vec![]), 80_000));
+    assert_eq!(settled(&ext, 0), Some((80_000, 80_000 * price, 0)));
+    // #1 refused before it ran (e.g. does not open): CommandFailed, the failure charge.
+    push_gas(&mut ext, id, 0, 90_000).unwrap();
+    let failed = umbra_contracts::gas::FAILED_COMMAND_GAS;
+    decide_with(&mut ext, id, &gas_result(id, 1, Err("cannot open command".into()), failed));
+    assert!(contract_events(&ext).iter().any(|e| matches!(e, Event::CommandFailed { seq: 1, .. })));
+    let fg = Balance::from(failed);
+    assert_eq!(settled(&ext, 1), Some((failed, fg * price, (90_000 - fg) * price)));
+    // #2 a quorum reporting more than the limit is charged the limit only.
+    push_gas(&mut ext, id, 0, 50_000).unwrap();
+    decide_with(&mut ext, id, &gas_result(id, 2, Ok(vec![]), 9_000_000));
+    assert_eq!(settled(&ext, 2), Some((50_000, 50_000 * price, 0)));
+    assert_eq!(treasury(&ext), treasury0 + (80_000 + fg + 50_000) * price);
+    assert_eq!(escrow(&ext), 0);
+    assert_eq!(free(&ext, &eve()), 100 * UNITS - (80_000 + fg + 50_000) * price);
+}
+
+/// The attack: one assigned worker reports the honest state and outputs but other gas (0, to
+/// refund an accomplice sender everything; or the whole limit, to overcharge). Its report does
+/// not count toward the honest quorum, is flagged, and the quorum's gas is what settles.
+#[test]
+fn a_worker_lying_about_gas_cannot_reach_the_quorum_alone() {
+    let (mut ext, id) = evm_deployed();
+    let price = params(&ext.state).gas_price;
+    push_gas(&mut ext, id, 0, 200_000).unwrap();
+    push_gas(&mut ext, id, 0, 200_000).unwrap();
+    let info = contract(&ext.state, &id).unwrap();
+    let (liar, a, b) = (info.assigned[0], info.assigned[1], info.assigned[2]);
+    for (seq, lie) in [(0u64, 0u64), (1, 200_000)] {
+        let honest = gas_result(id, seq, Ok(vec![]), 45_000);
+        let lying = CommandResult { gas_used: lie, ..honest.clone() };
+        assert_ne!(honest.vote_key(), lying.vote_key(), "gas is in the vote key");
+        report(&mut ext, &liar, &lying.encode()).unwrap();
+        assert_eq!(contract(&ext.state, &id).unwrap().executed, seq, "one report decides nothing");
+        report(&mut ext, &a, &honest.encode()).unwrap();
+        assert!(contract_events(&ext).contains(&Event::StateDiverged { id, seq, worker: a }));
+        report(&mut ext, &b, &honest.encode()).unwrap();
+        assert_eq!(contract(&ext.state, &id).unwrap().executed, seq + 1);
+        assert_eq!(settled(&ext, seq), Some((45_000, 45_000 * price, 155_000 * price)));
+        assert!(contract_events(&ext).contains(&Event::StateDiverged { id, seq, worker: liar }));
+    }
+    assert_eq!(free(&ext, &eve()), 100 * UNITS - 2 * 45_000 * price);
+}
+
+/// A paused contract's commands have no result: their prepaid gas stays in the escrow (the
+/// sender does not get it back, nor does the treasury take it) until the council resumes the
+/// contract and the quorum's results settle it, at the price of the push.
+#[test]
+fn prepaid_gas_of_a_paused_contract_waits_in_escrow_and_settles_after_the_resume() {
+    let (mut ext, id) = evm_deployed();
+    let price = params(&ext.state).gas_price;
+    push_gas(&mut ext, id, 0, 100_000).unwrap();
+    let assigned = contract(&ext.state, &id).unwrap().assigned;
+    for (i, w) in assigned.iter().enumerate() {
+        report(&mut ext, w, &result(id, 0, i as u8 + 1, Ok(vec![]))).unwrap();
+    }
+    assert!(contract(&ext.state, &id).unwrap().paused.is_some());
+    let eve_paused = free(&ext, &eve());
+    assert_eq!(eve_paused, 100 * UNITS - 100_000 * price);
+    assert_eq!(escrow(&ext), 100_000 * price, "held while paused");
+    assert_eq!(settled(&ext, 0), None);
+    // The price changes meanwhile: the settlement uses the price the sender prepaid at.
+    let dearer = ContractsParams { gas_price: price * 3, ..params(&ext.state) };
+    dispatch(&mut ext, alice(), Call::SetParams { params: dearer }).unwrap();
+    dispatch(&mut ext, alice(), Call::Resume { contract: id }).unwrap();
+    assert_eq!(escrow(&ext), 100_000 * price, "resuming alone settles nothing");
+    decide_with(&mut ext, id, &gas_result(id, 0, Ok(vec![]), 30_000));
+    assert_eq!(settled(&ext, 0), Some((30_000, 30_000 * price, 70_000 * price)));
+    assert_eq!(escrow(&ext), 0);
+    assert_eq!(free(&ext, &eve()), 100 * UNITS - 30_000 * price);
 }
