@@ -254,7 +254,9 @@ pub async fn run(
         book,
     );
     let result = tokio::select! {
-        r = app::run(&mut state, &mut channels) => r,
+        r = app::run(&mut state, &mut channels) => {
+            r.map_err(|e| anyhow::anyhow!("BFT application loop: {e:#}"))
+        }
         _ = shutdown => Ok(()),
     };
     let _ = handle.kill(None).await;
