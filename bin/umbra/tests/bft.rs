@@ -5,7 +5,7 @@
 //! empty database and a late full node sync to the head; at the end every node's blocks agree at
 //! every height and every stored certificate verifies.
 //!
-//! Needs the `bft` feature: `cargo test -p umbra --features bft --test bft`.
+//! Needs the `bft` feature (on by default): `cargo test -p umbra --test bft`.
 
 #![cfg(feature = "bft")]
 
@@ -27,6 +27,8 @@ use umbra_primitives::{
 };
 
 const URIS: [&str; 4] = ["//Alice", "//Bob", "//Charlie", "//Dave"];
+/// //Dave's account.
+const DAVE: &str = "5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy";
 
 struct Proc {
     name: String,
@@ -188,6 +190,20 @@ impl Net {
     }
 }
 
+/// Copies a directory tree (a node's data directory while the node is stopped).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 fn transfer(p: &Proc, amount: &str) {
     let out = Command::new(bin())
         .args(["transfer", "--from", "//Eve", "--to", BOB, "--amount", amount])
@@ -263,6 +279,50 @@ fn scenario(net: &mut Net) {
     let h = net.max_head();
     net.wait_all_at(h + 2, "a late full node syncing");
     transfer(&net.procs[4], "2");
+
+    // An equivocating validator: //Dave's key also runs in a second process (an operator's
+    // misconfigured fail-over). When Dave proposes, each copy proposes and prevotes its own block
+    // (the seal is randomized, so the two differ): two conflicting signed votes of one key. The
+    // honest nodes detect them and record the evidence on chain; the chain keeps finalizing.
+    // The copy starts from Dave's data directory (a restored backup), so both are current at
+    // once.
+    net.procs[3].kill();
+    copy_dir(&net.root().join("v3"), &net.root().join("dup"));
+    // A second machine has its own network identity (its peer id), only the validator key and
+    // the data are Dave's.
+    std::fs::remove_file(net.root().join("dup/bft/node-key")).unwrap();
+    net.procs[3].spawn();
+    let from = net.max_head();
+    let args = net.args("dup", Some(URIS[3]), usize::MAX);
+    net.add("dup", args);
+    let mut next = from;
+    let evidence = wait_for(Duration::from_secs(240), "equivocation evidence on chain", || {
+        let p = &net.procs[0];
+        let head = p.head()?;
+        while next <= head {
+            let events = p.rpc("umbra_events", json!([p.hash(next)?]))?;
+            next += 1;
+            let found = events
+                .as_array()?
+                .iter()
+                .find(|e| e["event"]["Governance"].get("EquivocationRecorded").is_some());
+            if let Some(e) = found {
+                return Some(e["event"]["Governance"]["EquivocationRecorded"].clone());
+            }
+        }
+        None
+    });
+    assert_eq!(evidence["account"], json!(DAVE), "the evidence names Dave: {evidence}");
+    let dave = set.validators.iter().find(|v| v.account.to_string() == DAVE).unwrap();
+    assert_eq!(
+        evidence["validator"].as_str().map(|k| k.trim_start_matches("0x").to_string()),
+        Some(hex::encode(dave.consensus_key)),
+        "and his consensus key: {evidence}"
+    );
+    // The duplicate is stopped (an operator would fix the fail-over); the chain goes on.
+    net.procs[5].kill();
+    let h = net.max_head();
+    net.wait_all_at(h + 2, "finalizing after the equivocation");
 
     // No two nodes hold different blocks at one height, and every certificate verifies.
     let heads: Vec<u64> = net.live().map(|p| p.head().unwrap()).collect();

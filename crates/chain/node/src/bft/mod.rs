@@ -126,6 +126,8 @@ impl EngineConfig {
 struct Engine {
     home: PathBuf,
     seed: [u8; 32],
+    /// The node's libp2p identity (its peer id), kept apart from the consensus key.
+    network_key: Keypair,
     config: EngineConfig,
     genesis: umbra_primitives::H256,
 }
@@ -182,8 +184,11 @@ impl MalachiteNode for Engine {
         sk.public_key()
     }
 
-    fn get_keypair(&self, sk: PrivateKey) -> Keypair {
-        Keypair::ed25519_from_bytes(sk.inner().to_bytes()).expect("32-byte ed25519 seed")
+    /// The network identity is the node's own key (`BASE/bft/node-key`), not the consensus key:
+    /// a peer id names a machine, a consensus key a validator (two machines running one
+    /// validator's key are two peers, and their conflicting votes reach everyone as evidence).
+    fn get_keypair(&self, _: PrivateKey) -> Keypair {
+        self.network_key.clone()
     }
 
     fn load_private_key(&self, file: [u8; 32]) -> PrivateKey {
@@ -203,6 +208,32 @@ impl MalachiteNode for Engine {
     }
 }
 
+/// Loads the node's libp2p identity from `path`, or creates a new random one there (owner-only
+/// permissions) on the first start.
+fn node_key(path: &std::path::Path) -> anyhow::Result<Keypair> {
+    use anyhow::Context as _;
+    if path.exists() {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        return Keypair::from_protobuf_encoding(&bytes)
+            .with_context(|| format!("{} is not a node key", path.display()));
+    }
+    let key = Keypair::generate_ed25519();
+    let bytes = key.to_protobuf_encoding().context("encoding the node key")?;
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write as _;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(key)
+}
+
 /// Starts malachite for `node` and runs the application loop until `shutdown` resolves.
 pub async fn run(
     node: Arc<Node>,
@@ -215,13 +246,14 @@ pub async fn run(
     let genesis = node.genesis_hash();
     let ctx = UmbraContext { genesis };
     let book = Arc::new(evidence::Book::new(genesis));
+    std::fs::create_dir_all(&cfg.home)?;
     let engine = Engine {
         home: cfg.home.clone(),
         seed: cfg.consensus_seed,
+        network_key: node_key(&cfg.home.join("node-key"))?,
         config: EngineConfig::new(&cfg)?,
         genesis,
     };
-    std::fs::create_dir_all(&cfg.home)?;
     let my_key = finality::consensus_public(&cfg.consensus_seed);
     let is_validator = set.get(&my_key).is_some();
     let start = context::Height(node.head().number.saturating_add(1));
@@ -261,4 +293,29 @@ pub async fn run(
     };
     let _ = handle.kill(None).await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_key_is_created_once_kept_private_and_garbage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node-key");
+        let first = node_key(&path).unwrap();
+        let again = node_key(&path).unwrap();
+        assert_eq!(first.public(), again.public(), "the same peer id after a restart");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "readable by its owner only");
+        }
+        let other = node_key(&dir.path().join("other-node-key")).unwrap();
+        assert_ne!(first.public(), other.public(), "each node has its own identity");
+        std::fs::write(&path, b"not a key").unwrap();
+        let err = node_key(&path).unwrap_err().to_string();
+        assert!(err.contains("is not a node key"), "{err}");
+    }
 }
