@@ -40,6 +40,13 @@ pub(crate) struct DevArgs {
     /// Port of the dashboard on 127.0.0.1 (a web page showing the network live).
     #[arg(long, default_value_t = 9900)]
     dashboard_port: u16,
+    /// Run the chain by this many BFT validator processes (malachite; RPC ports from
+    /// --rpc-port up, libp2p ports from --p2p-port up). Default: the single-authority --dev node.
+    #[arg(long)]
+    validators: Option<usize>,
+    /// libp2p port of the first validator (with --validators).
+    #[arg(long, default_value_t = crate::dev_bft::P2P_BASE_PORT)]
+    p2p_port: u16,
     /// Port of the demo analytics site's collector on 127.0.0.1 (`umbra analytics`).
     #[arg(long, default_value_t = 9950)]
     analytics_port: u16,
@@ -895,6 +902,27 @@ pub(crate) async fn run(
     if let Some(t) = args.block_time_ms {
         node_args.extend(["--block-time-ms".into(), t.to_string()]);
     }
+    // With --validators N: validator 0 is "the node" (RPC for the workers and the dashboard);
+    // validators 1.. run beside it.
+    let mut validators = Vec::new();
+    if let Some(n) = args.validators {
+        let spec = crate::dev_bft::write_spec(&args.base_path, n)?;
+        let v = |i| {
+            let (rpc, p2p, t) = (args.rpc_port, args.p2p_port, args.block_time_ms);
+            crate::dev_bft::validator_args(&spec, &args.base_path, i, n, rpc, p2p, t)
+        };
+        node_args = v(0);
+        for i in 1..n {
+            let name = format!("validator-{i}");
+            let p = spawn(&name, v(i), logs.join(format!("{name}.log")))?;
+            println!(
+                "{name}  ws://127.0.0.1:{}  pid {}",
+                args.rpc_port as usize + i,
+                p.pid().unwrap_or(0)
+            );
+            validators.push(p);
+        }
+    }
     procs.push(spawn("node", node_args, logs.join("node.log"))?);
 
     let result = async {
@@ -960,6 +988,7 @@ pub(crate) async fn run(
         Ok(c) => c,
         Err(e) => {
             stop_all(&mut procs);
+            stop_all(&mut validators);
             return Err(e);
         }
     };
@@ -1066,6 +1095,7 @@ pub(crate) async fn run(
     }
     setup.abort();
     stop_all(&mut procs);
+    stop_all(&mut validators);
     let _ = dash_stop_tx.send(());
     if let Some(d) = dashboard {
         let _ = tokio::time::timeout(Duration::from_secs(2), d).await;

@@ -5,6 +5,7 @@ mod analytics;
 mod bench;
 mod dashboard;
 mod dev;
+mod dev_bft;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -34,6 +35,10 @@ enum Command {
         /// (production-like: simulated workers can never register).
         #[arg(long)]
         chain: Option<String>,
+        /// Run the chain by N BFT validators (the first N dev accounts, malachite consensus;
+        /// docs/CONSENSUS.md).
+        #[arg(long)]
+        validators: Option<usize>,
     },
     /// Key management.
     #[command(subcommand)]
@@ -164,6 +169,17 @@ struct NodeArgs {
     /// Block time in milliseconds for this node (default: the chain's parameter).
     #[arg(long)]
     block_time_ms: Option<u64>,
+    /// BFT (malachite) node: the libp2p listen address (`host:port`). The chain spec must list
+    /// validators; without `--validator-key` the node is a full node (follows, never votes).
+    #[arg(long)]
+    p2p_addr: Option<SocketAddr>,
+    /// BFT: secret URI of this validator's account key (its ed25519 consensus key is derived
+    /// from it: docs/CONSENSUS.md).
+    #[arg(long, requires = "p2p_addr", conflicts_with = "authority")]
+    validator_key: Option<String>,
+    /// BFT: peers to connect to, `host:port,host:port`.
+    #[arg(long, value_delimiter = ',', requires = "p2p_addr")]
+    bootnodes: Vec<SocketAddr>,
 }
 
 fn init_logs(default_level: &str) {
@@ -198,6 +214,30 @@ async fn node(args: NodeArgs) -> anyhow::Result<()> {
         (None, true) => ChainSpec::dev(),
         (None, false) => anyhow::bail!("choose a chain: --dev or --chain FILE"),
     };
+    #[cfg(not(feature = "bft"))]
+    if args.p2p_addr.is_some() {
+        let _ = (&args.validator_key, &args.bootnodes);
+        anyhow::bail!(
+            "this umbra was built without BFT consensus: cargo build -p umbra --features bft"
+        );
+    }
+    #[cfg(feature = "bft")]
+    if let Some(p2p_addr) = args.p2p_addr {
+        let validator = match &args.validator_key {
+            Some(uri) => Some(cli::pair_from_uri(uri).context("invalid --validator-key")?),
+            None => None,
+        };
+        let config = umbra_node::run::BftNodeConfig {
+            base_path: args.base_path,
+            spec,
+            validator,
+            rpc_addr: args.rpc_addr,
+            p2p_addr,
+            bootnodes: args.bootnodes,
+            block_time_ms: args.block_time_ms,
+        };
+        return umbra_node::run::run_bft(config, shutdown_signal()).await;
+    }
     let uri = match (&args.authority, args.dev) {
         (Some(u), _) => u.clone(),
         (None, true) => "//Alice".to_string(),
@@ -223,13 +263,17 @@ async fn node(args: NodeArgs) -> anyhow::Result<()> {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Node(args) => node(args).await,
-        Command::BuildSpec { dev, chain } => {
+        Command::BuildSpec { dev, chain, validators } => {
             let name = match (dev, chain.as_deref()) {
                 (true, _) => "dev",
                 (false, Some(name)) => name,
                 (false, None) => anyhow::bail!("choose a chain: --dev or --chain dev|local"),
             };
-            println!("{}", ChainSpec::by_name(name)?.to_json());
+            let mut spec = ChainSpec::by_name(name)?;
+            if let Some(n) = validators {
+                spec = spec.with_dev_validators(n)?;
+            }
+            println!("{}", spec.to_json());
             Ok(())
         }
         Command::Key(cmd) => cli::key(cmd),

@@ -6,6 +6,7 @@
 //! - [`Header`], [`Block`]: a block and its header, with the authority's VRF output and seal.
 //! - [`UncheckedExtrinsic`]: a signed transaction, generic over the runtime's call type.
 //! - [`amount`]: UMB amounts (12 decimals), parsing and formatting.
+//! - [`finality`]: BFT validator sets, vote signing bytes and commit certificates.
 //! - [`merkle`]: the ordered binary Merkle root used for extrinsics and events roots.
 //!
 //! The crate has no I/O, so the enclave's light client can use the same header and
@@ -14,6 +15,7 @@
 pub mod amount;
 pub mod block;
 pub mod extrinsic;
+pub mod finality;
 pub mod hash;
 pub mod json;
 pub mod merkle;

@@ -7,6 +7,7 @@ mod analytics;
 mod apps;
 mod chain;
 mod computation;
+mod consensus;
 mod contracts;
 mod evm;
 mod worker;
@@ -35,6 +36,9 @@ enum Which {
     Contracts(contracts::ContractsBenchArgs),
     /// Confidential EVM: token transfers through the confidential path vs bare revm, replay.
     Evm(evm::EvmBenchArgs),
+    /// BFT finality (malachite, N validator processes) vs one validator vs the single
+    /// authority; light-client certificate verification.
+    Consensus(consensus::ConsensusBenchArgs),
     /// Web analytics: page views ingested/s per worker, report latency at 1,000,000 views.
     Analytics(analytics::AnalyticsBenchArgs),
     /// Applications: private transfers of the private-assets app through the confidential path.
@@ -84,6 +88,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(Which::Computation(a)) => tokio::task::block_in_place(|| computation::run(&a))?,
         Some(Which::Contracts(a)) => tokio::task::block_in_place(|| contracts::run(&a))?,
         Some(Which::Evm(a)) => tokio::task::block_in_place(|| evm::run(&a))?,
+        Some(Which::Consensus(a)) => consensus::run(&a).await?,
         Some(Which::Analytics(a)) => tokio::task::block_in_place(|| analytics::run(&a))?,
         Some(Which::Apps(a)) => tokio::task::block_in_place(|| apps::run(&a))?,
         None => {

@@ -55,6 +55,22 @@ impl ChainSpec {
         }
     }
 
+    /// This spec run by `n` BFT validators, the first `n` dev accounts (1 ≤ n ≤ 6; see
+    /// `GenesisConfig::dev_validators`); its id and name say so, so its genesis differs.
+    pub fn with_dev_validators(mut self, n: usize) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            (1..=umbra_runtime::genesis::DEV_ACCOUNTS.len()).contains(&n),
+            "--validators must be between 1 and {}",
+            umbra_runtime::genesis::DEV_ACCOUNTS.len()
+        );
+        let bft = GenesisConfig::dev_validators(n);
+        self.genesis.authorities = bft.authorities;
+        self.genesis.validators = bft.validators;
+        self.id = format!("{}_bft{n}", self.id);
+        self.name = format!("{} ({n} validators)", self.name);
+        Ok(self)
+    }
+
     /// Loads and validates a chain spec from a JSON file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)

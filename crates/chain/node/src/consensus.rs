@@ -102,6 +102,67 @@ impl ConsensusEngine for DevAuthority {
     }
 }
 
+/// The header rules of a BFT (malachite) chain: the round's proposer claims, builds and seals
+/// the block with its sr25519 account key exactly as [`DevAuthority`] does (so the VRF
+/// randomness is the proposer's), but a sealed block is only a proposal: it becomes final when
+/// ≥ 2/3 of the voting power precommit it, which [`crate::bft`] drives and
+/// [`crate::service::Node::import_finalized`] checks. A full node that is not a validator holds
+/// no key: it never claims, only verifies.
+pub struct BftEngine {
+    pair: Option<Pair>,
+}
+
+impl std::fmt::Debug for BftEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BftEngine").field("account", &self.pair.as_ref().map(Pair::public)).finish()
+    }
+}
+
+impl BftEngine {
+    /// A validator's engine (`Some(account key)`) or a full node's (`None`).
+    pub fn new(pair: Option<Pair>) -> Self {
+        BftEngine { pair }
+    }
+}
+
+impl ConsensusEngine for BftEngine {
+    fn name(&self) -> &'static str {
+        "malachite-tendermint"
+    }
+
+    fn claim(
+        &self,
+        parent_hash: &H256,
+        number: BlockNumber,
+        authorities: &[AccountId],
+    ) -> Option<Claim> {
+        let pair = self.pair.as_ref()?;
+        let author = pair.public();
+        if !authorities.contains(&author) {
+            return None;
+        }
+        let input = vrf_input(parent_hash, number);
+        let vrf = pair.vrf_sign(&input);
+        let randomness = author.vrf_verify(&input, &vrf).ok()?;
+        Some(Claim { author, vrf, randomness })
+    }
+
+    fn seal(&self, header: &mut Header) {
+        if let Some(pair) = &self.pair {
+            header.seal_with(pair);
+        }
+    }
+
+    fn verify(
+        &self,
+        header: &Header,
+        parent: &Header,
+        authorities: &[AccountId],
+    ) -> Result<[u8; 32], HeaderError> {
+        header.verify_against(parent, authorities)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

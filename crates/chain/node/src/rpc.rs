@@ -418,11 +418,19 @@ impl UmbraApiServer for Rpc {
         &self,
         number: BlockNumber,
     ) -> RpcResult<Option<RawBlockWithEvents>> {
-        Ok(self
-            .node
-            .raw_block_with_events(number)
-            .map_err(internal)?
-            .map(|(b, e)| RawBlockWithEvents { block: Bytes(b), events: Bytes(e) }))
+        let Some((b, e)) = self.node.raw_block_with_events(number).map_err(internal)? else {
+            return Ok(None);
+        };
+        let justification = self.node.justification(number).map_err(internal)?.map(Bytes);
+        Ok(Some(RawBlockWithEvents { block: Bytes(b), events: Bytes(e), justification }))
+    }
+
+    fn umbra_justification(&self, number: BlockNumber) -> RpcResult<Option<Bytes>> {
+        Ok(self.node.justification(number).map_err(internal)?.map(Bytes))
+    }
+
+    fn umbra_validators(&self) -> RpcResult<Option<umbra_primitives::finality::ValidatorSet>> {
+        self.node.validator_set().map_err(internal)
     }
 }
 

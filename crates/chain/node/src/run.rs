@@ -119,3 +119,90 @@ async fn produce_blocks(node: Arc<Node>, block_time_override: Option<u64>, mut i
         }
     }
 }
+
+/// What `umbra node --p2p-addr …` (a BFT validator or full node) needs.
+#[cfg(feature = "bft")]
+#[derive(Debug)]
+pub struct BftNodeConfig {
+    /// Directory holding `chain.redb` and malachite's write-ahead log (`bft/`).
+    pub base_path: PathBuf,
+    /// The chain spec (it must list validators).
+    pub spec: ChainSpec,
+    /// The validator's account key (its consensus key is derived from it); `None`: a full node
+    /// that follows and verifies the chain but never votes.
+    pub validator: Option<Pair>,
+    /// Where to serve JSON-RPC.
+    pub rpc_addr: SocketAddr,
+    /// The libp2p listen address.
+    pub p2p_addr: SocketAddr,
+    /// Peers to connect to.
+    pub bootnodes: Vec<SocketAddr>,
+    /// Minimum block time (default: the chain's parameter).
+    pub block_time_ms: Option<u64>,
+}
+
+/// Runs a BFT node (validator or full node) until `shutdown` resolves. Blocks are committed only
+/// with a commit certificate of ≥ 2/3 of the voting power, so stopping or being killed at any
+/// instant loses nothing final, and a restarted node catches up from its peers.
+#[cfg(feature = "bft")]
+pub async fn run_bft(
+    config: BftNodeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let set = config.spec.genesis.validator_set().ok_or_else(|| {
+        anyhow::anyhow!(
+            "chain spec `{}` has no validators; BFT nodes need one (umbra build-spec --chain dev --validators 4)",
+            config.spec.id
+        )
+    })?;
+    let seed = match &config.validator {
+        Some(pair) => crate::bft::consensus_seed_of(pair),
+        // A full node's consensus key only names it on the network: a fresh one each start.
+        None => umbra_crypto::blake2_256(&parity_scale_codec::Encode::encode(&(
+            b"umbra/full-node-key",
+            now_ms(),
+            std::process::id(),
+            config.p2p_addr.to_string(),
+        ))),
+    };
+    let engine = Arc::new(crate::consensus::BftEngine::new(config.validator.clone()));
+    let node = Node::open(&config.base_path, config.spec, engine)?;
+    let key = umbra_primitives::finality::consensus_public(&seed);
+    if let Some(pair) = &config.validator {
+        let current = node.validator_set()?.unwrap_or(set);
+        anyhow::ensure!(
+            current.get(&key).is_some(),
+            "the --validator-key {} (consensus key 0x{}) is not a validator of this chain",
+            pair.public(),
+            hex::encode(key)
+        );
+    }
+    let head = node.head();
+    tracing::info!(
+        chain = %node.spec().name,
+        genesis = %node.genesis_hash(),
+        head = head.number,
+        consensus = node.consensus_name(),
+        validator = config.validator.is_some(),
+        "node started"
+    );
+    if node.with_state(umbra_runtime::registry::accepts_insecure)? {
+        print_insecure_banner();
+    }
+    let (addr, handle) = rpc::start(node.clone(), config.rpc_addr).await?;
+    tracing::info!(%addr, "JSON-RPC (HTTP and WebSocket) listening");
+    let bft = crate::bft::BftConfig {
+        home: config.base_path.join("bft"),
+        consensus_seed: seed,
+        p2p_addr: config.p2p_addr,
+        bootnodes: config.bootnodes,
+        moniker: format!("umbra-{}", config.p2p_addr.port()),
+        block_time_ms: config.block_time_ms,
+        account: config.validator.clone(),
+    };
+    let result = crate::bft::run(node, bft, shutdown).await;
+    tracing::info!("shutting down");
+    let _ = handle.stop();
+    handle.stopped().await;
+    result
+}

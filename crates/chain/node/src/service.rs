@@ -13,8 +13,11 @@ use std::{
 use anyhow::{anyhow, bail, Context};
 use parity_scale_codec::{Decode, Encode};
 use tokio::sync::broadcast;
-use umbra_chain_storage::{Snapshot, Store};
-use umbra_primitives::{AccountId, Block, BlockNumber, Header, Nonce, Signature, H256};
+use umbra_chain_storage::{BlockWriter, Snapshot, Store};
+use umbra_primitives::{
+    finality::{CommitCertificate, ValidatorSet},
+    AccountId, Block, BlockNumber, Header, Nonce, Signature, H256,
+};
 use umbra_runtime::{
     api::{self, AccountInfo},
     executive::{self, SignatureCheck},
@@ -99,6 +102,7 @@ pub struct Node {
     head: RwLock<Header>,
     write_lock: Mutex<()>,
     imported: broadcast::Sender<ImportedBlock>,
+    submitted: broadcast::Sender<Arc<Vec<u8>>>,
 }
 
 fn now_ms() -> u64 {
@@ -175,6 +179,7 @@ impl Node {
             store.head()?.ok_or_else(|| anyhow!("database has no head block"))?;
         let head = Self::load_block(&store, head_number)?.header;
         let (imported, _) = broadcast::channel(1024);
+        let (submitted, _) = broadcast::channel(16_384);
         Ok(Arc::new(Node {
             store,
             spec,
@@ -184,6 +189,7 @@ impl Node {
             head: RwLock::new(head),
             write_lock: Mutex::new(()),
             imported,
+            submitted,
         }))
     }
 
@@ -355,8 +361,24 @@ impl Node {
         self.with_state(governance::parameters)
     }
 
-    /// Validates a transaction against the head state and pools it.
+    /// Validates a transaction against the head state and pools it; announces it to
+    /// [`Node::subscribe_submitted`] (a BFT node gossips it to the other nodes).
     pub fn submit(&self, bytes: Vec<u8>) -> Result<H256, SubmitError> {
+        if self.submitted.receiver_count() == 0 {
+            return self.submit_quiet(bytes);
+        }
+        let hash = self.submit_quiet(bytes.clone())?;
+        let _ = self.submitted.send(Arc::new(bytes));
+        Ok(hash)
+    }
+
+    /// Subscribes to the transactions clients submit to this node.
+    pub fn subscribe_submitted(&self) -> broadcast::Receiver<Arc<Vec<u8>>> {
+        self.submitted.subscribe()
+    }
+
+    /// [`Node::submit`] without the announcement (for transactions gossiped by other nodes).
+    pub fn submit_quiet(&self, bytes: Vec<u8>) -> Result<H256, SubmitError> {
         let snap = self.snapshot().map_err(|e| SubmitError::Internal(e.to_string()))?;
         let st = Overlay::new(&snap);
         let valid = executive::validate_transaction(
@@ -381,6 +403,30 @@ impl Node {
     /// Authors, seals and commits the next block from the pool's ready transactions.
     pub fn author_block(&self) -> anyhow::Result<(ImportedBlock, BlockStats)> {
         let _guard = self.write_lock.lock().expect("write lock");
+        let mut w = self.store.begin_block()?;
+        let BuiltBlock { block, out, included, dropped, stats } = self.build_inner(&mut w)?;
+        let header = block.header.clone();
+        w.insert_block(
+            header.number,
+            header.hash().0,
+            &block.encode(),
+            &out.events.encode(),
+            &out.changes.encode(),
+        )?;
+        w.commit()?;
+        self.finish_commit(header, included, dropped, stats)
+    }
+
+    /// Builds and seals the next block from the pool's ready transactions without committing it
+    /// (a BFT proposal: it is committed once consensus decides it, by [`Node::import_finalized`]).
+    pub fn build_block(&self) -> anyhow::Result<Block> {
+        let _guard = self.write_lock.lock().expect("write lock");
+        // The state root is computed in a write transaction that is dropped, never committed.
+        let mut w = self.store.begin_block()?;
+        Ok(self.build_inner(&mut w)?.block)
+    }
+
+    fn build_inner(&self, w: &mut BlockWriter<'_>) -> anyhow::Result<BuiltBlock> {
         let parent = self.head();
         let number = parent.number + 1;
         let parent_hash = parent.hash();
@@ -440,19 +486,10 @@ impl Node {
             changed_keys: out.changes.len(),
             ..Default::default()
         };
-        let mut w = self.store.begin_block()?;
         header.state_root = H256(w.apply_state_changes(&out.changes)?);
         self.consensus.seal(&mut header);
-        let block = Block { header: header.clone(), extrinsics: out.extrinsics };
-        w.insert_block(
-            number,
-            header.hash().0,
-            &block.encode(),
-            &out.events.encode(),
-            &out.changes.encode(),
-        )?;
-        w.commit()?;
-        self.finish_commit(header, included, dropped, stats)
+        let block = Block { header, extrinsics: out.extrinsics.clone() };
+        Ok(BuiltBlock { block, out, included, dropped, stats })
     }
 
     fn finish_commit(
@@ -489,6 +526,45 @@ impl Node {
     /// resulting state and events roots match the header.
     pub fn import_block(&self, block: Block) -> anyhow::Result<BlockStats> {
         let _guard = self.write_lock.lock().expect("write lock");
+        self.import_inner(block, Import::Commit(None))
+    }
+
+    /// Runs every check [`Node::import_block`] runs on `block` (the next block) and executes it,
+    /// without committing anything: how a validator decides whether a proposal is valid.
+    pub fn check_block(&self, block: &Block) -> anyhow::Result<()> {
+        let _guard = self.write_lock.lock().expect("write lock");
+        self.import_inner(block.clone(), Import::CheckOnly).map(|_| ())
+    }
+
+    /// Imports the next block with its commit certificate: the certificate must finalize this
+    /// block under the validator set in force (≥ 2/3 of the voting power); it is stored with the
+    /// block ([`Node::justification`]).
+    pub fn import_finalized(
+        &self,
+        block: Block,
+        certificate: &CommitCertificate,
+    ) -> anyhow::Result<BlockStats> {
+        let _guard = self.write_lock.lock().expect("write lock");
+        let set = self
+            .validator_set()?
+            .ok_or_else(|| anyhow!("this chain has no validator set: nothing finalizes blocks"))?;
+        certificate
+            .verify(&self.genesis_hash, block.header.number, &block.hash(), &set)
+            .with_context(|| format!("block #{} commit certificate", block.header.number))?;
+        self.import_inner(block, Import::Commit(Some(certificate)))
+    }
+
+    /// The BFT validator set in force at the head (`None` on a single-authority chain).
+    pub fn validator_set(&self) -> anyhow::Result<Option<ValidatorSet>> {
+        self.with_state(governance::validators)
+    }
+
+    /// The commit certificate stored with block `number` (SCALE `CommitCertificate`).
+    pub fn justification(&self, number: BlockNumber) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.store.meta(&justification_key(number))?)
+    }
+
+    fn import_inner(&self, block: Block, mode: Import<'_>) -> anyhow::Result<BlockStats> {
         let t0 = std::time::Instant::now();
         let parent = self.head();
         let snap = self.snapshot()?;
@@ -535,6 +611,19 @@ impl Node {
             );
         }
         let state_root = t2.elapsed();
+        let stats = BlockStats {
+            number: header.number,
+            extrinsics: block.extrinsics.len(),
+            changed_keys: out.changes.len(),
+            verify,
+            execute,
+            state_root,
+            commit: Default::default(),
+        };
+        let certificate = match mode {
+            Import::CheckOnly => return Ok(stats),
+            Import::Commit(c) => c,
+        };
         let t3 = std::time::Instant::now();
         w.insert_block(
             header.number,
@@ -543,20 +632,37 @@ impl Node {
             &out.events.encode(),
             &out.changes.encode(),
         )?;
+        if let Some(c) = certificate {
+            w.set_meta(&justification_key(header.number), &c.encode())?;
+        }
         w.commit()?;
-        let stats = BlockStats {
-            number: header.number,
-            extrinsics: block.extrinsics.len(),
-            changed_keys: out.changes.len(),
-            verify,
-            execute,
-            state_root,
-            commit: t3.elapsed(),
-        };
+        let stats = BlockStats { commit: t3.elapsed(), ..stats };
         let included = block.extrinsics.iter().map(|b| H256::hash(b)).collect();
         self.finish_commit(block.header, included, Vec::new(), stats)?;
         Ok(stats)
     }
+}
+
+/// How far [`Node::import_inner`] goes.
+enum Import<'a> {
+    /// Verify and execute only.
+    CheckOnly,
+    /// Commit, with the block's certificate if it has one.
+    Commit(Option<&'a CommitCertificate>),
+}
+
+/// A block built but not committed.
+struct BuiltBlock {
+    block: Block,
+    out: umbra_runtime::executive::BlockOutput,
+    included: Vec<H256>,
+    dropped: Vec<H256>,
+    stats: BlockStats,
+}
+
+/// The metadata key of block `number`'s commit certificate.
+fn justification_key(number: BlockNumber) -> String {
+    format!("justification/{number:020}")
 }
 
 /// Batch-verifies the signatures of `xts`; on failure finds the first bad one.

@@ -17,7 +17,8 @@
 //! | `umbra_vault`, `umbra_vaultPosition(address)`, `umbra_loan(pool)` | the lending vault (state, parameters, share price), a lender's position, a pool's loan |
 //! | `umbra_contract(id)`, `umbra_contracts`, `umbra_contractCommands(id, from, to)`, `umbra_gatekeepers` | contracts and gatekeepers |
 //! | `umbra_putCheckpoint(id, seq, hex)`, `umbra_getCheckpoint(id, seq)` | the off-chain store of encrypted contract checkpoints (a blob is accepted only if its hash is the one the chain recorded) |
-//! | `umbra_blockWithEvents(number)` | SCALE block and events, for a worker's enclave to verify |
+//! | `umbra_blockWithEvents(number)` | SCALE block, events and commit certificate, for a worker's enclave to verify |
+//! | `umbra_justification(number)`, `umbra_validators` | a block's BFT commit certificate (SCALE), the validator set in force |
 //!
 //! Every response is typed. Responses of the chain itself (headers, blocks, accounts, events'
 //! phases, extrinsic status, raw blocks) are defined here. The views of individual runtime modules
@@ -35,6 +36,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use umbra_primitives::{
+    finality::ValidatorSet,
     json::{from_hex, to_hex, BlockJson, HeaderJson},
     serde_helpers::balance_str,
     AccountId, Balance, BlockNumber, Nonce, H256,
@@ -171,6 +173,10 @@ pub struct RawBlockWithEvents {
     pub block: Bytes,
     /// SCALE `Vec<EventRecord>`.
     pub events: Bytes,
+    /// SCALE `finality::CommitCertificate` finalizing the block (BFT chains; absent on a
+    /// single-authority chain, whose seal is final).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<Bytes>,
 }
 
 /// `umbra_computation`: the computation module's parameters, emission and worker counts.
@@ -382,6 +388,15 @@ pub trait UmbraApi {
     #[method(name = "umbra_blockWithEvents")]
     fn umbra_block_with_events(&self, number: BlockNumber)
         -> RpcResult<Option<RawBlockWithEvents>>;
+
+    /// The commit certificate of block `number`, SCALE `finality::CommitCertificate` (BFT
+    /// chains; `null` for a block without one).
+    #[method(name = "umbra_justification")]
+    fn umbra_justification(&self, number: BlockNumber) -> RpcResult<Option<Bytes>>;
+
+    /// The BFT validator set in force at the head (`null` on a single-authority chain).
+    #[method(name = "umbra_validators")]
+    fn umbra_validators(&self) -> RpcResult<Option<ValidatorSet>>;
 }
 
 #[cfg(test)]

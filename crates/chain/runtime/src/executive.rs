@@ -266,6 +266,10 @@ impl<'a> BlockExecutor<'a> {
         let mut ext = Ext::with_genesis(Overlay::new(backend), genesis_hash);
         ext.set_phase(Phase::Initialization);
         system::initialize(&mut ext, init);
+        if let Some(set) = governance::on_initialize(&mut ext, init.number) {
+            // The new validators' accounts seal the blocks from now on.
+            system::AUTHORITIES.put(&mut ext.state, &set.accounts());
+        }
         crate::computation::on_initialize::<crate::Runtime>(&mut ext);
         crate::contracts::on_initialize(&mut ext);
         let params = governance::parameters(&ext.state);

@@ -69,6 +69,10 @@ pub struct GenesisConfig {
     pub contracts: ContractsParams,
     /// Lending vault.
     pub vault: crate::vault::VaultParams,
+    /// BFT validators (malachite consensus). Empty: a single-authority chain (`--dev`). When
+    /// set, the authorities must be exactly the validators' accounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validators: Vec<umbra_primitives::finality::Validator>,
 }
 
 /// The registry's genesis: whether insecure platforms may ever register, the attestation
@@ -159,6 +163,9 @@ pub enum GenesisError {
     /// The policy allows simulated quotes on a chain that forbids insecure platforms.
     #[error("genesis forbids insecure platforms (allowInsecurePlatforms is false) but its attestation policy allows the simulated platform")]
     SimulatedOnSecureChain,
+    /// The validator set is invalid or its accounts are not the authorities.
+    #[error("genesis validators: {0}")]
+    BadValidators(String),
 }
 
 /// The well-known development accounts.
@@ -182,7 +189,40 @@ impl GenesisConfig {
             computation: ComputationParams::dev(),
             contracts: ContractsParams::dev(),
             vault: crate::vault::VaultParams::default(),
+            validators: Vec::new(),
         }
+    }
+
+    /// Development genesis run by `n` BFT validators (1 ≤ n ≤ 6): the first `n` dev accounts
+    /// (`//Alice`, `//Bob`, …) are the authorities and validators, power 1 each, with consensus
+    /// keys derived from their URIs (`umbra_primitives::finality::consensus_seed`).
+    pub fn dev_validators(n: usize) -> Self {
+        let uris = &DEV_ACCOUNTS[..n.clamp(1, DEV_ACCOUNTS.len())];
+        let validators: Vec<_> = uris
+            .iter()
+            .map(|s| {
+                let pair = Pair::from_suri(s).expect("dev URIs are valid");
+                let seed = umbra_primitives::finality::consensus_seed(&pair.to_secret_bytes());
+                umbra_primitives::finality::Validator {
+                    account: pair.public(),
+                    consensus_key: umbra_primitives::finality::consensus_public(&seed),
+                    power: 1,
+                }
+            })
+            .collect();
+        GenesisConfig {
+            authorities: validators.iter().map(|v| Authority(v.account)).collect(),
+            validators,
+            ..Self::dev()
+        }
+    }
+
+    /// The genesis validator set (set 0), if this chain runs BFT consensus.
+    pub fn validator_set(&self) -> Option<umbra_primitives::finality::ValidatorSet> {
+        (!self.validators.is_empty()).then(|| umbra_primitives::finality::ValidatorSet {
+            set_id: 0,
+            validators: self.validators.clone(),
+        })
     }
 
     /// A production-like local testnet: the dev accounts and parameters, but a registry that
@@ -203,6 +243,15 @@ impl GenesisConfig {
             .map_err(|e| GenesisError::BadRegistryPolicy(e.to_string()))?;
         if self.registry.policy.allow_simulated && !self.registry.allow_insecure_platforms {
             return Err(GenesisError::SimulatedOnSecureChain);
+        }
+        if let Some(set) = self.validator_set() {
+            set.validate().map_err(|e| GenesisError::BadValidators(e.to_string()))?;
+            let authorities: Vec<AccountId> = self.authorities.iter().map(|a| a.0).collect();
+            if set.accounts() != authorities {
+                return Err(GenesisError::BadValidators(
+                    "the authorities must be exactly the validators' accounts, in order".into(),
+                ));
+            }
         }
         let mut seen = BTreeMap::new();
         let mut total: Balance = 0;
@@ -227,6 +276,9 @@ impl GenesisConfig {
         system::NUMBER.put(&mut ext.state, &0);
         governance::KEY.put(&mut ext.state, &self.council);
         governance::PARAMETERS.put(&mut ext.state, &self.parameters);
+        if let Some(set) = self.validator_set() {
+            governance::VALIDATORS.put(&mut ext.state, &set);
+        }
         self.computation.validate().map_err(|_| GenesisError::BadParameters)?;
         crate::computation::PARAMS.put(&mut ext.state, &self.computation);
         self.contracts.validate().map_err(|_| GenesisError::BadParameters)?;

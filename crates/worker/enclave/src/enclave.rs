@@ -119,6 +119,8 @@ struct Checkpoint {
     /// The query replay memory ([`ReplayGuard::snapshot`]), so a restart does not forget which
     /// queries were answered.
     replay: Vec<u8>,
+    /// The BFT validator set the light client tracks.
+    validators: Option<umbra_primitives::finality::ValidatorSet>,
 }
 
 /// The trusted runtime.
@@ -195,7 +197,8 @@ impl Enclave {
         if cp.genesis_hash != self.keys.genesis_hash || cp.identity != self.keys.identity.public() {
             return Err(EnclaveError::ForeignSealedData { what: "checkpoint" });
         }
-        self.light = LightClient::resume(cp.last, cp.authorities);
+        self.light =
+            LightClient::resume(cp.last, cp.authorities, cp.validators, self.keys.genesis_hash);
         self.egress = cp.egress;
         self.registered = cp.registered;
         self.conf.restore(&cp.confidential)?;
@@ -214,6 +217,7 @@ impl Enclave {
             egress: self.egress.clone(),
             confidential: self.conf.snapshot(),
             replay: self.replay.snapshot(),
+            validators: self.light.validators().cloned(),
         };
         self.platform
             .seal(CHECKPOINT_LABEL, &cp.encode())
@@ -276,7 +280,18 @@ impl Enclave {
 
     /// Verifies and processes the next block and its events.
     pub fn sync_block(&mut self, block: &[u8], events: &[u8]) -> Result<BlockNumber> {
-        let (block, events) = self.light.accept(block, events)?;
+        self.sync_finalized_block(block, events, None)
+    }
+
+    /// [`Enclave::sync_block`] with the block's commit certificate, which a BFT chain's light
+    /// client requires (`umbra_blockWithEvents` serves it).
+    pub fn sync_finalized_block(
+        &mut self,
+        block: &[u8],
+        events: &[u8],
+        justification: Option<&[u8]>,
+    ) -> Result<BlockNumber> {
+        let (block, events) = self.light.accept_finalized(block, events, justification)?;
         let number = block.header.number;
         let hash = block.header.hash();
         for record in events {

@@ -25,6 +25,25 @@ pub enum EnclaveError {
     /// The host fed a block the light client refuses.
     #[error("block refused: {0}")]
     BlockRejected(#[from] HeaderError),
+    /// A BFT chain's block without its commit certificate.
+    #[error("block #{0} has no commit certificate (this chain finalizes blocks by BFT)")]
+    MissingJustification(u64),
+    /// The commit certificate does not finalize the block under the tracked validator set.
+    #[error("block #{number} finality refused: {error}")]
+    Finality {
+        /// The block.
+        number: u64,
+        /// Why.
+        error: umbra_primitives::finality::FinalityError,
+    },
+    /// A validator-set change event the light client cannot follow.
+    #[error("block #{number}: bad validator-set change: {reason}")]
+    BadValidatorSetChange {
+        /// The block.
+        number: u64,
+        /// Why.
+        reason: String,
+    },
     /// The events do not match the header's events root.
     #[error("events of block #{0} do not match its events root")]
     EventsMismatch(u64),

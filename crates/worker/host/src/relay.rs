@@ -117,7 +117,11 @@ impl Relayer {
             self.enclave
                 .lock()
                 .expect("enclave lock")
-                .sync_block(&raw.block.0, &raw.events.0)
+                .sync_finalized_block(
+                    &raw.block.0,
+                    &raw.events.0,
+                    raw.justification.as_ref().map(|j| &j.0[..]),
+                )
                 .with_context(|| format!("enclave refused block #{n}"))?;
             if let Some(pb) = &bar {
                 pb.inc(1);

@@ -4,13 +4,14 @@
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use umbra_primitives::{
+    finality::{Equivocation, Validator, ValidatorSet, VoteKind},
     serde_helpers::{account_ss58, balance_str},
-    AccountId, Balance, UNITS,
+    AccountId, Balance, BlockNumber, UNITS,
 };
 
 use crate::{
     ext::{DispatchError, Ext},
-    state::{Overlay, StorageValue},
+    state::{Overlay, StorageMap, StorageValue},
 };
 
 /// Module name used in errors.
@@ -91,6 +92,21 @@ fn in_range<T: PartialOrd>(
 pub const KEY: StorageValue<AccountId> = StorageValue::new(b"governance/key");
 /// Current chain parameters.
 pub const PARAMETERS: StorageValue<Parameters> = StorageValue::new(b"governance/parameters");
+/// The BFT validator set in force (absent on single-authority chains).
+pub const VALIDATORS: StorageValue<ValidatorSet> = StorageValue::new(b"governance/validators");
+/// The validator set the council scheduled for the next epoch boundary.
+pub const NEXT_VALIDATORS: StorageValue<Vec<Validator>> =
+    StorageValue::new(b"governance/next_validators");
+
+/// Recorded equivocations: (consensus key, height, round, kind) → who reported it. The record
+/// a future staking module slashes from.
+pub const EQUIVOCATIONS: StorageMap<([u8; 32], BlockNumber, u32, VoteKind), AccountId> =
+    StorageMap::new(b"governance/equivocation/");
+
+/// Blocks per epoch: a validator-set change scheduled by the council takes effect in the first
+/// block whose number is a multiple of this (that block is still finalized by the old set; the
+/// next one by the new set).
+pub const EPOCH_BLOCKS: BlockNumber = 10;
 
 // ---- calls ----
 
@@ -109,10 +125,24 @@ pub enum Call {
         /// The new parameters.
         parameters: Parameters,
     },
+    /// Schedules a new BFT validator set for the next epoch boundary (validated; the chain must
+    /// already run with validators). Origin: the council key.
+    #[codec(index = 2)]
+    SetValidators {
+        /// The new validators, in proposer order.
+        validators: Vec<Validator>,
+    },
+    /// Records proof that a validator of the current set signed two conflicting votes
+    /// (verified on chain; each equivocation once). Origin: anyone (the reporter pays the fee).
+    #[codec(index = 3)]
+    ReportEquivocation {
+        /// The two signed votes.
+        evidence: Equivocation,
+    },
 }
 
 /// Stable call indices of this module.
-pub const CALL_INDICES: &[u8] = &[0, 1];
+pub const CALL_INDICES: &[u8] = &[0, 1, 2, 3];
 
 // ---- events ----
 
@@ -133,6 +163,35 @@ pub enum Event {
         /// The new parameters.
         parameters: Parameters,
     },
+    /// A validator set was scheduled for the next epoch boundary.
+    ValidatorSetScheduled {
+        /// Its validators (in force from the next multiple of `EPOCH_BLOCKS`).
+        validators: Vec<Validator>,
+    },
+    /// A validator's equivocation was proven and recorded.
+    EquivocationRecorded {
+        /// Its consensus key.
+        #[serde(with = "umbra_primitives::serde_helpers::bytes_hex")]
+        validator: [u8; 32],
+        /// Its account.
+        #[serde(with = "account_ss58")]
+        account: AccountId,
+        /// Height of the conflicting votes.
+        height: BlockNumber,
+        /// Round of the conflicting votes.
+        round: u32,
+        /// Prevote or precommit.
+        kind: VoteKind,
+        /// Who reported it.
+        #[serde(with = "account_ss58")]
+        reporter: AccountId,
+    },
+    /// The validator set changed in this block: the blocks after it are finalized by `set`.
+    /// Light clients follow this event.
+    ValidatorSetChanged {
+        /// The new set.
+        set: ValidatorSet,
+    },
 }
 
 // ---- errors ----
@@ -146,6 +205,21 @@ pub enum Error {
     /// A parameter is out of its allowed range (named).
     #[error("parameter {0} is out of its allowed range")]
     InvalidParameters(#[codec(skip)] &'static str),
+    /// The proposed validator set is invalid (empty, duplicate, zero power, bad key).
+    #[error("the validator set is invalid (empty, duplicate, zero power or bad key)")]
+    InvalidValidatorSet,
+    /// The chain has no BFT validator set (single-authority chain).
+    #[error("this chain has no validator set")]
+    NoValidatorSet,
+    /// The equivocation evidence does not verify (same vote twice, bad signature).
+    #[error("the equivocation evidence does not verify")]
+    InvalidEvidence,
+    /// The equivocating key is not a validator of the current set.
+    #[error("the equivocating key is not a current validator")]
+    NotAValidator,
+    /// This equivocation was already recorded.
+    #[error("this equivocation was already recorded")]
+    AlreadyReported,
 }
 
 impl From<Error> for DispatchError {
@@ -180,6 +254,9 @@ fn ensure_council(st: &Overlay<'_>, origin: &AccountId) -> Result<AccountId, Err
 
 /// Dispatches a governance call from `origin`.
 pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), DispatchError> {
+    if let Call::ReportEquivocation { evidence } = call {
+        return report_equivocation(ext, origin, evidence);
+    }
     let old = ensure_council(&ext.state, &origin)?;
     match call {
         Call::SetKey { new } => {
@@ -191,15 +268,69 @@ pub fn dispatch(ext: &mut Ext<'_>, origin: AccountId, call: Call) -> Result<(), 
             PARAMETERS.put(&mut ext.state, &parameters);
             ext.deposit_event(Event::ParametersChanged { parameters });
         }
+        Call::SetValidators { validators } => {
+            let current = VALIDATORS.get(&ext.state).ok_or(Error::NoValidatorSet)?;
+            let next = ValidatorSet { set_id: current.set_id.saturating_add(1), validators };
+            next.validate().map_err(|_| Error::InvalidValidatorSet)?;
+            NEXT_VALIDATORS.put(&mut ext.state, &next.validators);
+            ext.deposit_event(Event::ValidatorSetScheduled { validators: next.validators });
+        }
+        Call::ReportEquivocation { .. } => {}
     }
     Ok(())
+}
+
+fn report_equivocation(
+    ext: &mut Ext<'_>,
+    reporter: AccountId,
+    evidence: Equivocation,
+) -> Result<(), DispatchError> {
+    let set = VALIDATORS.get(&ext.state).ok_or(Error::NoValidatorSet)?;
+    let account = set.get(&evidence.validator).ok_or(Error::NotAValidator)?.account;
+    if !evidence.verify(&ext.genesis_hash()) {
+        return Err(Error::InvalidEvidence.into());
+    }
+    let key = (evidence.validator, evidence.height, evidence.round, evidence.kind);
+    if EQUIVOCATIONS.get(&ext.state, &key).is_some() {
+        return Err(Error::AlreadyReported.into());
+    }
+    EQUIVOCATIONS.insert(&mut ext.state, &key, &reporter);
+    ext.deposit_event(Event::EquivocationRecorded {
+        validator: evidence.validator,
+        account,
+        height: evidence.height,
+        round: evidence.round,
+        kind: evidence.kind,
+        reporter,
+    });
+    Ok(())
+}
+
+/// The validator set in force (`None` on single-authority chains).
+pub fn validators(st: &Overlay<'_>) -> Option<ValidatorSet> {
+    VALIDATORS.get(st)
+}
+
+/// Block initialization: at an epoch boundary, a scheduled validator set takes effect (event
+/// `ValidatorSetChanged`). Returns the new set, whose accounts become the chain's authorities.
+pub fn on_initialize(ext: &mut Ext<'_>, number: BlockNumber) -> Option<ValidatorSet> {
+    if number % EPOCH_BLOCKS != 0 {
+        return None;
+    }
+    let validators = NEXT_VALIDATORS.get(&ext.state)?;
+    ext.state.set(NEXT_VALIDATORS.key().to_vec(), None);
+    let set_id = VALIDATORS.get(&ext.state).map_or(0, |s| s.set_id.saturating_add(1));
+    let set = ValidatorSet { set_id, validators };
+    VALIDATORS.put(&mut ext.state, &set);
+    ext.deposit_event(Event::ValidatorSetChanged { set: set.clone() });
+    Some(set)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::state::EmptyState;
-    use umbra_primitives::Pair;
+    use umbra_primitives::{Pair, H256};
 
     fn who(s: &str) -> AccountId {
         Pair::from_suri(s).unwrap().public()
@@ -271,6 +402,119 @@ mod tests {
         dispatch(&mut ext, who("//Alice"), Call::SetParameters { parameters: edge.clone() })
             .unwrap();
         assert_eq!(parameters(&ext.state), edge);
+    }
+
+    fn validator_key(uri: &str) -> (ed25519_consensus::SigningKey, Validator) {
+        let pair = Pair::from_suri(uri).unwrap();
+        let seed = umbra_primitives::finality::consensus_seed(&pair.to_secret_bytes());
+        let sk = ed25519_consensus::SigningKey::from(seed);
+        let v = Validator {
+            account: pair.public(),
+            consensus_key: sk.verification_key().to_bytes(),
+            power: 1,
+        };
+        (sk, v)
+    }
+
+    fn vote(
+        genesis: &H256,
+        sk: &ed25519_consensus::SigningKey,
+        value: Option<H256>,
+    ) -> (Option<H256>, [u8; 64]) {
+        let key = sk.verification_key().to_bytes();
+        let msg = umbra_primitives::finality::vote_sign_bytes(
+            genesis,
+            VoteKind::Prevote,
+            5,
+            0,
+            value.as_ref(),
+            &key,
+        );
+        (value, sk.sign(&msg).to_bytes())
+    }
+
+    #[test]
+    fn equivocation_is_verified_and_recorded_once() {
+        let genesis = H256::hash(b"chain");
+        let mut ext = Ext::with_genesis(Overlay::new(&EmptyState), genesis);
+        KEY.put(&mut ext.state, &who("//Alice"));
+        let (dave_sk, dave) = validator_key("//Dave");
+        let (_, alice) = validator_key("//Alice");
+        let (eve_sk, _) = validator_key("//Eve");
+        let evidence = |sk: &ed25519_consensus::SigningKey, g: &H256| Equivocation {
+            validator: sk.verification_key().to_bytes(),
+            kind: VoteKind::Prevote,
+            height: 5,
+            round: 0,
+            first: vote(g, sk, Some(H256::hash(b"a"))),
+            second: vote(g, sk, Some(H256::hash(b"b"))),
+        };
+        let report = |ext: &mut Ext<'_>, e: Equivocation| {
+            dispatch(ext, who("//Bob"), Call::ReportEquivocation { evidence: e })
+        };
+        // No validator set: nothing to report against.
+        assert_eq!(
+            report(&mut ext, evidence(&dave_sk, &genesis)),
+            Err(Error::NoValidatorSet.into())
+        );
+        VALIDATORS.put(&mut ext.state, &ValidatorSet { set_id: 0, validators: vec![alice, dave] });
+        // A key outside the set.
+        assert_eq!(report(&mut ext, evidence(&eve_sk, &genesis)), Err(Error::NotAValidator.into()));
+        // The same vote twice is no equivocation.
+        let mut same = evidence(&dave_sk, &genesis);
+        same.second = same.first;
+        assert_eq!(report(&mut ext, same), Err(Error::InvalidEvidence.into()));
+        // A forged second signature, and votes of another chain, are refused.
+        let mut forged = evidence(&dave_sk, &genesis);
+        forged.second.1[3] ^= 1;
+        assert_eq!(report(&mut ext, forged), Err(Error::InvalidEvidence.into()));
+        assert_eq!(
+            report(&mut ext, evidence(&dave_sk, &H256::hash(b"other"))),
+            Err(Error::InvalidEvidence.into())
+        );
+        assert!(ext.events().is_empty());
+        // Genuine double votes are recorded once, with an event naming the validator.
+        report(&mut ext, evidence(&dave_sk, &genesis)).unwrap();
+        assert_eq!(ext.events().len(), 1);
+        let key = (dave_sk.verification_key().to_bytes(), 5, 0, VoteKind::Prevote);
+        assert_eq!(EQUIVOCATIONS.get(&ext.state, &key), Some(who("//Bob")));
+        assert_eq!(
+            report(&mut ext, evidence(&dave_sk, &genesis)),
+            Err(Error::AlreadyReported.into())
+        );
+    }
+
+    #[test]
+    fn validator_sets_change_only_through_the_council_and_at_epoch_boundaries() {
+        let mut ext = ext();
+        let (_, a) = validator_key("//Alice");
+        let (_, b) = validator_key("//Bob");
+        let call = |v: Vec<Validator>| Call::SetValidators { validators: v };
+        // A single-authority chain has no set to change.
+        assert_eq!(
+            dispatch(&mut ext, who("//Alice"), call(vec![a.clone()])),
+            Err(Error::NoValidatorSet.into())
+        );
+        VALIDATORS.put(&mut ext.state, &ValidatorSet { set_id: 0, validators: vec![a.clone()] });
+        assert_eq!(
+            dispatch(&mut ext, who("//Bob"), call(vec![b.clone()])),
+            Err(Error::RequireCouncil.into())
+        );
+        assert_eq!(
+            dispatch(&mut ext, who("//Alice"), call(vec![])),
+            Err(Error::InvalidValidatorSet.into())
+        );
+        assert_eq!(
+            dispatch(&mut ext, who("//Alice"), call(vec![b.clone(), b.clone()])),
+            Err(Error::InvalidValidatorSet.into())
+        );
+        dispatch(&mut ext, who("//Alice"), call(vec![a.clone(), b.clone()])).unwrap();
+        // Not at a non-boundary block; at the boundary, with an event, once.
+        assert_eq!(on_initialize(&mut ext, EPOCH_BLOCKS + 3), None);
+        let set = on_initialize(&mut ext, 2 * EPOCH_BLOCKS).unwrap();
+        assert_eq!(set, ValidatorSet { set_id: 1, validators: vec![a, b] });
+        assert_eq!(validators(&ext.state), Some(set));
+        assert_eq!(on_initialize(&mut ext, 3 * EPOCH_BLOCKS), None);
     }
 
     #[test]
