@@ -107,8 +107,8 @@ impl Net {
         std::fs::write(&spec, &out.stdout).unwrap();
         let p2p: Vec<u16> = (0..4).map(|_| free_port()).collect();
         let mut net = Net { dir, spec, p2p, procs: Vec::new() };
-        for i in 0..4 {
-            let args = net.args(&format!("v{i}"), Some(URIS[i]), i);
+        for (i, uri) in URIS.iter().enumerate() {
+            let args = net.args(&format!("v{i}"), Some(uri), i);
             net.add(&format!("v{i}"), args);
         }
         net

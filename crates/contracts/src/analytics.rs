@@ -567,8 +567,7 @@ impl Analytics {
             changed.insert(Key::Unique(d, t, v));
         }
         // A view at t >= horizon continues a session only if t - last_ms <= SESSION_GAP_MS.
-        loop {
-            let Some(&(last, h)) = self.idle_index().first() else { break };
+        while let Some(&(last, h)) = self.idle_index().first() {
             if last.saturating_add(SESSION_GAP_MS) >= horizon {
                 break;
             }

@@ -35,6 +35,11 @@ use crate::service::Node;
 /// Blocks seen as proposals or synced, kept until their height is committed.
 const MAX_PENDING_BLOCKS: usize = 1024;
 
+/// A proposal stream: its sender and stream id.
+type StreamKey = (PeerId, Vec<u8>);
+/// One message of a stream: its sequence number and part (`None` ends the stream).
+type StreamPart = (u64, Option<ProposalPart>);
+
 /// The application's state.
 pub struct State {
     node: Arc<Node>,
@@ -51,7 +56,7 @@ pub struct State {
     /// Proposals for heights this node has not reached yet (unchecked).
     future: BTreeMap<(u64, u32), Vec<ProposedValue<UmbraContext>>>,
     /// Partial proposal streams.
-    streams: HashMap<(PeerId, Vec<u8>), Vec<(u64, Option<ProposalPart>)>>,
+    streams: HashMap<StreamKey, Vec<StreamPart>>,
     /// Where proposed and synced blocks are kept until committed, so a validator restarted
     /// between its vote and the decision (malachite replays its WAL) still has the block.
     pending_dir: std::path::PathBuf,

@@ -20,12 +20,14 @@ use super::context::Vote;
 const KEEP_HEIGHTS: u64 = 16;
 
 type VoteKey = ([u8; 32], VoteKind, u64, u32);
+/// The value a vote was for and its signature.
+type SeenVote = (Option<H256>, [u8; 64]);
 
 /// Votes seen and equivocations found.
 #[derive(Debug)]
 pub struct Book {
     genesis: H256,
-    seen: Mutex<BTreeMap<VoteKey, (Option<H256>, [u8; 64])>>,
+    seen: Mutex<BTreeMap<VoteKey, SeenVote>>,
     found: Mutex<Vec<Equivocation>>,
     reported: Mutex<BTreeSet<VoteKey>>,
 }

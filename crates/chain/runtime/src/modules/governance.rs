@@ -314,7 +314,7 @@ pub fn validators(st: &Overlay<'_>) -> Option<ValidatorSet> {
 /// Block initialization: at an epoch boundary, a scheduled validator set takes effect (event
 /// `ValidatorSetChanged`). Returns the new set, whose accounts become the chain's authorities.
 pub fn on_initialize(ext: &mut Ext<'_>, number: BlockNumber) -> Option<ValidatorSet> {
-    if number % EPOCH_BLOCKS != 0 {
+    if number.checked_rem(EPOCH_BLOCKS) != Some(0) {
         return None;
     }
     let validators = NEXT_VALIDATORS.get(&ext.state)?;
