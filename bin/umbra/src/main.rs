@@ -89,6 +89,9 @@ enum Command {
     /// Private assets: deposit UMB privately, issue tokens, private transfers and balances.
     #[command(subcommand)]
     Asset(umbra_client::apps::asset::AssetCommand),
+    /// BFT validators: the set in force, an operator's validator entry, a new set (council).
+    #[command(subcommand)]
+    Validators(umbra_client::validators_cli::ValidatorsCommand),
     /// Gatekeepers: elect, rotate the master key, list.
     #[command(subcommand)]
     Gatekeeper(umbra_client::contracts_cli::GatekeeperCommand),
@@ -289,6 +292,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Dashboard(args) => dashboard::run(args, shutdown_signal()).await,
         Command::Contract(cmd) => umbra_client::contracts_cli::contract(cmd).await,
         Command::Evm(cmd) => umbra_client::evm_cli::evm(cmd).await,
+        Command::Validators(cmd) => umbra_client::validators_cli::run(cmd).await,
         Command::Gatekeeper(cmd) => umbra_client::contracts_cli::gatekeeper_cmd(cmd).await,
         Command::Secret(cmd) => umbra_client::apps::secret::secret(cmd).await,
         Command::Box(cmd) => umbra_client::apps::boxes::boxes(cmd).await,

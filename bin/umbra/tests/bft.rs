@@ -324,19 +324,70 @@ fn scenario(net: &mut Net) {
     let h = net.max_head();
     net.wait_all_at(h + 2, "finalizing after the equivocation");
 
-    // No two nodes hold different blocks at one height, and every certificate verifies.
+    // Governance changes the set at the next epoch boundary: the council (//Alice) drops Dave,
+    // with the entries the operators print (`umbra validators key`).
+    let entries: Vec<String> =
+        URIS[..3].iter().map(|u| umbra(&["validators", "key", "--validator-key", u])).collect();
+    let mut args = vec!["validators", "set", "--from", "//Alice"];
+    for e in &entries {
+        args.extend(["--validator", e.trim()]);
+    }
+    let rpc0 = format!("ws://127.0.0.1:{}", net.procs[0].rpc);
+    args.extend(["--rpc", &rpc0]);
+    umbra(&args);
+    let new_set: ValidatorSet = wait_for(Duration::from_secs(60), "the new validator set", || {
+        let v = net.procs[0].rpc("umbra_validators", json!([]))?;
+        let s: ValidatorSet = serde_json::from_value(v).ok()?;
+        (s.set_id == 1).then_some(s)
+    });
+    assert_eq!(new_set.validators.len(), 3);
+    assert!(new_set.validators.iter().all(|v| v.account.to_string() != DAVE));
+    let changed_at = (1..=net.max_head())
+        .find(|n| {
+            let events = net.procs[0].rpc("umbra_events", json!([net.procs[0].hash(*n)])).unwrap();
+            events.to_string().contains("ValidatorSetChanged")
+        })
+        .expect("a block with the ValidatorSetChanged event");
+    assert_eq!(changed_at % 10, 0, "at an epoch boundary");
+    let h = net.max_head();
+    net.wait_all_at(h + 2, "finalizing under the new set");
+    // Dave's votes no longer count: with Charlie down, Alice and Bob are 2 of 3 (not a quorum)
+    // although with Dave they would be 3 of the old 4. The chain halts, and resumes with Charlie.
+    net.procs[2].kill();
+    std::thread::sleep(Duration::from_secs(2));
+    let halted = net.max_head();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(net.max_head(), halted, "Dave's votes must not make a quorum of the new set");
+    net.procs[2].spawn();
+    net.wait_all_at(halted + 3, "the chain resuming under the new set");
+
+    // No two nodes hold different blocks at one height, and every certificate verifies against
+    // the set in force for its block (the new set from the block after the change on).
     let heads: Vec<u64> = net.live().map(|p| p.head().unwrap()).collect();
     let top = *heads.iter().min().unwrap();
     for n in 1..=top {
         let hashes: Vec<String> = net.live().map(|p| p.hash(n).unwrap()).collect();
         assert!(hashes.windows(2).all(|w| w[0] == w[1]), "fork at #{n}: {hashes:?}");
         let hash: H256 = hashes[0].parse().unwrap();
+        let in_force = if n > changed_at { &new_set } else { &set };
         for p in net.live() {
             let hex = p.rpc("umbra_justification", json!([n])).unwrap();
             let bytes = hex::decode(hex.as_str().unwrap().trim_start_matches("0x")).unwrap();
             let cert = CommitCertificate::decode(&mut &bytes[..]).unwrap();
-            cert.verify(&genesis, n, &hash, &set)
+            cert.verify(&genesis, n, &hash, in_force)
                 .unwrap_or_else(|e| panic!("{}: #{n}: {e}", p.name));
         }
     }
+}
+
+/// Runs the CLI; returns its standard output (panics with its output when it fails).
+fn umbra(args: &[&str]) -> String {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "umbra {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

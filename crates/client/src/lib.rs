@@ -6,6 +6,7 @@ pub mod cli;
 pub mod contracts_cli;
 pub mod evm_cli;
 pub mod sdk;
+pub mod validators_cli;
 pub mod worker;
 
 pub use sdk::{Client, ClientError, Inclusion};

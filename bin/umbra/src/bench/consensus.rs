@@ -5,8 +5,9 @@
 //! For each network it starts real `umbra node` processes on loopback ports in a temporary
 //! directory, then (1) latency: each of 4 senders submits transfers one after another to "its"
 //! node and waits for finality (submission → the transfer is in a committed, certified block);
-//! (2) throughput: every sender submits a burst at once and the bench waits until all are
-//! final, counting blocks and transfers per second.
+//! (2) throughput: `--senders` accounts (funded by //Alice first) each send `--burst` transfers
+//! to the nodes in turn, each keeping up to 60 in flight (a node accepts nonces up to 64 ahead),
+//! until all are final, counting blocks and transfers per second.
 
 use std::{
     path::Path,
@@ -38,8 +39,11 @@ pub(crate) struct ConsensusBenchArgs {
     /// Transfers per sender in the latency run.
     #[arg(long, default_value_t = 15)]
     latency_transfers: usize,
-    /// Transfers per sender in the throughput burst.
-    #[arg(long, default_value_t = 250)]
+    /// Accounts sending in the throughput run (funded by //Alice first; at most 60).
+    #[arg(long, default_value_t = 40)]
+    senders: usize,
+    /// Transfers per sender in the throughput run.
+    #[arg(long, default_value_t = 100)]
     burst: usize,
     /// Block time in milliseconds (minimum time between blocks) for every network.
     #[arg(long, default_value_t = 200)]
@@ -193,24 +197,54 @@ async fn measure(net: &Net, args: &ConsensusBenchArgs) -> anyhow::Result<Figures
     // Throughput: bursts from every sender at once, until all are final.
     let c0 = &clients[0];
     let genesis = c0.genesis_hash();
+    // Fund the throughput senders (//Alice//bench/i) from //Alice, and wait until final.
+    let alice = Pair::from_suri("//Alice")?;
+    let first = c0.next_nonce(&alice.public()).await?;
+    let mut pairs = Vec::new();
+    for i in 0..args.senders as u64 {
+        let pair = Pair::from_suri(&format!("//Alice//bench/{i}"))?;
+        let amount = (args.burst as u128 + 10) * UNITS;
+        let call = Call::Balances(balances::Call::Transfer { dest: pair.public(), amount });
+        let xt = Extrinsic::new_signed(&alice, call, first + i, 0, genesis).encode();
+        c0.submit(&xt).await.context("funding the senders")?;
+        pairs.push(pair);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while c0.account(&alice.public()).await?.nonce < first + args.senders as u64 {
+        if Instant::now() > deadline {
+            bail!("funding the senders was not finalized within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let head0 = c0.head().await?.number;
     let t = Instant::now();
-    let mut targets = Vec::new();
-    for (s, uri) in SENDERS.iter().enumerate() {
-        let client = &clients[s % clients.len()];
-        let pair = Pair::from_suri(uri)?;
-        let nonce = client.next_nonce(&pair.public()).await?;
-        for k in 0..args.burst as u64 {
-            let call = Call::Balances(balances::Call::Transfer { dest: bob, amount: UNITS });
-            let xt = Extrinsic::new_signed(&pair, call, nonce + k, 0, genesis).encode();
-            client.submit(&xt).await.context("burst submission")?;
-        }
-        targets.push((pair.public(), nonce + args.burst as u64));
+    // Each sender keeps at most MAX_AHEAD transfers in flight (a node accepts nonces up to 64
+    // ahead of the account's), topping up as blocks finalize, until it has sent `burst`.
+    const MAX_AHEAD: u64 = 60;
+    struct Sender {
+        pair: Pair,
+        client: usize,
+        next: u64,
+        target: u64,
+    }
+    let mut senders = Vec::new();
+    for (s, pair) in pairs.into_iter().enumerate() {
+        let client = s % clients.len();
+        let next = clients[client].next_nonce(&pair.public()).await?;
+        senders.push(Sender { pair, client, next, target: next + args.burst as u64 });
     }
     loop {
         let mut done = true;
-        for (who, target) in &targets {
-            if c0.account(who).await?.nonce < *target {
+        for s in &mut senders {
+            let client = &clients[s.client];
+            let finalized = client.account(&s.pair.public()).await?.nonce;
+            while s.next < s.target && s.next < finalized + MAX_AHEAD {
+                let call = Call::Balances(balances::Call::Transfer { dest: bob, amount: UNITS });
+                let xt = Extrinsic::new_signed(&s.pair, call, s.next, 0, genesis).encode();
+                client.submit(&xt).await.context("burst submission")?;
+                s.next += 1;
+            }
+            if finalized < s.target {
                 done = false;
             }
         }
@@ -228,7 +262,7 @@ async fn measure(net: &Net, args: &ConsensusBenchArgs) -> anyhow::Result<Figures
         p50: percentile(&lat, 0.5),
         p99: percentile(&lat, 0.99),
         blocks_per_s: blocks as f64 / secs,
-        transfers_per_s: (SENDERS.len() * args.burst) as f64 / secs,
+        transfers_per_s: (args.senders * args.burst) as f64 / secs,
     })
 }
 
@@ -269,6 +303,8 @@ fn certificate_verification(n: usize) -> anyhow::Result<Duration> {
 
 /// Runs the consensus benchmark.
 pub(crate) async fn run(args: &ConsensusBenchArgs) -> anyhow::Result<Vec<Row>> {
+    anyhow::ensure!((1..=60).contains(&args.senders), "--senders must be 1..=60");
+    anyhow::ensure!(args.burst >= 1, "--burst must be at least 1");
     let dir = tempfile::Builder::new().prefix("umbra-bench-consensus-").tempdir()?;
     let mut rows = Vec::new();
     let nets: [(String, Option<usize>); 3] = [
