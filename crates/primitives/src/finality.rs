@@ -457,7 +457,16 @@ pub(crate) mod tests {
         let set = ValidatorSet { set_id: 0, validators: vec![a.clone(), b.clone()] };
         assert_eq!(set.validate(), Err(FinalityError::PowerOverflow));
         b.power = 1;
-        b.consensus_key = [0xff; 32];
+        // Bytes that decode to no curve point (about half of all y coordinates have no x; ZIP 215
+        // decoding accepts non-canonical encodings, so e.g. all-0xff bytes would still decode).
+        b.consensus_key = (1u8..=255)
+            .map(|k| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = k;
+                bytes
+            })
+            .find(|bytes| ed25519_consensus::VerificationKey::try_from(*bytes).is_err())
+            .expect("a y coordinate without a point");
         let set = ValidatorSet { set_id: 0, validators: vec![a, b] };
         assert!(matches!(set.validate(), Err(FinalityError::BadKey(_))));
     }
