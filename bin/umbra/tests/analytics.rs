@@ -19,7 +19,6 @@ use umbra_client::Client;
 use umbra_contracts::analytics::{seal_view, PageView, DAY_MS};
 use umbra_contracts::ContractId;
 use umbra_crypto::{EcdhPublic, SealedBox};
-use umbra_primitives::UNITS;
 use umbra_runtime::{contracts, Call};
 
 /// A page path and a visitor id found nowhere else.
@@ -196,25 +195,10 @@ async fn analytics_end_to_end() {
     spec["genesis"]["contracts"]["assignmentSize"] = json!(2);
     spec["genesis"]["contracts"]["reshufflePeriod"] = json!(100_000);
     spec["genesis"]["contracts"]["checkpointInterval"] = json!(2);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("spec.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
-    let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
-    let workers: Vec<TestWorker> =
-        (0..2).map(|i| TestWorker::start(&node, &format!("w{i}"), "//Bob")).collect();
-    let ids: Vec<String> = workers
-        .iter()
-        .map(|w| try_info(w.port()).expect("worker info")["identity"].as_str().unwrap().into())
-        .collect();
-    wait_for(Duration::from_secs(60), "two workers registered", || {
-        (node.rpc("umbra_workers", json!([])).as_array()?.len() == 2).then_some(())
-    });
+    let node = TestNode::start_with_spec(&spec);
+    let (workers, ids) = computing_workers(&node, 2).await;
+    elect_gatekeeper(&node, &ids[0]);
     let client = Client::connect(&node.url()).await.unwrap();
-    compute_in_one_pool(&client, &pair("//Bob"), &ids, 4_000 * UNITS, 1_500 * UNITS).await;
-    node.cli(&["gatekeeper", "elect", &ids[0]]).ok();
-    wait_for(Duration::from_secs(30), "master key published", || {
-        (node.rpc("umbra_gatekeepers", json!([]))["currentRotation"] == json!(0)).then_some(())
-    });
 
     // Refused registrations change nothing and say why in one line.
     let eve = pair("//Eve").public().to_ss58();

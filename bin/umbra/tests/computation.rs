@@ -21,12 +21,7 @@ fn node_with_fast_challenges() -> TestNode {
     spec["genesis"]["computation"]["meanChallengeInterval"] = json!(MEAN_INTERVAL);
     spec["genesis"]["computation"]["heartbeatWindow"] = json!(WINDOW);
     spec["genesis"]["computation"]["coolDownBlocks"] = json!(8);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("spec.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
-    let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
-    std::mem::forget(dir); // the spec file must outlive restarts; the OS temp dir is cleaned anyway
-    node
+    TestNode::start_with_spec(&spec)
 }
 
 fn session(node: &TestNode, identity: &str) -> Value {

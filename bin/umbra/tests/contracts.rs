@@ -26,7 +26,7 @@ use umbra_crypto::{EcdhPublic, EcdhSecret};
 use umbra_primitives::{
     mq::{topics, SignedMessage},
     query::WorkerQuery,
-    simulated_enclave_measurement, simulated_enclave_signer, AccountId, Pair, H256, UNITS,
+    simulated_enclave_measurement, simulated_enclave_signer, AccountId, Pair, H256,
 };
 use umbra_runtime::{
     contracts, mq,
@@ -46,12 +46,7 @@ fn node_for_contracts() -> TestNode {
     spec["genesis"]["contracts"]["assignmentSize"] = json!(2);
     spec["genesis"]["contracts"]["reshufflePeriod"] = json!(24);
     spec["genesis"]["contracts"]["checkpointInterval"] = json!(3);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("spec.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
-    let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
-    std::mem::forget(dir);
-    node
+    TestNode::start_with_spec(&spec)
 }
 
 fn identity_of(w: &TestWorker) -> String {
@@ -104,25 +99,15 @@ async fn state_of(w: &TestWorker, node: &TestNode, id: ContractId) -> Result<(u6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confidential_contract_lifecycle() {
     let node = node_for_contracts();
-    let mut workers: Vec<TestWorker> =
-        (0..3).map(|i| TestWorker::start(&node, &format!("w{i}"), "//Bob")).collect();
-    let ids: Vec<String> = workers.iter().map(identity_of).collect();
-    wait_for(Duration::from_secs(60), "three workers registered", || {
-        (node.rpc("umbra_workers", json!([])).as_array()?.len() == 3).then_some(())
-    });
+    let (mut workers, ids) = computing_workers(&node, 3).await;
     let client = Client::connect(&node.url()).await.unwrap();
-    compute_in_one_pool(&client, &pair("//Bob"), &ids, 6_000 * UNITS, 1_500 * UNITS).await;
 
     // Deploying before any gatekeeper exists is refused.
     let early = node.cli(&["contract", "deploy", "--from", "//Dave"]);
     assert!(early.one_line_error().contains("NoMasterKey"), "{}", early.stderr);
 
     // The council elects w0; its enclave creates the master key and publishes its public part.
-    node.cli(&["gatekeeper", "elect", &ids[0]]).ok();
-    let gks = wait_for(Duration::from_secs(30), "master key published", || {
-        let g = node.rpc("umbra_gatekeepers", json!([]));
-        (g["currentRotation"] == json!(0)).then_some(g)
-    });
+    let gks = elect_gatekeeper(&node, &ids[0]);
     assert_eq!(gks["gatekeepers"], json!([ids[0]]));
 
     // Deploy with an encrypted init; the gatekeeper publishes the contract key.

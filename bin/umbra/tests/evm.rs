@@ -27,12 +27,7 @@ fn node_for_evm() -> TestNode {
     spec["genesis"]["computation"]["coolDownBlocks"] = json!(8);
     spec["genesis"]["contracts"]["assignmentSize"] = json!(1);
     spec["genesis"]["contracts"]["reshufflePeriod"] = json!(10_000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("spec.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
-    let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
-    std::mem::forget(dir);
-    node
+    TestNode::start_with_spec(&spec)
 }
 
 fn artifact(name: &str) -> String {
@@ -423,27 +418,9 @@ async fn k2_network(reshuffle_period: u64) -> (TestNode, Vec<TestWorker>, Vec<St
     spec["genesis"]["contracts"]["assignmentSize"] = json!(2);
     spec["genesis"]["contracts"]["reshufflePeriod"] = json!(reshuffle_period);
     spec["genesis"]["contracts"]["checkpointInterval"] = json!(3);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("spec.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
-    let node = TestNode::start(Chain::Spec { file, authority: "//Alice".into() });
-    std::mem::forget(dir);
-    let workers: Vec<TestWorker> =
-        (0..3).map(|i| TestWorker::start(&node, &format!("w{i}"), "//Bob")).collect();
-    let ids: Vec<String> = workers
-        .iter()
-        .map(|w| try_info(w.port()).expect("worker info")["identity"].as_str().unwrap().into())
-        .collect();
-    wait_for(Duration::from_secs(60), "three workers registered", || {
-        (node.rpc("umbra_workers", json!([])).as_array()?.len() == 3).then_some(())
-    });
-    let client = Client::connect(&node.url()).await.unwrap();
-    compute_in_one_pool(&client, &pair("//Bob"), &ids, 6_000 * UNITS, 1_500 * UNITS).await;
-    node.cli(&["gatekeeper", "elect", &ids[0]]).ok();
-    wait_for(Duration::from_secs(30), "master key published", || {
-        let g = node.rpc("umbra_gatekeepers", json!([]));
-        (g["currentRotation"] == json!(0)).then_some(())
-    });
+    let node = TestNode::start_with_spec(&spec);
+    let (workers, ids) = computing_workers(&node, 3).await;
+    elect_gatekeeper(&node, &ids[0]);
     (node, workers, ids)
 }
 

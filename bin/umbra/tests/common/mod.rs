@@ -304,6 +304,19 @@ impl TestNode {
     /// A fresh directory with a node for `chain` running in it.
     pub fn start(chain: Chain) -> TestNode {
         let dir = tempfile::Builder::new().prefix("umbra-it-").tempdir().expect("tempdir");
+        Self::start_in(dir, chain)
+    }
+
+    /// A node of the chain spec `spec` (e.g. [`dev_spec_json`] with parameters changed), authored
+    /// by //Alice; the spec file is kept in the node's directory, so it outlives restarts.
+    pub fn start_with_spec(spec: &Value) -> TestNode {
+        let dir = tempfile::Builder::new().prefix("umbra-it-").tempdir().expect("tempdir");
+        let file = dir.path().join("spec.json");
+        std::fs::write(&file, serde_json::to_string_pretty(spec).unwrap()).unwrap();
+        Self::start_in(dir, Chain::Spec { file, authority: "//Alice".into() })
+    }
+
+    fn start_in(dir: TempDir, chain: Chain) -> TestNode {
         let root = dir.path().to_path_buf();
         let mut node = TestNode {
             base_path: root.join("db"),
@@ -584,6 +597,41 @@ pub async fn included_ok(
     let inc = client.sign_and_watch(who, call, 0).await.expect("included");
     assert!(inc.success, "{desc}: {:?}", umbra_client::cli::failure_reason(&inc));
     inc
+}
+
+/// Starts `n` workers (`w0`, `w1`, …) operated by //Bob on `node`, waits until the chain has
+/// registered them all, and starts them computing in one pool of //Bob's (2,000 UMB contributed
+/// per worker, 1,500 staked on each); returns the workers and their identities.
+pub async fn computing_workers(
+    node: &TestNode,
+    n: usize,
+) -> (Vec<worker::TestWorker>, Vec<String>) {
+    let workers: Vec<worker::TestWorker> =
+        (0..n).map(|i| worker::TestWorker::start(node, &format!("w{i}"), "//Bob")).collect();
+    let ids: Vec<String> = workers
+        .iter()
+        .map(|w| {
+            let info = worker::try_info(w.port()).expect("worker info");
+            info["identity"].as_str().expect("identity").to_string()
+        })
+        .collect();
+    wait_for(Duration::from_secs(60), &format!("{n} workers registered"), || {
+        (node.rpc("umbra_workers", json!([])).as_array()?.len() == n).then_some(())
+    });
+    let client = umbra_client::Client::connect(&node.url()).await.expect("connect");
+    let amount = 2_000 * UNITS * n as u128;
+    compute_in_one_pool(&client, &pair("//Bob"), &ids, amount, 1_500 * UNITS).await;
+    (workers, ids)
+}
+
+/// The council elects the worker `identity` gatekeeper; waits until its enclave has published
+/// the master key and returns the gatekeepers' view.
+pub fn elect_gatekeeper(node: &TestNode, identity: &str) -> Value {
+    node.cli(&["gatekeeper", "elect", identity]).ok();
+    wait_for(Duration::from_secs(30), "master key published", || {
+        let g = node.rpc("umbra_gatekeepers", json!([]));
+        (g["currentRotation"] == json!(0)).then_some(g)
+    })
 }
 
 /// `owner` creates a stake pool, contributes `amount`, adds `workers` and starts each computing

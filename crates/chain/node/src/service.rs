@@ -406,13 +406,7 @@ impl Node {
         let mut w = self.store.begin_block()?;
         let BuiltBlock { block, out, included, dropped, stats } = self.build_inner(&mut w)?;
         let header = block.header.clone();
-        w.insert_block(
-            header.number,
-            header.hash().0,
-            &block.encode(),
-            &out.events.encode(),
-            &out.changes.encode(),
-        )?;
+        insert_executed(&mut w, &block, &out)?;
         w.commit()?;
         self.finish_commit(header, included, dropped, stats)
     }
@@ -625,13 +619,7 @@ impl Node {
             Import::Commit(c) => c,
         };
         let t3 = std::time::Instant::now();
-        w.insert_block(
-            header.number,
-            header.hash().0,
-            &block.encode(),
-            &out.events.encode(),
-            &out.changes.encode(),
-        )?;
+        insert_executed(&mut w, &block, &out)?;
         if let Some(c) = certificate {
             w.set_meta(&justification_key(header.number), &c.encode())?;
         }
@@ -658,6 +646,23 @@ struct BuiltBlock {
     included: Vec<H256>,
     dropped: Vec<H256>,
     stats: BlockStats,
+}
+
+/// Writes `block` with the events and state changes its execution produced.
+fn insert_executed(
+    w: &mut BlockWriter<'_>,
+    block: &Block,
+    out: &umbra_runtime::executive::BlockOutput,
+) -> anyhow::Result<()> {
+    let header = &block.header;
+    w.insert_block(
+        header.number,
+        header.hash().0,
+        &block.encode(),
+        &out.events.encode(),
+        &out.changes.encode(),
+    )?;
+    Ok(())
 }
 
 /// The metadata key of block `number`'s commit certificate.
