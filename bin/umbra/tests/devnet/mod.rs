@@ -28,6 +28,8 @@ pub struct DevNet {
     pub query_port: u16,
     pub dashboard_port: u16,
     pub workers: usize,
+    /// More arguments of `umbra dev` (free ports for the analytics collector and validators).
+    pub extra: Vec<String>,
 }
 
 /// `count` consecutive free ports (checked one by one; another process may still race us).
@@ -48,15 +50,35 @@ fn free_ports(count: usize) -> u16 {
 impl DevNet {
     /// Starts `umbra dev --workers N` on fresh free ports in `base`.
     pub fn start(base: &Path, workers: usize) -> DevNet {
+        Self::start_with(base, workers, None)
+    }
+
+    /// `umbra dev --validators N`: the chain run by `validators` BFT validator processes (their
+    /// RPC ports follow `rpc_port`; validator 0 is the node the workers use).
+    pub fn start_bft(base: &Path, workers: usize, validators: usize) -> DevNet {
+        Self::start_with(base, workers, Some(validators))
+    }
+
+    fn start_with(base: &Path, workers: usize, validators: Option<usize>) -> DevNet {
+        let mut extra = vec!["--analytics-port".to_string(), free_port().to_string()];
+        if let Some(n) = validators {
+            extra.extend([
+                "--validators".to_string(),
+                n.to_string(),
+                "--p2p-port".to_string(),
+                free_ports(n).to_string(),
+            ]);
+        }
         let mut net = DevNet {
             child: None,
             stdin: None,
             base: base.to_path_buf(),
             log: base.with_extension("log"),
-            rpc_port: free_port(),
+            rpc_port: free_ports(validators.unwrap_or(1)),
             query_port: free_ports(workers),
             dashboard_port: free_port(),
             workers,
+            extra,
         };
         net.spawn();
         net
@@ -77,6 +99,7 @@ impl DevNet {
             .args(["--query-port", &self.query_port.to_string()])
             .args(["--dashboard-port", &self.dashboard_port.to_string()])
             .args(["--block-time-ms", &BLOCK_TIME_MS.to_string()])
+            .args(&self.extra)
             .env_remove("RUST_LOG")
             .env_remove("UMBRA_RPC")
             .env("NO_COLOR", "1")
