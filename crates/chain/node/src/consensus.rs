@@ -3,9 +3,9 @@
 //! Trait hierarchy: [`ConsensusEngine`] claims the right to author a block (returning the VRF
 //! pre-digest that fixes the block's randomness before its content), seals a built header, and
 //! verifies headers from others. The embedded default is [`DevAuthority`]: one authority key
-//! signs every block, and a sealed block is final at once. A multi-validator BFT engine
-//! (malachite) will implement the same trait: its decided value is the block, and its commit
-//! certificate travels with the finalized header as the finality justification.
+//! signs every block, and a sealed block is final at once. [`BftEngine`] implements the same
+//! trait for a multi-validator chain on malachite: its decided value is the block, and its
+//! commit certificate travels with the finalized header as the finality justification.
 
 use umbra_primitives::{
     vrf_input, AccountId, BlockNumber, Header, HeaderError, Pair, VrfSignature, H256,
@@ -35,13 +35,35 @@ pub trait ConsensusEngine: Send + Sync + std::fmt::Debug {
     ) -> Option<Claim>;
     /// Signs a fully built header.
     fn seal(&self, header: &mut Header);
-    /// Verifies a header from elsewhere against its parent; returns its randomness.
+    /// Verifies a header from elsewhere against its parent; returns its randomness. Both
+    /// engines check the same header rules ([`Header::verify_against`]: linkage, an authority's
+    /// seal and VRF); a BFT chain's finality is checked apart, on the commit certificate.
     fn verify(
         &self,
         header: &Header,
         parent: &Header,
         authorities: &[AccountId],
-    ) -> Result<[u8; 32], HeaderError>;
+    ) -> Result<[u8; 32], HeaderError> {
+        header.verify_against(parent, authorities)
+    }
+}
+
+/// The claim of `pair` on block `number` above `parent_hash`: `None` unless its public key is
+/// one of `authorities`; the VRF over the block's input fixes the block's randomness.
+fn claim_with(
+    pair: &Pair,
+    parent_hash: &H256,
+    number: BlockNumber,
+    authorities: &[AccountId],
+) -> Option<Claim> {
+    let author = pair.public();
+    if !authorities.contains(&author) {
+        return None;
+    }
+    let input = vrf_input(parent_hash, number);
+    let vrf = pair.vrf_sign(&input);
+    let randomness = author.vrf_verify(&input, &vrf).ok()?;
+    Some(Claim { author, vrf, randomness })
 }
 
 /// Single-authority development consensus: the node holding the authority key seals every block.
@@ -78,27 +100,11 @@ impl ConsensusEngine for DevAuthority {
         number: BlockNumber,
         authorities: &[AccountId],
     ) -> Option<Claim> {
-        let author = self.pair.public();
-        if !authorities.contains(&author) {
-            return None;
-        }
-        let input = vrf_input(parent_hash, number);
-        let vrf = self.pair.vrf_sign(&input);
-        let randomness = author.vrf_verify(&input, &vrf).ok()?;
-        Some(Claim { author, vrf, randomness })
+        claim_with(&self.pair, parent_hash, number, authorities)
     }
 
     fn seal(&self, header: &mut Header) {
         header.seal_with(&self.pair);
-    }
-
-    fn verify(
-        &self,
-        header: &Header,
-        parent: &Header,
-        authorities: &[AccountId],
-    ) -> Result<[u8; 32], HeaderError> {
-        header.verify_against(parent, authorities)
     }
 }
 
@@ -136,30 +142,13 @@ impl ConsensusEngine for BftEngine {
         number: BlockNumber,
         authorities: &[AccountId],
     ) -> Option<Claim> {
-        let pair = self.pair.as_ref()?;
-        let author = pair.public();
-        if !authorities.contains(&author) {
-            return None;
-        }
-        let input = vrf_input(parent_hash, number);
-        let vrf = pair.vrf_sign(&input);
-        let randomness = author.vrf_verify(&input, &vrf).ok()?;
-        Some(Claim { author, vrf, randomness })
+        claim_with(self.pair.as_ref()?, parent_hash, number, authorities)
     }
 
     fn seal(&self, header: &mut Header) {
         if let Some(pair) = &self.pair {
             header.seal_with(pair);
         }
-    }
-
-    fn verify(
-        &self,
-        header: &Header,
-        parent: &Header,
-        authorities: &[AccountId],
-    ) -> Result<[u8; 32], HeaderError> {
-        header.verify_against(parent, authorities)
     }
 }
 
