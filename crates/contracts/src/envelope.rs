@@ -159,14 +159,28 @@ pub fn seal_outputs(
     seq: u64,
     outputs: Vec<Output>,
 ) -> Vec<SealedOutput> {
+    seal_outputs_with(outputs, |to, index, payload| {
+        let key = Zeroizing::new(event_key(secret, id, to));
+        seal_event(&key, id, seq, index, payload)
+    })
+}
+
+/// The outputs of one command in their sealed form: public events and transfers as they are,
+/// each private event sealed by `seal(recipient, index, payload)` (`index`: its position among
+/// the outputs). [`seal_outputs`] and the enclave's cached `ContractKeys::seal_outputs` differ
+/// only in where the recipient's event key comes from.
+pub(crate) fn seal_outputs_with(
+    outputs: Vec<Output>,
+    mut seal: impl FnMut(&AccountId, u32, &[u8]) -> EncryptedEvent,
+) -> Vec<SealedOutput> {
     outputs
         .into_iter()
         .zip(0u32..)
         .map(|(output, index)| match output {
             Output::PublicEvent(bytes) => SealedOutput::PublicEvent(bytes),
             Output::PrivateEvent { to, payload } => {
-                let key = Zeroizing::new(event_key(secret, id, &to));
-                SealedOutput::PrivateEvent { to, event: seal_event(&key, id, seq, index, &payload) }
+                let event = seal(&to, index, &payload);
+                SealedOutput::PrivateEvent { to, event }
             }
             Output::Transfer { to, amount } => SealedOutput::Transfer { to, amount },
         })

@@ -26,7 +26,7 @@ use umbra_primitives::AccountId;
 use zeroize::Zeroizing;
 
 use crate::contract::{ContractId, Output};
-use crate::envelope::{command_aad, seal_event, SealedOutput};
+use crate::envelope::{command_aad, seal_event, seal_outputs_with, SealedOutput};
 use crate::error::ContractError;
 use crate::keys::event_key;
 
@@ -217,18 +217,9 @@ impl ContractKeys {
     /// [`crate::seal_outputs`] with the event keys of recent recipients cached.
     pub fn seal_outputs(&mut self, seq: u64, outputs: Vec<Output>) -> Vec<SealedOutput> {
         let id = self.id;
-        outputs
-            .into_iter()
-            .zip(0u32..)
-            .map(|(output, index)| match output {
-                Output::PublicEvent(bytes) => SealedOutput::PublicEvent(bytes),
-                Output::PrivateEvent { to, payload } => {
-                    let event = seal_event(self.event_key(&to), &id, seq, index, &payload);
-                    SealedOutput::PrivateEvent { to, event }
-                }
-                Output::Transfer { to, amount } => SealedOutput::Transfer { to, amount },
-            })
-            .collect()
+        seal_outputs_with(outputs, |to, index, payload| {
+            seal_event(self.event_key(to), &id, seq, index, payload)
+        })
     }
 
     /// The [`event_key`] of `to`, cached.
