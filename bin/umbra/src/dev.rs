@@ -401,7 +401,6 @@ async fn start_token(
     workers: usize,
 ) -> anyhow::Result<()> {
     use umbra_client::evm_cli::{self, DeployArgs, EvmCommand, SendArgs, TxArgs};
-    use umbra_runtime::{contracts, Call};
     let alice = umbra_client::cli::pair_from_uri("//Alice")?;
     let kind = umbra_contracts::ContractKind::Evm;
     let id = umbra_contracts::contract_id(&alice.public(), kind, TOKEN_CLUSTER_SALT);
@@ -424,34 +423,7 @@ async fn start_token(
     }
     fs::write(&artifact, TOKEN_ARTIFACT)
         .with_context(|| format!("cannot write {}", artifact.display()))?;
-    let inc = client
-        .sign_and_watch(
-            &alice,
-            Call::Contracts(contracts::Call::Deploy {
-                kind,
-                salt: TOKEN_CLUSTER_SALT.to_vec(),
-                quorum: (workers < 2).then_some(1),
-            }),
-            0,
-        )
-        .await?;
-    if !inc.success {
-        bail!(
-            "creating the demo EVM cluster: {}",
-            umbra_client::cli::failure_reason(&inc).unwrap_or_default()
-        );
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let info = loop {
-        let info = umbra_client::contracts_cli::contract_info(client, &id).await?;
-        if !info["pubkey"].is_null() {
-            break info;
-        }
-        if Instant::now() > deadline {
-            bail!("the demo EVM cluster's key was not published within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let info = create_dev_cluster(client, TOKEN_CLUSTER_SALT, workers, "demo EVM cluster").await?;
     // A worker assigned to the cluster: it hands //Alice the key of her receipts.
     let worker = assigned_worker_url(&info, query_port, workers)
         .await
@@ -461,9 +433,8 @@ async fn start_token(
     println!("demo EVM cluster {id}: deploying the demo ERC-20 (solidity/artifacts/Token.json)");
     // The assigned worker may still be receiving the cluster's key; the CLI asks it for the
     // receipt key before pushing anything, so a refusal there is safe to retry.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let deployed = evm_cli::evm(EvmCommand::Deploy(DeployArgs {
+    while_key_arrives(|| {
+        evm_cli::evm(EvmCommand::Deploy(DeployArgs {
             cluster: cluster.clone(),
             artifact: artifact.clone(),
             args: vec!["Umbra Dev Token".into(), "UDT".into(), TOKEN_SUPPLY.into()],
@@ -472,18 +443,9 @@ async fn start_token(
             tx: TxArgs { value: None, gas: None },
             rpc: rpc_args(),
         }))
-        .await;
-        match deployed {
-            Ok(()) => break,
-            Err(e)
-                if format!("{e:#}").contains("does not run that contract")
-                    && Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(500)).await
-            }
-            Err(e) => return Err(e.context("deploying the demo ERC-20")),
-        }
-    }
+    })
+    .await
+    .context("deploying the demo ERC-20")?;
     let bob = evm_cli::account_evm_address("//Bob")?;
     evm_cli::evm(EvmCommand::Send(SendArgs {
         cluster: cluster.clone(),
