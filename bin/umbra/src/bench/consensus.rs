@@ -70,6 +70,22 @@ fn port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The first of `n` consecutive free ports on 127.0.0.1 (the layout `umbra dev --validators`
+/// uses), not overlapping the `n` ports from `avoid`.
+fn free_ports(n: usize, avoid: Option<u16>) -> anyhow::Result<u16> {
+    let n = u16::try_from(n)?;
+    for _ in 0..100 {
+        let first = port()?;
+        let Some(last) = first.checked_add(n) else { continue };
+        let overlaps = avoid.is_some_and(|a| first < a.saturating_add(n) && a < last);
+        let free = (first..last).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if free && !overlaps {
+            return Ok(first);
+        }
+    }
+    anyhow::bail!("no {n} consecutive free ports on 127.0.0.1")
+}
+
 fn start(dir: &Path, validators: Option<usize>, block_time: u64) -> anyhow::Result<Net> {
     let exe = std::env::current_exe()?;
     let mut net = Net { children: Vec::new(), rpcs: Vec::new() };
@@ -100,35 +116,16 @@ fn start(dir: &Path, validators: Option<usize>, block_time: u64) -> anyhow::Resu
             net.rpcs.push(format!("ws://127.0.0.1:{rpc}"));
         }
         Some(n) => {
-            let spec = umbra_node::ChainSpec::dev().with_dev_validators(n)?;
-            let spec_path = dir.join(format!("spec-{n}.json"));
-            std::fs::write(&spec_path, spec.to_json())?;
-            let p2p: Vec<u16> = (0..n).map(|_| port()).collect::<Result<_, _>>()?;
+            let home = dir.join(format!("bft{n}"));
+            std::fs::create_dir_all(&home)?;
+            let spec = crate::dev_bft::write_spec(&home, n)?;
+            let rpc = free_ports(n, None)?;
+            let p2p = free_ports(n, Some(rpc))?;
             for i in 0..n {
-                let rpc = port()?;
-                let mut args = crate::dev_bft::validator_args(
-                    &spec_path,
-                    &dir.join(format!("bft{n}")),
-                    i,
-                    n,
-                    rpc,
-                    0,
-                    Some(block_time),
-                );
-                // Ports chosen free here rather than consecutive.
-                let rpc_at = args.iter().position(|a| a == "--rpc-addr").expect("rpc arg") + 1;
-                args[rpc_at] = format!("127.0.0.1:{rpc}");
-                let p2p_at = args.iter().position(|a| a == "--p2p-addr").expect("p2p arg") + 1;
-                args[p2p_at] = format!("127.0.0.1:{}", p2p[i]);
-                if let Some(b) = args.iter().position(|a| a == "--bootnodes") {
-                    args[b + 1] = (0..n)
-                        .filter(|j| *j != i)
-                        .map(|j| format!("127.0.0.1:{}", p2p[j]))
-                        .collect::<Vec<_>>()
-                        .join(",");
-                }
+                let args =
+                    crate::dev_bft::validator_args(&spec, &home, i, n, rpc, p2p, Some(block_time));
                 net.children.push(spawn(args, &dir.join(format!("bft{n}-{i}.log")))?);
-                net.rpcs.push(format!("ws://127.0.0.1:{rpc}"));
+                net.rpcs.push(format!("ws://127.0.0.1:{}", rpc + i as u16));
             }
         }
     }
