@@ -7,7 +7,7 @@
 //! * [`ss58`]: Substrate SS58 address encoding.
 //! * [`suri`]: parsing of Substrate secret URIs such as `//Alice` or `<phrase>//hard/soft///pw`.
 //! * [`ecdh`]: X25519 key agreement, via `x25519-dalek`.
-//! * [`aead`]: ChaCha20-Poly1305, via `chacha20poly1305`.
+//! * [`aead`]: ChaCha20-Poly1305, via `ring`.
 //! * [`kdf`]: HKDF-SHA256, via `hkdf`.
 //! * [`sealed_box`]: ephemeral-static ECDH + AEAD for encrypting to a worker or contract key.
 //! * [`hashing`]: BLAKE2b (128/256/512) and SHA-256.

@@ -249,6 +249,42 @@ pub struct EvmCluster {
     /// when the root is asked for, so a replay that asks once hashes each node once).
     #[codec(skip)]
     pending: RefCell<Vec<Key>>,
+    /// Tree paths of recently changed entries (each a hash of the entry's key; the same
+    /// balances and nonces change again and again).
+    #[codec(skip)]
+    paths: PathCache,
+}
+
+/// A bounded cache of [`Key::path`]; never part of the state, so it never makes two clusters
+/// differ (`PartialEq` ignores it).
+#[derive(Clone, Default)]
+struct PathCache(RefCell<std::collections::HashMap<Key, [u8; 32]>>);
+
+/// Paths kept before [`PathCache`] starts over.
+const PATH_CACHE_ENTRIES: usize = 1 << 16;
+
+impl PathCache {
+    fn path(&self, key: &Key) -> [u8; 32] {
+        let mut paths = self.0.borrow_mut();
+        if paths.len() >= PATH_CACHE_ENTRIES {
+            paths.clear();
+        }
+        *paths.entry(*key).or_insert_with(|| key.path())
+    }
+}
+
+impl PartialEq for PathCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PathCache {}
+
+impl core::fmt::Debug for PathCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PathCache")
+    }
 }
 
 /// Changed entries kept before the commitment is brought up to date anyway (bounds memory in
@@ -256,7 +292,7 @@ pub struct EvmCluster {
 const MAX_PENDING_KEYS: usize = 1 << 16;
 
 /// A key of the state commitment.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 enum Key {
     Account([u8; 20]),
     Slot([u8; 20], [u8; 32]),
@@ -750,15 +786,20 @@ impl EvmCluster {
     }
 
     /// The tree changes of `keys`: path and new value hash (`None`: removed).
-    fn updates(&self, keys: impl IntoIterator<Item = Key>) -> Vec<commitment::Update> {
+    /// (`path` gives an entry's tree path: cached for a command's changes, not for a build.)
+    fn updates(
+        &self,
+        keys: impl IntoIterator<Item = Key>,
+        path: impl Fn(&Key) -> [u8; 32],
+    ) -> Vec<commitment::Update> {
         keys.into_iter()
-            .map(|k| (k.path(), self.value_of(&k).map(|v| umbra_state_tree::value_hash(&v))))
+            .map(|k| (path(&k), self.value_of(&k).map(|v| umbra_state_tree::value_hash(&v))))
             .collect()
     }
 
     fn build_tree(&self) -> MerkleMap {
         let mut tree = MerkleMap::default();
-        tree.apply(self.updates(self.all_keys()));
+        tree.apply(self.updates(self.all_keys(), Key::path));
         tree
     }
 
@@ -792,7 +833,7 @@ impl EvmCluster {
                     let mut keys = core::mem::take(&mut *pending);
                     keys.sort_unstable();
                     keys.dedup();
-                    t.apply(self.updates(keys));
+                    t.apply(self.updates(keys, |k| self.paths.path(k)));
                 }
                 t.root()
             }
