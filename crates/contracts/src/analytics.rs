@@ -268,6 +268,14 @@ pub fn referrer_host(referrer: &str) -> String {
     rest[..end].to_ascii_lowercase()
 }
 
+/// Whether `host` (from [`referrer_host`]) can be a host name: not empty, only ASCII letters,
+/// digits, `.`, `-` and `_` (IDN hosts arrive in their `xn--` form). Anything else counts as a
+/// view without a referrer, so no referrer can pose as the [`DIRECT`] or [`OTHER`] rows.
+pub fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
 /// The day number of a time in ms.
 fn day_of(ms: u64) -> u32 {
     u32::try_from(ms / DAY_MS).unwrap_or(u32::MAX)
@@ -343,6 +351,11 @@ pub struct Analytics {
     /// The incremental state commitment (not part of the state; rebuilt after a restore).
     #[codec(skip)]
     tree: Option<MerkleMap>,
+    /// Distinct rows per `(table, day)` (`b'p'` pages, `b'r'` referrers; derived from the
+    /// tables, so a new path on a full day is not a scan of the day's rows; not part of the
+    /// state; rebuilt after a restore).
+    #[codec(skip)]
+    row_counts: Option<BTreeMap<(u8, u32), usize>>,
     #[codec(skip)]
     keys: Option<Keys>,
 }
@@ -409,11 +422,6 @@ fn tag_of(kind: u8, key: &str) -> Tag {
     b.copy_from_slice(&h[..8]);
     // Never TAG_DAY.
     u64::from_le_bytes(b).max(1)
-}
-
-/// Distinct rows of `day` in a table.
-fn rows_of(rows: &BTreeMap<(u32, String), Counts>, day: u32) -> usize {
-    rows.range((day, String::new())..).take_while(|((d, _), _)| *d == day).count()
 }
 
 fn top(rows: &BTreeMap<(u32, String), Counts>, day: u32, k: u32, n: u32) -> (Vec<Row>, u32) {
@@ -553,6 +561,22 @@ impl Analytics {
         self.idle.get_or_insert_with(|| visitors.iter().map(|(h, v)| (v.last_ms, *h)).collect())
     }
 
+    /// Distinct rows of `day` in table `kind` (`b'p'` or `b'r'`), from the derived index.
+    fn rows_today(&mut self, kind: u8, day: u32) -> usize {
+        let (pages, referrers) = (&self.pages, &self.referrers);
+        let counts = self.row_counts.get_or_insert_with(|| {
+            let mut counts = BTreeMap::new();
+            for (kind, map) in [(b'p', pages), (b'r', referrers)] {
+                for (d, _) in map.keys() {
+                    let n: &mut usize = counts.entry((kind, *d)).or_default();
+                    *n = n.saturating_add(1);
+                }
+            }
+            counts
+        });
+        counts.get(&(kind, day)).copied().unwrap_or(0)
+    }
+
     /// Forgets what no view at or after `horizon` (the earliest time a view of this or a later
     /// batch can have) can change: the unique-visitor markers of earlier days (those days'
     /// counts are final), visitors whose session ended before it, and days older than
@@ -582,6 +606,9 @@ impl Analytics {
             }
             self.days.pop_first();
             changed.insert(Key::Day(d));
+        }
+        if let Some(counts) = &mut self.row_counts {
+            counts.retain(|(_, d), _| *d >= keep_from);
         }
         for (kind, map) in [(b'p', &mut self.pages), (b'r', &mut self.referrers)] {
             while let Some(((d, _), _)) = map.first_key_value() {
@@ -666,17 +693,23 @@ impl Analytics {
         changed.insert(Key::Day(day));
 
         let host = referrer_host(&view.referrer);
-        let host = if host.is_empty() { DIRECT.to_string() } else { host };
+        let host = if is_host_name(&host) { host } else { DIRECT.to_string() };
         for (kind, key) in [(b'p', view.path), (b'r', host)] {
             let map = if kind == b'p' { &self.pages } else { &self.referrers };
-            let key =
-                if map.contains_key(&(day, key.clone())) || rows_of(map, day) < MAX_ROWS_PER_DAY {
-                    key
-                } else {
-                    OTHER.to_string()
-                };
+            let known = map.contains_key(&(day, key.clone()));
+            let key = if known || self.rows_today(kind, day) < MAX_ROWS_PER_DAY {
+                key
+            } else {
+                OTHER.to_string()
+            };
             let new = self.mark(changed, day, tag_of(kind, &key), vhash);
             let map = if kind == b'p' { &mut self.pages } else { &mut self.referrers };
+            if !map.contains_key(&(day, key.clone())) {
+                if let Some(n) = self.row_counts.as_mut().map(|c| c.entry((kind, day)).or_default())
+                {
+                    *n = n.saturating_add(1);
+                }
+            }
             let c = map.entry((day, key.clone())).or_default();
             c.views = c.views.saturating_add(1);
             if new {

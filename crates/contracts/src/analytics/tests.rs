@@ -13,6 +13,11 @@ const MALLORY: u8 = 3;
 const NOON: u64 = 1_795_953_600_000;
 const MIN: u64 = 60_000;
 
+/// Distinct rows of `day` in a table.
+fn rows_of(rows: &BTreeMap<(u32, String), Counts>, day: u32) -> usize {
+    rows.range((day, String::new())..).take_while(|((d, _), _)| *d == day).count()
+}
+
 fn acct(n: u8) -> AccountId {
     AccountId::from([n; 32])
 }
@@ -506,6 +511,50 @@ fn made_up_paths_beyond_the_row_limit_are_counted_under_other() {
     s.ingest(NOON + MIN, vec![v]);
     assert_eq!(state_of(&s).pages[&(today(), "/made-up/0".to_string())].views, 2);
     assert_root_matches_a_rebuild(&s);
+}
+
+/// The row limit holds across a restore (the per-day row counts are derived, not stored): a new
+/// path on a full day still goes to `(other)`, and one on the next day gets a row of its own.
+#[test]
+fn the_row_limit_holds_after_a_restore() {
+    let mut s = Site::registered(2);
+    let all: Vec<SealedBox> = (0..MAX_ROWS_PER_DAY)
+        .map(|i| s.seal(&view((i % 200) as u8, NOON, &format!("/p/{i}"), "")))
+        .collect();
+    for chunk in all.chunks(MAX_BATCH) {
+        s.ingest(NOON, chunk.to_vec());
+    }
+    s.inst = Instance::restore(ContractKind::Analytics, &s.inst.snapshot()).unwrap();
+    let late = NOON + MIN;
+    let v = s.seal(&view(1, late, "/after-restore", ""));
+    s.ingest(late, vec![v]);
+    let st = state_of(&s);
+    assert!(!st.pages.contains_key(&(today(), "/after-restore".to_string())));
+    assert_eq!(st.pages[&(today(), OTHER.to_string())].views, 1);
+    let tomorrow = NOON + DAY_MS;
+    let v = s.seal(&view(1, tomorrow, "/after-restore", ""));
+    s.ingest(tomorrow, vec![v]);
+    assert_eq!(state_of(&s).pages[&(today() + 1, "/after-restore".to_string())].views, 1);
+    assert_root_matches_a_rebuild(&s);
+}
+
+/// A referrer cannot pose as the `(direct)` or `(other)` rows (or smuggle anything but a host
+/// name into the report): a host that is not a host name counts as a direct view.
+#[test]
+fn a_referrer_cannot_pose_as_a_special_row() {
+    let mut s = Site::registered(2);
+    let views: Vec<SealedBox> =
+        ["(other)", "https://(other)/x", "(direct)", "https://a b/", "https://News.Example.org/a"]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| s.seal(&view(i as u8, NOON, "/", r)))
+            .collect();
+    s.ingest(NOON, views);
+    let st = state_of(&s);
+    let rows: Vec<_> = st.referrers.iter().map(|((_, r), c)| (r.as_str(), c.views)).collect();
+    assert_eq!(rows, vec![(DIRECT, 4), ("news.example.org", 1)]);
+    assert!(is_host_name("xn--bcher-kva.example"));
+    assert!(!is_host_name("") && !is_host_name("(other)") && !is_host_name("a/b"));
 }
 
 /// Day aggregates older than RETENTION_DAYS are forgotten as batches move on.
