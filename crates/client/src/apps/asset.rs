@@ -9,8 +9,7 @@ use umbra_evm_abi::{
 };
 use umbra_primitives::{format_amount, Balance};
 
-use super::{parse_chain_account, parse_id, parse_party, parse_umb, AppTarget, Target};
-use crate::{cli::pair_from_uri, evm_cli::EvmSession};
+use super::{connect_as, parse_chain_account, parse_id, parse_party, parse_umb, AppTarget};
 
 /// Which PrivateAssets contract.
 #[derive(Debug, Args, Clone)]
@@ -22,6 +21,8 @@ pub struct AssetApp {
     #[command(flatten)]
     pub target: AppTarget,
 }
+
+super::app_args!(AssetApp, "--assets");
 
 /// `umbra asset ...`
 #[derive(Debug, Subcommand)]
@@ -146,33 +147,23 @@ fn parse_asset_amount(asset: u64, text: &str) -> anyhow::Result<U256> {
     Ok(v)
 }
 
-async fn open(app: &AssetApp) -> anyhow::Result<(EvmSession, Target)> {
-    let t = Target::parse(&app.target, &app.at, "--assets")?;
-    let session = EvmSession::connect(&app.target.rpc, t.cluster, &app.target.worker).await?;
-    Ok((session, t))
-}
-
 /// Runs `umbra asset ...`. Everything is validated before the first connection.
 pub async fn asset(cmd: AssetCommand) -> anyhow::Result<()> {
     match cmd {
         AssetCommand::Deposit { amount, from, app } => {
             let amount = parse_umb(&amount, "amount")?;
-            let from = pair_from_uri(&from)?;
-            let (s, t) = open(&app).await?;
-            let r = super::send(&s, &from, t.at, Pa::depositCall {}, amount, describe).await?;
+            let conn = connect_as(&from, &app).await?;
+            let r = conn.send(Pa::depositCall {}, amount, describe).await?;
             println!("deposited; private UMB balance {}", amount_text(0, r.balance));
         }
         AssetCommand::Withdraw { amount, to, from, app } => {
             let amount = parse_umb(&amount, "amount")?;
-            let from = pair_from_uri(&from)?;
-            let to = match to {
-                Some(t) => parse_chain_account(&t)?,
-                None => from.public(),
-            };
-            let (s, t) = open(&app).await?;
+            let to = to.map(|t| parse_chain_account(&t)).transpose()?;
+            let conn = connect_as(&from, &app).await?;
+            let to = to.unwrap_or_else(|| conn.signer.public());
             let call =
                 Pa::withdrawCall { amount: U256::from(amount), to: B256::from(*to.as_bytes()) };
-            let r = super::send(&s, &from, t.at, call, 0, describe).await?;
+            let r = conn.send(call, 0, describe).await?;
             println!(
                 "withdrew {} to {to}; private UMB balance {}",
                 format_amount(amount),
@@ -184,10 +175,9 @@ pub async fn asset(cmd: AssetCommand) -> anyhow::Result<()> {
             if name.is_empty() || symbol.is_empty() {
                 bail!("--name and --symbol cannot be empty");
             }
-            let from = pair_from_uri(&from)?;
-            let (s, t) = open(&app).await?;
+            let conn = connect_as(&from, &app).await?;
             let call = Pa::issueCall { name, symbol: symbol.clone(), supply };
-            let r = super::send(&s, &from, t.at, call, 0, describe).await?;
+            let r = conn.send(call, 0, describe).await?;
             println!(
                 "issued asset {} ({symbol}), supply {supply} in your private balance",
                 r.asset
@@ -197,10 +187,9 @@ pub async fn asset(cmd: AssetCommand) -> anyhow::Result<()> {
             let asset = parse_id(&asset, "asset")?;
             let amount = parse_asset_amount(asset, &amount)?;
             let to_addr = parse_party(&to)?;
-            let from = pair_from_uri(&from)?;
-            let (s, t) = open(&app).await?;
+            let conn = connect_as(&from, &app).await?;
             let call = Pa::transferCall { asset: U256::from(asset), to: to_addr, amount };
-            let r = super::send(&s, &from, t.at, call, 0, describe).await?;
+            let r = conn.send(call, 0, describe).await?;
             if !r.ok {
                 bail!(
                     "insufficient private balance: you hold {} of asset {asset}, the transfer \
@@ -217,18 +206,16 @@ pub async fn asset(cmd: AssetCommand) -> anyhow::Result<()> {
         }
         AssetCommand::Balance { asset, signer, app } => {
             let asset = parse_id(&asset, "asset")?;
-            let signer = pair_from_uri(&signer)?;
-            let (s, t) = open(&app).await?;
+            let conn = connect_as(&signer, &app).await?;
             let call = Pa::balanceOfCall { asset: U256::from(asset) };
-            let r = super::call(&s, &signer, t.at, call, describe).await?;
+            let r = conn.call(call, describe).await?;
             println!("{}", amount_text(asset, r._0));
         }
         AssetCommand::Info { asset, signer, app } => {
             let asset = parse_id(&asset, "asset")?;
-            let signer = pair_from_uri(&signer)?;
-            let (s, t) = open(&app).await?;
+            let conn = connect_as(&signer, &app).await?;
             let call = Pa::assetInfoCall { asset: U256::from(asset) };
-            let r = super::call(&s, &signer, t.at, call, describe).await?;
+            let r = conn.call(call, describe).await?;
             println!(
                 "asset {asset}: {} ({}), supply {}, issuer {}",
                 r.name,

@@ -9,12 +9,11 @@ use umbra_evm_abi::{
         box_commitment,
         MysteryBoxes::{self as Mb, MysteryBoxesErrors as E},
     },
-    Address, B256, U256,
+    B256, U256,
 };
 use umbra_primitives::format_amount;
 
-use super::{parse_chain_account, parse_id, parse_party, AppTarget, Target};
-use crate::{cli::pair_from_uri, evm_cli::EvmSession};
+use super::{connect_as, parse_chain_account, parse_id, parse_party, AppTarget};
 
 /// Most items in a collection, and the largest item (bytes), as the contract accepts them.
 pub const MAX_ITEMS: usize = 64;
@@ -31,6 +30,8 @@ pub struct BoxApp {
     #[command(flatten)]
     pub target: AppTarget,
 }
+
+super::app_args!(BoxApp, "--boxes");
 
 /// `umbra box ...`
 #[derive(Debug, Subcommand)]
@@ -189,19 +190,12 @@ fn parse_salt(text: &str) -> anyhow::Result<[u8; 32]> {
     <[u8; 32]>::try_from(bytes).map_err(|_| anyhow!("invalid --salt: 0x and 64 hex digits"))
 }
 
-async fn open(app: &BoxApp) -> anyhow::Result<(EvmSession, Address)> {
-    let t = Target::parse(&app.target, &app.at, "--boxes")?;
-    let session = EvmSession::connect(&app.target.rpc, t.cluster, &app.target.worker).await?;
-    Ok((session, t.at))
-}
-
 fn ids(collection: &str, box_: &str) -> anyhow::Result<(U256, U256)> {
     Ok((U256::from(parse_id(collection, "collection")?), U256::from(parse_id(box_, "box number")?)))
 }
 
 /// Runs `umbra box ...`. Everything is validated before the first connection.
 pub async fn boxes(cmd: BoxCommand) -> anyhow::Result<()> {
-    use super::{call, send};
     match cmd {
         BoxCommand::Mint { name, items, from, app } => {
             if items.is_empty() || items.len() > MAX_ITEMS {
@@ -210,21 +204,19 @@ pub async fn boxes(cmd: BoxCommand) -> anyhow::Result<()> {
             if let Some(bad) = items.iter().find(|i| i.is_empty() || i.len() > MAX_ITEM_BYTES) {
                 bail!("item `{bad}`: items are 1 to {MAX_ITEM_BYTES} bytes");
             }
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
+            let conn = connect_as(&from, &app).await?;
             let n = items.len();
             // About 150,000 gas per item (its bytes, salt, commitment, box), 30,000,000 at most.
             let gas = u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(200_000);
             let gas = gas.saturating_add(500_000).min(crate::evm_cli::MAX_GAS);
             let call = Mb::mintCall { name, items };
-            let r = super::send_with_gas(&s, &from, at, call, 0, gas, describe).await?;
+            let r = conn.send_with_gas(call, 0, gas, describe).await?;
             println!("collection {} minted: {n} boxes, all yours; commitments are public", r.c);
         }
         BoxCommand::Info { collection, signer, app } => {
             let c = U256::from(parse_id(&collection, "collection")?);
-            let signer = pair_from_uri(&signer)?;
-            let (s, at) = open(&app).await?;
-            let info = call(&s, &signer, at, Mb::collectionInfoCall { c }, describe).await?;
+            let conn = connect_as(&signer, &app).await?;
+            let info = conn.call(Mb::collectionInfoCall { c }, describe).await?;
             println!("collection {c} `{}` by {}", info.name, info.creator);
             for (i, (commitment, opened)) in info.commitments.iter().zip(&info.opened).enumerate() {
                 let state = if *opened { "opened" } else { "unopened" };
@@ -233,38 +225,33 @@ pub async fn boxes(cmd: BoxCommand) -> anyhow::Result<()> {
         }
         BoxCommand::Mine { collection, signer, app } => {
             let c = U256::from(parse_id(&collection, "collection")?);
-            let signer = pair_from_uri(&signer)?;
-            let (s, at) = open(&app).await?;
-            let mine = call(&s, &signer, at, Mb::myBoxesCall { c }, describe).await?.boxes;
+            let conn = connect_as(&signer, &app).await?;
+            let mine = conn.call(Mb::myBoxesCall { c }, describe).await?.boxes;
             let list: Vec<String> = mine.iter().map(ToString::to_string).collect();
             println!("your boxes in collection {c}: [{}]", list.join(", "));
         }
         BoxCommand::Transfer { collection, box_, to, from, app } => {
             let (c, b) = ids(&collection, &box_)?;
             let to_addr = parse_party(&to)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
+            let conn = connect_as(&from, &app).await?;
             let call = Mb::transferCall { c, r#box: b, to: to_addr };
-            send(&s, &from, at, call, 0, describe).await?;
+            conn.send(call, 0, describe).await?;
             println!("box {b} of collection {c} given to {to}");
         }
         BoxCommand::List { collection, box_, price, pay_to, from, app } => {
             let (c, b) = ids(&collection, &box_)?;
             let price = umbra_primitives::parse_amount(&price)
                 .map_err(|e| anyhow!("invalid --price: {e}"))?;
-            let from = pair_from_uri(&from)?;
-            let pay_to = match pay_to {
-                Some(p) => parse_chain_account(&p)?,
-                None => from.public(),
-            };
-            let (s, at) = open(&app).await?;
+            let pay_to = pay_to.map(|p| parse_chain_account(&p)).transpose()?;
+            let conn = connect_as(&from, &app).await?;
+            let pay_to = pay_to.unwrap_or_else(|| conn.signer.public());
             let call = Mb::listCall {
                 c,
                 r#box: b,
                 price: U256::from(price),
                 payTo: B256::from(*pay_to.as_bytes()),
             };
-            send(&s, &from, at, call, 0, describe).await?;
+            conn.send(call, 0, describe).await?;
             if price == 0 {
                 println!("box {b} of collection {c} is no longer for sale");
             } else {
@@ -273,21 +260,19 @@ pub async fn boxes(cmd: BoxCommand) -> anyhow::Result<()> {
         }
         BoxCommand::Buy { collection, box_, from, app } => {
             let (c, b) = ids(&collection, &box_)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
-            let price = call(&s, &from, at, Mb::priceOfCall { c, r#box: b }, describe).await?._0;
+            let conn = connect_as(&from, &app).await?;
+            let price = conn.call(Mb::priceOfCall { c, r#box: b }, describe).await?._0;
             if price.is_zero() {
                 bail!("{}", describe(E::NotListed(Mb::NotListed { collection: c, r#box: b })));
             }
             let value = u128::try_from(price).context("the price is out of range")?;
-            send(&s, &from, at, Mb::buyCall { c, r#box: b }, value, describe).await?;
+            conn.send(Mb::buyCall { c, r#box: b }, value, describe).await?;
             println!("bought box {b} of collection {c} for {}", format_amount(value));
         }
         BoxCommand::Open { collection, box_, from, app } => {
             let (c, b) = ids(&collection, &box_)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
-            let r = send(&s, &from, at, Mb::openCall { c, r#box: b }, 0, describe).await?;
+            let conn = connect_as(&from, &app).await?;
+            let r = conn.send(Mb::openCall { c, r#box: b }, 0, describe).await?;
             println!("item: {}", r.item);
             println!("salt: {}", r.salt);
             println!(
@@ -299,9 +284,8 @@ pub async fn boxes(cmd: BoxCommand) -> anyhow::Result<()> {
         BoxCommand::Verify { collection, item, salt, signer, app } => {
             let c = U256::from(parse_id(&collection, "collection")?);
             let salt = parse_salt(&salt)?;
-            let signer = pair_from_uri(&signer)?;
-            let (s, at) = open(&app).await?;
-            let info = call(&s, &signer, at, Mb::collectionInfoCall { c }, describe).await?;
+            let conn = connect_as(&signer, &app).await?;
+            let info = conn.call(Mb::collectionInfoCall { c }, describe).await?;
             let mine = box_commitment(&item, &salt);
             match info.commitments.iter().position(|x| x.0 == mine) {
                 Some(i) => println!(

@@ -58,17 +58,78 @@ pub fn parse_chain_account(text: &str) -> anyhow::Result<AccountId> {
     }
 }
 
-/// A validated target: the cluster id and the application's address.
-pub(crate) struct Target {
-    pub cluster: umbra_primitives::H256,
+/// One application's command-line arguments: where it is.
+pub(crate) trait App {
+    /// The flag naming the application's address (for errors).
+    const FLAG: &'static str;
+    /// Its cluster, worker and node.
+    fn target(&self) -> &AppTarget;
+    /// Its EVM address as given.
+    fn at(&self) -> &str;
+}
+
+macro_rules! app_args {
+    ($ty:ty, $flag:literal) => {
+        impl $crate::apps::App for $ty {
+            const FLAG: &'static str = $flag;
+            fn target(&self) -> &$crate::apps::AppTarget {
+                &self.target
+            }
+            fn at(&self) -> &str {
+                &self.at
+            }
+        }
+    };
+}
+pub(crate) use app_args;
+
+/// An application reached as one account: every action signs with `signer`.
+pub(crate) struct Connected {
+    pub signer: Pair,
+    pub session: EvmSession,
     pub at: Address,
 }
 
-impl Target {
-    pub(crate) fn parse(target: &AppTarget, at: &str, what: &str) -> anyhow::Result<Target> {
-        let cluster = parse_cluster(&target.cluster)?;
-        let at = parse_evm_address(at).with_context(|| format!("invalid {what} address"))?;
-        Ok(Target { cluster, at })
+/// Parses the secret URI `signer`, the application's cluster and address (so bad input fails
+/// before any connection), then connects to its worker and node.
+pub(crate) async fn connect_as<A: App>(signer: &str, app: &A) -> anyhow::Result<Connected> {
+    let signer = pair_from_uri(signer)?;
+    let target = app.target();
+    let cluster = parse_cluster(&target.cluster)?;
+    let at = parse_evm_address(app.at()).with_context(|| format!("invalid {} address", A::FLAG))?;
+    let session = EvmSession::connect(&target.rpc, cluster, &target.worker).await?;
+    Ok(Connected { signer, session, at })
+}
+
+impl Connected {
+    /// [`send`] from the signer to the application.
+    pub(crate) async fn send<C: SolCall, E: SolInterface>(
+        &self,
+        call: C,
+        value: Balance,
+        describe: impl Fn(E) -> String,
+    ) -> anyhow::Result<C::Return> {
+        send(&self.session, &self.signer, self.at, call, value, describe).await
+    }
+
+    /// [`send_with_gas`] from the signer to the application.
+    pub(crate) async fn send_with_gas<C: SolCall, E: SolInterface>(
+        &self,
+        call: C,
+        value: Balance,
+        gas: u64,
+        describe: impl Fn(E) -> String,
+    ) -> anyhow::Result<C::Return> {
+        send_with_gas(&self.session, &self.signer, self.at, call, value, gas, describe).await
+    }
+
+    /// [`call`] signed by the signer, to the application.
+    pub(crate) async fn call<C: SolCall, E: SolInterface>(
+        &self,
+        query: C,
+        describe: impl Fn(E) -> String,
+    ) -> anyhow::Result<C::Return> {
+        call(&self.session, &self.signer, self.at, query, describe).await
     }
 }
 

@@ -11,8 +11,7 @@ use umbra_evm_abi::{
     Address, U256,
 };
 
-use super::{parse_id, parse_party, AppTarget, Target};
-use crate::{cli::pair_from_uri, evm_cli::EvmSession};
+use super::{connect_as, parse_id, parse_party, AppTarget};
 
 /// Largest secret the vault keeps (bytes).
 pub const MAX_SECRET: usize = 1024;
@@ -55,6 +54,8 @@ impl SecretInput {
         Ok(bytes)
     }
 }
+
+super::app_args!(VaultApp, "--vault");
 
 /// `umbra secret ...`
 #[derive(Debug, Subcommand)]
@@ -285,12 +286,6 @@ pub fn describe(e: E) -> String {
     }
 }
 
-async fn open(app: &VaultApp) -> anyhow::Result<(EvmSession, Address)> {
-    let t = Target::parse(&app.target, &app.at, "--vault")?;
-    let session = EvmSession::connect(&app.target.rpc, t.cluster, &app.target.worker).await?;
-    Ok((session, t.at))
-}
-
 /// Prints a secret (as text when it is UTF-8 without control characters, else as 0x hex), or
 /// writes its bytes to `out`.
 fn output_secret(secret: &[u8], out: Option<&PathBuf>) -> anyhow::Result<()> {
@@ -313,7 +308,6 @@ fn vault_id(id: &str) -> anyhow::Result<U256> {
 
 /// Runs `umbra secret ...`. Everything is validated before the first connection.
 pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
-    use super::{call, send};
     match cmd {
         SecretCommand::Create { secret, allowed, guardians, threshold, delay, once, from, app } => {
             let secret = secret.bytes()?;
@@ -329,8 +323,7 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
             if !guardians.is_empty() && threshold == 0 {
                 bail!("bad policy: guardians need a --threshold of at least 1");
             }
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
+            let conn = connect_as(&from, &app).await?;
             let call = Sv::createCall {
                 secret: secret.into(),
                 guardians,
@@ -339,98 +332,87 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
                 once,
                 allowed,
             };
-            let r = send(&s, &from, at, call, 0, describe).await?;
+            let r = conn.send(call, 0, describe).await?;
             println!("vault {} created", r.id);
         }
         SecretCommand::Allow { id, account, remove, from, app } => {
             let id = vault_id(&id)?;
             let account_addr = parse_party(&account)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
+            let conn = connect_as(&from, &app).await?;
             let call = Sv::allowCall { id, account: account_addr, yes: !remove };
-            send(&s, &from, at, call, 0, describe).await?;
+            conn.send(call, 0, describe).await?;
             let what = if remove { "no longer allowed" } else { "allowed" };
             println!("{account} {what} to claim vault {id}");
         }
         SecretCommand::Rotate { id, secret, from, app } => {
             let id = vault_id(&id)?;
             let secret = secret.bytes()?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
-            send(&s, &from, at, Sv::rotateCall { id, secret: secret.into() }, 0, describe).await?;
+            let conn = connect_as(&from, &app).await?;
+            conn.send(Sv::rotateCall { id, secret: secret.into() }, 0, describe).await?;
             println!("vault {id}: secret rotated; earlier requests and approvals no longer count");
         }
         SecretCommand::Revoke { id, from, app } => {
             let id = vault_id(&id)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
-            send(&s, &from, at, Sv::revokeCall { id }, 0, describe).await?;
+            let conn = connect_as(&from, &app).await?;
+            conn.send(Sv::revokeCall { id }, 0, describe).await?;
             println!("vault {id} revoked: the secret is deleted");
         }
         SecretCommand::Request { id, from, app } => {
             let id = vault_id(&id)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
-            let r = send(&s, &from, at, Sv::requestCall { id }, 0, describe).await?;
+            let conn = connect_as(&from, &app).await?;
+            let r = conn.send(Sv::requestCall { id }, 0, describe).await?;
             println!("requested; claim from block #{}", r.unlockBlock);
         }
         SecretCommand::Approve { id, account, from, app } => {
             let id = vault_id(&id)?;
             let account_addr = parse_party(&account)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
+            let conn = connect_as(&from, &app).await?;
             let call = Sv::approveCall { id, account: account_addr };
-            let r = send(&s, &from, at, call, 0, describe).await?;
+            let r = conn.send(call, 0, describe).await?;
             println!("approved the claim of {account} on vault {id} ({} approvals)", r.count);
         }
         SecretCommand::Claim { id, out, from, app } => {
             let id = vault_id(&id)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
-            let r = send(&s, &from, at, Sv::claimCall { id }, 0, describe).await?;
+            let conn = connect_as(&from, &app).await?;
+            let r = conn.send(Sv::claimCall { id }, 0, describe).await?;
             output_secret(&r.secret, out.as_ref())?;
         }
         SecretCommand::RecoverRequest { id, from, app } => {
             let id = vault_id(&id)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
-            let r = send(&s, &from, at, Sv::requestRecoveryCall { id }, 0, describe).await?;
+            let conn = connect_as(&from, &app).await?;
+            let r = conn.send(Sv::requestRecoveryCall { id }, 0, describe).await?;
             println!(
                 "recovery requested; the guardians approve with `umbra secret recover-approve \
                  {id} {}`; recover from block #{}",
-                Address::from(umbra_contracts::evm::evm_address(&from.public())),
+                Address::from(umbra_contracts::evm::evm_address(&conn.signer.public())),
                 r.unlockBlock
             );
         }
         SecretCommand::RecoverApprove { id, new_owner, from, app } => {
             let id = vault_id(&id)?;
             let new_owner_addr = parse_party(&new_owner)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
+            let conn = connect_as(&from, &app).await?;
             let call = Sv::approveRecoveryCall { id, newOwner: new_owner_addr };
-            let r = send(&s, &from, at, call, 0, describe).await?;
+            let r = conn.send(call, 0, describe).await?;
             println!("approved {new_owner} as the new owner of vault {id} ({} approvals)", r.count);
         }
         SecretCommand::Recover { id, out, from, app } => {
             let id = vault_id(&id)?;
-            let from = pair_from_uri(&from)?;
-            let (s, at) = open(&app).await?;
-            let r = send(&s, &from, at, Sv::recoverCall { id }, 0, describe).await?;
+            let conn = connect_as(&from, &app).await?;
+            let r = conn.send(Sv::recoverCall { id }, 0, describe).await?;
             eprintln!("vault {id} recovered: you are its owner");
             output_secret(&r.secret, out.as_ref())?;
         }
         SecretCommand::Read { id, out, signer, app } => {
             let id = vault_id(&id)?;
-            let signer = pair_from_uri(&signer)?;
-            let (s, at) = open(&app).await?;
-            let r = call(&s, &signer, at, Sv::secretOfCall { id }, describe).await?;
+            let conn = connect_as(&signer, &app).await?;
+            let r = conn.call(Sv::secretOfCall { id }, describe).await?;
             output_secret(&r._0, out.as_ref())?;
         }
         SecretCommand::Policy { id, signer, app } => {
             let id = vault_id(&id)?;
-            let signer = pair_from_uri(&signer)?;
-            let (s, at) = open(&app).await?;
-            let p = call(&s, &signer, at, Sv::policyCall { id }, describe).await?;
+            let conn = connect_as(&signer, &app).await?;
+            let p = conn.call(Sv::policyCall { id }, describe).await?;
             let list =
                 |v: &[Address]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
             println!("allowed: [{}]", list(&p.allowed));
@@ -440,9 +422,8 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
         }
         SecretCommand::Log { id, signer, app } => {
             let id = vault_id(&id)?;
-            let signer = pair_from_uri(&signer)?;
-            let (s, at) = open(&app).await?;
-            let log = call(&s, &signer, at, Sv::releaseLogCall { id }, describe).await?._0;
+            let conn = connect_as(&signer, &app).await?;
+            let log = conn.call(Sv::releaseLogCall { id }, describe).await?._0;
             if log.is_empty() {
                 println!("vault {id}: no releases");
             }
@@ -452,9 +433,8 @@ pub async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
             }
         }
         SecretCommand::List { signer, app } => {
-            let signer = pair_from_uri(&signer)?;
-            let (s, at) = open(&app).await?;
-            let ids = call(&s, &signer, at, Sv::myVaultsCall {}, describe).await?.ids;
+            let conn = connect_as(&signer, &app).await?;
+            let ids = conn.call(Sv::myVaultsCall {}, describe).await?.ids;
             let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
             println!("vaults: [{}]", ids.join(", "));
         }
