@@ -381,7 +381,7 @@ async fn start_confidential(client: &Client, workers: usize) -> anyhow::Result<(
 
 /// The demo ERC-20's artifact (solidity/artifacts/Token.json), written under the base path so
 /// that `umbra evm` commands can name it.
-const TOKEN_ARTIFACT: &str = include_str!("../../../solidity/artifacts/Token.json");
+pub(crate) const TOKEN_ARTIFACT: &str = include_str!("../../../solidity/artifacts/Token.json");
 /// Salt of the demo EVM cluster (with //Alice as deployer, its id is the same on every run).
 const TOKEN_CLUSTER_SALT: &[u8] = b"umbra-dev-evm";
 /// Tokens the demo ERC-20 mints to //Alice, and how many of them she sends to //Bob.

@@ -46,6 +46,7 @@ enum Which {
 }
 
 /// One line of the table.
+#[derive(Debug)]
 pub(crate) struct Row(pub(crate) String, pub(crate) String);
 
 pub(crate) fn bar(len: usize, what: &str) -> ProgressBar {

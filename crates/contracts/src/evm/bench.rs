@@ -62,10 +62,35 @@ pub fn transfer_data(to: &[u8; 20], amount: u64) -> Vec<u8> {
     d
 }
 
+/// Gas limit of a benchmark token's deployment.
+pub const DEPLOY_GAS: u64 = 5_000_000;
+
+/// A token a workload transfers: its deployment code, which gives the deployer a supply of at
+/// least 10 per transfer, and how a transfer's calldata is made.
+#[derive(Clone, Debug)]
+pub struct TokenSpec {
+    /// The deployment code (constructor arguments appended).
+    pub init_code: Vec<u8>,
+    /// The calldata that moves `amount` from the caller to `to`.
+    pub transfer: fn(&[u8; 20], u64) -> Vec<u8>,
+}
+
+impl TokenSpec {
+    /// The minimal hand-assembled token ([`TOKEN_RUNTIME`]).
+    pub fn minimal() -> TokenSpec {
+        TokenSpec { init_code: token_init_code(), transfer: transfer_data }
+    }
+}
+
+/// [`token_commands_of`] the minimal token.
+pub fn token_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
+    token_commands_of(&TokenSpec::minimal(), n)
+}
+
 /// A token workload as a cluster command log: the deployment by `bench_account(0)`, `n`
 /// transfers from it to [`TOKEN_HOLDERS`] rotating holders, then `n` transfers from the
 /// holders back (so `2n + 1` commands); 50 commands per block, `seq` from 0.
-pub fn token_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
+pub fn token_commands_of(spec: &TokenSpec, n: usize) -> Vec<(CommandContext, Vec<u8>)> {
     let owner = bench_account(0);
     let contract = contract_id(&owner, ContractKind::Evm, b"umbra/bench");
     let token = first_created(&owner);
@@ -78,7 +103,8 @@ pub fn token_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
         gas_limit: crate::gas::MAX_GAS_CAP,
     };
     let mut out = Vec::with_capacity(n.saturating_mul(2).saturating_add(1));
-    let deploy = EvmCommand::Deploy { code: token_init_code(), value: 0, gas_limit: 1_000_000 };
+    let deploy =
+        EvmCommand::Deploy { code: spec.init_code.clone(), value: 0, gas_limit: DEPLOY_GAS };
     out.push((ctx(0, owner), deploy.encode()));
     let holder = |i: u64| bench_account((i % TOKEN_HOLDERS).saturating_add(1));
     let mut seq = 1u64;
@@ -86,7 +112,7 @@ pub fn token_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
         let to = evm_address(&holder(i));
         let cmd = EvmCommand::Call {
             to: token,
-            data: transfer_data(&to, 10),
+            data: (spec.transfer)(&to, 10),
             value: 0,
             gas_limit: TRANSFER_GAS,
         };
@@ -96,7 +122,7 @@ pub fn token_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
     for i in 0..n as u64 {
         let cmd = EvmCommand::Call {
             to: token,
-            data: transfer_data(&evm_address(&owner), 1),
+            data: (spec.transfer)(&evm_address(&owner), 1),
             value: 0,
             gas_limit: TRANSFER_GAS,
         };
@@ -106,10 +132,15 @@ pub fn token_commands(n: usize) -> Vec<(CommandContext, Vec<u8>)> {
     out
 }
 
-/// Runs the same deployment and `2n` transfers as [`token_commands`] in bare revm (in-memory
+/// [`bare_revm_transfers_of`] the minimal token.
+pub fn bare_revm_transfers(n: usize) -> Result<Duration, String> {
+    bare_revm_transfers_of(&TokenSpec::minimal(), n)
+}
+
+/// Runs the same deployment and `2n` transfers as [`token_commands_of`] in bare revm (in-memory
 /// `CacheDB`, commit after each transaction, no envelopes, no state hash) and returns the time
 /// the transfers took.
-pub fn bare_revm_transfers(n: usize) -> Result<Duration, String> {
+pub fn bare_revm_transfers_of(spec: &TokenSpec, n: usize) -> Result<Duration, String> {
     let owner = bench_account(0);
     let owner_addr = Address::from(evm_address(&owner));
     let mut evm = Evm::builder()
@@ -137,17 +168,17 @@ pub fn bare_revm_transfers(n: usize) -> Result<Duration, String> {
             other => Err(format!("{other:?}")),
         }
     };
-    run(&mut evm, owner_addr, TxKind::Create, token_init_code(), 1_000_000)?;
+    run(&mut evm, owner_addr, TxKind::Create, spec.init_code.clone(), DEPLOY_GAS)?;
     let token = TxKind::Call(owner_addr.create(0));
     let holder = |i: u64| bench_account((i % TOKEN_HOLDERS).saturating_add(1));
     let start = Instant::now();
     for i in 0..n as u64 {
         let to = evm_address(&holder(i));
-        run(&mut evm, owner_addr, token, transfer_data(&to, 10), TRANSFER_GAS)?;
+        run(&mut evm, owner_addr, token, (spec.transfer)(&to, 10), TRANSFER_GAS)?;
     }
     for i in 0..n as u64 {
         let from = Address::from(evm_address(&holder(i)));
-        run(&mut evm, from, token, transfer_data(&owner_addr.0 .0, 1), TRANSFER_GAS)?;
+        run(&mut evm, from, token, (spec.transfer)(&owner_addr.0 .0, 1), TRANSFER_GAS)?;
     }
     Ok(start.elapsed())
 }
