@@ -4,11 +4,13 @@ pragma solidity 0.8.28;
 /// @title Umbra's EVM precompiles, as this repository's contracts call them.
 /// @notice Addresses (see docs/EVM.md): 0x…0a01 publishes an event in cleartext on the chain,
 /// 0x…0a02 pays out to a chain account (32-byte public key) from the calling contract's
-/// balance, 0x…0a03 returns 32 bytes of randomness from the enclave.
+/// balance, 0x…0a03 returns 32 bytes of randomness from the enclave, 0x…0a04 pads the gas a
+/// successful command uses (and its sender pays) to a floor.
 library Umbra {
     address internal constant PUBLIC_EVENT = address(0x0000000000000000000000000000000000000a01);
     address internal constant PAYOUT = address(0x0000000000000000000000000000000000000a02);
     address internal constant RANDOMNESS = address(0x0000000000000000000000000000000000000a03);
+    address internal constant GAS_PAD = address(0x0000000000000000000000000000000000000a04);
 
     error PrecompileFailed(address precompile, bytes returned);
 
@@ -22,6 +24,13 @@ library Umbra {
     function payout(bytes32 to, uint256 amount) internal {
         (bool ok, bytes memory ret) = PAYOUT.call(abi.encode(to, amount));
         if (!ok) revert PrecompileFailed(PAYOUT, ret);
+    }
+
+    /// Makes the command use at least `target` gas in all if it succeeds (at most its gas
+    /// limit): gas is visible on chain, so paths that must not be told apart pad to one figure.
+    function padGas(uint256 target) internal {
+        (bool ok, bytes memory ret) = GAS_PAD.call(abi.encode(target));
+        if (!ok) revert PrecompileFailed(GAS_PAD, ret);
     }
 
     /// 32 bytes of randomness.

@@ -13,7 +13,8 @@ import {Umbra} from "./Precompiles.sol";
 ///
 /// Metadata the contract keeps small: every transfer has the same calldata size, never
 /// reverts for lack of funds (it returns `(false, balance)` instead, so a refused transfer's
-/// result has the same size and status as an accepted one) and emits no log.
+/// result has the same size and status as an accepted one), emits no log and uses the same
+/// gas (`TRANSFER_GAS`, padded), so the fee it pays on chain tells nothing either.
 contract PrivateAssets {
     struct Asset {
         string name;
@@ -70,8 +71,15 @@ contract PrivateAssets {
         balances[asset][msg.sender] = supply;
     }
 
+    /// Gas every `transfer` that does not revert uses in all (through the gas-padding
+    /// precompile), above its costliest path (an accepted transfer to a new recipient, about
+    /// 60,000): the fee the chain charges does not tell an accepted transfer from a refused one,
+    /// nor a new recipient from a known one.
+    uint256 internal constant TRANSFER_GAS = 80_000;
+
     /// Moves `amount` of `asset` from the caller to `to`. Does not revert for lack of funds:
-    /// `ok` is false and nothing moves; `balance` is the caller's balance afterwards.
+    /// `ok` is false and nothing moves; `balance` is the caller's balance afterwards. Uses
+    /// `TRANSFER_GAS` whatever the outcome (give a gas limit of at least that).
     function transfer(uint256 asset, address to, uint256 amount)
         external
         returns (bool ok, uint256 balance)
@@ -79,11 +87,15 @@ contract PrivateAssets {
         if (asset >= assets.length) revert NoSuchAsset(asset);
         if (to == address(0)) revert ZeroAddress();
         uint256 held = balances[asset][msg.sender];
-        if (held < amount) return (false, held);
-        balance = held - amount;
-        balances[asset][msg.sender] = balance;
-        balances[asset][to] += amount;
-        return (true, balance);
+        if (held >= amount) {
+            balance = held - amount;
+            balances[asset][msg.sender] = balance;
+            balances[asset][to] += amount;
+            ok = true;
+        } else {
+            balance = held;
+        }
+        Umbra.padGas(TRANSFER_GAS);
     }
 
     /// The caller's own balance of `asset` (nobody can ask for another account's).

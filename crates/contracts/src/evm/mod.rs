@@ -72,6 +72,14 @@ pub const PAYOUT_ADDRESS: [u8; 20] = system_address(0x02);
 /// within the command: identical on every assigned worker, unpredictable without the key.
 /// Reverts in read-only queries and where no seed was set.
 pub const RANDOM_ADDRESS: [u8; 20] = system_address(0x03);
+/// `0x…0a04`: a call here (CALL or STATICCALL, no value) with calldata `abi.encode(uint256
+/// target)` pads the command's gas: if the command succeeds, it uses (and its sender pays) at
+/// least `target` gas in all, at most its gas limit. Gas is visible on chain (the sender pays
+/// gas used × price), so a contract whose paths cost different gas — a private transfer that
+/// is accepted or refused, to a new or a known recipient — pads every path to one figure and
+/// the fee no longer tells them apart. A padding asked for in a frame that reverts does not
+/// count; malformed calldata reverts. (Oasis Sapphire's `padGas` serves the same purpose.)
+pub const GAS_PAD_ADDRESS: [u8; 20] = system_address(0x04);
 /// HKDF salt of [`random_seed`].
 pub const RANDOM_SEED_SALT: &[u8] = b"umbra/evm-random-seed/v1";
 
@@ -457,11 +465,15 @@ fn evm_error<E: core::fmt::Debug>(e: EVMError<E>) -> ContractError {
 /// What the system addresses recorded during one execution.
 #[derive(Default)]
 struct SystemCalls {
-    /// Start index into `records` of every open frame.
-    frames: Vec<usize>,
+    /// Start indexes into `records` and `pads` of every open frame.
+    frames: Vec<(usize, usize)>,
     records: Vec<Output>,
+    /// Gas paddings asked for ([`GAS_PAD_ADDRESS`]) by frames that have not failed.
+    pads: Vec<u64>,
     /// The output of the system call being closed (recorded in `call_end` if it succeeded).
     pending: Option<Output>,
+    /// The padding asked for by the system call being closed.
+    pending_pad: Option<u64>,
     /// `(seed, seq)` for the randomness address; `None` in queries.
     random: Option<([u8; 32], u64)>,
     /// Randomness calls so far in this command.
@@ -469,11 +481,22 @@ struct SystemCalls {
 }
 
 impl SystemCalls {
+    fn open_frame(&mut self) {
+        self.frames.push((self.records.len(), self.pads.len()));
+    }
+
     fn close(&mut self, ok: bool) {
-        let start = self.frames.pop().unwrap_or(0);
+        let (records, pads) = self.frames.pop().unwrap_or((0, 0));
         if !ok {
-            self.records.truncate(start);
+            self.records.truncate(records);
+            self.pads.truncate(pads);
         }
+    }
+
+    /// The gas the command uses at least (the largest padding asked for by frames that did
+    /// not fail; 0 for none).
+    fn gas_floor(&self) -> u64 {
+        self.pads.iter().copied().max().unwrap_or(0)
     }
 }
 
@@ -527,6 +550,19 @@ impl SystemCalls {
         Some(outcome(inputs, InstructionResult::Return, Vec::new()))
     }
 
+    fn pad_gas(&mut self, inputs: &CallInputs) -> Option<CallOutcome> {
+        let value = inputs.transfer_value().unwrap_or_default();
+        if inputs.target_address.0 .0 != GAS_PAD_ADDRESS || value != U256::ZERO {
+            return revert(inputs, "gas padding: CALL or STATICCALL without value");
+        }
+        if inputs.input.len() != 32 {
+            return revert(inputs, "gas padding: abi.encode(uint256 target)");
+        }
+        let target = U256::from_be_slice(&inputs.input);
+        self.pending_pad = Some(u64::try_from(target).unwrap_or(u64::MAX));
+        Some(outcome(inputs, InstructionResult::Return, Vec::new()))
+    }
+
     fn random(&mut self, inputs: &CallInputs) -> Option<CallOutcome> {
         let Some((seed, seq)) = self.random else {
             return revert(inputs, "randomness: not available here");
@@ -548,8 +584,9 @@ impl SystemCalls {
         context: &mut EvmContext<DB>,
         inputs: &CallInputs,
     ) -> Option<CallOutcome> {
-        self.frames.push(self.records.len());
+        self.open_frame();
         self.pending = None;
+        self.pending_pad = None;
         match inputs.bytecode_address.0 .0 {
             PUBLIC_EVENT_ADDRESS => {
                 if !plain_call(inputs, PUBLIC_EVENT_ADDRESS) {
@@ -560,6 +597,7 @@ impl SystemCalls {
             }
             PAYOUT_ADDRESS => self.payout(context, inputs),
             RANDOM_ADDRESS => self.random(inputs),
+            GAS_PAD_ADDRESS => self.pad_gas(inputs),
             _ => None,
         }
     }
@@ -571,6 +609,11 @@ impl SystemCalls {
         if let Some(record) = self.pending.take() {
             if ok {
                 self.records.push(record);
+            }
+        }
+        if let Some(pad) = self.pending_pad.take() {
+            if ok {
+                self.pads.push(pad);
             }
         }
     }
@@ -593,8 +636,7 @@ fn system_register<DB: revm::Database>(handler: &mut EvmHandler<'_, SystemCalls,
     });
     let prev = handler.execution.create.clone();
     handler.execution.create = Arc::new(move |ctx, inputs| {
-        let len = ctx.external.records.len();
-        ctx.external.frames.push(len);
+        ctx.external.open_frame();
         prev(ctx, inputs)
     });
     let prev = handler.execution.insert_create_outcome.clone();
@@ -649,12 +691,14 @@ impl EvmCluster {
     }
 
     /// Runs command `seq`'s `tx` in the kept EVM: the state moves in, revm executes (reads
-    /// only), the state moves back; the changes are returned for [`EvmCluster::commit`].
+    /// only), the state moves back; the changes are returned for [`EvmCluster::commit`], with
+    /// the outputs of the system addresses and the gas floor a successful transaction asked for
+    /// ([`GAS_PAD_ADDRESS`]).
     fn run_command(
         &mut self,
         tx: Tx,
         seq: u64,
-    ) -> Result<(ResultAndState, Vec<Output>), ContractError> {
+    ) -> Result<(ResultAndState, Vec<Output>, u64), ContractError> {
         let mut evm = KEPT_EVM.with(|k| k.borrow_mut().take()).unwrap_or_else(new_kept_evm);
         let db = &mut evm.db_mut().0;
         db.accounts = core::mem::take(&mut self.accounts);
@@ -669,11 +713,15 @@ impl EvmCluster {
         self.codes = core::mem::take(&mut db.codes);
         self.analysed = core::mem::take(&mut db.analysed);
         let calls = core::mem::take(&mut evm.context.external.records);
+        let floor = evm.context.external.gas_floor();
         evm.context.evm.inner.env.tx.data = Default::default();
         KEPT_EVM.with(|k| *k.borrow_mut() = Some(evm));
         let result = result.map_err(evm_error)?;
-        let calls = if result.result.is_success() { calls } else { Vec::new() };
-        Ok((result, calls))
+        if result.result.is_success() {
+            Ok((result, calls, floor))
+        } else {
+            Ok((result, Vec::new(), 0))
+        }
     }
 
     /// Applies revm's state changes (after a transaction that was valid).
@@ -949,12 +997,15 @@ impl Contract for EvmCluster {
                 Tx { caller, to: Some(to), data, value, gas_limit, block: ctx.block }
             }
         };
-        let (ResultAndState { result, state }, calls) = self.run_command(tx, ctx.seq)?;
+        let gas_limit = tx.gas_limit;
+        let (ResultAndState { result, state }, calls, floor) = self.run_command(tx, ctx.seq)?;
         self.commit(state);
         if self.senders.insert(caller, ctx.origin).is_none() {
             self.update_tree([Key::Sender(caller)]);
         }
         let (status, gas_used, output, created, logs) = convert(result);
+        // A successful command pays at least the padding it asked for, never above its limit.
+        let gas_used = gas_used.max(floor.min(gas_limit));
         let receipt = EvmReceipt { seq: ctx.seq, status, gas_used, output, created, logs };
         let mut outputs = Vec::with_capacity(calls.len().saturating_add(1));
         outputs.push(Output::PrivateEvent { to: ctx.origin, payload: receipt.encode() });

@@ -118,6 +118,7 @@ fn address_mapping_is_documented_and_stable() {
     assert_eq!(PUBLIC_EVENT_ADDRESS[18..], [0x0a, 1]);
     assert_eq!(PAYOUT_ADDRESS[18..], [0x0a, 2]);
     assert_eq!(RANDOM_ADDRESS[18..], [0x0a, 3]);
+    assert_eq!(GAS_PAD_ADDRESS[18..], [0x0a, 4]);
 }
 
 #[test]
@@ -448,4 +449,83 @@ proptest! {
             prop_assert_eq!(c.state_root(), c.build_tree().root());
         }
     }
+}
+
+/// Asks the gas-padding address for a floor of 150,000 gas, then stops (or, with `revert`,
+/// reverts: the padding of a failed frame does not count).
+fn padder(revert: bool) -> Vec<u8> {
+    let mut c = vec![0x62, 0x02, 0x49, 0xf0, 0x60, 0x00, 0x52]; // mstore(0, 150000)
+    c.extend_from_slice(&[0x60, 0x00, 0x60, 0x00, 0x60, 0x20, 0x60, 0x00, 0x60, 0x00, 0x73]);
+    c.extend_from_slice(&GAS_PAD_ADDRESS);
+    c.extend_from_slice(&[0x5a, 0xf1, 0x50]); // call(gas, pad, 0, 0, 32, 0, 0); pop
+    if revert {
+        c.extend_from_slice(&[0x60, 0x00, 0x60, 0x00, 0xfd]);
+    } else {
+        c.push(0x00);
+    }
+    c
+}
+
+/// Calls the address in calldata[0..32] without data and ignores whether that failed.
+const IGNORING_CALLER: &[u8] = &[
+    0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x35, 0x5a, 0xf1, 0x50,
+    0x00,
+];
+
+fn gas_of(
+    c: &mut EvmCluster,
+    who: u8,
+    seq: u64,
+    to: [u8; 20],
+    data: Vec<u8>,
+    limit: u64,
+) -> (EvmStatus, u64, u64) {
+    let cmd = EvmCommand::Call { to, data, value: 0, gas_limit: limit };
+    let (out, charged) = c.handle_metered(&ctx(who, seq), cmd).unwrap();
+    let r = receipt(&out);
+    (r.status, r.gas_used, charged)
+}
+
+/// The gas-padding address sets a floor under a successful command's gas (what its sender is
+/// charged and what its receipt says), capped at its limit; a floor asked for in a frame that
+/// reverted does not count, a failed command is not padded, and malformed calldata reverts.
+#[test]
+fn gas_padding_sets_the_floor_of_a_successful_command() {
+    let mut c = EvmCluster::default();
+    let forwarder = deploy(&mut c, 1, 0, FORWARDER);
+    let ignoring = deploy(&mut c, 1, 1, IGNORING_CALLER);
+    let pads = deploy(&mut c, 1, 2, &padder(false));
+    let pads_then_reverts = deploy(&mut c, 1, 3, &padder(true));
+    let pad = |target: &[u8]| [word(&GAS_PAD_ADDRESS).to_vec(), target.to_vec()].concat();
+
+    // Through the forwarder: the floor applies to the whole command.
+    let (status, used, charged) =
+        gas_of(&mut c, 2, 4, forwarder, pad(&word(&[0x01, 0x86, 0xa0])), 200_000);
+    assert_eq!((status, used, charged), (EvmStatus::Success, 100_000, 100_000));
+    // A floor below what the command uses changes nothing.
+    let (_, low, _) = gas_of(&mut c, 2, 5, forwarder, pad(&word(&[0x03, 0xe8])), 200_000);
+    let (_, none, _) = gas_of(&mut c, 2, 6, forwarder, pad(&word(&[0])), 200_000);
+    // (The same command but for two non-zero calldata bytes, 12 gas more each.)
+    assert_eq!(low, none + 24);
+    assert!(none < 40_000, "{none}");
+    // A floor above the limit is the limit.
+    let (status, used, _) = gas_of(&mut c, 2, 7, forwarder, pad(&[0xff; 32]), 200_000);
+    assert_eq!((status, used), (EvmStatus::Success, 200_000));
+    // Malformed calldata reverts the padding call (and the forwarder halts).
+    let (status, ..) = gas_of(&mut c, 2, 8, forwarder, pad(&[1; 31]), 200_000);
+    assert_ne!(status, EvmStatus::Success);
+
+    // Asked for in a frame that then stops: counts; in one that reverts: does not.
+    let (status, used, _) = gas_of(&mut c, 2, 9, ignoring, word(&pads).to_vec(), 300_000);
+    assert_eq!((status, used), (EvmStatus::Success, 150_000));
+    let (status, used, _) =
+        gas_of(&mut c, 2, 10, ignoring, word(&pads_then_reverts).to_vec(), 300_000);
+    assert_eq!(status, EvmStatus::Success);
+    assert!(used < 60_000, "the reverted frame's floor counted: {used}");
+    // A command that fails is not padded: a revert pays what it used.
+    let cmd =
+        EvmCommand::Call { to: pads_then_reverts, data: vec![], value: 0, gas_limit: 300_000 };
+    let (out, charged) = c.handle_metered(&ctx(2, 11), cmd).unwrap();
+    assert_eq!(receipt(&out).status, EvmStatus::Revert);
+    assert!(charged < 60_000, "{charged}");
 }
