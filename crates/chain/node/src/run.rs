@@ -50,20 +50,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         "the --authority key {authority} is not an authority of this chain (authorities: {})",
         authorities.iter().map(|a| a.to_ss58()).collect::<Vec<_>>().join(", ")
     );
-    let head = node.head();
-    tracing::info!(
-        chain = %node.spec().name,
-        genesis = %node.genesis_hash(),
-        head = head.number,
-        consensus = node.consensus_name(),
-        "node started"
-    );
-    let insecure = node.with_state(umbra_runtime::registry::accepts_insecure)?;
-    if insecure {
-        print_insecure_banner();
-    }
-    let (addr, handle) = rpc::start(node.clone(), config.rpc_addr).await?;
-    tracing::info!(%addr, "JSON-RPC (HTTP and WebSocket) listening");
+    let (insecure, handle) = start_serving(&node, "authority", config.rpc_addr).await?;
     let producer = tokio::spawn(produce_blocks(node.clone(), config.block_time_ms, insecure));
     shutdown.await;
     tracing::info!("shutting down");
@@ -76,6 +63,31 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// What every kind of node does once its database is open: logs the start (with its `role`),
+/// warns when the chain accepts simulated workers, starts JSON-RPC. Returns whether the chain
+/// accepts simulated workers, and the RPC server.
+async fn start_serving(
+    node: &Arc<Node>,
+    role: &str,
+    rpc_addr: SocketAddr,
+) -> anyhow::Result<(bool, jsonrpsee::server::ServerHandle)> {
+    tracing::info!(
+        chain = %node.spec().name,
+        genesis = %node.genesis_hash(),
+        head = node.head().number,
+        consensus = node.consensus_name(),
+        role,
+        "node started"
+    );
+    let insecure = node.with_state(umbra_runtime::registry::accepts_insecure)?;
+    if insecure {
+        print_insecure_banner();
+    }
+    let (addr, handle) = rpc::start(node.clone(), rpc_addr).await?;
+    tracing::info!(%addr, "JSON-RPC (HTTP and WebSocket) listening");
+    Ok((insecure, handle))
 }
 
 fn print_insecure_banner() {
@@ -177,20 +189,8 @@ pub async fn run_bft(
             hex::encode(key)
         );
     }
-    let head = node.head();
-    tracing::info!(
-        chain = %node.spec().name,
-        genesis = %node.genesis_hash(),
-        head = head.number,
-        consensus = node.consensus_name(),
-        validator = config.validator.is_some(),
-        "node started"
-    );
-    if node.with_state(umbra_runtime::registry::accepts_insecure)? {
-        print_insecure_banner();
-    }
-    let (addr, handle) = rpc::start(node.clone(), config.rpc_addr).await?;
-    tracing::info!(%addr, "JSON-RPC (HTTP and WebSocket) listening");
+    let role = if config.validator.is_some() { "validator" } else { "full node" };
+    let (_, handle) = start_serving(&node, role, config.rpc_addr).await?;
     let bft = crate::bft::BftConfig {
         home: config.base_path.join("bft"),
         consensus_seed: seed,
