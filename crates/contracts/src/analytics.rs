@@ -33,7 +33,7 @@
 //! Every command checks everything before it changes anything; a refused view inside a batch is
 //! counted as refused and changes nothing ([`Contract::VALIDATES_BEFORE_MUTATING`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{btree_map, BTreeMap, BTreeSet};
 
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 use serde::{Deserialize, Serialize};
@@ -266,6 +266,12 @@ pub fn referrer_host(referrer: &str) -> String {
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let end = rest.find(['/', '?', '#', ':']).unwrap_or(rest.len());
     rest[..end].to_ascii_lowercase()
+}
+
+/// Counts one more row of table `kind` on `day` in the derived row index.
+fn count_row(counts: &mut BTreeMap<(u8, u32), usize>, kind: u8, day: u32) {
+    let n = counts.entry((kind, day)).or_default();
+    *n = n.saturating_add(1);
 }
 
 /// Whether `host` (from [`referrer_host`]) can be a host name: not empty, only ASCII letters,
@@ -568,8 +574,7 @@ impl Analytics {
             let mut counts = BTreeMap::new();
             for (kind, map) in [(b'p', pages), (b'r', referrers)] {
                 for (d, _) in map.keys() {
-                    let n: &mut usize = counts.entry((kind, *d)).or_default();
-                    *n = n.saturating_add(1);
+                    count_row(&mut counts, kind, *d);
                 }
             }
             counts
@@ -704,13 +709,15 @@ impl Analytics {
             };
             let new = self.mark(changed, day, tag_of(kind, &key), vhash);
             let map = if kind == b'p' { &mut self.pages } else { &mut self.referrers };
-            if !map.contains_key(&(day, key.clone())) {
-                if let Some(n) = self.row_counts.as_mut().map(|c| c.entry((kind, day)).or_default())
-                {
-                    *n = n.saturating_add(1);
+            let c = match map.entry((day, key.clone())) {
+                btree_map::Entry::Occupied(row) => row.into_mut(),
+                btree_map::Entry::Vacant(row) => {
+                    if let Some(counts) = &mut self.row_counts {
+                        count_row(counts, kind, day);
+                    }
+                    row.insert(Counts::default())
                 }
-            }
-            let c = map.entry((day, key.clone())).or_default();
+            };
             c.views = c.views.saturating_add(1);
             if new {
                 c.visitors = c.visitors.saturating_add(1);
