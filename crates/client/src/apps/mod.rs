@@ -86,8 +86,8 @@ pub(crate) use app_args;
 /// An application reached as one account: every action signs with `signer`.
 pub(crate) struct Connected {
     pub signer: Pair,
-    pub session: EvmSession,
-    pub at: Address,
+    session: EvmSession,
+    at: Address,
 }
 
 /// Parses the secret URI `signer`, the application's cluster and address (so bad input fails
@@ -102,17 +102,18 @@ pub(crate) async fn connect_as<A: App>(signer: &str, app: &A) -> anyhow::Result<
 }
 
 impl Connected {
-    /// [`send`] from the signer to the application.
+    /// Sends `call` as an encrypted transaction from the signer with `value`; a revert is an
+    /// error with the application's line for it.
     pub(crate) async fn send<C: SolCall, E: SolInterface>(
         &self,
         call: C,
         value: Balance,
         describe: impl Fn(E) -> String,
     ) -> anyhow::Result<C::Return> {
-        send(&self.session, &self.signer, self.at, call, value, describe).await
+        self.send_with_gas(call, value, DEFAULT_GAS, describe).await
     }
 
-    /// [`send_with_gas`] from the signer to the application.
+    /// [`Connected::send`] with a gas limit other than the default.
     pub(crate) async fn send_with_gas<C: SolCall, E: SolInterface>(
         &self,
         call: C,
@@ -120,16 +121,26 @@ impl Connected {
         gas: u64,
         describe: impl Fn(E) -> String,
     ) -> anyhow::Result<C::Return> {
-        send_with_gas(&self.session, &self.signer, self.at, call, value, gas, describe).await
+        let receipt =
+            self.session.send(&self.signer, self.at, call.abi_encode(), value, gas).await?;
+        match receipt_outcome(&receipt) {
+            Outcome::Success(data) => decoded::<C>(&data),
+            Outcome::Revert(data) => bail!("{}", refusal(&data, describe)),
+            Outcome::Halt(reason) => bail!("the transaction halted: {reason}"),
+        }
     }
 
-    /// [`call`] signed by the signer, to the application.
+    /// A private, read-only call signed by the signer.
     pub(crate) async fn call<C: SolCall, E: SolInterface>(
         &self,
         query: C,
         describe: impl Fn(E) -> String,
     ) -> anyhow::Result<C::Return> {
-        call(&self.session, &self.signer, self.at, query, describe).await
+        match self.session.call(&self.signer, self.at, query.abi_encode(), DEFAULT_GAS).await? {
+            Outcome::Success(data) => decoded::<C>(&data),
+            Outcome::Revert(data) => bail!("{}", refusal(&data, describe)),
+            Outcome::Halt(reason) => bail!("the call halted: {reason}"),
+        }
     }
 }
 
@@ -145,52 +156,6 @@ pub(crate) fn refusal<E: SolInterface>(data: &[u8], describe: impl Fn(E) -> Stri
 fn decoded<C: SolCall>(data: &[u8]) -> anyhow::Result<C::Return> {
     C::abi_decode_returns(data, true)
         .map_err(|e| anyhow!("malformed answer from {}: {e}", C::SIGNATURE))
-}
-
-/// Sends `call` as an encrypted transaction from `from` with `value`; a revert is an error with
-/// the application's line for it.
-pub(crate) async fn send<C: SolCall, E: SolInterface>(
-    session: &EvmSession,
-    from: &Pair,
-    at: Address,
-    call: C,
-    value: Balance,
-    describe: impl Fn(E) -> String,
-) -> anyhow::Result<C::Return> {
-    send_with_gas(session, from, at, call, value, DEFAULT_GAS, describe).await
-}
-
-/// [`send`] with a gas limit other than the default.
-pub(crate) async fn send_with_gas<C: SolCall, E: SolInterface>(
-    session: &EvmSession,
-    from: &Pair,
-    at: Address,
-    call: C,
-    value: Balance,
-    gas: u64,
-    describe: impl Fn(E) -> String,
-) -> anyhow::Result<C::Return> {
-    let receipt = session.send(from, at, call.abi_encode(), value, gas).await?;
-    match receipt_outcome(&receipt) {
-        Outcome::Success(data) => decoded::<C>(&data),
-        Outcome::Revert(data) => bail!("{}", refusal(&data, describe)),
-        Outcome::Halt(reason) => bail!("the transaction halted: {reason}"),
-    }
-}
-
-/// A private, read-only call signed by `signer`.
-pub(crate) async fn call<C: SolCall, E: SolInterface>(
-    session: &EvmSession,
-    signer: &Pair,
-    at: Address,
-    call: C,
-    describe: impl Fn(E) -> String,
-) -> anyhow::Result<C::Return> {
-    match session.call(signer, at, call.abi_encode(), DEFAULT_GAS).await? {
-        Outcome::Success(data) => decoded::<C>(&data),
-        Outcome::Revert(data) => bail!("{}", refusal(&data, describe)),
-        Outcome::Halt(reason) => bail!("the call halted: {reason}"),
-    }
 }
 
 /// Parses a decimal id (a vault, a collection, a box, an asset).
